@@ -1,0 +1,143 @@
+# Makefile — builds Tern: the broker (build/ternd), its tests and tools.
+# Hand-written and non-recursive; works from a fresh checkout. Targets:
+#   make            build the broker and tools
+#   make run        build and start the broker in the foreground
+#   make check      build and run every test (SANITIZE=1: under ASan+UBSan)
+#   make fuzz       build the libFuzzer targets with clang
+#   make bench-codec  codec micro-benchmark
+#   make deps       install missing Debian packages (as root)
+#   make install    install ternd and etc/tern.conf under PREFIX
+# `make run` and `make check` install missing packages themselves when root.
+# config.mk, written by ./configure, is read when present.
+-include config.mk
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+SANITIZE ?= 0
+WERROR   ?= 0
+PYTHON   ?= /usr/bin/python3
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+endif
+
+PKGS := libevent libevent_openssl openssl jansson sqlite3
+# Asked of pkg-config once, on first use: by then `deps` has run.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+CHECK_LIBS = $(eval CHECK_LIBS := $(shell pkg-config --libs check))$(CHECK_LIBS)
+
+WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
+OPT    ?= -O2 -g
+SAN    :=
+ifeq ($(SANITIZE),1)
+SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT    := -O1 -g
+endif
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(OPT) $(SAN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SAN) $(LDFLAGS)
+
+# Everything but main() goes into one library that ternd, tools and tests link.
+LIB_SRC   := $(wildcard util/*.c protocol/*.c exchanges/*.c store/*.c plugins/*.c) \
+             $(filter-out broker/main.c,$(wildcard broker/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/libtern.a
+TERND     := $(BUILD)/ternd
+UNIT_SRC  := $(wildcard tests/unit/check_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC  := $(wildcard tools/*/main.c)
+TOOL_BIN  := $(patsubst tools/%/main.c,$(BUILD)/%,$(TOOL_SRC))
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+PROTO_SRC := $(wildcard protocol/*.c util/*.c)
+
+.PHONY: all run check check-unit check-raw check-integration check-fuzz deps \
+        fuzz bench-codec install gen clean format
+all: $(TERND) $(TOOL_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TERND): $(BUILD)/obj/broker/main.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
+
+$(BUILD)/%: $(BUILD)/obj/tools/%/main.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+deps:
+	@tools/deps.sh install
+
+# The two commands of the README: each first makes sure the packages are in.
+run:
+	@tools/deps.sh auto
+	@$(MAKE) --no-print-directory $(TERND)
+	$(TERND) $(ARGS)
+
+check:
+	@tools/deps.sh auto
+	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-fuzz
+
+check-unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; CK_FORK=yes $$t || fail=1; \
+	done; exit $$fail
+
+check-raw: $(TERND)
+	@if [ -d tests/raw ] && ls tests/raw/test_*.py >/dev/null 2>&1; then \
+		TERND=$(TERND) $(PYTHON) -m pytest -q tests/raw; fi
+
+check-integration: $(TERND) $(TOOL_BIN)
+	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
+		TERND=$(TERND) $(PYTHON) -m pytest -q tests/integration; fi
+
+# A smoke run of each fuzz target over its seed corpus (no time budget).
+check-fuzz:
+	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRC)" ]; then \
+		$(MAKE) --no-print-directory fuzz && \
+		for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+			echo "== $$f over tests/data/$$n"; \
+			$$f -runs=0 tests/data/$$n >/dev/null 2>&1 || { echo "FAIL $$f"; exit 1; }; \
+			echo "ok"; \
+		done; fi
+
+fuzz: $(FUZZ_BIN)
+build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(PROTO_SRC)
+
+bench-codec: $(BUILD)/bench_codec
+	$(BUILD)/bench_codec
+$(BUILD)/bench_codec: $(BUILD)/obj/tests/bench/bench_codec.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+install: $(TERND)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/tern
+	install -m 755 $(TERND) $(DESTDIR)$(PREFIX)/bin/ternd
+	install -m 644 etc/tern.conf $(DESTDIR)$(PREFIX)/etc/tern/tern.conf
+
+# Regenerates the committed method tables from Debian's amqp-specs.
+SPEC := /usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml
+gen:
+	$(PYTHON) tools/gen_methods.py $(SPEC) protocol
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v _gen)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
