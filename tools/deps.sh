@@ -2,10 +2,16 @@
 # deps.sh — finds (and, as root, installs) the Debian packages Tern needs.
 #   deps.sh check    print the missing build packages; exit 1 if any
 #   deps.sh install  apt-get install everything missing (build + test)
-#   deps.sh auto     install when something is missing and we are root;
-#                    otherwise name the packages and fail
-# Build needs: a C compiler, make, pkg-config and the -dev packages below.
-# Tests also need Check and the real clients used by tests/integration.
+#   deps.sh auto [build]
+#                    install when something is missing and we are root;
+#                    otherwise name the packages and fail. With `build`
+#                    (make run) only the build packages count.
+# Build needs: a C compiler and libc headers, make, pkg-config and the -dev
+# packages below. Tests also need Check, clang with its sanitizer/libFuzzer
+# runtime (make fuzz) and the real clients used by tests/integration.
+# Packages go in with --no-install-recommends, so list what a Recommends
+# would have brought (gcc only recommends libc6-dev; libclang-common-14-dev
+# only recommends libclang-rt-14-dev, which holds libFuzzer).
 set -u
 
 # pkg-config name : Debian package
@@ -13,7 +19,9 @@ BUILD_PC="libevent:libevent-dev libevent_openssl:libevent-dev openssl:libssl-dev
 jansson:libjansson-dev sqlite3:libsqlite3-dev check:check"
 # command : Debian package
 BUILD_CMD="cc:gcc make:make pkg-config:pkg-config"
-# Test tools: a file that shows the package is there : Debian package
+# file : Debian package
+BUILD_FILES="/usr/include/stdio.h:libc6-dev"
+# Test tools: a file (glob) that shows the package is there : Debian package
 TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/lib/python3/dist-packages/pika:python3-pika
 /usr/lib/python3/dist-packages/amqp:python3-amqp
@@ -21,11 +29,23 @@ TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/lib/python3/dist-packages/celery:python3-celery
 /usr/bin/amqp-publish:amqp-tools
 /usr/bin/clang:clang
+/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a:libclang-rt-dev
 /usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml:amqp-specs"
+
+# have_file GLOB: true when GLOB (unquoted on purpose) names a file.
+have_file() {
+	for f in $1; do
+		[ -e "$f" ] && return 0
+	done
+	return 1
+}
 
 missing_build() {
 	for pair in $BUILD_CMD; do
 		command -v "${pair%%:*}" >/dev/null 2>&1 || echo "${pair#*:}"
+	done
+	for pair in $BUILD_FILES; do
+		have_file "${pair%%:*}" || echo "${pair#*:}"
 	done
 	if command -v pkg-config >/dev/null 2>&1; then
 		for pair in $BUILD_PC; do
@@ -38,12 +58,20 @@ missing_build() {
 
 missing_test() {
 	for pair in $TEST_FILES; do
-		[ -e "${pair%%:*}" ] || echo "${pair#*:}"
+		have_file "${pair%%:*}" || echo "${pair#*:}"
 	done
 }
 
+# missing [build]: the missing packages, one line, sorted.
+missing() {
+	{ missing_build; [ "${1:-all}" = build ] || missing_test; } | sort -u | tr '\n' ' ' |
+		sed 's/ $//'
+}
+
+# install [build]: apt-get update once, then install what is missing,
+# non-interactively; apt's chatter goes to a log shown only on failure.
 install() {
-	pkgs=$( (missing_build; missing_test) | sort -u | tr '\n' ' ')
+	pkgs=$(missing "${1:-all}")
 	[ -z "$pkgs" ] && return 0
 	if [ "$(id -u)" != 0 ]; then
 		echo "deps: missing Debian packages: $pkgs" >&2
@@ -52,7 +80,23 @@ install() {
 	fi
 	echo "deps: installing $pkgs"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends $pkgs
+	log=$(mktemp /tmp/tern-deps.XXXXXX)
+	apt="-y -qq -o Dpkg::Use-Pty=0 -o APT::Color=0"
+	# shellcheck disable=SC2086 # $apt and $pkgs are word lists
+	if apt-get update $apt >"$log" 2>&1 &&
+	   apt-get install $apt --no-install-recommends $pkgs >>"$log" 2>&1; then
+		rm -f "$log"
+	else
+		tail -n 40 "$log" >&2
+		echo "deps: apt-get failed (full log: $log)" >&2
+		return 1
+	fi
+	left=$(missing "${1:-all}")
+	if [ -n "$left" ]; then
+		echo "deps: still missing after install: $left" >&2
+		return 1
+	fi
+	echo "deps: done"
 }
 
 case "${1:-check}" in
@@ -63,7 +107,7 @@ check)
 	exit 1 ;;
 install) install ;;
 auto)
-	[ -z "$( (missing_build; missing_test) | head -1)" ] && exit 0
-	install ;;
-*) echo "usage: deps.sh check|install|auto" >&2; exit 2 ;;
+	[ -z "$(missing "${2:-all}")" ] && exit 0
+	install "${2:-all}" ;;
+*) echo "usage: deps.sh check|install|auto [build]" >&2; exit 2 ;;
 esac
