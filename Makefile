@@ -38,6 +38,10 @@ ifeq ($(SANITIZE),1)
 SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT    := -O1 -g
 endif
+# Any sanitizer report stops the process with a non-zero status, so a test
+# (or the broker under test) fails; set either variable to override.
+export ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1:strict_string_checks=1:check_initialization_order=1
+export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(OPT) $(SAN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
@@ -82,7 +86,7 @@ deps:
 
 # The two commands of the README: each first makes sure the packages are in.
 run:
-	@tools/deps.sh auto
+	@tools/deps.sh auto build
 	@$(MAKE) --no-print-directory $(TERND)
 	$(TERND) $(ARGS)
 
@@ -90,9 +94,16 @@ check:
 	@tools/deps.sh auto
 	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-fuzz
 
+# Each program prints Check's summary ("100%: Checks: 12, Failures: 0, ...");
+# it fails on a non-zero exit or a summary with failures or errors.
+CK_TIMEOUT_MULTIPLIER ?= $(if $(filter 1,$(SANITIZE)),4,1)
 check-unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
-		echo "== $$t"; CK_FORK=yes $$t || fail=1; \
+		echo "== $$t"; rm -f $$t.rc; \
+		{ CK_FORK=yes CK_VERBOSITY=$${CK_VERBOSITY:-normal} \
+		  CK_TIMEOUT_MULTIPLIER=$(CK_TIMEOUT_MULTIPLIER) $$t 2>&1; echo $$? >$$t.rc; } | tee $$t.log; \
+		if [ "$$(cat $$t.rc)" != 0 ] || grep -Eq '(Failures|Errors): [1-9]' $$t.log; then \
+			echo "FAIL $$t (exit $$(cat $$t.rc))"; fail=1; fi; \
 	done; exit $$fail
 
 check-raw: $(TERND)
@@ -105,18 +116,21 @@ check-integration: $(TERND) $(TOOL_BIN)
 
 # A smoke run of each fuzz target over its seed corpus (no time budget).
 check-fuzz:
-	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRC)" ]; then \
+	@if [ -z "$(FUZZ_SRC)" ]; then echo "== fuzz: no targets in tests/fuzz"; \
+	elif ! command -v clang >/dev/null 2>&1; then echo "== fuzz: skipped, clang not installed"; \
+	else \
 		$(MAKE) --no-print-directory fuzz && \
-		for f in $(FUZZ_BIN); do n=$$(basename $$f); \
-			echo "== $$f over tests/data/$$n"; \
-			$$f -runs=0 tests/data/$$n >/dev/null 2>&1 || { echo "FAIL $$f"; exit 1; }; \
+		for f in $(FUZZ_BIN); do n=$$(basename $$f); c=tests/data/$$n; \
+			[ -d $$c ] || { echo "== $$f: no seed corpus $$c, empty input only"; c=; }; \
+			echo "== $$f over $${c:-(empty input)}"; \
+			$$f -runs=0 -artifact_prefix=build/fuzz/ $$c >$$f.log 2>&1 || { tail -n 40 $$f.log; echo "FAIL $$f"; exit 1; }; \
 			echo "ok"; \
 		done; fi
 
 fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(PROTO_SRC)
 
 bench-codec: $(BUILD)/bench_codec
