@@ -176,7 +176,8 @@ bool fvalue_equal(const struct fvalue *a, const struct fvalue *b)
 		return false;
 	switch (a->type) {
 	case 't': return a->v.b == b->v.b;
-	case 'T': return a->v.u == b->v.u;
+	/* An 'L' above INT64_MAX is no int64, but still equals itself. */
+	case 'L': case 'T': return a->v.u == b->v.u;
 	case 'D': return a->v.dec.scale == b->v.dec.scale && a->v.dec.value == b->v.dec.value;
 	case 'V': return true;
 	case 'F': case 'A':
