@@ -1,8 +1,91 @@
-/* main.c — placeholder entry point; the server comes with the broker core. */
+/* main.c — ternd's entry point: command line, config file, then the loop. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
-int main(void)
+#include "broker/config.h"
+#include "broker/log.h"
+#include "broker/server.h"
+
+static void usage(FILE *f)
 {
-	puts("ternd: not yet");
+	fprintf(f,
+		"usage: ternd [options]\n"
+		"  --bind ADDRS       addresses to listen on, comma-separated "
+		"(default 127.0.0.1,::1)\n"
+		"  --port N           AMQP port (default 5672)\n"
+		"  --data-dir DIR     where the database lives (default ./var)\n"
+		"  --config FILE      read settings from FILE (see etc/tern.conf)\n"
+		"  --log-level LEVEL  error, warning, info or debug (default info)\n"
+		"  --help             this text\n"
+		"\nSettings of the config file (name = value; the command line wins):\n");
+	config_print_help();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"bind", required_argument, NULL, 'b'},
+		{"port", required_argument, NULL, 'p'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const names[] = {
+		['b'] = "bind", ['p'] = "port", ['d'] = "data_dir", ['l'] = "log_level",
+	};
+	config_defaults();
+	/* The config file is read first so the command line overrides it. */
+	const char *config_path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config_path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config_path = argv[i] + 9;
+	}
+	char err[512];
+	if (config_path && config_load(config_path, err, sizeof err) < 0) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return 2;
+	}
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'c':
+			break;
+		case 'b': case 'p': case 'd': case 'l':
+			if (config_set(names[opt], optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "ternd: --%s\n", err);
+				return 2;
+			}
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ternd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	log_level = (int)cfg.log_level;
+	unsigned seed;
+	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = (unsigned)getpid();
+	srandom(seed); /* server-named queues must differ across restarts */
+	if (server_init() < 0)
+		return 1;
+	log_info("Tern ready");
+	server_run();
+	server_free();
+	log_info("stopped");
 	return 0;
 }

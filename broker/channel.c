@@ -1,0 +1,379 @@
+/* channel.c — channel state: content assembly, the unacked ring,
+ * acknowledgements, confirms, and method dispatch (spec §2.2.5, §4.2.6).
+ *
+ * Content assembly (spec §4.2.6): after a content-bearing method
+ * (basic.publish) the channel must see one header frame, then body frames
+ * until body_size octets have come; any other frame on the channel in
+ * between is 505 UNEXPECTED_FRAME, as is a header or body out of turn.
+ *   NONE --basic.publish--> HEADER --header--> BODY --last body--> NONE
+ *   (HEADER --header with body_size 0--> NONE) */
+#include "broker/channel.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/handlers.h"
+#include "broker/server.h"
+#include "broker/vhost.h"
+#include "protocol/props.h"
+#include "util/xalloc.h"
+
+struct channel *channel_new(struct conn *c, uint16_t id)
+{
+	struct channel *ch = xcalloc(1, sizeof *ch);
+	ch->c = c;
+	ch->id = id;
+	ch->flow_active = true;
+	ch->ring_base = 1;
+	return ch;
+}
+
+int chan_fail(struct channel *ch, int code, const char *fmt, ...)
+{
+	char *buf = ch->c->err;
+	size_t cap = sizeof ch->c->err;
+	int n = snprintf(buf, cap, "%s - ", amqp_reply_name(code));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, cap - (size_t)n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void send_simple(struct channel *ch, uint32_t id)
+{
+	struct amqp_method m = {.id = id};
+	conn_send_method(ch->c, ch->id, &m);
+}
+
+static void tx_clear(struct channel *ch)
+{
+	for (size_t i = 0; i < ch->ntx; i++)
+		if (ch->txops[i].m)
+			message_unref(ch->txops[i].m);
+	ch->ntx = 0;
+}
+
+void channel_cancel_consumer(struct channel *ch, struct consumer *cons, bool notify)
+{
+	struct queue *q = cons->q;
+	queue_remove_consumer(q, cons);
+	strmap_del(&ch->consumers, cons->tag, cons->tag_len);
+	/* Unacked deliveries outlive their consumer; forget the pointer. */
+	for (size_t i = 0; i < ch->ring_len; i++)
+		if (ch->ring[i].cons == cons)
+			ch->ring[i].cons = NULL;
+	if (notify && ch->c->cap_cancel_notify && ch->state == CH_OPEN) {
+		struct amqp_method m = {.id = AMQP_BASIC_CANCEL};
+		m.a.basic_cancel.consumer_tag = (struct bytes){(uint8_t *)cons->tag, cons->tag_len};
+		m.a.basic_cancel.no_wait = true;
+		conn_send_method(ch->c, ch->id, &m);
+	}
+	free(cons->tag);
+	free((void *)cons->args.p);
+	free(cons);
+	if (q->auto_delete && q->ncons == 0 && q->had_consumer && !q->deleted)
+		vhost_delete_queue(q->vh, q);
+}
+
+void channel_free(struct channel *ch)
+{
+	void *v;
+	size_t it = 0;
+	while (strmap_next(&ch->consumers, &it, &v)) {
+		channel_cancel_consumer(ch, v, false);
+		it = 0; /* the map changed: start over */
+	}
+	channel_requeue_all(ch);
+	free(ch->ring);
+	strmap_free(&ch->consumers);
+	if (ch->pub)
+		message_unref(ch->pub);
+	tx_clear(ch);
+	free(ch->txops);
+	free(ch->last_queue);
+	/* A deferred confirm flush may still point here: unlink by flag. */
+	ch->c = NULL;
+	if (!ch->defer_pending)
+		free(ch);
+}
+
+/* ---- the unacked ring ---- */
+
+static struct unacked *slot(struct channel *ch, uint64_t tag)
+{
+	if (tag < ch->ring_base || tag >= ch->ring_base + ch->ring_len)
+		return NULL;
+	struct unacked *u = &ch->ring[tag & (ch->ring_cap - 1)];
+	return u->m ? u : NULL;
+}
+
+static void record(struct channel *ch, struct unacked u)
+{
+	if (ch->ring_len == ch->ring_cap) {
+		size_t cap = ch->ring_cap ? ch->ring_cap * 2 : 16;
+		struct unacked *r = xcalloc(cap, sizeof *r);
+		for (size_t i = 0; i < ch->ring_len; i++)
+			r[(ch->ring_base + i) & (cap - 1)] =
+				ch->ring[(ch->ring_base + i) & (ch->ring_cap - 1)];
+		free(ch->ring);
+		ch->ring = r;
+		ch->ring_cap = cap;
+	}
+	ch->ring[(ch->ring_base + ch->ring_len) & (ch->ring_cap - 1)] = u;
+	ch->ring_len++;
+	ch->unacked_n++;
+}
+
+/* Clears one record: requeue it or drop the message, and return credit. */
+static void settle(struct channel *ch, struct unacked *u, bool requeue)
+{
+	struct queue *q = u->q;
+	q->unacked--;
+	if (u->cons)
+		u->cons->unacked--;
+	if (requeue)
+		queue_requeue(q, (struct qentry){u->m, u->seq, u->deliveries});
+	else
+		message_unref(u->m);
+	u->m = NULL;
+	ch->unacked_n--;
+	if (q->ncons)
+		queue_kick(q); /* credit came back */
+	queue_unref(q);
+	/* Advance the base past settled slots. */
+	while (ch->ring_len && !ch->ring[ch->ring_base & (ch->ring_cap - 1)].m) {
+		ch->ring_base++;
+		ch->ring_len--;
+	}
+}
+
+static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, bool requeue)
+{
+	if (multiple) {
+		if (tag != 0 && tag > ch->next_tag)
+			return chan_fail(ch, AMQP_PRECONDITION_FAILED, "unknown delivery tag %llu",
+					 (unsigned long long)tag);
+		uint64_t last = tag ? tag : ch->next_tag;
+		for (uint64_t t = ch->ring_base; t <= last && ch->ring_len; t++) {
+			struct unacked *u = slot(ch, t);
+			if (u)
+				settle(ch, u, requeue);
+		}
+		return 0;
+	}
+	struct unacked *u = slot(ch, tag);
+	if (!u)
+		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "unknown delivery tag %llu",
+				 (unsigned long long)tag);
+	settle(ch, u, requeue);
+	return 0;
+}
+
+int channel_ack(struct channel *ch, uint64_t tag, bool multiple)
+{
+	return settle_tags(ch, tag, multiple, false);
+}
+
+int channel_nack(struct channel *ch, uint64_t tag, bool multiple, bool requeue)
+{
+	return settle_tags(ch, tag, multiple, requeue);
+}
+
+void channel_requeue_all(struct channel *ch)
+{
+	while (ch->ring_len) {
+		struct unacked *u = &ch->ring[ch->ring_base & (ch->ring_cap - 1)];
+		if (u->m)
+			settle(ch, u, true);
+		else {
+			ch->ring_base++;
+			ch->ring_len--;
+		}
+	}
+}
+
+bool channel_consumer_ready(const struct channel *ch, const struct consumer *cons)
+{
+	if (ch->state != CH_OPEN || !ch->flow_active || ch->c->out_choked)
+		return false;
+	if (cons->no_ack)
+		return true;
+	if (cons->prefetch && cons->unacked >= cons->prefetch)
+		return false;
+	return !ch->prefetch_global || ch->unacked_n < ch->prefetch_global;
+}
+
+void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q, struct qentry e,
+		     bool no_ack, uint32_t message_count)
+{
+	uint64_t tag = ++ch->next_tag;
+	struct message *m = e.m;
+	struct amqp_method meth;
+	if (cons) {
+		meth.id = AMQP_BASIC_DELIVER;
+		meth.a.basic_deliver = (struct amqp_basic_deliver){
+			.consumer_tag = {(uint8_t *)cons->tag, cons->tag_len},
+			.delivery_tag = tag,
+			.redelivered = e.deliveries > 0,
+			.exchange = message_exchange(m),
+			.routing_key = message_rkey(m),
+		};
+	} else {
+		meth.id = AMQP_BASIC_GET_OK;
+		meth.a.basic_get_ok = (struct amqp_basic_get_ok){
+			.delivery_tag = tag,
+			.redelivered = e.deliveries > 0,
+			.exchange = message_exchange(m),
+			.routing_key = message_rkey(m),
+			.message_count = message_count,
+		};
+	}
+	conn_send_content(ch->c, ch->id, &meth, m);
+	if (no_ack) {
+		message_unref(m);
+		return;
+	}
+	queue_ref(q);
+	q->unacked++;
+	if (cons)
+		cons->unacked++;
+	record(ch, (struct unacked){m, q, cons, e.seq, e.deliveries + 1});
+}
+
+/* ---- confirms ---- */
+
+void channel_confirm(struct channel *ch, uint64_t seq)
+{
+	if (seq > ch->confirm_due)
+		ch->confirm_due = seq;
+	if (!ch->defer_pending) {
+		ch->defer_pending = true;
+		server_defer_channel(ch);
+	}
+}
+
+void channel_flush_confirms(struct channel *ch)
+{
+	if (!ch->c) { /* freed while the flush was pending */
+		free(ch);
+		return;
+	}
+	if (ch->state != CH_OPEN || ch->confirm_due <= ch->confirm_sent)
+		return;
+	struct amqp_method m = {.id = AMQP_BASIC_ACK};
+	m.a.basic_ack.delivery_tag = ch->confirm_due;
+	m.a.basic_ack.multiple = ch->confirm_due > ch->confirm_sent + 1;
+	conn_send_method(ch->c, ch->id, &m);
+	ch->confirm_sent = ch->confirm_due;
+}
+
+/* ---- frames ---- */
+
+static int on_header(struct channel *ch, const struct frame *f)
+{
+	struct content_header h;
+	int rc = content_header_decode(f->payload, f->size, &h);
+	if (rc)
+		return conn_fail(ch->c, rc, "malformed content header on channel %u", ch->id);
+	if (h.class_id != AMQP_CLASS_BASIC)
+		return conn_fail(ch->c, AMQP_FRAME_ERROR, "content header for class %u, expected %u",
+				 h.class_id, AMQP_CLASS_BASIC);
+	/* Refuse an oversized message before anything is allocated for it. */
+	if (h.body_size > (uint64_t)cfg.max_message_size)
+		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
+				 "message size %llu is larger than configured max size %lld",
+				 (unsigned long long)h.body_size, (long long)cfg.max_message_size);
+	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
+					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
+					h.body_size);
+	ch->pub = m;
+	if (h.props.flags & PROP_DELIVERY_MODE && h.props.delivery_mode == 2)
+		m->flags |= MSG_PERSISTENT;
+	if (h.props.flags & PROP_PRIORITY)
+		m->priority = h.props.priority;
+	ch->content = CONTENT_BODY;
+	return 0;
+}
+
+static int publish_assembled(struct channel *ch)
+{
+	struct message *m = ch->pub;
+	ch->pub = NULL;
+	ch->content = CONTENT_NONE;
+	uint64_t seq = ch->confirm ? ++ch->pub_seq : 0;
+	if (ch->tx) {
+		if (ch->ntx == ch->ntx_cap) {
+			ch->ntx_cap = ch->ntx_cap ? ch->ntx_cap * 2 : 8;
+			ch->txops = xrealloc(ch->txops, ch->ntx_cap * sizeof *ch->txops);
+		}
+		ch->txops[ch->ntx++] = (struct txop){.kind = TX_PUBLISH, .m = m,
+						     .multiple = ch->pub_mandatory};
+		return 0;
+	}
+	return basic_route_publish(ch, m, ch->pub_mandatory, seq);
+}
+
+static int on_body(struct channel *ch, const struct frame *f)
+{
+	struct message *m = ch->pub;
+	if (f->size > m->body_size - m->body_have)
+		return conn_fail(ch->c, AMQP_FRAME_ERROR,
+				 "body frames on channel %u exceed the declared body size %llu",
+				 ch->id, (unsigned long long)m->body_size);
+	memcpy(m->body + m->body_have, f->payload, f->size);
+	m->body_have += f->size;
+	return m->body_have == m->body_size ? publish_assembled(ch) : 0;
+}
+
+static int dispatch(struct channel *ch, struct amqp_method *m)
+{
+	switch (METHOD_CLASS(m->id)) {
+	case AMQP_CLASS_CHANNEL: return handle_channel(ch, m);
+	case AMQP_CLASS_EXCHANGE: return handle_exchange(ch, m);
+	case AMQP_CLASS_QUEUE: return handle_queue(ch, m);
+	case AMQP_CLASS_BASIC: return handle_basic(ch, m);
+	case AMQP_CLASS_CONFIRM:
+	case AMQP_CLASS_TX: return handle_confirm_tx(ch, m);
+	default:
+		return conn_fail(ch->c, AMQP_COMMAND_INVALID, "%s is not allowed on channel %u",
+				 method_name(m->id), ch->id);
+	}
+}
+
+int channel_frame(struct channel *ch, const struct frame *f)
+{
+	switch (ch->content) {
+	case CONTENT_HEADER:
+		if (f->type != FRAME_HEADER)
+			return conn_fail(ch->c, AMQP_UNEXPECTED_FRAME,
+					 "expected content header for class 60, got frame type %u",
+					 f->type);
+		{
+			int rc = on_header(ch, f);
+			if (rc)
+				return rc;
+		}
+		return ch->pub->body_size == 0 ? publish_assembled(ch) : 0;
+	case CONTENT_BODY:
+		if (f->type != FRAME_BODY)
+			return conn_fail(ch->c, AMQP_UNEXPECTED_FRAME,
+					 "expected content body, got frame type %u", f->type);
+		return on_body(ch, f);
+	case CONTENT_NONE:
+		break;
+	}
+	if (f->type != FRAME_METHOD)
+		return conn_fail(ch->c, AMQP_UNEXPECTED_FRAME,
+				 "unexpected content %s frame on channel %u",
+				 f->type == FRAME_HEADER ? "header" : "body", ch->id);
+	struct amqp_method m;
+	int rc = method_decode(f->payload, f->size, &m);
+	if (rc)
+		return conn_fail(ch->c, rc, "cannot decode arguments of %s",
+				 f->size >= 4 ? method_name(get32(f->payload)) : "a method");
+	return dispatch(ch, &m);
+}

@@ -1,0 +1,179 @@
+/* config.c — the option table and its parsers; see config.h and
+ * etc/tern.conf, which documents every option with its default. */
+#include "broker/config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/log.h"
+#include "util/xalloc.h"
+
+struct config cfg;
+
+enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL };
+
+static const struct option_row {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	const char *def;
+	int64_t min, max;
+	const char *help;
+} options[] = {
+	{"bind", OPT_STR, offsetof(struct config, bind), "127.0.0.1,::1", 0, 0,
+	 "addresses to listen on, comma-separated"},
+	{"port", OPT_INT, offsetof(struct config, port), "5672", 1, 65535, "AMQP port"},
+	{"data_dir", OPT_STR, offsetof(struct config, data_dir), "./var", 0, 0,
+	 "directory for the database"},
+	{"log_level", OPT_LEVEL, offsetof(struct config, log_level), "info", 0, 3,
+	 "error, warning, info or debug"},
+	{"frame_max", OPT_SIZE, offsetof(struct config, frame_max), "131072", 4096, 1 << 24,
+	 "largest frame offered to clients, in bytes"},
+	{"channel_max", OPT_INT, offsetof(struct config, channel_max), "2047", 1, 65535,
+	 "most channels per connection"},
+	{"heartbeat", OPT_INT, offsetof(struct config, heartbeat), "60", 0, 65535,
+	 "heartbeat interval offered to clients, in seconds (0: off)"},
+	{"max_message_size", OPT_SIZE, offsetof(struct config, max_message_size), "16777216", 1,
+	 (int64_t)512 << 20, "largest message body accepted, in bytes"},
+	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10", 1, 3600,
+	 "seconds a client has to finish the handshake"},
+	{"default_user", OPT_STR, offsetof(struct config, default_user), "guest", 0, 0,
+	 "user created at start-up"},
+	{"default_pass", OPT_STR, offsetof(struct config, default_pass), "guest", 0, 0,
+	 "its password"},
+	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
+	 "1", 0, 1, "1: the default user may connect from loopback only, as in RabbitMQ"},
+};
+#define NOPTS (sizeof options / sizeof options[0])
+
+/* Parses an integer with an optional k/m/g suffix (for sizes). */
+static int parse_int(const char *v, bool size, int64_t *out)
+{
+	errno = 0;
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v)
+		return -1;
+	int64_t mul = 1;
+	if (size && *end) {
+		switch (*end++ | 0x20) {
+		case 'k': mul = 1024; break;
+		case 'm': mul = 1024 * 1024; break;
+		case 'g': mul = 1024 * 1024 * 1024; break;
+		default: return -1;
+		}
+		if ((*end | 0x20) == 'b')
+			end++;
+	}
+	if (*end || n < 0 || n > INT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+static int set_row(const struct option_row *o, const char *value, char *err, size_t errlen)
+{
+	void *dst = (char *)&cfg + o->offset;
+	int64_t n;
+	switch (o->type) {
+	case OPT_STR:
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(value);
+		return 0;
+	case OPT_LEVEL:
+		n = log_level_parse(value);
+		if (n < 0) {
+			snprintf(err, errlen, "%s: '%s' is not one of error, warning, info, debug",
+				 o->name, value);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
+	case OPT_INT:
+	case OPT_SIZE:
+		if (parse_int(value, o->type == OPT_SIZE, &n) < 0) {
+			snprintf(err, errlen, "%s: '%s' is not a %s", o->name, value,
+				 o->type == OPT_SIZE ? "size (like 16777216 or 16m)" : "whole number");
+			return -1;
+		}
+		if (n < o->min || n > o->max) {
+			snprintf(err, errlen, "%s: %lld is out of range (%lld to %lld)", o->name,
+				 (long long)n, (long long)o->min, (long long)o->max);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
+	}
+	return -1;
+}
+
+void config_defaults(void)
+{
+	char err[128];
+	for (size_t i = 0; i < NOPTS; i++)
+		if (set_row(&options[i], options[i].def, err, sizeof err) < 0)
+			abort(); /* a bad default is a programming error */
+}
+
+int config_set(const char *name, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (!strcmp(options[i].name, name))
+			return set_row(&options[i], value, err, errlen);
+	}
+	snprintf(err, errlen, "unknown option '%s'", name);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[1024], why[256];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		if (config_set(trim(s), trim(eq + 1), why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+void config_print_help(void)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		printf("  %-28s %s (default: %s)\n", options[i].name, options[i].help, options[i].def);
+}

@@ -1,0 +1,42 @@
+/* config.h — broker settings: defaults, the config file, command-line
+ * overrides. Every option lives in one table (config.c) of
+ * {name, type, offset, default, min, max, help}, so the file parser, the
+ * command line and etc/tern.conf describe the same set. */
+#ifndef TERN_BROKER_CONFIG_H
+#define TERN_BROKER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+	char *bind;             /* comma-separated addresses */
+	int64_t port;
+	char *data_dir;
+	int64_t log_level;
+	int64_t frame_max;
+	int64_t channel_max;
+	int64_t heartbeat;      /* seconds; 0 disables */
+	int64_t max_message_size;
+	int64_t handshake_timeout; /* seconds */
+	char *default_user;
+	char *default_pass;
+	int64_t loopback_only_default_user; /* 1: guest may connect from loopback only */
+};
+
+extern struct config cfg;
+
+/* Fills cfg with the defaults. */
+void config_defaults(void);
+
+/* Sets option `name` from its text value. Returns 0, or -1 with a reason
+ * in err ("unknown option", "must be between ..."). */
+int config_set(const char *name, const char *value, char *err, size_t errlen);
+
+/* Reads a file of `name = value` lines ('#' starts a comment). Returns 0,
+ * or -1 with err naming the file, the line and the problem. */
+int config_load(const char *path, char *err, size_t errlen);
+
+/* Prints every option with its default and help, for --help. */
+void config_print_help(void);
+
+#endif

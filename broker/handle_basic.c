@@ -1,0 +1,236 @@
+/* handle_basic.c — the basic class (spec §1.8.2 plus RabbitMQ's
+ * basic.nack): qos, consume, cancel, publish, get, ack, reject, nack,
+ * recover. Publishing ends in basic_route_publish once the content is
+ * assembled (channel.c). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "broker/conn.h"
+#include "broker/handlers.h"
+#include "broker/vhost.h"
+#include "protocol/props.h"
+#include "protocol/table.h"
+#include "util/xalloc.h"
+
+#define NAME(b) (int)(b).len, (const char *)(b).p
+
+static void kick_consumers(struct channel *ch)
+{
+	void *v;
+	for (size_t i = 0; strmap_next(&ch->consumers, &i, &v);)
+		queue_kick(((struct consumer *)v)->q);
+}
+
+static int qos(struct channel *ch, const struct amqp_basic_qos *a)
+{
+	if (a->prefetch_size)
+		return conn_fail(ch->c, AMQP_NOT_IMPLEMENTED, "prefetch_size!=0 (%u)",
+				 a->prefetch_size);
+	/* RabbitMQ's meaning: global=false limits each consumer created
+	 * after this on the channel; global=true limits the channel. */
+	if (a->global)
+		ch->prefetch_global = a->prefetch_count;
+	else
+		ch->prefetch_consumer = a->prefetch_count;
+	send_simple(ch, AMQP_BASIC_QOS_OK);
+	kick_consumers(ch);
+	return 0;
+}
+
+static int lookup_queue(struct channel *ch, struct bytes name, struct queue **out)
+{
+	if (name.len == 0 && ch->last_queue)
+		name = bytes_of(ch->last_queue);
+	struct queue *q = vhost_queue(ch->c->vh, name);
+	if (!q)
+		return chan_fail(ch, AMQP_NOT_FOUND, "no queue '%.*s' in vhost '%s'", NAME(name),
+				 ch->c->vh->name);
+	if (q->exclusive && q->owner != ch->c)
+		return chan_fail(ch, AMQP_RESOURCE_LOCKED,
+				 "cannot obtain exclusive access to locked queue '%.*s' in vhost '%s'",
+				 NAME(name), ch->c->vh->name);
+	*out = q;
+	return 0;
+}
+
+static int consume(struct channel *ch, const struct amqp_basic_consume *a)
+{
+	struct queue *q;
+	int rc = lookup_queue(ch, a->queue, &q);
+	if (rc)
+		return rc;
+	char gen[48];
+	struct bytes tag = a->consumer_tag;
+	if (tag.len == 0) {
+		static uint64_t counter;
+		snprintf(gen, sizeof gen, "amq.ctag-tern-%llu", (unsigned long long)++counter);
+		tag = bytes_of(gen);
+	}
+	if (strmap_get(&ch->consumers, tag.p, tag.len))
+		return conn_fail(ch->c, AMQP_NOT_ALLOWED, "attempt to reuse consumer tag '%.*s'",
+				 NAME(tag));
+	if (q->has_exclusive_consumer || (a->exclusive && q->ncons))
+		return chan_fail(ch, AMQP_ACCESS_REFUSED, "queue '%s' in vhost '%s' in exclusive use",
+				 q->name, ch->c->vh->name);
+	struct consumer *cons = xcalloc(1, sizeof *cons);
+	cons->tag = xstrndup(tag.p, tag.len);
+	cons->tag_len = tag.len;
+	cons->ch = ch;
+	cons->q = q;
+	cons->no_ack = a->no_ack;
+	cons->exclusive = a->exclusive;
+	cons->prefetch = ch->prefetch_consumer;
+	cons->args = (struct bytes){xmemdup(a->arguments.p, a->arguments.len), a->arguments.len};
+	strmap_put(&ch->consumers, cons->tag, cons->tag_len, cons);
+	if (!a->no_wait) {
+		struct amqp_method ok = {.id = AMQP_BASIC_CONSUME_OK};
+		ok.a.basic_consume_ok.consumer_tag = (struct bytes){(uint8_t *)cons->tag, cons->tag_len};
+		conn_send_method(ch->c, ch->id, &ok);
+	}
+	/* Deliveries start at the end of the turn, after consume-ok. */
+	queue_add_consumer(q, cons);
+	return 0;
+}
+
+static int cancel(struct channel *ch, const struct amqp_basic_cancel *a)
+{
+	struct consumer *cons = strmap_get(&ch->consumers, a->consumer_tag.p, a->consumer_tag.len);
+	if (!a->no_wait) {
+		struct amqp_method ok = {.id = AMQP_BASIC_CANCEL_OK};
+		ok.a.basic_cancel_ok.consumer_tag = a->consumer_tag;
+		conn_send_method(ch->c, ch->id, &ok);
+	}
+	if (cons)
+		channel_cancel_consumer(ch, cons, false);
+	return 0;
+}
+
+static int publish(struct channel *ch, const struct amqp_basic_publish *a)
+{
+	if (a->immediate)
+		return conn_fail(ch->c, AMQP_NOT_IMPLEMENTED, "immediate=true");
+	struct bexchange *x = vhost_exchange(ch->c->vh, a->exchange);
+	if (!x)
+		return chan_fail(ch, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'",
+				 NAME(a->exchange), ch->c->vh->name);
+	if (x->internal)
+		return chan_fail(ch, AMQP_ACCESS_REFUSED,
+				 "cannot publish to internal exchange '%.*s' in vhost '%s'",
+				 NAME(a->exchange), ch->c->vh->name);
+	/* Names are shortstrs: at most 255 octets, which the buffers hold. */
+	ch->pub_exchange_len = (uint8_t)a->exchange.len;
+	memcpy(ch->pub_exchange, a->exchange.p, a->exchange.len);
+	ch->pub_rkey_len = (uint8_t)a->routing_key.len;
+	memcpy(ch->pub_rkey, a->routing_key.p, a->routing_key.len);
+	ch->pub_mandatory = a->mandatory;
+	ch->content = CONTENT_HEADER;
+	return 0;
+}
+
+static void send_return(struct channel *ch, struct message *m)
+{
+	struct amqp_method r = {.id = AMQP_BASIC_RETURN};
+	r.a.basic_return.reply_code = AMQP_NO_ROUTE;
+	r.a.basic_return.reply_text = bytes_of("NO_ROUTE");
+	r.a.basic_return.exchange = message_exchange(m);
+	r.a.basic_return.routing_key = message_rkey(m);
+	conn_send_content(ch->c, ch->id, &r, m);
+}
+
+int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
+{
+	struct vhost *vh = ch->c->vh;
+	struct bexchange *x = vhost_exchange(vh, message_exchange(m));
+	struct queue **qs = NULL;
+	size_t n = 0;
+	if (x) {
+		struct amqp_props props;
+		struct route_msg rm = {.routing_key = message_rkey(m)};
+		if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
+			rm.headers = props.headers;
+		n = vhost_route(vh, x, &rm, &qs);
+	}
+	for (size_t i = 0; i < n; i++)
+		queue_push(qs[i], m);
+	if (n == 0 && mandatory)
+		send_return(ch, m);
+	if (seq)
+		channel_confirm(ch, seq);
+	message_unref(m);
+	return 0;
+}
+
+static int get(struct channel *ch, const struct amqp_basic_get *a)
+{
+	struct queue *q;
+	int rc = lookup_queue(ch, a->queue, &q);
+	if (rc)
+		return rc;
+	struct qentry e;
+	if (!queue_pop(q, &e)) {
+		struct amqp_method empty = {.id = AMQP_BASIC_GET_EMPTY};
+		conn_send_method(ch->c, ch->id, &empty);
+		return 0;
+	}
+	channel_deliver(ch, NULL, q, e, a->no_ack, (uint32_t)q->len);
+	return 0;
+}
+
+/* In a transaction, acks and rejects wait for tx.commit. */
+static bool tx_buffer(struct channel *ch, int kind, uint64_t tag, bool multiple, bool requeue)
+{
+	if (!ch->tx)
+		return false;
+	if (ch->ntx == ch->ntx_cap) {
+		ch->ntx_cap = ch->ntx_cap ? ch->ntx_cap * 2 : 8;
+		ch->txops = xrealloc(ch->txops, ch->ntx_cap * sizeof *ch->txops);
+	}
+	ch->txops[ch->ntx++] = (struct txop){.kind = kind, .tag = tag, .multiple = multiple,
+					     .requeue = requeue};
+	return true;
+}
+
+static int recover(struct channel *ch)
+{
+	/* RabbitMQ requeues whatever requeue says; redelivery to the same
+	 * consumer (requeue=false) is not offered, as in RabbitMQ 3.x. */
+	channel_requeue_all(ch);
+	return 0;
+}
+
+int handle_basic(struct channel *ch, struct amqp_method *m)
+{
+	switch (m->id) {
+	case AMQP_BASIC_QOS: return qos(ch, &m->a.basic_qos);
+	case AMQP_BASIC_CONSUME: return consume(ch, &m->a.basic_consume);
+	case AMQP_BASIC_CANCEL: return cancel(ch, &m->a.basic_cancel);
+	case AMQP_BASIC_PUBLISH: return publish(ch, &m->a.basic_publish);
+	case AMQP_BASIC_GET: return get(ch, &m->a.basic_get);
+	case AMQP_BASIC_ACK: {
+		const struct amqp_basic_ack *a = &m->a.basic_ack;
+		if (tx_buffer(ch, TX_ACK, a->delivery_tag, a->multiple, false))
+			return 0;
+		return channel_ack(ch, a->delivery_tag, a->multiple);
+	}
+	case AMQP_BASIC_REJECT: {
+		const struct amqp_basic_reject *a = &m->a.basic_reject;
+		if (tx_buffer(ch, TX_NACK, a->delivery_tag, false, a->requeue))
+			return 0;
+		return channel_nack(ch, a->delivery_tag, false, a->requeue);
+	}
+	case AMQP_BASIC_NACK: {
+		const struct amqp_basic_nack *a = &m->a.basic_nack;
+		if (tx_buffer(ch, TX_NACK, a->delivery_tag, a->multiple, a->requeue))
+			return 0;
+		return channel_nack(ch, a->delivery_tag, a->multiple, a->requeue);
+	}
+	case AMQP_BASIC_RECOVER_ASYNC:
+		return recover(ch);
+	case AMQP_BASIC_RECOVER:
+		recover(ch);
+		send_simple(ch, AMQP_BASIC_RECOVER_OK);
+		return 0;
+	default:
+		return conn_fail(ch->c, AMQP_COMMAND_INVALID, "unexpected %s", method_name(m->id));
+	}
+}

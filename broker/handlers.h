@@ -1,0 +1,29 @@
+/* handlers.h — the method handlers of the channel-level classes, one file
+ * per class (handle_channel.c, handle_exchange.c, handle_queue.c,
+ * handle_basic.c, handle_confirm_tx.c). Each returns 0 or a reply code
+ * with the text already formatted by chan_fail/conn_fail; channel.c turns
+ * soft codes into channel.close and hard ones into connection.close. */
+#ifndef TERN_BROKER_HANDLERS_H
+#define TERN_BROKER_HANDLERS_H
+
+#include "broker/channel.h"
+#include "protocol/method.h"
+
+/* Formats "NAME - text" into the connection's error buffer; returns code. */
+int chan_fail(struct channel *ch, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Sends a method without arguments (the *-ok replies) on ch. */
+void send_simple(struct channel *ch, uint32_t id);
+
+int handle_channel(struct channel *ch, struct amqp_method *m);
+int handle_exchange(struct channel *ch, struct amqp_method *m);
+int handle_queue(struct channel *ch, struct amqp_method *m);
+int handle_basic(struct channel *ch, struct amqp_method *m);
+int handle_confirm_tx(struct channel *ch, struct amqp_method *m);
+
+/* Routes a fully assembled message published on ch (used directly and at
+ * tx.commit). Returns 0 or a reply code. Takes the message's reference. */
+int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, uint64_t seq);
+
+#endif

@@ -1,0 +1,65 @@
+/* message.h — the refcounted message: one allocation holding the routing
+ * info, the raw content-header properties (resent verbatim) and the body.
+ *
+ * Ownership: every holder (queue entry, unacked record, outgoing body
+ * frame, tx buffer) owns one reference; the last unref frees it. Fan-out to
+ * N queues adds references, never copies. */
+#ifndef TERN_BROKER_MESSAGE_H
+#define TERN_BROKER_MESSAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/wire.h"
+
+enum {
+	MSG_PERSISTENT = 1, /* delivery_mode 2 */
+	MSG_MANDATORY = 2,
+};
+
+struct message {
+	uint32_t refs;
+	uint8_t flags;
+	uint8_t priority;
+	uint8_t exchange_len;
+	uint8_t rkey_len;
+	uint32_t props_len;
+	uint64_t body_size;
+	uint64_t body_have; /* bytes of body received so far (assembly) */
+	uint8_t *body;      /* points into data[] */
+	uint8_t data[];     /* exchange, routing key, properties, body */
+};
+
+/* Allocates a message with room for a body of body_size octets (which the
+ * caller has checked against max_message_size). Copies exchange, routing
+ * key and raw properties; refs = 1. */
+struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+			     uint64_t body_size);
+
+static inline struct message *message_ref(struct message *m)
+{
+	m->refs++;
+	return m;
+}
+
+void message_unref(struct message *m);
+
+static inline struct bytes message_exchange(const struct message *m)
+{
+	return (struct bytes){m->data, m->exchange_len};
+}
+
+static inline struct bytes message_rkey(const struct message *m)
+{
+	return (struct bytes){m->data + m->exchange_len, m->rkey_len};
+}
+
+static inline struct bytes message_props(const struct message *m)
+{
+	return (struct bytes){m->data + m->exchange_len + m->rkey_len, m->props_len};
+}
+
+/* Live message count, for tests and metrics. */
+extern uint64_t message_live;
+
+#endif

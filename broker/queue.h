@@ -1,0 +1,111 @@
+/* queue.h — queues and their consumers.
+ *
+ * Design notes. Ready messages sit in a ring of entries kept sorted by a
+ * per-queue sequence number, so a requeued message goes back to its
+ * original position (as RabbitMQ does) by a binary search and a short
+ * shift near the head, where requeues land. An entry is the per-queue view
+ * of a shared message: the message is refcounted, the entry holds one
+ * reference plus the queue-local delivery count. Delivery is not done
+ * inside the handler that caused it: queue_kick() puts the queue on the
+ * server's end-of-turn list and queue_deliver() runs there, once per turn,
+ * handing messages round-robin to consumers that have credit.
+ * Lifetime: the vhost holds one reference and every unacked record one;
+ * a deleted queue is unlinked at once and freed when its last reference
+ * goes. */
+#ifndef TERN_BROKER_QUEUE_H
+#define TERN_BROKER_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/message.h"
+#include "exchanges/exchange.h"
+
+struct channel;
+struct conn;
+struct vhost;
+
+struct qentry {
+	struct message *m;
+	uint64_t seq;
+	uint32_t deliveries; /* times delivered before; > 0 means redelivered */
+};
+
+/* A consumer: owned by its channel (which frees it), listed by its queue. */
+struct consumer {
+	char *tag;
+	uint32_t tag_len;
+	struct channel *ch;
+	struct queue *q;
+	bool no_ack;
+	bool exclusive;
+	uint32_t prefetch; /* 0: unlimited */
+	uint32_t unacked;
+	struct bytes args; /* owned copy */
+};
+
+struct queue {
+	char *name;
+	uint32_t name_len;
+	struct vhost *vh;
+	bool durable, exclusive, auto_delete;
+	bool deleted;
+	bool had_consumer; /* auto-delete applies only once one has come and gone */
+	struct conn *owner; /* for exclusive queues */
+	struct bytes args;  /* owned copy of the declare arguments */
+
+	struct qentry *ring; /* ready entries, sorted by seq */
+	size_t head, len, cap;
+	uint64_t next_seq;
+	uint64_t ready_bytes;
+	uint32_t unacked; /* delivered, not yet acked */
+
+	struct consumer **cons;
+	size_t ncons, ncons_cap, rr;
+	bool has_exclusive_consumer;
+
+	struct binding **binds; /* bindings with this queue as destination */
+	size_t nbinds, nbinds_cap;
+
+	uint32_t refs;
+	uint64_t route_epoch; /* dedup mark for routing */
+	bool kick_pending;
+	struct queue *next_kick;
+};
+
+/* Creates a queue (refs = 1, held by the vhost). Copies name and args. */
+struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args);
+
+static inline void queue_ref(struct queue *q)
+{
+	q->refs++;
+}
+void queue_unref(struct queue *q);
+
+/* Appends a message (taking a new reference) and schedules delivery. */
+void queue_push(struct queue *q, struct message *m);
+
+/* Puts an entry back in sequence order (the entry's reference moves in). */
+void queue_requeue(struct queue *q, struct qentry e);
+
+/* Takes the head entry into *e (its reference moves out). Returns false
+ * when empty. */
+bool queue_pop(struct queue *q, struct qentry *e);
+
+/* Drops every ready message; returns how many. */
+uint32_t queue_purge(struct queue *q);
+
+/* Schedules queue_deliver() for the end of this loop turn. */
+void queue_kick(struct queue *q);
+
+/* Hands ready messages to consumers with credit, round-robin. */
+void queue_deliver(struct queue *q);
+
+void queue_add_consumer(struct queue *q, struct consumer *cons);
+/* Unlists cons; the caller frees it. */
+void queue_remove_consumer(struct queue *q, struct consumer *cons);
+
+void queue_add_binding(struct queue *q, struct binding *b);
+void queue_remove_binding(struct queue *q, struct binding *b);
+
+#endif

@@ -1,0 +1,221 @@
+/* server.c — the event loop: listeners, signals, and the end-of-turn event
+ * that delivers from kicked queues, sends batched confirms, writes every
+ * connection with pending output once, and frees dead connections. */
+#include "broker/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/auth.h"
+#include "broker/channel.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/log.h"
+#include "broker/queue.h"
+#include "broker/vhost.h"
+#include "util/xalloc.h"
+
+struct event_base *server_base;
+
+static struct evconnlistener *listeners[8];
+static int nlisteners;
+static struct event *turn_event, *sig_int, *sig_term;
+static struct queue *kicked;
+static struct channel *deferred_channels;
+static struct conn *to_flush;
+static bool turn_armed;
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_defer(void)
+{
+	if (!turn_armed) {
+		turn_armed = true;
+		event_active(turn_event, EV_TIMEOUT, 0);
+	}
+}
+
+void server_defer_queue(struct queue *q)
+{
+	q->next_kick = kicked;
+	kicked = q;
+	server_defer();
+}
+
+void server_defer_channel(struct channel *ch)
+{
+	ch->next_defer = deferred_channels;
+	deferred_channels = ch;
+	server_defer();
+}
+
+void server_defer_flush(struct conn *c)
+{
+	if (c->flush_pending)
+		return;
+	c->flush_pending = true;
+	c->next_flush = to_flush;
+	to_flush = c;
+	server_defer();
+}
+
+static void free_dead(void)
+{
+	struct conn *c = conn_list;
+	while (c) {
+		struct conn *next = c->next;
+		if (c->state == CONN_DEAD && !c->flush_pending)
+			conn_free(c);
+		c = next;
+	}
+}
+
+/* Runs after all I/O callbacks of a loop turn (lower priority). Delivery
+ * can kick more queues and queue more output, so loop until quiet. */
+static void on_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	turn_armed = false;
+	while (kicked || deferred_channels || to_flush) {
+		while (kicked) {
+			struct queue *q = kicked;
+			kicked = q->next_kick;
+			q->kick_pending = false;
+			queue_deliver(q);
+			queue_unref(q); /* the reference queue_kick took */
+		}
+		while (deferred_channels) {
+			struct channel *ch = deferred_channels;
+			deferred_channels = ch->next_defer;
+			ch->defer_pending = false;
+			channel_flush_confirms(ch);
+		}
+		while (to_flush) {
+			struct conn *c = to_flush;
+			to_flush = c->next_flush;
+			c->flush_pending = false;
+			conn_flush(c);
+		}
+	}
+	free_dead();
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+		      int len, void *arg)
+{
+	(void)l;
+	(void)arg;
+	conn_accept(fd, addr, (socklen_t)len);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(server_base);
+}
+
+static int listen_on(const char *host)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *a4 = (void *)&ss;
+	struct sockaddr_in6 *a6 = (void *)&ss;
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)cfg.port);
+		len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)cfg.port);
+		len = sizeof *a6;
+	} else {
+		log_error("bind: '%s' is not an IPv4 or IPv6 address", host);
+		return -1;
+	}
+	if (nlisteners == (int)(sizeof listeners / sizeof listeners[0])) {
+		log_error("bind: too many addresses");
+		return -1;
+	}
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	if (ss.ss_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	struct evconnlistener *l = evconnlistener_new_bind(server_base, on_accept, NULL, flags, 511,
+							    (struct sockaddr *)&ss, (int)len);
+	if (!l) {
+		log_warn("cannot listen on [%s]:%lld: %s", host, (long long)cfg.port, strerror(errno));
+		return -1;
+	}
+	listeners[nlisteners++] = l;
+	log_info("listening on [%s]:%lld", host, (long long)cfg.port);
+	return 0;
+}
+
+int server_init(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	server_base = event_base_new();
+	if (!server_base)
+		return -1;
+	event_base_priority_init(server_base, 2);
+	turn_event = event_new(server_base, -1, 0, on_turn, NULL);
+	event_priority_set(turn_event, 1);
+	sig_int = evsignal_new(server_base, SIGINT, on_signal, NULL);
+	sig_term = evsignal_new(server_base, SIGTERM, on_signal, NULL);
+	event_add(sig_int, NULL);
+	event_add(sig_term, NULL);
+	exchange_types_init();
+	vhosts_init();
+	auth_init();
+	/* Listen on every address given; one that fails (say ::1 on a host
+	 * without IPv6) is only fatal when none succeeds. */
+	char *list = xstrdup(cfg.bind), *save = NULL;
+	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
+		listen_on(h);
+	free(list);
+	if (nlisteners == 0) {
+		log_error("could not listen on any of '%s' port %lld", cfg.bind, (long long)cfg.port);
+		return -1;
+	}
+	return 0;
+}
+
+int server_run(void)
+{
+	event_base_dispatch(server_base);
+	for (int i = 0; i < nlisteners; i++)
+		evconnlistener_disable(listeners[i]);
+	conn_close_all("broker shutdown");
+	on_turn(-1, 0, NULL);
+	return 0;
+}
+
+void server_free(void)
+{
+	for (int i = 0; i < nlisteners; i++)
+		evconnlistener_free(listeners[i]);
+	nlisteners = 0;
+	vhosts_free();
+	auth_free();
+	event_free(turn_event);
+	event_free(sig_int);
+	event_free(sig_term);
+	event_base_free(server_base);
+	server_base = NULL;
+}

@@ -1,0 +1,34 @@
+/* server.h — the event loop, listeners, signals and end-of-turn work.
+ *
+ * One thread, one libevent event_base. Work that should happen once per
+ * loop turn rather than once per frame (delivering from queues, sending
+ * batched confirms, writing sockets, freeing dead connections) is put on
+ * lists here and run by one low-priority event after all I/O of the turn. */
+#ifndef TERN_BROKER_SERVER_H
+#define TERN_BROKER_SERVER_H
+
+#include <stdint.h>
+
+struct event_base;
+struct queue;
+struct channel;
+struct conn;
+
+extern struct event_base *server_base;
+
+/* Monotonic milliseconds. */
+uint64_t now_ms(void);
+
+/* Sets up the loop, vhosts and listeners. Returns 0 or -1 (logged). */
+int server_init(void);
+/* Runs until SIGINT/SIGTERM, then closes connections with 320. */
+int server_run(void);
+void server_free(void);
+
+void server_defer_queue(struct queue *q);
+void server_defer_channel(struct channel *ch);
+void server_defer_flush(struct conn *c);
+/* Wakes the end-of-turn event (for dead connections to be freed). */
+void server_defer(void);
+
+#endif

@@ -1,0 +1,78 @@
+/* vhost.h — virtual hosts: the exchanges, queues and bindings of one
+ * namespace, and routing through them.
+ *
+ * Design notes. A broker exchange (struct bexchange) embeds the routing
+ * part (struct exchange, exchanges/exchange.h) and adds what the broker
+ * needs: flags, arguments, the alternate exchange, and its bindings in
+ * both directions. Bindings are owned here: created by vhost_bind, freed by
+ * vhost_unbind or when either end is deleted. Routing (vhost_route) walks
+ * exchange-to-exchange bindings breadth-first with a per-call epoch mark
+ * on exchanges (cycles end there) and on queues (each queue once). */
+#ifndef TERN_BROKER_VHOST_H
+#define TERN_BROKER_VHOST_H
+
+#include <stdbool.h>
+
+#include "broker/queue.h"
+#include "exchanges/exchange.h"
+#include "util/strmap.h"
+
+struct bexchange {
+	struct exchange base; /* name, type, type_data */
+	uint32_t name_len;
+	struct vhost *vh;
+	bool durable, auto_delete, internal, builtin;
+	struct bytes args;
+	char *alternate;      /* alternate-exchange name, or NULL */
+	struct binding **out; /* bindings with this exchange as source */
+	size_t nout, nout_cap;
+	struct binding **in;  /* exchange-to-exchange bindings into this one */
+	size_t nin, nin_cap;
+	uint64_t visit_epoch;
+};
+
+struct vhost {
+	char *name;
+	struct strmap exchanges; /* name -> struct bexchange */
+	struct strmap queues;    /* name -> struct queue */
+};
+
+/* Creates the vhost with the default exchange and the amq.* ones. */
+struct vhost *vhost_new(const char *name);
+void vhost_free(struct vhost *vh);
+
+/* The vhosts of the broker ("/" exists from the start). */
+struct vhost *vhost_find(struct bytes name);
+void vhosts_init(void);
+void vhosts_free(void);
+
+struct bexchange *vhost_exchange(struct vhost *vh, struct bytes name);
+struct queue *vhost_queue(struct vhost *vh, struct bytes name);
+
+/* Creates an exchange of type t. Returns it, or NULL with *code and *why set
+ * when the type rejects the arguments. */
+struct bexchange *vhost_add_exchange(struct vhost *vh, struct bytes name,
+				     const struct exchange_type *t, struct bytes args,
+				     int *code, const char **why);
+void vhost_delete_exchange(struct vhost *vh, struct bexchange *x);
+
+void vhost_add_queue(struct vhost *vh, struct queue *q);
+/* Unlinks q: removes its bindings, cancels its consumers (notifying the
+ * clients that asked for it), drops its ready messages; returns how many
+ * messages it held. */
+uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q);
+
+/* Binds src to a queue or exchange. An identical binding is a no-op.
+ * Returns 0 or a reply code with *why. */
+int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
+	       struct bytes key, struct bytes args, const char **why);
+/* Removes a binding if present (absent is not an error, as RabbitMQ). */
+void vhost_unbind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
+		  struct bytes key, struct bytes args);
+
+/* Routes m from x; fills out with the deduplicated destination queues
+ * (valid until the next call). Returns their number. */
+size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg *m,
+		   struct queue ***out);
+
+#endif
