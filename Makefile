@@ -79,7 +79,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lm
 
 $(BUILD)/%: $(BUILD)/obj/tools/%/main.o $(LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) -lm
+
+# ternperf is several files: the others in its folder link in beside main.o.
+TERNPERF_SRC := $(filter-out tools/ternperf/main.c,$(wildcard tools/ternperf/*.c))
+$(BUILD)/ternperf: $(TERNPERF_SRC:%.c=$(BUILD)/obj/%.o)
 
 deps:
 	@tools/deps.sh install

@@ -1,0 +1,262 @@
+/* opts.c — ternperf's command line: flags named after RabbitMQ PerfTest's
+ * (-x -y -s -c -q -A -a -r -z -C -f -u -e -t), an amqp:// URI, and the
+ * presets --connections-only and --declare-only. */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/ternperf/perf.h"
+#include "util/xalloc.h"
+
+static const char usage_text[] =
+	"usage: ternperf [options]\n"
+	"AMQP 0-9-1 load generator. Producers stamp each body with the send time,\n"
+	"their id and a sequence number; consumers measure latency and count lost\n"
+	"and duplicated messages. One thread, one epoll loop, one connection per\n"
+	"producer and per consumer.\n"
+	"\n"
+	"  -x, --producers N        producers (default 1)\n"
+	"  -y, --consumers N        consumers (default 1)\n"
+	"  -s, --size BYTES         body size, at least 16 (default 16)\n"
+	"  -c, --confirm N          publisher confirms, at most N unconfirmed per\n"
+	"                           producer (default 0: no confirms)\n"
+	"  -q, --qos N              consumer prefetch count (default 0: unlimited)\n"
+	"  -A, --multi-ack-every N  ack with multiple=true every N messages\n"
+	"  -a, --auto-ack           consume with no-ack\n"
+	"  -r, --rate R             msgs/s per producer, token bucket (default 0: as\n"
+	"                           fast as the broker takes them)\n"
+	"  -z, --time S             run for S seconds\n"
+	"  -C, --pmessages N        publish N messages per producer, then stop; exit\n"
+	"                           status 1 if any of them is not delivered\n"
+	"  -f, --persistent         delivery_mode 2, durable queues and exchange\n"
+	"  -u, --queue NAME         queue name (default ternperf)\n"
+	"      --queues N           spread producers and consumers over N queues\n"
+	"                           named NAME-0 .. NAME-<N-1>\n"
+	"  -e, --exchange NAME      publish through this exchange (default: the\n"
+	"                           default exchange); queues are bound to it\n"
+	"  -t, --type TYPE          its type: direct topic fanout headers\n"
+	"      --uri URI            amqp://user:pass@host:port/vhost\n"
+	"                           (default amqp://guest:guest@127.0.0.1:5672/)\n"
+	"      --json               one JSON object per report line and at the end\n"
+	"      --connections-only N N producer connections publishing slowly (-r,\n"
+	"                           default 1 msg/s each): the idle-connection case\n"
+	"      --declare-only N     declare and bind N queues, report the rate,\n"
+	"                           delete them\n"
+	"      --auto-delete BOOL   declare queues auto-delete (default true)\n"
+	"      --cleanup            delete the queues (and exchange) at the end\n"
+	"      --drain S            at the end, wait up to S seconds for confirms\n"
+	"                           and deliveries (default 10)\n"
+	"      --broker-pid PID     report that process's VmRSS (the broker's)\n"
+	"      --help               this text\n"
+	"\n"
+	"Each line reports the last second: rates, delivery latency quantiles (us),\n"
+	"confirm latency, ternperf's own CPU, and lost (during the run: sequence\n"
+	"gaps so far; in the summary: never delivered), duplicated (same message\n"
+	"twice without the redelivered flag) and redelivered counts.\n";
+
+static void usage(int status)
+{
+	fputs(usage_text, status ? stderr : stdout);
+	exit(status);
+}
+
+static void bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "ternperf: bad %s '%s' (try --help)\n", what, arg);
+	exit(2);
+}
+
+static long long num(const char *arg, const char *what, long long lo, long long hi)
+{
+	char *end;
+	long long v = strtoll(arg, &end, 10);
+	if (!*arg || *end || v < lo || v > hi)
+		bad(what, arg);
+	return v;
+}
+
+static double real(const char *arg, const char *what)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	if (!*arg || *end || !(v >= 0))
+		bad(what, arg);
+	return v;
+}
+
+/* Copies s[0..n) with %XX escapes decoded. */
+static char *unescape(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			*o++ = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* amqp://[user[:pass]@]host[:port][/vhost]; an empty path is vhost "/". */
+static void uri_parse(struct perf_cfg *cfg, const char *uri)
+{
+	if (strncmp(uri, "amqp://", 7) != 0)
+		bad("URI (only amqp:// is supported)", uri);
+	const char *p = uri + 7;
+	const char *slash = strchr(p, '/');
+	const char *end = slash ? slash : p + strlen(p);
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		const char *ue = colon ? colon : at;
+		free(cfg->user);
+		cfg->user = unescape(p, (size_t)(ue - p));
+		free(cfg->pass);
+		cfg->pass = colon ? unescape(colon + 1, (size_t)(at - colon - 1)) : xstrdup("");
+		p = at + 1;
+	}
+	const char *hs = p, *he, *port = NULL;
+	if (*p == '[') { /* [IPv6]:port */
+		hs = p + 1;
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (!he)
+			bad("URI", uri);
+		if (he + 1 < end && he[1] == ':')
+			port = he + 2;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		he = colon ? colon : end;
+		if (colon)
+			port = colon + 1;
+	}
+	if (he > hs) {
+		free(cfg->host);
+		cfg->host = xstrndup(hs, (size_t)(he - hs));
+	}
+	if (port && end > port) {
+		free(cfg->port);
+		cfg->port = xstrndup(port, (size_t)(end - port));
+	}
+	free(cfg->vhost);
+	if (slash && slash[1])
+		cfg->vhost = unescape(slash + 1, strlen(slash + 1));
+	else
+		cfg->vhost = xstrdup("/");
+}
+
+enum {
+	O_QUEUES = 256, O_URI, O_JSON, O_CONN_ONLY, O_DECL_ONLY, O_AUTODEL, O_CLEANUP,
+	O_DRAIN, O_PID, O_HELP,
+};
+
+static const struct option longopts[] = {
+	{"producers", required_argument, NULL, 'x'},
+	{"consumers", required_argument, NULL, 'y'},
+	{"size", required_argument, NULL, 's'},
+	{"confirm", required_argument, NULL, 'c'},
+	{"qos", required_argument, NULL, 'q'},
+	{"multi-ack-every", required_argument, NULL, 'A'},
+	{"auto-ack", no_argument, NULL, 'a'},
+	{"autoack", no_argument, NULL, 'a'},
+	{"rate", required_argument, NULL, 'r'},
+	{"time", required_argument, NULL, 'z'},
+	{"pmessages", required_argument, NULL, 'C'},
+	{"persistent", no_argument, NULL, 'f'},
+	{"queue", required_argument, NULL, 'u'},
+	{"queues", required_argument, NULL, O_QUEUES},
+	{"exchange", required_argument, NULL, 'e'},
+	{"type", required_argument, NULL, 't'},
+	{"uri", required_argument, NULL, O_URI},
+	{"json", no_argument, NULL, O_JSON},
+	{"connections-only", required_argument, NULL, O_CONN_ONLY},
+	{"declare-only", required_argument, NULL, O_DECL_ONLY},
+	{"auto-delete", required_argument, NULL, O_AUTODEL},
+	{"cleanup", no_argument, NULL, O_CLEANUP},
+	{"drain", required_argument, NULL, O_DRAIN},
+	{"broker-pid", required_argument, NULL, O_PID},
+	{"help", no_argument, NULL, O_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
+{
+	*cfg = (struct perf_cfg){
+		.producers = 1, .consumers = 1, .body_size = 16, .queue = "ternperf",
+		.queues = 1, .exchange = "", .xtype = NULL, .drain = 10, .auto_delete = true,
+	};
+	cfg->host = xstrdup("127.0.0.1");
+	cfg->port = xstrdup("5672");
+	cfg->user = xstrdup("guest");
+	cfg->pass = xstrdup("guest");
+	cfg->vhost = xstrdup("/");
+	bool rate_set = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "x:y:s:c:q:A:ar:z:C:fu:e:t:", longopts, NULL)) != -1) {
+		switch (o) {
+		case 'x': cfg->producers = (int)num(optarg, "-x", 0, 65535); break;
+		case 'y': cfg->consumers = (int)num(optarg, "-y", 0, 65535); break;
+		case 's': cfg->body_size = (uint32_t)num(optarg, "-s", 16, 1 << 27); break;
+		case 'c': cfg->confirm = (uint32_t)num(optarg, "-c", 0, 1 << 24); break;
+		case 'q': cfg->prefetch = (uint16_t)num(optarg, "-q", 0, 65535); break;
+		case 'A': cfg->multi_ack = (uint32_t)num(optarg, "-A", 0, 1 << 24); break;
+		case 'a': cfg->auto_ack = true; break;
+		case 'r': cfg->rate = real(optarg, "-r"); rate_set = true; break;
+		case 'z': cfg->seconds = real(optarg, "-z"); break;
+		case 'C': cfg->count = (uint64_t)num(optarg, "-C", 0, 0xFFFFFFFFLL); break;
+		case 'f': cfg->persistent = true; break;
+		case 'u': cfg->queue = optarg; break;
+		case 'e': cfg->exchange = optarg; break;
+		case 't': cfg->xtype = optarg; break;
+		case O_QUEUES: cfg->queues = (int)num(optarg, "--queues", 1, 1 << 20); break;
+		case O_URI: uri_parse(cfg, optarg); break;
+		case O_JSON: cfg->json = true; break;
+		case O_CONN_ONLY:
+			cfg->connections_only = (int)num(optarg, "--connections-only", 1, 65535);
+			break;
+		case O_DECL_ONLY:
+			cfg->declare_only = (int)num(optarg, "--declare-only", 1, 1 << 24);
+			break;
+		case O_AUTODEL:
+			if (strcmp(optarg, "true") && strcmp(optarg, "false"))
+				bad("--auto-delete", optarg);
+			cfg->auto_delete = !strcmp(optarg, "true");
+			break;
+		case O_CLEANUP: cfg->cleanup = true; break;
+		case O_DRAIN: cfg->drain = real(optarg, "--drain"); break;
+		case O_PID: cfg->broker_pid = (int)num(optarg, "--broker-pid", 1, 1 << 30); break;
+		case O_HELP: usage(0); break;
+		default: usage(2);
+		}
+	}
+	if (optind < argc)
+		bad("argument", argv[optind]);
+	if (cfg->connections_only) {
+		cfg->producers = cfg->connections_only;
+		if (!rate_set)
+			cfg->rate = 1;
+	}
+	if (strlen(cfg->queue) > 200)
+		bad("queue name (too long)", cfg->queue);
+	/* The amq.* exchanges exist already; their names say their types. */
+	if (!cfg->xtype) {
+		const char *x = cfg->exchange;
+		cfg->xtype = !strcmp(x, "amq.fanout")                           ? "fanout"
+			     : !strcmp(x, "amq.topic")                          ? "topic"
+			     : !strcmp(x, "amq.headers") || !strcmp(x, "amq.match") ? "headers"
+										     : "direct";
+	}
+	if (strcmp(cfg->xtype, "direct") && strcmp(cfg->xtype, "topic") &&
+	    strcmp(cfg->xtype, "fanout") && strcmp(cfg->xtype, "headers"))
+		bad("exchange type", cfg->xtype);
+	if (cfg->producers > 0 && !cfg->exchange[0] && cfg->queues > 1 &&
+	    cfg->producers < cfg->queues)
+		fprintf(stderr, "ternperf: note: only %d of %d queues get messages\n",
+			cfg->producers, cfg->queues);
+}

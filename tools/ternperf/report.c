@@ -1,0 +1,184 @@
+/* report.c — ternperf's output: a line every second (rates over that
+ * second, latency quantiles of the messages that arrived in it) and a
+ * summary at the end, as text or as one JSON object per line (--json).
+ * Also measures ternperf's own CPU (getrusage) and the broker's RSS. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "tools/ternperf/perf.h"
+
+static struct perf_stats last;      /* counters at the previous line */
+static uint64_t last_t, end_t;
+static double last_cpu, start_cpu, end_cpu;
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+long broker_rss(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+void report_start(uint64_t now)
+{
+	last_t = now;
+	last_cpu = start_cpu = cpu_seconds();
+	memset(&last, 0, sizeof last);
+}
+
+void report_end(uint64_t now)
+{
+	end_t = now;
+	end_cpu = cpu_seconds();
+	if (perf.cfg.broker_pid)
+		perf.broker_rss_kb = broker_rss(perf.cfg.broker_pid);
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1e3;
+}
+
+static double per_s(uint64_t n, double secs)
+{
+	return secs > 0 ? (double)n / secs : 0;
+}
+
+void report_tick(uint64_t now)
+{
+	double dt = (double)(now - last_t) / 1e9;
+	if (dt <= 0)
+		return;
+	double cpu = cpu_seconds();
+	double cpu_pct = (cpu - last_cpu) / dt * 100;
+	const struct perf_stats *s = &perf.st;
+	double pub = per_s(s->published - last.published, dt);
+	double conf = per_s(s->confirmed - last.confirmed, dt);
+	double recv = per_s(s->delivered - last.delivered, dt);
+	struct hist *l = &perf.lat, *cl = &perf.clat;
+	uint64_t p50 = hist_quantile(l, 0.5), p99 = hist_quantile(l, 0.99);
+	uint64_t p999 = hist_quantile(l, 0.999), max = l->max;
+	uint64_t c50 = hist_quantile(cl, 0.5), c99 = hist_quantile(cl, 0.99);
+	hist_merge(&perf.lat_all, l);
+	hist_merge(&perf.clat_all, cl);
+	hist_reset(l);
+	hist_reset(cl);
+	if (perf.cfg.broker_pid)
+		perf.broker_rss_kb = broker_rss(perf.cfg.broker_pid);
+	uint64_t lost = consumers_lost(false);
+	double t = (double)(now - perf.t0) / 1e9;
+	if (perf.cfg.json) {
+		printf("{\"t\":%.3f,\"published_per_s\":%.1f,\"confirmed_per_s\":%.1f,"
+		       "\"delivered_per_s\":%.1f,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+		       "\"p999\":%.1f,\"max\":%.1f},\"confirm_latency_us\":{\"p50\":%.1f,"
+		       "\"p99\":%.1f},\"cpu_pct\":%.1f,\"lost\":%llu,\"duplicated\":%llu,"
+		       "\"redelivered\":%llu,\"blocked\":%s,\"broker_rss_kb\":%ld}\n",
+		       t, pub, conf, recv, us(p50), us(p99), us(p999), us(max), us(c50),
+		       us(c99), cpu_pct, (unsigned long long)lost,
+		       (unsigned long long)s->duplicated, (unsigned long long)s->redelivered,
+		       s->blocked_events > last.blocked_events ? "true" : "false",
+		       perf.broker_rss_kb);
+	} else {
+		printf("%6.1fs  pub %8.0f/s  conf %8.0f/s  recv %8.0f/s | lat us p50 %.0f "
+		       "p99 %.0f p99.9 %.0f max %.0f | conf us p50 %.0f p99 %.0f | cpu %3.0f%% "
+		       "| lost %llu dup %llu redeliv %llu",
+		       t, pub, conf, recv, us(p50), us(p99), us(p999), us(max), us(c50),
+		       us(c99), cpu_pct, (unsigned long long)lost,
+		       (unsigned long long)s->duplicated, (unsigned long long)s->redelivered);
+		if (perf.broker_rss_kb >= 0 && perf.cfg.broker_pid)
+			printf(" | broker rss %ld kB", perf.broker_rss_kb);
+		printf("\n");
+	}
+	fflush(stdout);
+	last = *s;
+	last_t = now;
+	last_cpu = cpu;
+}
+
+void report_final(void)
+{
+	const struct perf_cfg *cfg = &perf.cfg;
+	const struct perf_stats *s = &perf.st;
+	if (!end_t)
+		report_end(now_ns());
+	hist_merge(&perf.lat_all, &perf.lat);
+	hist_merge(&perf.clat_all, &perf.clat);
+	hist_reset(&perf.lat);
+	hist_reset(&perf.clat);
+	const struct hist *l = &perf.lat_all, *cl = &perf.clat_all;
+	uint64_t t0 = perf.t0;
+	double run = perf.t_stop > t0 ? (double)(perf.t_stop - t0) / 1e9 : 0;
+	double dsecs = perf.t_last_deliver > t0 ? (double)(perf.t_last_deliver - t0) / 1e9 : 0;
+	double csecs = perf.t_last_confirm > t0 ? (double)(perf.t_last_confirm - t0) / 1e9 : 0;
+	double active = end_t > t0 ? (double)(end_t - t0) / 1e9 : 0;
+	double cpu = end_cpu - start_cpu, cpu_pct = active > 0 ? cpu / active * 100 : 0;
+	uint64_t lost = consumers_lost(true);
+	double mean = l->n ? (double)l->sum / (double)l->n : 0;
+	if (cfg->json) {
+		printf("{\"summary\":true,\"duration_s\":%.3f,\"producers\":%d,\"consumers\":%d,"
+		       "\"size\":%u,\"published\":%llu,\"published_per_s\":%.1f,"
+		       "\"confirmed\":%llu,\"confirmed_per_s\":%.1f,\"nacked\":%llu,"
+		       "\"delivered\":%llu,\"delivered_per_s\":%.1f,",
+		       run, cfg->producers, cfg->consumers, cfg->body_size,
+		       (unsigned long long)s->published, per_s(s->published, run),
+		       (unsigned long long)s->confirmed, per_s(s->confirmed, csecs),
+		       (unsigned long long)s->nacked, (unsigned long long)s->delivered,
+		       per_s(s->delivered, dsecs));
+		printf("\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
+		       "\"mean\":%.1f},\"confirm_latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+		       "\"max\":%.1f},\"cpu_pct\":%.1f,\"cpu_s\":%.3f,\"lost\":%llu,"
+		       "\"duplicated\":%llu,\"redelivered\":%llu,\"foreign\":%llu,"
+		       "\"blocked\":%llu,\"drain_timed_out\":%s,\"broker_rss_kb\":%ld,"
+		       "\"ok\":%s}\n",
+		       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
+		       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3,
+		       us(hist_quantile(cl, 0.5)), us(hist_quantile(cl, 0.99)), us(cl->max),
+		       cpu_pct, cpu, (unsigned long long)lost, (unsigned long long)s->duplicated,
+		       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,
+		       (unsigned long long)s->blocked_events,
+		       perf.drain_timed_out ? "true" : "false", perf.broker_rss_kb,
+		       perf.failed ? "false" : "true");
+		fflush(stdout);
+		return;
+	}
+	printf("summary: %.1f s, %d producer(s), %d consumer(s), %u-byte bodies\n", run,
+	       cfg->producers, cfg->consumers, cfg->body_size);
+	printf("  published  %llu (%.0f msg/s)\n", (unsigned long long)s->published,
+	       per_s(s->published, run));
+	if (cfg->confirm)
+		printf("  confirmed  %llu (%.0f msg/s), nacked %llu; latency us p50 %.0f "
+		       "p99 %.0f max %.0f\n",
+		       (unsigned long long)s->confirmed, per_s(s->confirmed, csecs),
+		       (unsigned long long)s->nacked, us(hist_quantile(cl, 0.5)),
+		       us(hist_quantile(cl, 0.99)), us(cl->max));
+	printf("  delivered  %llu (%.0f msg/s); latency us p50 %.0f p99 %.0f p99.9 %.0f "
+	       "max %.0f mean %.0f\n",
+	       (unsigned long long)s->delivered, per_s(s->delivered, dsecs),
+	       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
+	       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3);
+	printf("  lost %llu  duplicated %llu  redelivered %llu  foreign %llu  blocked %llu%s\n",
+	       (unsigned long long)lost, (unsigned long long)s->duplicated,
+	       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,
+	       (unsigned long long)s->blocked_events,
+	       perf.drain_timed_out ? "  (drain timed out)" : "");
+	printf("  ternperf cpu %.1f%% of one core (%.2f s)\n", cpu_pct, cpu);
+	if (cfg->broker_pid)
+		printf("  broker rss %ld kB\n", perf.broker_rss_kb);
+	fflush(stdout);
+}
