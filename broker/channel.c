@@ -280,8 +280,9 @@ static int on_header(struct channel *ch, const struct frame *f)
 	if (rc)
 		return conn_fail(ch->c, rc, "malformed content header on channel %u", ch->id);
 	if (h.class_id != AMQP_CLASS_BASIC)
-		return conn_fail(ch->c, AMQP_FRAME_ERROR, "content header for class %u, expected %u",
-				 h.class_id, AMQP_CLASS_BASIC);
+		return conn_fail(ch->c, AMQP_UNEXPECTED_FRAME,
+				 "expected content header for class %u, got one for class %u instead",
+				 AMQP_CLASS_BASIC, h.class_id);
 	/* Refuse an oversized message before anything is allocated for it. */
 	if (h.body_size > (uint64_t)cfg.max_message_size)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED,

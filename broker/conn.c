@@ -165,14 +165,6 @@ void conn_close(struct conn *c, int code, uint32_t method_id)
 	m.a.connection_close.class_id = METHOD_CLASS(method_id);
 	m.a.connection_close.method_id = METHOD_INDEX(method_id);
 	conn_send_method(c, 0, &m);
-	/* Before the connection is open the peer may not answer: RabbitMQ
-	 * closes the socket right after a handshake-time close. */
-	if (c->state != CONN_OPEN) {
-		c->state = CONN_CLOSING;
-		conn_flush(c);
-		conn_kill(c);
-		return;
-	}
 	c->state = CONN_CLOSING;
 	c->opened_ms = now_ms(); /* close-ok is awaited for a bounded time */
 }
@@ -338,7 +330,7 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 			return conn_fail(c, AMQP_CHANNEL_ERROR, "expected 'channel.open' on channel %u",
 					 f->channel);
 		if (f->channel > c->channel_max)
-			return conn_fail(c, AMQP_CHANNEL_ERROR, "channel %u is above channel_max %u",
+			return conn_fail(c, AMQP_NOT_ALLOWED, "channel %u is above channel_max %u",
 					 f->channel, c->channel_max);
 		struct amqp_method m;
 		int rc = method_decode(f->payload, f->size, &m);
@@ -361,6 +353,9 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		}
 		return 0;
 	}
+	/* Errors inside content are reported against basic.publish. */
+	if (ch->content != CONTENT_NONE)
+		*method_id = AMQP_BASIC_PUBLISH;
 	int rc = channel_frame(ch, f);
 	if (ch->free_me) {
 		channel_free(ch);
@@ -395,7 +390,8 @@ static void handle_frame(struct conn *c, const struct frame *f)
 	}
 	if (f->type == FRAME_HEARTBEAT) {
 		if (f->channel != 0)
-			rc = conn_fail(c, AMQP_FRAME_ERROR, "heartbeat frame on channel %u", f->channel);
+			rc = conn_fail(c, AMQP_UNEXPECTED_FRAME, "heartbeat frame on channel %u",
+				       f->channel);
 	} else if (f->channel == 0) {
 		if (f->type == FRAME_METHOD) {
 			if (f->size >= 4)
@@ -464,6 +460,16 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		struct frame f;
 		long used = frame_parse(p, left, c->frame_max, &f);
+		if (used < 0 && c->state == CONN_CLOSING && f.err == AMQP_FRAME_ERROR &&
+		    f.size <= c->frame_max) {
+			/* While closing, a malformed but length-delimited frame is
+			 * skipped like any other, so close-ok can still be found. */
+			size_t total = (size_t)f.size + FRAME_OVERHEAD;
+			if (total > left)
+				break;
+			off += total;
+			continue;
+		}
 		if (used == 0) {
 			/* A frame bigger than the buffer needs room to arrive. */
 			if (left >= 7)

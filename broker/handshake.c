@@ -170,8 +170,8 @@ int handshake_method(struct conn *c, const uint8_t *payload, size_t len)
 		return 0; /* a stray close-ok is harmless */
 	default:
 		if (METHOD_CLASS(m.id) != AMQP_CLASS_CONNECTION)
-			return conn_fail(c, AMQP_COMMAND_INVALID,
-					 "%s is not allowed on channel 0", method_name(m.id));
+			return conn_fail(c, AMQP_CHANNEL_ERROR, "%s is not allowed on channel 0",
+					 method_name(m.id));
 		return conn_fail(c, AMQP_COMMAND_INVALID, "unexpected %s", method_name(m.id));
 	}
 }
