@@ -55,6 +55,25 @@ static double us(uint64_t ns)
 	return (double)ns / 1e3;
 }
 
+/* A duration for people, 3 significant digits: "812us", "6.44ms", "1.25s".
+ * buf holds 16 bytes; returns buf. */
+static const char *dur(char *buf, uint64_t ns)
+{
+	double v = (double)ns;
+	const char *unit = "us";
+	v /= 1e3;
+	if (v >= 1000) {
+		v /= 1e3;
+		unit = "ms";
+	}
+	if (v >= 1000) {
+		v /= 1e3;
+		unit = "s";
+	}
+	snprintf(buf, 16, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, unit);
+	return buf;
+}
+
 static double per_s(uint64_t n, double secs)
 {
 	return secs > 0 ? (double)n / secs : 0;
@@ -95,12 +114,14 @@ void report_tick(uint64_t now)
 		       s->blocked_events > last.blocked_events ? "true" : "false",
 		       perf.broker_rss_kb);
 	} else {
-		printf("%6.1fs  pub %8.0f/s  conf %8.0f/s  recv %8.0f/s | lat us p50 %.0f "
-		       "p99 %.0f p99.9 %.0f max %.0f | conf us p50 %.0f p99 %.0f | cpu %3.0f%% "
-		       "| lost %llu dup %llu redeliv %llu",
-		       t, pub, conf, recv, us(p50), us(p99), us(p999), us(max), us(c50),
-		       us(c99), cpu_pct, (unsigned long long)lost,
-		       (unsigned long long)s->duplicated, (unsigned long long)s->redelivered);
+		char b[6][16];
+		printf("%6.1fs  pub %7.0f/s  conf %7.0f/s  recv %7.0f/s | lat p50 %s p99 %s "
+		       "p99.9 %s max %s | conf p50 %s p99 %s | cpu %3.0f%% | lost %llu dup %llu "
+		       "redeliv %llu",
+		       t, pub, conf, recv, dur(b[0], p50), dur(b[1], p99), dur(b[2], p999),
+		       dur(b[3], max), dur(b[4], c50), dur(b[5], c99), cpu_pct,
+		       (unsigned long long)lost, (unsigned long long)s->duplicated,
+		       (unsigned long long)s->redelivered);
 		if (perf.broker_rss_kb >= 0 && perf.cfg.broker_pid)
 			printf(" | broker rss %ld kB", perf.broker_rss_kb);
 		printf("\n");
@@ -161,17 +182,19 @@ void report_final(void)
 	       cfg->producers, cfg->consumers, cfg->body_size);
 	printf("  published  %llu (%.0f msg/s)\n", (unsigned long long)s->published,
 	       per_s(s->published, run));
+	char b[5][16];
 	if (cfg->confirm)
-		printf("  confirmed  %llu (%.0f msg/s), nacked %llu; latency us p50 %.0f "
-		       "p99 %.0f max %.0f\n",
+		printf("  confirmed  %llu (%.0f msg/s), nacked %llu; latency p50 %s p99 %s "
+		       "max %s\n",
 		       (unsigned long long)s->confirmed, per_s(s->confirmed, csecs),
-		       (unsigned long long)s->nacked, us(hist_quantile(cl, 0.5)),
-		       us(hist_quantile(cl, 0.99)), us(cl->max));
-	printf("  delivered  %llu (%.0f msg/s); latency us p50 %.0f p99 %.0f p99.9 %.0f "
-	       "max %.0f mean %.0f\n",
+		       (unsigned long long)s->nacked, dur(b[0], hist_quantile(cl, 0.5)),
+		       dur(b[1], hist_quantile(cl, 0.99)), dur(b[2], cl->max));
+	printf("  delivered  %llu (%.0f msg/s); latency p50 %s p99 %s p99.9 %s max %s "
+	       "mean %s\n",
 	       (unsigned long long)s->delivered, per_s(s->delivered, dsecs),
-	       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
-	       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3);
+	       dur(b[0], hist_quantile(l, 0.5)), dur(b[1], hist_quantile(l, 0.99)),
+	       dur(b[2], hist_quantile(l, 0.999)), dur(b[3], l->max),
+	       dur(b[4], (uint64_t)mean));
 	printf("  lost %llu  duplicated %llu  redelivered %llu  foreign %llu  blocked %llu%s\n",
 	       (unsigned long long)lost, (unsigned long long)s->duplicated,
 	       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,
