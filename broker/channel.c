@@ -16,6 +16,7 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/handlers.h"
+#include "broker/persist.h"
 #include "broker/server.h"
 #include "broker/vhost.h"
 #include "protocol/props.h"
@@ -108,7 +109,7 @@ static struct unacked *slot(struct channel *ch, uint64_t tag)
 	if (tag < ch->ring_base || tag >= ch->ring_base + ch->ring_len)
 		return NULL;
 	struct unacked *u = &ch->ring[tag & (ch->ring_cap - 1)];
-	return u->m ? u : NULL;
+	return u->e.m ? u : NULL;
 }
 
 static void record(struct channel *ch, struct unacked u)
@@ -135,17 +136,22 @@ static void settle(struct channel *ch, struct unacked *u, bool requeue)
 	q->unacked--;
 	if (u->cons)
 		u->cons->unacked--;
-	if (requeue)
-		queue_requeue(q, (struct qentry){u->m, u->seq, u->deliveries});
-	else
-		message_unref(u->m);
-	u->m = NULL;
+	if (requeue) {
+		if (u->e.flags & QE_STORED)
+			persist_requeue(q, &u->e);
+		queue_requeue(q, u->e);
+	} else {
+		if (u->e.flags & QE_STORED)
+			persist_drop(q, &u->e);
+		message_unref(u->e.m);
+	}
+	u->e.m = NULL;
 	ch->unacked_n--;
 	if (q->ncons)
 		queue_kick(q); /* credit came back */
 	queue_unref(q);
 	/* Advance the base past settled slots. */
-	while (ch->ring_len && !ch->ring[ch->ring_base & (ch->ring_cap - 1)].m) {
+	while (ch->ring_len && !ch->ring[ch->ring_base & (ch->ring_cap - 1)].e.m) {
 		ch->ring_base++;
 		ch->ring_len--;
 	}
@@ -187,7 +193,7 @@ void channel_requeue_all(struct channel *ch)
 {
 	while (ch->ring_len) {
 		struct unacked *u = &ch->ring[ch->ring_base & (ch->ring_cap - 1)];
-		if (u->m)
+		if (u->e.m)
 			settle(ch, u, true);
 		else {
 			ch->ring_base++;
@@ -233,7 +239,11 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 		};
 	}
 	conn_send_content(ch->c, ch->id, &meth, m);
+	if (e.flags & QE_STORED)
+		persist_delivered(q, &e);
 	if (no_ack) {
+		if (e.flags & QE_STORED)
+			persist_drop(q, &e);
 		message_unref(m);
 		return;
 	}
@@ -241,7 +251,8 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 	q->unacked++;
 	if (cons)
 		cons->unacked++;
-	record(ch, (struct unacked){m, q, cons, e.seq, e.deliveries + 1});
+	e.deliveries++;
+	record(ch, (struct unacked){e, q, cons});
 }
 
 /* ---- confirms ---- */
@@ -256,19 +267,44 @@ void channel_confirm(struct channel *ch, uint64_t seq)
 	}
 }
 
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq)
+{
+	if (!ch->commit_first)
+		ch->commit_first = seq;
+	ch->commit_last = seq;
+	channel_confirm(ch, seq);
+}
+
+/* Sends basic.ack or basic.nack for every publish up to `upto`. */
+static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
+{
+	if (upto <= ch->confirm_sent)
+		return;
+	struct amqp_method m = {.id = id};
+	/* ack and nack share delivery_tag and multiple at the same place. */
+	m.a.basic_ack.delivery_tag = upto;
+	m.a.basic_ack.multiple = upto > ch->confirm_sent + 1;
+	if (id == AMQP_BASIC_NACK)
+		m.a.basic_nack = (struct amqp_basic_nack){upto, upto > ch->confirm_sent + 1, false};
+	conn_send_method(ch->c, ch->id, &m);
+	ch->confirm_sent = upto;
+}
+
+/* Runs after persist_turn(), so publishes that waited for this turn's
+ * commit know whether it held. */
 void channel_flush_confirms(struct channel *ch)
 {
 	if (!ch->c) { /* freed while the flush was pending */
 		free(ch);
 		return;
 	}
-	if (ch->state != CH_OPEN || ch->confirm_due <= ch->confirm_sent)
-		return;
-	struct amqp_method m = {.id = AMQP_BASIC_ACK};
-	m.a.basic_ack.delivery_tag = ch->confirm_due;
-	m.a.basic_ack.multiple = ch->confirm_due > ch->confirm_sent + 1;
-	conn_send_method(ch->c, ch->id, &m);
-	ch->confirm_sent = ch->confirm_due;
+	if (ch->state == CH_OPEN && ch->commit_first && !persist_turn_ok) {
+		send_confirm(ch, AMQP_BASIC_ACK, ch->commit_first - 1);
+		send_confirm(ch, AMQP_BASIC_NACK, ch->commit_last);
+	}
+	ch->commit_first = ch->commit_last = 0;
+	if (ch->state == CH_OPEN)
+		send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_due);
 }
 
 /* ---- frames ---- */

@@ -31,13 +31,11 @@ enum content_state {
 	CONTENT_BODY,   /* collecting body frames up to body_size */
 };
 
-/* One delivery awaiting ack. m == NULL marks an acked hole. */
+/* One delivery awaiting ack. e.m == NULL marks an acked hole. */
 struct unacked {
-	struct message *m;
+	struct qentry e;        /* deliveries counts this delivery too */
 	struct queue *q;        /* holds a queue reference */
 	struct consumer *cons;  /* NULL for basic.get or a cancelled consumer */
-	uint64_t seq;
-	uint32_t deliveries;
 };
 
 /* A publish buffered inside a transaction, or an ack/reject. */
@@ -78,6 +76,7 @@ struct channel {
 	uint64_t pub_seq;      /* last publish sequence number */
 	uint64_t confirm_due;  /* all seq <= this are confirmed */
 	uint64_t confirm_sent; /* highest seq acked to the client */
+	uint64_t commit_first, commit_last; /* publishes waiting for the commit */
 
 	/* transactions */
 	bool tx;
@@ -115,6 +114,9 @@ void channel_requeue_all(struct channel *ch);
 
 /* Records that publish `seq` is confirmed and schedules the ack. */
 void channel_confirm(struct channel *ch, uint64_t seq);
+/* Records that publish `seq` is confirmed only once this turn's store
+ * commit succeeds (persist_turn_ok), nacked otherwise. */
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq);
 
 /* Sends the batched confirm, if any (end of turn). */
 void channel_flush_confirms(struct channel *ch);

@@ -13,7 +13,7 @@
 
 struct config cfg;
 
-enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL };
+enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE };
 
 static const struct option_row {
 	const char *name;
@@ -22,30 +22,34 @@ static const struct option_row {
 	const char *def;
 	int64_t min, max;
 	const char *help;
+	const char *choices; /* OPT_CHOICE: '|'-separated; the value is the index */
 } options[] = {
 	{"bind", OPT_STR, offsetof(struct config, bind), "127.0.0.1,::1", 0, 0,
-	 "addresses to listen on, comma-separated"},
-	{"port", OPT_INT, offsetof(struct config, port), "5672", 1, 65535, "AMQP port"},
+	 "addresses to listen on, comma-separated", NULL},
+	{"port", OPT_INT, offsetof(struct config, port), "5672", 1, 65535, "AMQP port", NULL},
 	{"data_dir", OPT_STR, offsetof(struct config, data_dir), "./var", 0, 0,
-	 "directory for the database"},
+	 "directory for the database", NULL},
 	{"log_level", OPT_LEVEL, offsetof(struct config, log_level), "info", 0, 3,
-	 "error, warning, info or debug"},
+	 "error, warning, info or debug", NULL},
 	{"frame_max", OPT_SIZE, offsetof(struct config, frame_max), "131072", 4096, 1 << 24,
-	 "largest frame offered to clients, in bytes"},
+	 "largest frame offered to clients, in bytes", NULL},
 	{"channel_max", OPT_INT, offsetof(struct config, channel_max), "2047", 1, 65535,
-	 "most channels per connection"},
+	 "most channels per connection", NULL},
 	{"heartbeat", OPT_INT, offsetof(struct config, heartbeat), "60", 0, 65535,
-	 "heartbeat interval offered to clients, in seconds (0: off)"},
+	 "heartbeat interval offered to clients, in seconds (0: off)", NULL},
 	{"max_message_size", OPT_SIZE, offsetof(struct config, max_message_size), "16777216", 1,
-	 (int64_t)512 << 20, "largest message body accepted, in bytes"},
+	 (int64_t)512 << 20, "largest message body accepted, in bytes", NULL},
 	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10", 1, 3600,
-	 "seconds a client has to finish the handshake"},
+	 "seconds a client has to finish the handshake", NULL},
 	{"default_user", OPT_STR, offsetof(struct config, default_user), "guest", 0, 0,
-	 "user created at start-up"},
+	 "user created at start-up", NULL},
 	{"default_pass", OPT_STR, offsetof(struct config, default_pass), "guest", 0, 0,
-	 "its password"},
+	 "its password", NULL},
+	{"durability", OPT_CHOICE, offsetof(struct config, durability), "full", 0, 1,
+	 "full: a confirm means fsync'd; normal: no fsync per commit (faster, a machine "
+	 "crash may lose the last commits)", "full|normal"},
 	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
-	 "1", 0, 1, "1: the default user may connect from loopback only, as in RabbitMQ"},
+	 "1", 0, 1, "1: the default user may connect from loopback only, as in RabbitMQ", NULL},
 };
 #define NOPTS (sizeof options / sizeof options[0])
 
@@ -92,6 +96,21 @@ static int set_row(const struct option_row *o, const char *value, char *err, siz
 		}
 		*(int64_t *)dst = n;
 		return 0;
+	case OPT_CHOICE: {
+		size_t len = strlen(value);
+		n = 0;
+		for (const char *p = o->choices; *p; n++) {
+			const char *bar = strchr(p, '|');
+			size_t k = bar ? (size_t)(bar - p) : strlen(p);
+			if (k == len && !strncmp(p, value, k)) {
+				*(int64_t *)dst = n;
+				return 0;
+			}
+			p += k + (bar != NULL);
+		}
+		snprintf(err, errlen, "%s: '%s' is not one of %s", o->name, value, o->choices);
+		return -1;
+	}
 	case OPT_INT:
 	case OPT_SIZE:
 		if (parse_int(value, o->type == OPT_SIZE, &n) < 0) {

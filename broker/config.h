@@ -20,7 +20,8 @@ struct config {
 	int64_t handshake_timeout; /* seconds */
 	char *default_user;
 	char *default_pass;
-	int64_t loopback_only_default_user; /* 1: guest may connect from loopback only */
+	int64_t loopback_only_default_user;
+	int64_t durability; /* 0: full (fsync per commit), 1: normal */ /* 1: guest may connect from loopback only */
 };
 
 extern struct config cfg;

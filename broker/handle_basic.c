@@ -7,6 +7,7 @@
 
 #include "broker/conn.h"
 #include "broker/handlers.h"
+#include "broker/persist.h"
 #include "broker/vhost.h"
 #include "protocol/props.h"
 #include "protocol/table.h"
@@ -143,6 +144,7 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 	struct bexchange *x = vhost_exchange(vh, message_exchange(m));
 	struct queue **qs = NULL;
 	size_t n = 0;
+	uint64_t writes = persist_writes;
 	if (x) {
 		struct amqp_props props;
 		struct route_msg rm = {.routing_key = message_rkey(m)};
@@ -154,7 +156,9 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 		queue_push(qs[i], m);
 	if (n == 0 && mandatory)
 		send_return(ch, m);
-	if (seq)
+	if (seq && persist_writes != writes)
+		channel_confirm_after_commit(ch, seq);
+	else if (seq)
 		channel_confirm(ch, seq);
 	message_unref(m);
 	return 0;

@@ -5,6 +5,7 @@
 
 #include "broker/conn.h"
 #include "broker/handlers.h"
+#include "broker/persist.h"
 #include "broker/vhost.h"
 #include "protocol/table.h"
 
@@ -78,6 +79,7 @@ static int declare(struct channel *ch, const struct amqp_exchange_declare *a)
 			x->durable = a->durable;
 			x->auto_delete = a->auto_delete;
 			x->internal = a->internal;
+			persist_exchange_declared(x);
 		}
 	}
 	if (!a->no_wait)

@@ -6,6 +6,7 @@
 
 #include "broker/conn.h"
 #include "broker/handlers.h"
+#include "broker/persist.h"
 #include "broker/queue_args.h"
 #include "broker/vhost.h"
 #include "protocol/table.h"
@@ -135,6 +136,7 @@ static int declare(struct channel *ch, const struct amqp_queue_declare *a)
 			conn_own_queue(ch->c, q);
 		}
 		vhost_add_queue(vh, q);
+		persist_queue_declared(q);
 	}
 	remember(ch, q);
 	if (!a->no_wait)

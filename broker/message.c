@@ -20,6 +20,8 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	m->props_len = raw_props.len;
 	m->body_size = body_size;
 	m->body_have = 0;
+	m->store_id = 0;
+	m->store_refs = 0;
 	uint8_t *p = m->data;
 	const struct bytes parts[3] = {exchange, rkey, raw_props};
 	for (int i = 0; i < 3; i++) {

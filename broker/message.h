@@ -26,6 +26,8 @@ struct message {
 	uint32_t props_len;
 	uint64_t body_size;
 	uint64_t body_have; /* bytes of body received so far (assembly) */
+	uint64_t store_id;  /* 0 until written to the store */
+	uint32_t store_refs; /* stored entries pointing at it */
 	uint8_t *body;      /* points into data[] */
 	uint8_t data[];     /* exchange, routing key, properties, body */
 };

@@ -7,6 +7,7 @@
 
 #include "broker/channel.h"
 #include "broker/conn.h"
+#include "broker/persist.h"
 #include "broker/server.h"
 #include "util/xalloc.h"
 
@@ -55,7 +56,10 @@ void queue_push(struct queue *q, struct message *m)
 {
 	if (q->len == q->cap)
 		grow(q);
-	*at(q, q->len++) = (struct qentry){message_ref(m), ++q->next_seq, 0};
+	struct qentry *e = at(q, q->len++);
+	*e = (struct qentry){message_ref(m), ++q->next_seq, 0, 0};
+	if (q->store_id > 0 && (m->flags & MSG_PERSISTENT))
+		persist_enqueue(q, e);
 	q->ready_bytes += m->body_size;
 	if (q->ncons)
 		queue_kick(q);
@@ -64,6 +68,8 @@ void queue_push(struct queue *q, struct message *m)
 void queue_requeue(struct queue *q, struct qentry e)
 {
 	if (q->deleted) {
+		if (e.flags & QE_STORED)
+			persist_drop(q, &e);
 		message_unref(e.m);
 		return;
 	}
@@ -108,8 +114,11 @@ uint32_t queue_purge(struct queue *q)
 {
 	uint32_t n = (uint32_t)q->len;
 	struct qentry e;
-	while (queue_pop(q, &e))
+	while (queue_pop(q, &e)) {
+		if (e.flags & QE_STORED)
+			persist_drop(q, &e);
 		message_unref(e.m);
+	}
 	return n;
 }
 

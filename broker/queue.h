@@ -29,7 +29,10 @@ struct qentry {
 	struct message *m;
 	uint64_t seq;
 	uint32_t deliveries; /* times delivered before; > 0 means redelivered */
+	uint32_t flags;      /* QE_* */
 };
+
+enum { QE_STORED = 1 /* the entry has a row in the store */ };
 
 /* A consumer: owned by its channel (which frees it), listed by its queue. */
 struct consumer {
@@ -66,6 +69,11 @@ struct queue {
 
 	struct binding **binds; /* bindings with this queue as destination */
 	size_t nbinds, nbinds_cap;
+
+	int64_t store_id;        /* > 0 when the queue is on disk */
+	uint64_t delivered_upto; /* highest stored seq delivered */
+	bool upto_dirty;
+	struct queue *next_dirty;
 
 	uint32_t refs;
 	uint64_t route_epoch; /* dedup mark for routing */

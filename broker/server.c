@@ -18,6 +18,7 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/log.h"
+#include "broker/persist.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "util/xalloc.h"
@@ -98,6 +99,8 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 			queue_deliver(q);
 			queue_unref(q); /* the reference queue_kick took */
 		}
+		/* Commit before confirms go out: they may wait on it. */
+		persist_turn();
 		while (deferred_channels) {
 			struct channel *ch = deferred_channels;
 			deferred_channels = ch->next_defer;
@@ -183,6 +186,8 @@ int server_init(void)
 	exchange_types_init();
 	vhosts_init();
 	auth_init();
+	if (persist_open() < 0)
+		return -1;
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
 	char *list = xstrdup(cfg.bind), *save = NULL;
@@ -203,6 +208,7 @@ int server_run(void)
 		evconnlistener_disable(listeners[i]);
 	conn_close_all("broker shutdown");
 	on_turn(-1, 0, NULL);
+	persist_close();
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "broker/channel.h"
 #include "broker/conn.h"
+#include "broker/persist.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
@@ -147,6 +148,7 @@ static void push_ptr(struct binding ***v, size_t *n, size_t *cap, struct binding
 static void drop_binding(struct vhost *vh, struct binding *b, bool cascade)
 {
 	struct bexchange *src = (struct bexchange *)b->source;
+	persist_binding_removed(b);
 	src->base.type->unbind(&src->base, b);
 	remove_ptr(src->out, &src->nout, b);
 	if (b->kind == DEST_QUEUE) {
@@ -166,6 +168,7 @@ void vhost_delete_exchange(struct vhost *vh, struct bexchange *x)
 		drop_binding(vh, x->out[x->nout - 1], false);
 	while (x->nin)
 		drop_binding(vh, x->in[x->nin - 1], true);
+	persist_exchange_deleted(x);
 	strmap_del(&vh->exchanges, x->base.name, x->name_len);
 	x->base.type->destroy(&x->base);
 	free(x->out);
@@ -193,6 +196,7 @@ uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q)
 		channel_cancel_consumer(cons->ch, cons, true);
 	}
 	uint32_t n = queue_purge(q);
+	persist_queue_deleted(q);
 	if (q->exclusive && q->owner)
 		conn_disown_queue(q->owner, q);
 	strmap_del(&vh->queues, q->name, q->name_len);
@@ -234,6 +238,7 @@ int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, 
 		struct bexchange *dx = dest;
 		push_ptr(&dx->in, &dx->nin, &dx->nin_cap, b);
 	}
+	persist_binding_added(b);
 	return 0;
 }
 

@@ -1,0 +1,481 @@
+/* sqlite.c — the SQLite backend of store.h: one database file in WAL mode,
+ * prepared statements for every hot call, one transaction per loop turn.
+ *
+ * Schema version 1 (PRAGMA user_version). A newer file is refused; an
+ * older one would be migrated in migrate() step by step. All SQL of the
+ * project lives in this file. */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+
+int store_fail_after;
+
+static sqlite3 *db;
+static bool in_txn, txn_failed;
+static uint64_t next_msg_id = 1;
+static char last_error[256];
+
+static const char schema_v1[] =
+	"CREATE TABLE exchanges(vhost TEXT NOT NULL, name BLOB NOT NULL, type TEXT NOT NULL,"
+	" flags INTEGER NOT NULL, args BLOB NOT NULL, PRIMARY KEY(vhost, name));"
+	"CREATE TABLE queues(id INTEGER PRIMARY KEY, vhost TEXT NOT NULL, name BLOB NOT NULL,"
+	" flags INTEGER NOT NULL, args BLOB NOT NULL, delivered_upto INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(vhost, name));"
+	"CREATE TABLE bindings(vhost TEXT NOT NULL, source BLOB NOT NULL, to_queue INTEGER NOT NULL,"
+	" dest BLOB NOT NULL, rkey BLOB NOT NULL, args BLOB NOT NULL,"
+	" PRIMARY KEY(vhost, source, to_queue, dest, rkey, args)) WITHOUT ROWID;"
+	"CREATE TABLE messages(id INTEGER PRIMARY KEY, exchange BLOB NOT NULL, rkey BLOB NOT NULL,"
+	" props BLOB NOT NULL, body BLOB NOT NULL);"
+	"CREATE TABLE entries(queue INTEGER NOT NULL, seq INTEGER NOT NULL, msg INTEGER NOT NULL,"
+	" deliveries INTEGER NOT NULL, PRIMARY KEY(queue, seq)) WITHOUT ROWID;"
+	"CREATE INDEX entries_msg ON entries(msg);"
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value);";
+
+enum {
+	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
+	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
+	S_DEL_ORPHANS, S_DEL_ENTRIES, NSTMT
+};
+
+static const char *const sql[NSTMT] = {
+	[S_PUT_X] = "INSERT OR REPLACE INTO exchanges VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_DEL_X] = "DELETE FROM exchanges WHERE vhost = ?1 AND name = ?2",
+	[S_PUT_Q] = "INSERT INTO queues(vhost, name, flags, args) VALUES(?1, ?2, ?3, ?4)"
+		    " ON CONFLICT(vhost, name) DO UPDATE SET flags = ?3, args = ?4",
+	[S_DEL_Q] = "DELETE FROM queues WHERE id = ?1",
+	[S_DEL_Q_BINDINGS] = "DELETE FROM bindings WHERE to_queue = 1 AND (vhost, dest) IN"
+			     " (SELECT vhost, name FROM queues WHERE id = ?1)",
+	[S_PUT_B] = "INSERT OR IGNORE INTO bindings VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DEL_B] = "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND to_queue = ?3"
+		    " AND dest = ?4 AND rkey = ?5 AND args = ?6",
+	[S_PUT_M] = "INSERT INTO messages VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1",
+	[S_ENQ] = "INSERT OR REPLACE INTO entries VALUES(?1, ?2, ?3, ?4)",
+	[S_DEQ] = "DELETE FROM entries WHERE queue = ?1 AND seq = ?2",
+	[S_SET_DELIV] = "UPDATE entries SET deliveries = ?3 WHERE queue = ?1 AND seq = ?2",
+	[S_SET_UPTO] = "UPDATE queues SET delivered_upto = max(delivered_upto, ?2) WHERE id = ?1",
+	[S_DEL_ORPHANS] = "DELETE FROM messages WHERE id IN (SELECT msg FROM entries WHERE queue = ?1)"
+			  " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.msg = messages.id"
+			  " AND e.queue != ?1)",
+	[S_DEL_ENTRIES] = "DELETE FROM entries WHERE queue = ?1",
+};
+
+static sqlite3_stmt *stmt[NSTMT];
+
+const char *store_error(void)
+{
+	return last_error;
+}
+
+static int fail(const char *what)
+{
+	snprintf(last_error, sizeof last_error, "%s: %s", what, db ? sqlite3_errmsg(db) : "no db");
+	return -1;
+}
+
+/* The test hook: pretend the Nth call from now failed. */
+static bool injected_failure(void)
+{
+	if (store_fail_after > 0 && --store_fail_after == 0) {
+		snprintf(last_error, sizeof last_error, "injected failure");
+		return true;
+	}
+	return false;
+}
+
+static int exec(const char *s)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, s, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(last_error, sizeof last_error, "%s: %s", s, msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the turn's transaction on first use. A failed transaction takes
+ * no more writes until store_commit() has rolled it back. */
+static int begin(void)
+{
+	if (txn_failed)
+		return -1;
+	if (injected_failure()) {
+		txn_failed = in_txn;
+		return -1;
+	}
+	if (!in_txn) {
+		if (exec("BEGIN") < 0)
+			return -1;
+		in_txn = true;
+	}
+	return 0;
+}
+
+/* Runs a prepared statement with its parameters already bound. */
+static int step(int i)
+{
+	int rc = sqlite3_step(stmt[i]);
+	sqlite3_reset(stmt[i]);
+	sqlite3_clear_bindings(stmt[i]);
+	if (rc != SQLITE_DONE) {
+		txn_failed = true;
+		return fail(sql[i]);
+	}
+	return 0;
+}
+
+static void bind_bytes(int i, int col, struct bytes b)
+{
+	sqlite3_bind_blob(stmt[i], col, b.len ? (const void *)b.p : "", (int)b.len, SQLITE_STATIC);
+}
+
+static int migrate(int version)
+{
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (version > SCHEMA_VERSION) {
+		snprintf(last_error, sizeof last_error,
+			 "database schema version %d is newer than this ternd (%d)", version,
+			 SCHEMA_VERSION);
+		return -1;
+	}
+	/* version 0: a new file. Later versions add steps here, each in the
+	 * same transaction as the user_version bump. */
+	if (exec("BEGIN") < 0 || exec(schema_v1) < 0 || exec("PRAGMA user_version = 1") < 0 ||
+	    exec("COMMIT") < 0) {
+		exec("ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+static int query_int(const char *q, int64_t *out)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+		return fail(q);
+	int rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q);
+}
+
+int store_open(const char *dir, enum store_durability d, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tern.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+		store_close();
+		return -1;
+	}
+	int64_t version = 0;
+	if (exec("PRAGMA journal_mode = WAL") < 0 ||
+	    exec(d == STORE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") < 0 ||
+	    exec("PRAGMA cache_size = -65536") < 0 || /* 64 MiB page cache */
+	    query_int("PRAGMA user_version", &version) < 0 || migrate((int)version) < 0)
+		goto fail;
+	for (int i = 0; i < NSTMT; i++) {
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmt[i], NULL) !=
+		    SQLITE_OK) {
+			fail(sql[i]);
+			goto fail;
+		}
+	}
+	int64_t max_id;
+	if (query_int("SELECT max(id) FROM messages", &max_id) < 0)
+		goto fail;
+	next_msg_id = (uint64_t)max_id + 1;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, last_error);
+	store_close();
+	return -1;
+}
+
+void store_close(void)
+{
+	if (!db)
+		return;
+	if (in_txn)
+		store_commit();
+	for (int i = 0; i < NSTMT; i++) {
+		sqlite3_finalize(stmt[i]);
+		stmt[i] = NULL;
+	}
+	sqlite3_close(db);
+	db = NULL;
+}
+
+bool store_dirty(void)
+{
+	return in_txn;
+}
+
+int store_commit(void)
+{
+	if (!in_txn)
+		return 0;
+	in_txn = false;
+	if (txn_failed || injected_failure() || exec("COMMIT") < 0) {
+		exec("ROLLBACK");
+		txn_failed = false;
+		return -1;
+	}
+	return 0;
+}
+
+int store_probe(void)
+{
+	if (begin() < 0 || exec("INSERT OR REPLACE INTO meta VALUES('probe', random())") < 0) {
+		txn_failed = in_txn;
+		store_commit();
+		return -1;
+	}
+	return store_commit();
+}
+
+int store_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
+		       struct bytes args)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_text(stmt[S_PUT_X], 1, vhost, -1, SQLITE_STATIC);
+	bind_bytes(S_PUT_X, 2, name);
+	sqlite3_bind_text(stmt[S_PUT_X], 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt[S_PUT_X], 4, flags);
+	bind_bytes(S_PUT_X, 5, args);
+	return step(S_PUT_X);
+}
+
+int store_del_exchange(const char *vhost, struct bytes name)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_text(stmt[S_DEL_X], 1, vhost, -1, SQLITE_STATIC);
+	bind_bytes(S_DEL_X, 2, name);
+	return step(S_DEL_X);
+}
+
+int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct bytes args)
+{
+	if (begin() < 0)
+		return 0;
+	sqlite3_bind_text(stmt[S_PUT_Q], 1, vhost, -1, SQLITE_STATIC);
+	bind_bytes(S_PUT_Q, 2, name);
+	sqlite3_bind_int(stmt[S_PUT_Q], 3, flags);
+	bind_bytes(S_PUT_Q, 4, args);
+	if (step(S_PUT_Q) < 0)
+		return 0;
+	/* The id of the row, new or updated. */
+	sqlite3_stmt *s;
+	int64_t id = 0;
+	if (sqlite3_prepare_v2(db, "SELECT id FROM queues WHERE vhost = ?1 AND name = ?2", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, vhost, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 2, name.len ? (const void *)name.p : "", (int)name.len,
+				  SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			id = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	return id;
+}
+
+static int purge_queue(int64_t qid)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_ORPHANS], 1, qid);
+	if (step(S_DEL_ORPHANS) < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_ENTRIES], 1, qid);
+	return step(S_DEL_ENTRIES);
+}
+
+int store_del_queue(int64_t qid)
+{
+	if (purge_queue(qid) < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_Q_BINDINGS], 1, qid);
+	if (step(S_DEL_Q_BINDINGS) < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_Q], 1, qid);
+	return step(S_DEL_Q);
+}
+
+static int binding_op(int i, const char *vhost, struct bytes source, bool to_queue,
+		      struct bytes dest, struct bytes key, struct bytes args)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_text(stmt[i], 1, vhost, -1, SQLITE_STATIC);
+	bind_bytes(i, 2, source);
+	sqlite3_bind_int(stmt[i], 3, to_queue);
+	bind_bytes(i, 4, dest);
+	bind_bytes(i, 5, key);
+	bind_bytes(i, 6, args);
+	return step(i);
+}
+
+int store_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+		      struct bytes key, struct bytes args)
+{
+	return binding_op(S_PUT_B, vhost, source, to_queue, dest, key, args);
+}
+
+int store_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+		      struct bytes key, struct bytes args)
+{
+	return binding_op(S_DEL_B, vhost, source, to_queue, dest, key, args);
+}
+
+uint64_t store_next_message_id(void)
+{
+	return next_msg_id++;
+}
+
+int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
+		      const uint8_t *body, uint64_t body_size)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_PUT_M], 1, (int64_t)id);
+	bind_bytes(S_PUT_M, 2, exchange);
+	bind_bytes(S_PUT_M, 3, rkey);
+	bind_bytes(S_PUT_M, 4, props);
+	sqlite3_bind_blob64(stmt[S_PUT_M], 5, body_size ? (const void *)body : "", body_size,
+			    SQLITE_STATIC);
+	return step(S_PUT_M);
+}
+
+int store_del_message(uint64_t id)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_M], 1, (int64_t)id);
+	return step(S_DEL_M);
+}
+
+static int entry_op(int i, int64_t qid, uint64_t seq, int64_t a, int64_t b, int nextra)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[i], 1, qid);
+	sqlite3_bind_int64(stmt[i], 2, (int64_t)seq);
+	if (nextra > 0)
+		sqlite3_bind_int64(stmt[i], 3, a);
+	if (nextra > 1)
+		sqlite3_bind_int64(stmt[i], 4, b);
+	return step(i);
+}
+
+int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries)
+{
+	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
+}
+
+int store_dequeue(int64_t qid, uint64_t seq)
+{
+	return entry_op(S_DEQ, qid, seq, 0, 0, 0);
+}
+
+int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)
+{
+	return entry_op(S_SET_DELIV, qid, seq, deliveries, 0, 1);
+}
+
+int store_set_delivered_upto(int64_t qid, uint64_t seq)
+{
+	return entry_op(S_SET_UPTO, qid, seq, 0, 0, 0);
+}
+
+static struct bytes col_bytes(sqlite3_stmt *s, int col)
+{
+	const void *p = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
+	return (struct bytes){p ? p : (const void *)"", (uint32_t)n};
+}
+
+int store_recover(const struct store_visitor *v, void *ctx)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(db, "SELECT vhost, name, type, flags, args FROM exchanges", -1, &s,
+			       NULL) != SQLITE_OK)
+		return fail("recover exchanges");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		v->exchange(ctx, (const char *)sqlite3_column_text(s, 0), col_bytes(s, 1),
+			    (const char *)sqlite3_column_text(s, 2), sqlite3_column_int(s, 3),
+			    col_bytes(s, 4));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail("recover exchanges");
+
+	/* Queues first, bindings next, then entries queue by queue. */
+	if (sqlite3_prepare_v2(db, "SELECT id, vhost, name, flags, args, delivered_upto FROM queues"
+				   " ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return fail("recover queues");
+	size_t nq = 0, capq = 0;
+	struct { int64_t id, upto; void *handle; } *qs = NULL;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		void *h = v->queue(ctx, sqlite3_column_int64(s, 0),
+				   (const char *)sqlite3_column_text(s, 1), col_bytes(s, 2),
+				   sqlite3_column_int(s, 3), col_bytes(s, 4));
+		if (nq == capq) {
+			capq = capq ? capq * 2 : 16;
+			void *grown = sqlite3_realloc64(qs, capq * sizeof *qs);
+			if (!grown) {
+				sqlite3_free(qs);
+				sqlite3_finalize(s);
+				return fail("recover queues: out of memory");
+			}
+			qs = grown;
+		}
+		qs[nq].id = sqlite3_column_int64(s, 0);
+		qs[nq].upto = sqlite3_column_int64(s, 5);
+		qs[nq++].handle = h;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		sqlite3_free(qs);
+		return fail("recover queues");
+	}
+
+	if (sqlite3_prepare_v2(db, "SELECT vhost, source, to_queue, dest, rkey, args FROM bindings",
+			       -1, &s, NULL) != SQLITE_OK) {
+		sqlite3_free(qs);
+		return fail("recover bindings");
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		v->binding(ctx, (const char *)sqlite3_column_text(s, 0), col_bytes(s, 1),
+			   sqlite3_column_int(s, 2) != 0, col_bytes(s, 3), col_bytes(s, 4),
+			   col_bytes(s, 5));
+	sqlite3_finalize(s);
+
+	if (rc == SQLITE_DONE &&
+	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, m.id, m.exchange, m.rkey, m.props,"
+				   " m.body FROM entries e JOIN messages m ON m.id = e.msg"
+				   " WHERE e.queue = ?1 ORDER BY e.seq", -1, &s, NULL) == SQLITE_OK) {
+		for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++) {
+			sqlite3_bind_int64(s, 1, qs[i].id);
+			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+				uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
+				v->entry(ctx, qs[i].handle, seq, (uint32_t)sqlite3_column_int(s, 1),
+					 (int64_t)seq <= qs[i].upto,
+					 (uint64_t)sqlite3_column_int64(s, 2), col_bytes(s, 3),
+					 col_bytes(s, 4), col_bytes(s, 5), col_bytes(s, 6));
+			}
+			sqlite3_reset(s);
+		}
+		sqlite3_finalize(s);
+	}
+	sqlite3_free(qs);
+	return rc == SQLITE_DONE ? 0 : fail("recover entries");
+}

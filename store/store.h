@@ -1,0 +1,95 @@
+/* store.h — persistence behind one narrow interface; sqlite.c is the
+ * backend. The store sees names, ids and bytes, never connections,
+ * channels or queue structures, so another backend (a replicated one)
+ * can sit behind the same calls.
+ *
+ * Design notes. Writes go into one transaction that opens lazily at the
+ * first write and is closed by store_commit(), which the server calls once
+ * per loop turn (group commit). A message row holds the body once; entry
+ * rows (queue id, seq) point at it, so fan-out to N durable queues stores
+ * the body once. Each queue row also keeps the highest seq ever delivered
+ * (delivered_upto): every stored entry at or below it was delivered at
+ * least once, which restores the redelivered flag without a write per
+ * delivery. Recovery order: exchanges, queues, bindings, then each queue's
+ * entries in seq order. */
+#ifndef TERN_STORE_STORE_H
+#define TERN_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/wire.h"
+
+enum store_durability {
+	STORE_FULL,   /* fsync at every commit: a confirm means on disk */
+	STORE_NORMAL, /* WAL without fsync at commit: survives a crash of
+	               * the broker, not of the machine */
+};
+
+/* Opens (creating if needed) dir/tern.db. Returns 0 or -1 with err set. */
+int store_open(const char *dir, enum store_durability d, char *err, size_t errlen);
+void store_close(void);
+
+/* The last error's text (SQLite's message), for logs and reply texts. */
+const char *store_error(void);
+
+/* Commits the open transaction, if any. Returns 0, or -1 after rolling it
+ * back (the caller nacks what waited on it). */
+int store_commit(void);
+/* True while a transaction holds uncommitted writes. */
+bool store_dirty(void);
+
+/* Topology. Flags are a bitmask of STORE_F_*. Each returns 0 or -1. */
+enum { STORE_F_DURABLE = 1, STORE_F_AUTO_DELETE = 2, STORE_F_INTERNAL = 4, STORE_F_EXCLUSIVE = 8 };
+int store_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
+		       struct bytes args);
+int store_del_exchange(const char *vhost, struct bytes name);
+/* Saves a queue and returns its id (> 0), or 0 on error. */
+int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct bytes args);
+/* Deletes a queue with all its entries and the messages left unreferenced. */
+int store_del_queue(int64_t qid);
+int store_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+		      struct bytes key, struct bytes args);
+int store_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+		      struct bytes key, struct bytes args);
+
+/* Messages and queue entries. Message ids are chosen by the caller from
+ * store_next_message_id(). */
+uint64_t store_next_message_id(void);
+int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
+		      const uint8_t *body, uint64_t body_size);
+int store_del_message(uint64_t id);
+int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries);
+int store_dequeue(int64_t qid, uint64_t seq);
+/* Records a delivery count (after a requeue, for delivery limits). */
+int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
+/* Records that every entry of the queue up to seq has been delivered. */
+int store_set_delivered_upto(int64_t qid, uint64_t seq);
+/* Writes and commits a probe row: succeeds again once the disk can take
+ * writes (used to lift connection.blocked after a failure). */
+int store_probe(void);
+
+/* Recovery: the callbacks get views valid only during the call. */
+struct store_visitor {
+	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,
+			 struct bytes args);
+	/* Returns the caller's handle for the queue (passed to entry()). */
+	void *(*queue)(void *ctx, int64_t qid, const char *vhost, struct bytes name, int flags,
+		       struct bytes args);
+	void (*binding)(void *ctx, const char *vhost, struct bytes source, bool to_queue,
+			struct bytes dest, struct bytes key, struct bytes args);
+	/* One entry; entries of one queue come in seq order. redelivered is
+	 * true when the entry had been delivered before the stop. */
+	void (*entry)(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
+		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
+		      struct bytes body);
+};
+
+/* Visits everything stored. Returns 0 or -1. */
+int store_recover(const struct store_visitor *v, void *ctx);
+
+/* Test hook: when > 0, the Nth following store call fails as if SQLite
+ * had (counted down by every write and commit). */
+extern int store_fail_after;
+
+#endif
