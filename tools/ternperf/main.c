@@ -28,6 +28,7 @@
 
 #define NS 1000000000ull
 #define CONNECT_BATCH 64 /* handshakes in flight; more only overflow accept backlogs */
+#define CONNECT_STALL 10 /* s without a connection getting ready: give up */
 
 struct perf perf;
 
@@ -118,7 +119,7 @@ void perf_setup_done(void)
 		return;
 	}
 	perf.phase = PH_CONNECT;
-	deadline = now_ns() + 30 * NS + (uint64_t)nroles * 20000000ull;
+	deadline = now_ns() + CONNECT_STALL * NS;
 	if (!nroles)
 		start_run();
 }
@@ -127,6 +128,7 @@ void perf_role_ready(struct conn *c)
 {
 	c->role_ready = true;
 	connecting--;
+	deadline = now_ns() + CONNECT_STALL * NS; /* progress: give the rest time */
 	if (++ready == nroles && perf.phase == PH_CONNECT)
 		start_run();
 }
@@ -162,10 +164,15 @@ static void tick(uint64_t now)
 	case PH_SETUP:
 	case PH_CONNECT:
 	case PH_CLEANUP:
-		if (deadline && now >= deadline)
-			perf_fatal("timed out %s", perf.phase == PH_CLEANUP ? "deleting queues"
-						   : perf.phase == PH_SETUP ? "declaring"
-									   : "connecting");
+		if (!deadline || now < deadline)
+			break;
+		if (perf.phase == PH_CONNECT)
+			perf_fatal("timed out connecting: %d of %d connections ready (the "
+				   "broker's connection or file descriptor limit?)",
+				   ready, nroles);
+		else
+			perf_fatal("timed out %s", perf.phase == PH_SETUP ? "declaring"
+									   : "deleting queues");
 		break;
 	case PH_RUN:
 		if ((deadline && now >= deadline) || producers_done())
