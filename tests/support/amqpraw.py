@@ -401,3 +401,49 @@ class RawConnection:
         if wait_closed:
             assert self.wait_closed(timeout=5), "server did not close the socket after close-ok"
         return info
+
+
+# ---------------------------------------------------------------- typed tables
+
+_TYPED = {"b": ">b", "B": ">B", "s": ">h", "u": ">H", "I": ">i", "i": ">I",
+          "l": ">q", "f": ">f", "d": ">d", "T": ">Q"}
+
+
+def typed_table(items):
+    """A field table from [(key, type_char, value)], each value encoded with
+    exactly the given AMQP type letter (RabbitMQ's letters: b B s u I i l f d
+    T t S V)."""
+    body = b""
+    for key, t, v in items:
+        body += shortstr(key) + t.encode()
+        if t in _TYPED:
+            body += struct.pack(_TYPED[t], v)
+        elif t == "t":
+            body += struct.pack(">B", int(v))
+        elif t == "S":
+            body += longstr(v)
+        elif t == "V":
+            pass
+        else:
+            raise ValueError(t)
+    return struct.pack(">I", len(body)) + body
+
+
+HEADERS_FLAG = 0x2000   # basic properties: headers present
+
+
+def headers_header_frame(channel, body_size, headers_table):
+    """A content header carrying only the headers property."""
+    return header_frame(channel, body_size, flags=HEADERS_FLAG, props=headers_table)
+
+
+def queue_bind_args(queue, exchange, routing_key="", nowait=False, arguments=b""):
+    """queue.bind arguments; `arguments` is an encoded table (bytes) or dict."""
+    if isinstance(arguments, dict):
+        arguments = table(arguments)
+    return (struct.pack(">H", 0) + shortstr(queue) + shortstr(exchange) +
+            shortstr(routing_key) + bits(nowait) + (arguments or table({})))
+
+
+QUEUE_BIND = (50, 20)
+QUEUE_BIND_OK = (50, 21)
