@@ -39,6 +39,10 @@
 #define IN_FAST (256 * 1024)        /* grown to when reads keep filling it */
 #define OUT_HIGH (4u * 1024 * 1024) /* pause consumers above this */
 #define OUT_LOW (1u * 1024 * 1024)  /* resume below this */
+/* Bodies up to this size are copied next to their frame headers: one
+ * contiguous write beats an iovec per small body. Larger ones go by
+ * reference, so fan-out never copies them. */
+#define BODY_COPY_MAX 2048
 
 struct conn *conn_list;
 uint32_t conn_count;
@@ -112,6 +116,9 @@ static void queue_frame_bytes(struct conn *c)
 {
 	evbuffer_add(c->out, scratch.p, scratch.len);
 	scratch.len = 0;
+	/* Stop feeding consumers once this much waits for the socket. */
+	if (evbuffer_get_length(c->out) > OUT_HIGH)
+		c->out_choked = true;
 	server_defer_flush(c);
 }
 
@@ -139,6 +146,12 @@ void conn_send_content(struct conn *c, uint16_t ch, const struct amqp_method *m,
 	content_header_put(&scratch, ch, METHOD_CLASS(m->id), msg->body_size, message_props(msg));
 	uint64_t max = c->frame_max - FRAME_OVERHEAD;
 	uint64_t off = 0;
+	if (msg->body_size <= BODY_COPY_MAX && msg->body_size <= max) {
+		if (msg->body_size)
+			frame_put(&scratch, FRAME_BODY, ch, msg->body, (uint32_t)msg->body_size);
+		queue_frame_bytes(c);
+		return;
+	}
 	/* Frame headers and ends are copied; body slices go by reference,
 	 * each holding one message reference released when written. */
 	while (off < msg->body_size) {
@@ -235,7 +248,12 @@ void conn_flush(struct conn *c)
 {
 	if (c->state == CONN_DEAD || evbuffer_get_length(c->out) == 0)
 		return;
-	int n = evbuffer_write(c->out, c->fd);
+	/* evbuffer_write sends a bounded number of chains per call: keep
+	 * going until the socket is full or the buffer empty. */
+	int n;
+	do
+		n = evbuffer_write(c->out, c->fd);
+	while (n > 0 && evbuffer_get_length(c->out) > 0);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		log_debug("write to %s failed: %s", c->peer, strerror(errno));
 		conn_kill(c);
