@@ -100,8 +100,8 @@ static long decode_all(const uint8_t *p, size_t len, uint64_t *sink)
 static void report(const char *what, const char *label, double secs, long frames, long msgs,
 		   double bytes)
 {
-	printf("  %-7s %-26s %6.2f M frames/s  %6.2f M msgs/s  %8.1f MB/s on the wire\n", what, label,
-	       frames / secs / 1e6, msgs / secs / 1e6, bytes / secs / 1e6);
+	printf("  %-7s %-22s %6.2f M frames/s  %6.2f M msgs/s  %8.1f MB/s on the wire\n", what,
+	       label, frames / secs / 1e6, msgs / secs / 1e6, bytes / secs / 1e6);
 }
 
 /* Measures decode and encode of BATCH messages of this shape, repeating

@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		if (n == 0) {
-			FUZZ_ASSERT(size - off < 7 || size - off < (uint64_t)f.size + FRAME_OVERHEAD);
+			FUZZ_ASSERT(size - off < 7 ||
+				    size - off < (uint64_t)f.size + FRAME_OVERHEAD);
 			break;
 		}
 		check_frame(data + off, size - off, n, frame_max, &f);

@@ -171,7 +171,8 @@ static void assert_same(const struct amqp_method *a, const struct amqp_method *b
 			ck_assert_uint_eq(*(const uint64_t *)x, *(const uint64_t *)y);
 			break;
 		case FT_BIT:
-			ck_assert_msg(*(const bool *)x == *(const bool *)y, "%s.%s", d->name, f->name);
+			ck_assert_msg(*(const bool *)x == *(const bool *)y, "%s.%s", d->name,
+				      f->name);
 			break;
 		default: {
 			const struct bytes *s = x, *t = y;
@@ -358,7 +359,8 @@ START_TEST(bits_between_fields)
 	d->redelivered = true;
 	d->exchange = bytes_of("");
 	d->routing_key = bytes_of("rk");
-	static const uint8_t want[] = {0, 60, 0, 60, 1, 'c', 1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 2, 'r', 'k'};
+	static const uint8_t want[] = {0, 60, 0, 60, 1, 'c', 1, 2, 3, 4, 5, 6, 7, 8,
+				       1, 0, 2, 'r', 'k'};
 	assert_payload(&m, want, sizeof want);
 
 	struct amqp_method n = {.id = AMQP_BASIC_NACK};

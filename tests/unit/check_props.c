@@ -316,6 +316,9 @@ START_TEST(truncated_everywhere)
 }
 END_TEST
 
+/* The first 12 octets of a header payload: class 60, weight 0, body size 0. */
+#define HDR0 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+
 /* Property flags with bit 0 ("more flags follow") set: 502, with or
  * without properties after them. */
 START_TEST(continuation_flag)
@@ -328,8 +331,8 @@ START_TEST(continuation_flag)
 	uint8_t *c = dup_exact(w.p, w.len);
 	ck_assert_int_eq(content_header_decode(c, w.len, &h), AMQP_SYNTAX_ERROR);
 	free(c);
-	static const uint8_t only[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01};
-	static const uint8_t more[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0, 0};
+	static const uint8_t only[] = {HDR0, 0x00, 0x01};
+	static const uint8_t more[] = {HDR0, 0x00, 0x01, 0, 0};
 	ck_assert_int_eq(content_header_decode(only, sizeof only, &h), AMQP_SYNTAX_ERROR);
 	ck_assert_int_eq(content_header_decode(more, sizeof more, &h), AMQP_SYNTAX_ERROR);
 	ck_assert_int_eq(props_decode(only + 12, 2, &h.props), AMQP_SYNTAX_ERROR);
@@ -350,19 +353,19 @@ static int decode_copy(const void *bytes, size_t n)
 START_TEST(bad_properties)
 {
 	/* content-type claiming 10 octets of 3. */
-	static const uint8_t ct[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 10, 'a', 'b', 'c'};
+	static const uint8_t ct[] = {HDR0, 0x80, 0, 10, 'a', 'b', 'c'};
 	ck_assert_int_eq(decode_copy(ct, sizeof ct), 502);
 	/* headers claiming 2^32-1 octets. */
-	static const uint8_t hl[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0xFF, 0xFF, 0xFF, 0xFF};
+	static const uint8_t hl[] = {HDR0, 0x20, 0, 0xFF, 0xFF, 0xFF, 0xFF};
 	ck_assert_int_eq(decode_copy(hl, sizeof hl), 502);
 	/* headers {"k": Z}: no such type. */
-	static const uint8_t hz[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 3, 1, 'k', 'Z'};
+	static const uint8_t hz[] = {HDR0, 0x20, 0, 0, 0, 0, 3, 1, 'k', 'Z'};
 	ck_assert_int_eq(decode_copy(hz, sizeof hz), 502);
 	/* headers {"k": V}: fine. */
-	static const uint8_t hv[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 3, 1, 'k', 'V'};
+	static const uint8_t hv[] = {HDR0, 0x20, 0, 0, 0, 0, 3, 1, 'k', 'V'};
 	ck_assert_int_eq(decode_copy(hv, sizeof hv), 0);
 	/* timestamp cut short. */
-	static const uint8_t ts[] = {0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x40, 1, 2, 3};
+	static const uint8_t ts[] = {HDR0, 0x00, 0x40, 1, 2, 3};
 	ck_assert_int_eq(decode_copy(ts, sizeof ts), 502);
 }
 END_TEST

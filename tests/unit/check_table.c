@@ -178,8 +178,9 @@ END_TEST
  * its own type, giving the very same bytes. */
 START_TEST(every_type_reencodes)
 {
-	static const char *keys[] = {"bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64",
-				     "flt",  "dbl", "dec", "str", "bin", "ts",  "tbl", "arr", "nil"};
+	static const char *keys[] = {"bool", "i8",  "u8",  "i16", "u16", "i32",
+				     "u32",  "i64", "u64", "flt", "dbl", "dec",
+				     "str",  "bin", "ts",  "tbl", "arr", "nil"};
 	struct wbuf w = {0}, out = {0};
 	all_types(&w);
 	struct table_iter it = table_iter(wb_view(&w, 0));
@@ -313,8 +314,10 @@ START_TEST(equal_other_types)
 	ck_assert(fvalue_equal(&f, &d));
 	ck_assert(!fvalue_equal(&d, &d2));
 
-	struct fvalue s = {.type = 'S', .v.s = bytes_of("ab")}, x = {.type = 'x', .v.s = bytes_of("ab")};
-	struct fvalue s2 = {.type = 'S', .v.s = bytes_of("ac")}, s3 = {.type = 'S', .v.s = bytes_of("a")};
+	struct fvalue s = {.type = 'S', .v.s = bytes_of("ab")};
+	struct fvalue x = {.type = 'x', .v.s = bytes_of("ab")};
+	struct fvalue s2 = {.type = 'S', .v.s = bytes_of("ac")};
+	struct fvalue s3 = {.type = 'S', .v.s = bytes_of("a")};
 	struct fvalue e1 = {.type = 'S', .v.s = {NULL, 0}}, e2 = {.type = 'x', .v.s = bytes_of("")};
 	ck_assert(fvalue_equal(&s, &x));
 	ck_assert(!fvalue_equal(&s, &s2));
@@ -513,7 +516,8 @@ START_TEST(key_rules)
 		tv_void(&w);
 		uint8_t *p = dup_exact(w.p, w.len);
 		int want = n >= 1 && n <= 128 ? 0 : -1;
-		ck_assert_msg(table_validate((struct bytes){p, (uint32_t)w.len}) == want, "key %zu", n);
+		int rc = table_validate((struct bytes){p, (uint32_t)w.len});
+		ck_assert_msg(rc == want, "key of %zu octets: %d", n, rc);
 		free(p);
 		wb_free(&w);
 	}
@@ -528,9 +532,10 @@ START_TEST(unknown_letters)
 		if (c && strchr(known, c))
 			continue;
 		uint8_t buf[3 + 16] = {1, 'k', (uint8_t)c};
-		ck_assert_msg(table_validate((struct bytes){buf, sizeof buf}) == -1, "letter %d", c);
 		uint8_t arr[1 + 16] = {(uint8_t)c};
-		ck_assert_msg(array_validate((struct bytes){arr, sizeof arr}) == -1, "letter %d", c);
+		struct bytes t = {buf, sizeof buf}, a = {arr, sizeof arr};
+		ck_assert_msg(table_validate(t) == -1, "letter %d", c);
+		ck_assert_msg(array_validate(a) == -1, "letter %d", c);
 	}
 }
 END_TEST
@@ -558,7 +563,8 @@ START_TEST(bad_lengths)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint8_t *p = dup_exact((const uint8_t *)bad[i].bytes, bad[i].len);
-		ck_assert_msg(table_validate((struct bytes){p, (uint32_t)bad[i].len}) == -1, "row %zu", i);
+		struct bytes t = {p, (uint32_t)bad[i].len};
+		ck_assert_msg(table_validate(t) == -1, "row %zu", i);
 		free(p);
 	}
 #undef ROW
