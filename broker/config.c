@@ -48,6 +48,10 @@ static const struct option_row {
 	{"durability", OPT_CHOICE, offsetof(struct config, durability), "full", 0, 1,
 	 "full: a confirm means fsync'd; normal: no fsync per commit (faster, a machine "
 	 "crash may lose the last commits)", "full|normal"},
+	{"memory_budget", OPT_SIZE, offsetof(struct config, memory_budget), "256m", 0,
+	 INT64_MAX / 2,
+	 "message bodies kept in RAM; past it, durable queues keep persistent messages on disk "
+	 "only and read them back when consumers need them", NULL},
 	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
 	 "1", 0, 1, "1: the default user may connect from loopback only, as in RabbitMQ", NULL},
 };

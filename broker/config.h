@@ -21,7 +21,8 @@ struct config {
 	char *default_user;
 	char *default_pass;
 	int64_t loopback_only_default_user;
-	int64_t durability; /* 0: full (fsync per commit), 1: normal */ /* 1: guest may connect from loopback only */
+	int64_t durability; /* 0: full (fsync per commit), 1: normal */
+	int64_t memory_budget; /* message body bytes kept in RAM for durable queues */ /* 1: guest may connect from loopback only */
 };
 
 extern struct config cfg;

@@ -6,6 +6,7 @@
 #include "util/xalloc.h"
 
 uint64_t message_live;
+uint64_t message_bytes;
 
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
 			    uint64_t body_size)
@@ -21,7 +22,7 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	m->body_size = body_size;
 	m->body_have = 0;
 	m->store_id = 0;
-	m->store_refs = 0;
+	message_bytes += body_size;
 	uint8_t *p = m->data;
 	const struct bytes parts[3] = {exchange, rkey, raw_props};
 	for (int i = 0; i < 3; i++) {
@@ -38,6 +39,7 @@ void message_unref(struct message *m)
 {
 	if (--m->refs == 0) {
 		message_live--;
+		message_bytes -= m->body_size;
 		free(m);
 	}
 }

@@ -27,7 +27,6 @@ struct message {
 	uint64_t body_size;
 	uint64_t body_have; /* bytes of body received so far (assembly) */
 	uint64_t store_id;  /* 0 until written to the store */
-	uint32_t store_refs; /* stored entries pointing at it */
 	uint8_t *body;      /* points into data[] */
 	uint8_t data[];     /* exchange, routing key, properties, body */
 };
@@ -61,7 +60,9 @@ static inline struct bytes message_props(const struct message *m)
 	return (struct bytes){m->data + m->exchange_len + m->rkey_len, m->props_len};
 }
 
-/* Live message count, for tests and metrics. */
+/* Live messages and the bytes of their bodies, for tests, metrics and
+ * the memory budget. */
 extern uint64_t message_live;
+extern uint64_t message_bytes;
 
 #endif

@@ -145,7 +145,7 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 					message_props(m), m->body, m->body_size));
 	}
 	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries));
-	m->store_refs++;
+	e->msg_id = m->store_id;
 	e->flags |= QE_STORED;
 }
 
@@ -153,11 +153,10 @@ void persist_drop(struct queue *q, const struct qentry *e)
 {
 	if (!active)
 		return;
-	struct message *m = e->m;
 	if (q->store_id > 0)
 		wrote(store_dequeue(q->store_id, e->seq));
-	if (--m->store_refs == 0)
-		wrote(store_del_message(m->store_id));
+	/* The store keeps the row while another queue's entry uses it. */
+	wrote(store_del_message(e->msg_id));
 }
 
 void persist_requeue(struct queue *q, const struct qentry *e)
@@ -166,6 +165,24 @@ void persist_requeue(struct queue *q, const struct qentry *e)
 		return;
 	if (q->store_id > 0)
 		wrote(store_set_deliveries(q->store_id, e->seq, e->deliveries));
+}
+
+int persist_load(struct queue *q, struct qentry *e)
+{
+	struct bytes x, rkey, props, body;
+	if (store_get_message(e->msg_id, &x, &rkey, &props, &body) < 0) {
+		log_error("queue '%s': %s", q->name, store_error());
+		return -1;
+	}
+	struct message *m = message_new(x, rkey, props, body.len);
+	if (body.len)
+		memcpy(m->body, body.p, body.len);
+	m->body_have = body.len;
+	m->store_id = e->msg_id;
+	m->flags |= MSG_PERSISTENT;
+	e->m = m;
+	e->flags &= (uint16_t)~QE_PAGED;
+	return 0;
 }
 
 void persist_delivered(struct queue *q, const struct qentry *e)
@@ -308,7 +325,18 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	struct queue *q = handle;
 	if (!q)
 		return;
+	if (redelivered && deliveries == 0)
+		deliveries = 1;
+	if (seq > q->next_seq)
+		q->next_seq = seq;
+	r->nentries++;
 	struct message *m = strmap_get(&r->messages, &msg_id, sizeof msg_id);
+	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
+		/* Over the budget: keep only the index entry. */
+		queue_requeue(q, (struct qentry){NULL, seq, msg_id, body.len, (uint16_t)deliveries,
+						 QE_STORED | QE_PAGED});
+		return;
+	}
 	if (!m) {
 		m = message_new(exchange, rkey, props, body.len);
 		if (body.len)
@@ -319,14 +347,8 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 		strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);
 	}
 	message_ref(m); /* the queue entry's */
-	if (redelivered && deliveries == 0)
-		deliveries = 1;
-	struct qentry e = {m, seq, deliveries, QE_STORED};
-	m->store_refs++;
-	if (seq > q->next_seq)
-		q->next_seq = seq;
-	queue_requeue(q, e); /* in seq order; the store returns them sorted */
-	r->nentries++;
+	/* In seq order: the store returns them sorted, so this appends. */
+	queue_requeue(q, (struct qentry){m, seq, msg_id, body.len, (uint16_t)deliveries, QE_STORED});
 }
 
 int persist_open(void)

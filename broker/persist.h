@@ -46,6 +46,8 @@ void persist_enqueue(struct queue *q, struct qentry *e);
 void persist_drop(struct queue *q, const struct qentry *e);
 /* A stored entry went back to its queue with a new delivery count. */
 void persist_requeue(struct queue *q, const struct qentry *e);
+/* Reads a paged-out entry's message back (sets e->m). Returns 0 or -1. */
+int persist_load(struct queue *q, struct qentry *e);
 /* A stored entry was delivered. */
 void persist_delivered(struct queue *q, const struct qentry *e);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/channel.h"
+#include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/persist.h"
 #include "broker/server.h"
@@ -57,7 +58,7 @@ void queue_push(struct queue *q, struct message *m)
 	if (q->len == q->cap)
 		grow(q);
 	struct qentry *e = at(q, q->len++);
-	*e = (struct qentry){message_ref(m), ++q->next_seq, 0, 0};
+	*e = (struct qentry){message_ref(m), ++q->next_seq, 0, (uint32_t)m->body_size, 0, 0};
 	if (q->store_id > 0 && (m->flags & MSG_PERSISTENT))
 		persist_enqueue(q, e);
 	q->ready_bytes += m->body_size;
@@ -70,7 +71,8 @@ void queue_requeue(struct queue *q, struct qentry e)
 	if (q->deleted) {
 		if (e.flags & QE_STORED)
 			persist_drop(q, &e);
-		message_unref(e.m);
+		if (e.m)
+			message_unref(e.m);
 		return;
 	}
 	if (q->len == q->cap)
@@ -95,29 +97,54 @@ void queue_requeue(struct queue *q, struct qentry e)
 	}
 	*at(q, lo) = e;
 	q->len++;
-	q->ready_bytes += e.m->body_size;
+	q->ready_bytes += e.size;
 	queue_kick(q);
 }
 
-bool queue_pop(struct queue *q, struct qentry *e)
+/* Takes the head entry as it is, paged out or not. */
+static bool pop_raw(struct queue *q, struct qentry *e)
 {
 	if (!q->len)
 		return false;
 	*e = *at(q, 0);
 	q->head = (q->head + 1) & (q->cap - 1);
 	q->len--;
-	q->ready_bytes -= e->m->body_size;
+	q->ready_bytes -= e->size;
 	return true;
+}
+
+bool queue_pop(struct queue *q, struct qentry *e)
+{
+	while (pop_raw(q, e)) {
+		if (e->m || persist_load(q, e) == 0)
+			return true;
+		/* Its row is gone (a failed commit): nothing to deliver. */
+		persist_drop(q, e);
+	}
+	return false;
+}
+
+void queue_page_out_tail(struct queue *q)
+{
+	if (!q->len || message_bytes <= (uint64_t)cfg.memory_budget)
+		return;
+	struct qentry *e = at(q, q->len - 1);
+	if (!(e->flags & QE_STORED) || !e->m)
+		return;
+	message_unref(e->m);
+	e->m = NULL;
+	e->flags |= QE_PAGED;
 }
 
 uint32_t queue_purge(struct queue *q)
 {
 	uint32_t n = (uint32_t)q->len;
 	struct qentry e;
-	while (queue_pop(q, &e)) {
+	while (pop_raw(q, &e)) {
 		if (e.flags & QE_STORED)
 			persist_drop(q, &e);
-		message_unref(e.m);
+		if (e.m)
+			message_unref(e.m);
 	}
 	return n;
 }

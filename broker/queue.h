@@ -25,14 +25,21 @@ struct channel;
 struct conn;
 struct vhost;
 
+/* A queue entry: 32 bytes. A paged-out entry (QE_PAGED) has no message in
+ * memory, only its store id; queue_pop reads it back. */
 struct qentry {
-	struct message *m;
+	struct message *m;   /* NULL when paged out */
 	uint64_t seq;
-	uint32_t deliveries; /* times delivered before; > 0 means redelivered */
-	uint32_t flags;      /* QE_* */
+	uint64_t msg_id;     /* store id, when QE_STORED */
+	uint32_t size;       /* body size, for byte accounting while paged */
+	uint16_t deliveries; /* times delivered before; > 0 means redelivered */
+	uint16_t flags;      /* QE_* */
 };
 
-enum { QE_STORED = 1 /* the entry has a row in the store */ };
+enum {
+	QE_STORED = 1, /* the entry has a row in the store */
+	QE_PAGED = 2,  /* ... and its message is not in memory */
+};
 
 /* A consumer: owned by its channel (which frees it), listed by its queue. */
 struct consumer {
@@ -96,9 +103,13 @@ void queue_push(struct queue *q, struct message *m);
 /* Puts an entry back in sequence order (the entry's reference moves in). */
 void queue_requeue(struct queue *q, struct qentry e);
 
-/* Takes the head entry into *e (its reference moves out). Returns false
- * when empty. */
+/* Takes the head entry into *e (its reference moves out), reading a
+ * paged-out message back from the store. Returns false when empty. */
 bool queue_pop(struct queue *q, struct qentry *e);
+
+/* Pages the newest entry out when it is stored and message bodies are
+ * over the memory budget (called right after queue_push). */
+void queue_page_out_tail(struct queue *q);
 
 /* Drops every ready message; returns how many. */
 uint32_t queue_purge(struct queue *q);

@@ -38,7 +38,7 @@ static const char schema_v1[] =
 enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
-	S_DEL_ORPHANS, S_DEL_ENTRIES, NSTMT
+	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, NSTMT
 };
 
 static const char *const sql[NSTMT] = {
@@ -53,7 +53,9 @@ static const char *const sql[NSTMT] = {
 	[S_DEL_B] = "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND to_queue = ?3"
 		    " AND dest = ?4 AND rkey = ?5 AND args = ?6",
 	[S_PUT_M] = "INSERT INTO messages VALUES(?1, ?2, ?3, ?4, ?5)",
-	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1",
+	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1"
+		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1)",
+	[S_GET_M] = "SELECT exchange, rkey, props, body FROM messages WHERE id = ?1",
 	[S_ENQ] = "INSERT OR REPLACE INTO entries VALUES(?1, ?2, ?3, ?4)",
 	[S_DEQ] = "DELETE FROM entries WHERE queue = ?1 AND seq = ?2",
 	[S_SET_DELIV] = "UPDATE entries SET deliveries = ?3 WHERE queue = ?1 AND seq = ?2",
@@ -361,6 +363,27 @@ int store_del_message(uint64_t id)
 		return -1;
 	sqlite3_bind_int64(stmt[S_DEL_M], 1, (int64_t)id);
 	return step(S_DEL_M);
+}
+
+static struct bytes col_bytes(sqlite3_stmt *s, int col);
+
+int store_get_message(uint64_t id, struct bytes *exchange, struct bytes *rkey,
+		      struct bytes *props, struct bytes *body)
+{
+	sqlite3_stmt *s = stmt[S_GET_M];
+	sqlite3_reset(s); /* the previous result's views end here */
+	sqlite3_bind_int64(s, 1, (int64_t)id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		snprintf(last_error, sizeof last_error, "message %llu not found",
+			 (unsigned long long)id);
+		sqlite3_reset(s);
+		return -1;
+	}
+	*exchange = col_bytes(s, 0);
+	*rkey = col_bytes(s, 1);
+	*props = col_bytes(s, 2);
+	*body = col_bytes(s, 3);
+	return 0;
 }
 
 static int entry_op(int i, int64_t qid, uint64_t seq, int64_t a, int64_t b, int nextra)

@@ -58,7 +58,12 @@ int store_del_binding(const char *vhost, struct bytes source, bool to_queue, str
 uint64_t store_next_message_id(void);
 int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
 		      const uint8_t *body, uint64_t body_size);
+/* Deletes message `id` unless a queue entry still points at it. */
 int store_del_message(uint64_t id);
+/* Reads message `id` back (bounded memory: bodies of paged-out entries).
+ * Returns 0 with views valid until the next store call, or -1. */
+int store_get_message(uint64_t id, struct bytes *exchange, struct bytes *rkey,
+		      struct bytes *props, struct bytes *body);
 int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries);
 int store_dequeue(int64_t qid, uint64_t seq);
 /* Records a delivery count (after a requeue, for delivery limits). */
