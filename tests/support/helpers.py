@@ -108,3 +108,48 @@ def queue_counts(ch, queue):
 def wait_message_count(ch, conn, queue, n, timeout=5.0):
     """Wait until the queue holds n messages (publishes are asynchronous)."""
     return wait_for(lambda: queue_counts(ch, queue)[0] == n, conn, timeout)
+
+
+class Collector:
+    """Records deliveries of one or more consumers: (tag, method, props, body)."""
+
+    def __init__(self):
+        self.items = []
+
+    def cb(self, name=None):
+        def on_msg(ch, m, p, b):
+            self.items.append((name if name is not None else m.consumer_tag, m, p, b))
+        return on_msg
+
+    def bodies(self, name=None):
+        return [b for n, _, _, b in self.items if name is None or n == name]
+
+    def methods(self, name=None):
+        return [m for n, m, _, _ in self.items if name is None or n == name]
+
+    def __len__(self):
+        return len(self.items)
+
+
+def pump(conns, until, timeout=5.0, step=0.02):
+    """Run I/O of all conns until until() is true or timeout; returns until()."""
+    if not isinstance(conns, (list, tuple)):
+        conns = [conns]
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() >= deadline:
+            break
+        for c in conns:
+            c.process_data_events(time_limit=step / len(conns))
+    return until()
+
+
+def settle(conns, seconds=0.3):
+    """Let I/O run for a short, fixed time (to check that NOTHING more
+    arrives, e.g. beyond a prefetch limit)."""
+    if not isinstance(conns, (list, tuple)):
+        conns = [conns]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for c in conns:
+            c.process_data_events(time_limit=0.02)
