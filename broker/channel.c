@@ -64,9 +64,11 @@ void channel_cancel_consumer(struct channel *ch, struct consumer *cons, bool not
 	queue_remove_consumer(q, cons);
 	strmap_del(&ch->consumers, cons->tag, cons->tag_len);
 	/* Unacked deliveries outlive their consumer; forget the pointer. */
-	for (size_t i = 0; i < ch->ring_len; i++)
-		if (ch->ring[i].cons == cons)
-			ch->ring[i].cons = NULL;
+	for (size_t i = 0; i < ch->ring_len; i++) {
+		struct unacked *u = &ch->ring[(ch->ring_base + i) & (ch->ring_cap - 1)];
+		if (u->cons == cons)
+			u->cons = NULL;
+	}
 	if (notify && ch->c->cap_cancel_notify && ch->state == CH_OPEN) {
 		struct amqp_method m = {.id = AMQP_BASIC_CANCEL};
 		m.a.basic_cancel.consumer_tag = (struct bytes){(uint8_t *)cons->tag, cons->tag_len};
@@ -112,10 +114,18 @@ static struct unacked *slot(struct channel *ch, uint64_t tag)
 	return u->e.m ? u : NULL;
 }
 
-static void record(struct channel *ch, struct unacked u)
+/* Records u at delivery tag `tag` (the newest issued). Tags of no-ack
+ * deliveries since the last record become holes, or, when nothing is
+ * outstanding, the base simply moves up to tag. */
+static void record(struct channel *ch, uint64_t tag, struct unacked u)
 {
-	if (ch->ring_len == ch->ring_cap) {
+	if (ch->ring_len == 0)
+		ch->ring_base = tag;
+	size_t need = (size_t)(tag - ch->ring_base) + 1;
+	if (need > ch->ring_cap) {
 		size_t cap = ch->ring_cap ? ch->ring_cap * 2 : 16;
+		while (cap < need)
+			cap *= 2;
 		struct unacked *r = xcalloc(cap, sizeof *r);
 		for (size_t i = 0; i < ch->ring_len; i++)
 			r[(ch->ring_base + i) & (cap - 1)] =
@@ -124,8 +134,10 @@ static void record(struct channel *ch, struct unacked u)
 		ch->ring = r;
 		ch->ring_cap = cap;
 	}
-	ch->ring[(ch->ring_base + ch->ring_len) & (ch->ring_cap - 1)] = u;
-	ch->ring_len++;
+	for (uint64_t t = ch->ring_base + ch->ring_len; t < tag; t++)
+		ch->ring[t & (ch->ring_cap - 1)].e.m = NULL;
+	ch->ring[tag & (ch->ring_cap - 1)] = u;
+	ch->ring_len = need;
 	ch->unacked_n++;
 }
 
@@ -252,7 +264,7 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 	if (cons)
 		cons->unacked++;
 	e.deliveries++;
-	record(ch, (struct unacked){e, q, cons});
+	record(ch, tag, (struct unacked){e, q, cons});
 }
 
 /* ---- confirms ---- */
@@ -324,6 +336,11 @@ static int on_header(struct channel *ch, const struct frame *f)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
 				 "message size %llu is larger than configured max size %lld",
 				 (unsigned long long)h.body_size, (long long)cfg.max_message_size);
+	/* As RabbitMQ: a user_id property must name the authenticated user. */
+	if ((h.props.flags & PROP_USER_ID) && !bytes_eq(h.props.user_id, ch->c->user))
+		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
+				 "user_id property set to '%.*s' but authenticated user was '%s'",
+				 (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
 					h.body_size);
