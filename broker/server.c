@@ -170,7 +170,7 @@ static int listen_on(const char *host)
 	return 0;
 }
 
-int server_init(void)
+int server_init_loop(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	server_base = event_base_new();
@@ -183,6 +183,13 @@ int server_init(void)
 	sig_term = evsignal_new(server_base, SIGTERM, on_signal, NULL);
 	event_add(sig_int, NULL);
 	event_add(sig_term, NULL);
+	return 0;
+}
+
+int server_init(void)
+{
+	if (server_init_loop() < 0)
+		return -1;
 	exchange_types_init();
 	vhosts_init();
 	auth_init();

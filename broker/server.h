@@ -21,6 +21,10 @@ uint64_t now_ms(void);
 
 /* Sets up the loop, vhosts and listeners. Returns 0 or -1 (logged). */
 int server_init(void);
+/* Sets up only the event loop and its end-of-turn event (the first step
+ * of server_init): no vhosts, store or listeners. Unit tests use it to
+ * drive queues and channels; server_free() undoes it. Returns 0 or -1. */
+int server_init_loop(void);
 /* Runs until SIGINT/SIGTERM, then closes connections with 320. */
 int server_run(void);
 void server_free(void);
