@@ -40,6 +40,8 @@ struct conn {
 	size_t in_len, in_cap;
 	struct evbuffer *out;
 	bool out_choked; /* consumers paused until out drains */
+	struct queue *throttle_q;     /* reading paused until it drains (flow.c) */
+	struct conn *next_throttled;
 
 	uint32_t frame_max;
 	uint16_t channel_max;

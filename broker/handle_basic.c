@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "broker/conn.h"
+#include "broker/flow.h"
 #include "broker/handlers.h"
 #include "broker/persist.h"
 #include "broker/vhost.h"
@@ -152,8 +153,10 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 			rm.headers = props.headers;
 		n = vhost_route(vh, x, &rm, &qs);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		queue_push(qs[i], m);
+		flow_note_publish(ch->c, qs[i]);
+	}
 	/* Past the memory budget, stored copies leave RAM (after every queue
 	 * has its entry: fan-out still shares one body until then). */
 	for (size_t i = 0; i < n; i++)

@@ -17,6 +17,7 @@
 #include "broker/channel.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/flow.h"
 #include "broker/log.h"
 #include "broker/persist.h"
 #include "broker/queue.h"
@@ -114,6 +115,7 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 			conn_flush(c);
 		}
 	}
+	flow_turn();
 	free_dead();
 }
 
