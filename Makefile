@@ -4,6 +4,7 @@
 #   make run        build and start the broker in the foreground
 #   make check      build and run every test (SANITIZE=1: under ASan+UBSan)
 #   make fuzz       build the libFuzzer targets with clang
+#   make bench      ternperf scenarios, Tern vs RabbitMQ (docs/benchmarks.md)
 #   make bench-codec  codec micro-benchmark
 #   make deps       install missing Debian packages (as root)
 #   make install    install ternd and etc/tern.conf under PREFIX
@@ -60,7 +61,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 PROTO_SRC := $(wildcard protocol/*.c util/*.c)
 
 .PHONY: all run check check-unit check-raw check-integration check-fuzz deps \
-        fuzz bench-codec install gen clean format
+        fuzz bench bench-codec install gen clean format
 all: $(TERND) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -136,6 +137,12 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(PROTO_SRC)
+
+# Scenarios S1-S9 with ternperf against Tern and, when running on 5672,
+# RabbitMQ; rewrites docs/benchmarks.md. Still runs when ternd does not build.
+bench: $(BUILD)/ternperf
+	@$(MAKE) --no-print-directory $(TERND) || echo "bench: ternd does not build"
+	TERND=$(TERND) TERNPERF=$(BUILD)/ternperf tools/bench.sh $(ARGS)
 
 bench-codec: $(BUILD)/bench_codec
 	$(BUILD)/bench_codec

@@ -3,6 +3,7 @@
  * read/write paths. A read takes everything the socket has into one shared
  * 1 MiB buffer and dispatches every complete frame; writes collect in each
  * connection's buffer and go out once per loop turn (conn_flush_all). */
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -214,8 +215,31 @@ static void send_connection_close(struct conn *c)
 	c->state = CS_CLOSE;
 }
 
+/* Appends the string property `key` of the server's properties to
+ * perf.server, keeping only characters safe to print inside JSON. */
+static void note_server(struct bytes props, const char *key)
+{
+	struct fvalue v;
+	struct bytes b;
+	if (!table_get(props, key, &v) || !fvalue_str(&v, &b))
+		return;
+	size_t n = strlen(perf.server);
+	if (n && n + 1 < sizeof perf.server)
+		perf.server[n++] = ' ';
+	for (uint32_t i = 0; i < b.len && n + 1 < sizeof perf.server; i++) {
+		char ch = (char)b.p[i];
+		if (isalnum((unsigned char)ch) || strchr(" .-_+", ch))
+			perf.server[n++] = ch;
+	}
+	perf.server[n] = 0;
+}
+
 static void on_start(struct conn *c, const struct amqp_connection_start *s)
 {
+	if (c->id == 0) {
+		note_server(s->server_properties, "product");
+		note_server(s->server_properties, "version");
+	}
 	/* PLAIN is all we speak; the response is "\0user\0password". */
 	const char *mech = (const char *)s->mechanisms.p;
 	if (!memmem(mech, s->mechanisms.len, "PLAIN", 5)) {
@@ -338,14 +362,18 @@ static int on_channel_method(struct conn *c, const struct amqp_method *m)
 		const struct amqp_channel_close *cl = &m->a.channel_close;
 		struct amqp_method ok = {.id = AMQP_CHANNEL_CLOSE_OK};
 		conn_method(c, &ok);
-		perf_fatal("connection %d: channel closed by server: %u %.*s (on %s)", c->id,
-			   cl->reply_code, (int)cl->reply_text.len,
-			   (const char *)cl->reply_text.p,
-			   method_name(METHOD_ID(cl->class_id, cl->method_id)));
-		send_connection_close(c);
+		bool ours = c->state == CS_CLOSE_CH && cl->reply_code == AMQP_REPLY_SUCCESS;
+		send_connection_close(c); /* first: perf_fatal closes what is open */
+		if (!ours)
+			perf_fatal("connection %d: channel closed by server: %u %.*s (on %s)",
+				   c->id, cl->reply_code, (int)cl->reply_text.len,
+				   (const char *)cl->reply_text.p,
+				   method_name(METHOD_ID(cl->class_id, cl->method_id)));
 		return 0;
 	}
 	case AMQP_CHANNEL_CLOSE_OK:
+		if (c->state == CS_CLOSE)
+			return 0; /* our close crossed the server's */
 		if (c->state != CS_CLOSE_CH)
 			break;
 		send_connection_close(c);

@@ -6,8 +6,12 @@
  * binds), CONNECT (every producer and consumer connection opens, at most
  * CONNECT_BATCH handshakes at a time), RUN (publish; report each second),
  * DRAIN (publishing stopped: wait, bounded by --drain, for confirms and
- * deliveries), CLEANUP (--cleanup: delete the queues), CLOSE (channel.close
- * and connection.close everywhere, bounded), DONE. Each loop turn: take the
+ * deliveries), CLOSE (channel.close and connection.close on every producer
+ * and consumer connection: a close-ok also means the broker has read all
+ * our publishes), CLEANUP (--cleanup: the setup connection deletes queues
+ * and exchange; only now, so no publish still in a socket buffer can hit a
+ * deleted exchange), FINAL (close the setup connection), DONE. A failure
+ * skips to FINAL and closes everything at once. Each loop turn: take the
  * time, advance the phase, let producers publish, write every connection's
  * buffer once, then sleep in epoll_pwait2 until the next socket event or
  * the earliest deadline (token bucket, report, phase), to the microsecond. */
@@ -45,11 +49,21 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
 }
 
+/* Closes every connection at once: the end of a run that failed. */
+static void begin_final(void)
+{
+	perf.phase = PH_FINAL;
+	deadline = now_ns() + 5 * NS;
+	for (int i = 0; i < perf.nconns; i++)
+		conn_close(&perf.conns[i]);
+}
+
+/* Closes the producer and consumer connections, leaving setup's open. */
 static void begin_close(void)
 {
 	perf.phase = PH_CLOSE;
 	deadline = now_ns() + 5 * NS;
-	for (int i = 0; i < perf.nconns; i++)
+	for (int i = 1; i < perf.nconns; i++)
 		conn_close(&perf.conns[i]);
 }
 
@@ -62,8 +76,8 @@ void perf_fatal(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	perf.failed = true;
-	if (perf.phase < PH_CLOSE)
-		begin_close();
+	if (perf.phase < PH_FINAL)
+		begin_final();
 }
 
 static void start_run(void)
@@ -96,28 +110,24 @@ static void finish_drain(uint64_t now, bool timed_out)
 	perf.drain_timed_out = timed_out;
 	report_end(now);
 	consumers_flush_acks();
-	if (!perf.cfg.cleanup) {
-		begin_close();
-		return;
-	}
-	perf.phase = PH_CLEANUP;
-	deadline = now + 60 * NS;
-	setup_cleanup(&perf.conns[0]);
+	begin_close();
 }
 
 void perf_setup_done(void)
 {
 	if (perf.phase == PH_CLEANUP) {
-		begin_close();
+		begin_final();
 		return;
 	}
 	if (perf.phase != PH_SETUP)
 		return;
 	if (perf.cfg.declare_only) {
 		setup_report_declare_only();
-		begin_close();
+		begin_final();
 		return;
 	}
+	if (perf.cfg.broker_pid)
+		perf.broker_rss_start_kb = broker_rss(perf.cfg.broker_pid);
 	perf.phase = PH_CONNECT;
 	deadline = now_ns() + CONNECT_STALL * NS;
 	if (!nroles)
@@ -138,12 +148,26 @@ void perf_conn_done(struct conn *c)
 	(void)c; /* CLOSE counts finished connections itself */
 }
 
-static bool all_closed(void)
+/* True when connections [from, nconns) are all closed. */
+static bool all_closed(int from)
 {
-	for (int i = 0; i < perf.nconns; i++)
+	for (int i = from; i < perf.nconns; i++)
 		if (perf.conns[i].state != CS_DONE)
 			return false;
 	return true;
+}
+
+/* The producers and consumers are closed (or given up on): clean up, or
+ * close the setup connection. */
+static void after_close(uint64_t now)
+{
+	if (perf.cfg.cleanup && perf.conns[0].state == CS_READY) {
+		perf.phase = PH_CLEANUP;
+		deadline = now + 60 * NS;
+		setup_cleanup(&perf.conns[0]);
+	} else {
+		begin_final();
+	}
 }
 
 /* Advances the phase on signals and deadlines; prints the report lines. */
@@ -158,7 +182,7 @@ static void tick(uint64_t now)
 		else if (perf.phase == PH_DRAIN)
 			finish_drain(now, true);
 		else if (perf.phase < PH_RUN)
-			begin_close();
+			begin_final();
 	}
 	switch (perf.phase) {
 	case PH_SETUP:
@@ -185,7 +209,11 @@ static void tick(uint64_t now)
 			finish_drain(now, true);
 		break;
 	case PH_CLOSE:
-		if (all_closed() || now >= deadline)
+		if (all_closed(1) || now >= deadline)
+			after_close(now);
+		break;
+	case PH_FINAL:
+		if (all_closed(0) || now >= deadline)
 			perf.phase = PH_DONE;
 		break;
 	case PH_DONE:
@@ -303,7 +331,7 @@ int main(int argc, char **argv)
 {
 	opts_parse(&perf.cfg, argc, argv);
 	setup_process();
-	perf.broker_rss_kb = -1;
+	perf.broker_rss_kb = perf.broker_rss_start_kb = -1;
 	perf.run_tag = (uint16_t)(getpid() ^ now_ns() ^ (now_ns() >> 16));
 	build_conns();
 	conn_loop_init();

@@ -76,8 +76,10 @@ struct conn {
 	} u;
 };
 
-/* Global run phases, in order. */
-enum phase { PH_SETUP, PH_CONNECT, PH_RUN, PH_DRAIN, PH_CLEANUP, PH_CLOSE, PH_DONE };
+/* Global run phases, in order (main.c describes them). */
+enum phase {
+	PH_SETUP, PH_CONNECT, PH_RUN, PH_DRAIN, PH_CLOSE, PH_CLEANUP, PH_FINAL, PH_DONE,
+};
 
 /* Counters, cumulative since the run started; reports take differences. */
 struct perf_stats {
@@ -104,6 +106,8 @@ struct perf {
 	bool failed;                /* a protocol or socket error happened */
 	bool drain_timed_out;
 	long broker_rss_kb;         /* last reading, -1 when unknown */
+	long broker_rss_start_kb;   /* reading before the connections opened */
+	char server[64];            /* "RabbitMQ 3.10.8", from connection.start */
 };
 
 extern struct perf perf;

@@ -152,11 +152,11 @@ void report_final(void)
 	uint64_t lost = consumers_lost(true);
 	double mean = l->n ? (double)l->sum / (double)l->n : 0;
 	if (cfg->json) {
-		printf("{\"summary\":true,\"duration_s\":%.3f,\"producers\":%d,\"consumers\":%d,"
+		printf("{\"summary\":true,\"server\":\"%s\",\"duration_s\":%.3f,\"producers\":%d,\"consumers\":%d,"
 		       "\"size\":%u,\"published\":%llu,\"published_per_s\":%.1f,"
 		       "\"confirmed\":%llu,\"confirmed_per_s\":%.1f,\"nacked\":%llu,"
 		       "\"delivered\":%llu,\"delivered_per_s\":%.1f,",
-		       run, cfg->producers, cfg->consumers, cfg->body_size,
+		       perf.server, run, cfg->producers, cfg->consumers, cfg->body_size,
 		       (unsigned long long)s->published, per_s(s->published, run),
 		       (unsigned long long)s->confirmed, per_s(s->confirmed, csecs),
 		       (unsigned long long)s->nacked, (unsigned long long)s->delivered,
@@ -166,7 +166,7 @@ void report_final(void)
 		       "\"max\":%.1f},\"cpu_pct\":%.1f,\"cpu_s\":%.3f,\"lost\":%llu,"
 		       "\"duplicated\":%llu,\"redelivered\":%llu,\"foreign\":%llu,"
 		       "\"blocked\":%llu,\"drain_timed_out\":%s,\"broker_rss_kb\":%ld,"
-		       "\"ok\":%s}\n",
+		       "\"broker_rss_start_kb\":%ld,\"ok\":%s}\n",
 		       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
 		       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3,
 		       us(hist_quantile(cl, 0.5)), us(hist_quantile(cl, 0.99)), us(cl->max),
@@ -174,12 +174,13 @@ void report_final(void)
 		       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,
 		       (unsigned long long)s->blocked_events,
 		       perf.drain_timed_out ? "true" : "false", perf.broker_rss_kb,
-		       perf.failed ? "false" : "true");
+		       perf.broker_rss_start_kb, perf.failed ? "false" : "true");
 		fflush(stdout);
 		return;
 	}
-	printf("summary: %.1f s, %d producer(s), %d consumer(s), %u-byte bodies\n", run,
-	       cfg->producers, cfg->consumers, cfg->body_size);
+	printf("summary: %.1f s, %d producer(s), %d consumer(s), %u-byte bodies, %s\n", run,
+	       cfg->producers, cfg->consumers, cfg->body_size,
+	       perf.server[0] ? perf.server : "unknown server");
 	printf("  published  %llu (%.0f msg/s)\n", (unsigned long long)s->published,
 	       per_s(s->published, run));
 	char b[5][16];
@@ -202,6 +203,7 @@ void report_final(void)
 	       perf.drain_timed_out ? "  (drain timed out)" : "");
 	printf("  ternperf cpu %.1f%% of one core (%.2f s)\n", cpu_pct, cpu);
 	if (cfg->broker_pid)
-		printf("  broker rss %ld kB\n", perf.broker_rss_kb);
+		printf("  broker rss %ld kB (%ld kB before the connections opened)\n",
+		       perf.broker_rss_kb, perf.broker_rss_start_kb);
 	fflush(stdout);
 }

@@ -111,8 +111,12 @@ static void plan_deletes(void)
 	uint32_t n = perf.cfg.declare_only ? (uint32_t)perf.cfg.declare_only
 					   : (uint32_t)perf.cfg.queues;
 	nops = 0;
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		/* An auto-delete queue went away with its last consumer. */
+		if (!perf.cfg.declare_only && perf.cfg.auto_delete && (int)i < perf.cfg.consumers)
+			continue;
 		push(OP_QDEL, i);
+	}
 	if (own_exchange())
 		push(OP_XDEL, 0);
 }
@@ -169,9 +173,10 @@ void setup_report_declare_only(void)
 	double d = (double)declare_ns / 1e9, x = (double)delete_ns / 1e9;
 	double rate = d > 0 ? cfg->declare_only / d : 0, xrate = x > 0 ? cfg->declare_only / x : 0;
 	if (cfg->json) {
-		printf("{\"declare_only\":%d,\"declare_bind_s\":%.3f,\"queues_per_s\":%.1f,"
+		printf("{\"server\":\"%s\",\"declare_only\":%d,\"declare_bind_s\":%.3f,\"queues_per_s\":%.1f,"
 		       "\"delete_s\":%.3f,\"deletes_per_s\":%.1f,\"ok\":%s}\n",
-		       cfg->declare_only, d, rate, x, xrate, perf.failed ? "false" : "true");
+		       perf.server, cfg->declare_only, d, rate, x, xrate,
+		       perf.failed ? "false" : "true");
 	} else {
 		printf("declared and bound %d queues in %.3f s: %.0f queues/s "
 		       "(deleted in %.3f s: %.0f/s)\n",

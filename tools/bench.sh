@@ -1,0 +1,344 @@
+#!/bin/bash
+# bench.sh — Tern's standard benchmark (`make bench`): runs scenarios S1-S9
+# with ternperf against Tern (build/ternd, started here on a free port with
+# a temporary data dir) and then, when something listens on 127.0.0.1:5672,
+# against RabbitMQ; prints both side by side with their ratio and rewrites
+# docs/benchmarks.md (machine, versions, exact command lines).
+#
+#   tools/bench.sh [--only tern|rabbitmq] [--rabbitmq-pid PID] [--seconds N]
+#                  [--no-doc]
+#   env: TERND TERNPERF (binaries), RABBITMQ_URI, S7_MESSAGES, S8_CONNS,
+#        S9_QUEUES (the scenario sizes: 1M, 1000, 10k), BENCH_KEEP=1 keeps
+#        the raw results in /tmp/tern-bench.*
+#
+# A broker that is missing or fails a scenario gets "n/a" there; the run
+# goes on. The RabbitMQ pid (for its RSS) is found by port when not given.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+TERND=${TERND:-build/ternd}
+TERNPERF=${TERNPERF:-build/ternperf}
+RABBITMQ_URI=${RABBITMQ_URI:-amqp://guest:guest@127.0.0.1:5672/}
+S8_CONNS=${S8_CONNS:-1000}
+S7_MESSAGES=${S7_MESSAGES:-1000000}
+S9_QUEUES=${S9_QUEUES:-10000}
+secs=10 only="" rabbit_pid="" write_doc=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--only) only=$2; shift ;;
+	--rabbitmq-pid) rabbit_pid=$2; shift ;;
+	--seconds) secs=$2; shift ;;
+	--no-doc) write_doc=0 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ ! -x "$TERNPERF" ]; then
+	echo "bench.sh: $TERNPERF missing; run make first" >&2
+	exit 2
+fi
+
+out=$(mktemp -d /tmp/tern-bench.XXXXXX)
+tern_pid="" tern_dir=""
+trap 'tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
+trap 'exit 130' INT TERM
+
+# name | what | ternperf arguments (@PID@ is the broker's pid). S8 runs
+# before S7: a broker seldom hands the memory of 1M messages back to the
+# system at once, which would hide what 1000 connections take.
+T=$secs
+scenarios="S1|1 -> 1, 16 B transient, manual acks|-x 1 -y 1 -s 16 -z $T -u ternperf-s1
+S1a|as S1 with auto-ack|-x 1 -y 1 -s 16 -a -z $T -u ternperf-s1a
+S2|as S1 with confirms (window 100)|-x 1 -y 1 -s 16 -c 100 -z $T -u ternperf-s2
+S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 -z $T -u ternperf-s3
+S4|fanout to 4 queues, 4 consumers|-x 1 -y 4 -s 16 -e ternperf-s4 -t fanout --queues 4 -z $T -u ternperf-s4
+S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
+S6-1k|latency at 1k msg/s|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
+S6-10k|latency at 10k msg/s|-x 1 -y 1 -s 16 -r 10000 -z $T -u ternperf-s6
+S6-50k|latency at 50k msg/s|-x 1 -y 1 -s 16 -r 50000 -z $T -u ternperf-s6
+S8|RSS with $S8_CONNS connections publishing 1 msg/s|--connections-only $S8_CONNS -r 1 -y 1 -z $T -u ternperf-s8 --broker-pid @PID@
+S7|RSS with $S7_MESSAGES queued 16 B transient messages|-x 1 -y 0 -s 16 -C $S7_MESSAGES -c 1000 -u ternperf-s7 --broker-pid @PID@
+S9|declare and bind $S9_QUEUES queues|--declare-only $S9_QUEUES"
+
+# The broker under test: its URI, and its pid for RSS readings.
+uri="" pid=""
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+tern_stop() {
+	[ -n "$tern_pid" ] && kill "$tern_pid" 2>/dev/null && wait "$tern_pid" 2>/dev/null
+	[ -n "$tern_dir" ] && rm -rf "$tern_dir"
+	tern_pid="" tern_dir=""
+}
+
+# Starts a fresh ternd: a free port, an empty data dir. Fails if it does
+# not listen within 5 s.
+tern_start() {
+	tern_stop
+	local port
+	port=$(free_port)
+	tern_dir=$(mktemp -d /tmp/tern-bench-data.XXXXXX)
+	"$TERND" --bind 127.0.0.1 --port "$port" --data-dir "$tern_dir" --log-level warning \
+		>> "$out/ternd.log" 2>&1 &
+	tern_pid=$!
+	for _ in $(seq 50); do port_open "$port" && break; sleep 0.1; done
+	port_open "$port" || return 1
+	uri="amqp://guest:guest@127.0.0.1:$port/" pid=$tern_pid
+}
+
+# run_one BROKER NAME ARGS: one scenario; leaves $out/BROKER-NAME.json
+# (ternperf's summary line), .cmd and .err. Returns ternperf's status.
+run_one() {
+	local broker=$1 name=$2 args=$3 cmd
+	args=${args//@PID@/${pid:-0}}
+	[ -z "$pid" ] && args=${args// --broker-pid 0/}
+	cmd="$TERNPERF --uri $uri --json --cleanup --drain 5 $args"
+	echo "$cmd" > "$out/$broker-$name.cmd"
+	timeout $((secs * 6 + 120)) $cmd > "$out/$broker-$name.log" 2>> "$out/$broker-$name.err" ||
+		return 1
+	tail -n 1 "$out/$broker-$name.log" > "$out/$broker-$name.json"
+}
+
+# run_all BROKER: every scenario against one broker. Tern is restarted
+# before the RSS scenarios, so memory kept from earlier ones does not hide
+# what they allocate; RabbitMQ, not ours to restart, runs as it is.
+run_all() {
+	local broker=$1 name what args
+	echo "== $broker"
+	while IFS='|' read -r name what args; do
+		printf '%-7s %-48s ' "$name" "$what"
+		if [ "$broker" = tern ] && { [ -z "$uri" ] || [ "$name" = S7 ] || [ "$name" = S8 ]; }; then
+			if ! tern_start; then
+				echo "FAILED: $TERND did not start: $(tail -n 1 "$out/ternd.log")"
+				continue
+			fi
+		fi
+		if run_one "$broker" "$name" "$args"; then
+			echo ok
+		elif [ "$name" = S8 ] && grep -q 'connections ready' "$out/$broker-$name.err"; then
+			# The broker refused more connections (RabbitMQ's default file
+			# descriptor limit allows ~830): measure at 800, say so.
+			sleep 3
+			if run_one "$broker" "$name" "${args//--connections-only $S8_CONNS/--connections-only 800}"; then
+				echo "ok at 800 connections"
+			else
+				echo "FAILED: $(tail -n 1 "$out/$broker-$name.err")"
+			fi
+		else
+			echo "FAILED: $(tail -n 1 "$out/$broker-$name.err")"
+		fi
+		sleep 3 # let the broker settle; the cores are shared
+	done <<< "$scenarios"
+}
+
+if [ "$only" != rabbitmq ]; then
+	if [ -x "$TERND" ]; then
+		run_all tern
+		git rev-parse --short HEAD > "$out/tern.version" 2>/dev/null
+		tern_stop
+	else
+		echo "== tern: no $TERND; Tern column n/a"
+	fi
+fi
+
+if [ "$only" != tern ]; then
+	if port_open 5672; then
+		uri=$RABBITMQ_URI pid=$rabbit_pid
+		if [ -z "$pid" ]; then
+			pid=$(ss -Htlnp 'sport = :5672' 2>/dev/null |
+				grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+		fi
+		[ -z "$pid" ] && echo "bench.sh: RabbitMQ's pid not found: no RSS figures"
+		run_all rabbitmq
+	else
+		echo "== rabbitmq: nothing listens on 5672; RabbitMQ column n/a"
+	fi
+fi
+
+doc=/dev/null
+[ "$write_doc" = 1 ] && doc=docs/benchmarks.md
+echo "$scenarios" > "$out/scenarios"
+# The tables: on the terminal, and as docs/benchmarks.md.
+python3 - "$out" "$secs" "$doc" <<'PY'
+import json, os, platform, subprocess, sys, time
+
+out, secs, doc = sys.argv[1], sys.argv[2], sys.argv[3]
+scen = [l.split("|", 2) for l in open(f"{out}/scenarios").read().splitlines() if l]
+BROKERS = ("tern", "rabbitmq")
+
+def load(b, name):
+    try:
+        return json.load(open(f"{out}/{b}-{name}.json"))
+    except (OSError, ValueError):
+        return None
+
+def text(b, name, ext):
+    try:
+        return open(f"{out}/{b}-{name}.{ext}").read().strip()
+    except OSError:
+        return ""
+
+def rss_mb(j, b, name):
+    r = j.get("broker_rss_kb", -1)
+    return r / 1024 if r >= 0 else None
+
+def rss_per_msg(j, b, name):
+    r, b0 = j.get("broker_rss_kb", -1), j.get("broker_rss_start_kb", -1)
+    if r < 0 or b0 < 0 or not j.get("published"):
+        return None
+    return (r - b0) * 1024 / j["published"]
+
+def rss_per_conn(j, b, name):
+    r, b0 = j.get("broker_rss_kb", -1), j.get("broker_rss_start_kb", -1)
+    if r < 0 or b0 < 0 or not j.get("producers"):
+        return None
+    return (r - b0) / j["producers"]
+
+ms = lambda k, q: (lambda j, b, n: j[k][q] / 1000)
+# Durations in ms to 3 significant digits, without exponents.
+lat = lambda v: "%.0f" % v if v >= 100 else "%.3g" % v
+field = lambda k: (lambda j, b, n: j[k])
+PUB = ("published msg/s", "up", field("published_per_s"), "%.0f")
+DEL = ("delivered msg/s", "up", field("delivered_per_s"), "%.0f")
+CONF = ("confirmed msg/s", "up", field("confirmed_per_s"), "%.0f")
+P50 = ("latency p50 ms", "down", ms("latency_us", "p50"), lat)
+P99 = ("latency p99 ms", "down", ms("latency_us", "p99"), lat)
+P999 = ("latency p99.9 ms", "down", ms("latency_us", "p999"), lat)
+C50 = ("confirm latency p50 ms", "down", ms("confirm_latency_us", "p50"), lat)
+METRICS = {
+    "S1": [PUB, DEL, P50, P99], "S1a": [PUB, DEL, P50, P99],
+    "S2": [CONF, DEL, C50, P99], "S3": [CONF, DEL, C50, P99],
+    "S4": [PUB, ("delivered msg/s, all queues", "up", field("delivered_per_s"), "%.0f"), P99],
+    "S5": [PUB, DEL, P50, P99],
+    "S6-1k": [DEL, P50, P99, P999], "S6-10k": [DEL, P50, P99, P999],
+    "S6-50k": [DEL, P50, P99, P999],
+    "S7": [("broker RSS MB", "down", rss_mb, "%.0f"),
+           ("RSS growth bytes/message", "down", rss_per_msg, "%.0f")],
+    "S8": [("broker RSS MB", "down", rss_mb, "%.0f"),
+           ("RSS growth kB/connection", "down", rss_per_conn, "%.1f")],
+    "S9": [("queues declared+bound /s", "up", field("queues_per_s"), "%.0f")],
+}
+
+rows = []
+for name, what, _ in sorted(scen, key=lambda sc: list(METRICS).index(sc[0]) if sc[0] in METRICS else 99):
+    for label, better, get, fmt in METRICS.get(name, []):
+        vals = []
+        for b in BROKERS:
+            j = load(b, name)
+            try:
+                v = get(j, b, name) if j else None
+            except (KeyError, TypeError):
+                v = None
+            vals.append(v)
+        t, r = vals
+        ratio = "%.2fx" % (t / r) if t is not None and r else "n/a"
+        cell = lambda v: "n/a" if v is None else fmt(v) if callable(fmt) else fmt % v
+        arrow = "higher is better" if better == "up" else "lower is better"
+        rows.append((name, what, f"{label} ({arrow})", cell(t), cell(r), ratio))
+
+def server(b):
+    for name, _, _ in scen:
+        j = load(b, name)
+        if j and j.get("server"):
+            return j["server"]
+    return None
+
+tern_ver = ""
+try:
+    tern_ver = open(f"{out}/tern.version").read().strip()
+except OSError:
+    pass
+ts, rs = server("tern"), server("rabbitmq")
+
+hdr = ("Scenario", "Metric", "Tern", "RabbitMQ", "Tern / RabbitMQ")
+width = [max(len(str(x)) for x in col) for col in zip(hdr, *[(r[0], r[2], r[3], r[4], r[5]) for r in rows])]
+line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, width))
+print()
+print(line(hdr))
+for r in rows:
+    print(line((r[0], r[2], r[3], r[4], r[5])))
+
+if doc == "/dev/null":
+    sys.exit(0)
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or platform.processor()
+osname = sh(". /etc/os-release && echo $PRETTY_NAME")
+mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+md = []
+md.append("# Benchmarks\n")
+md.append("Written by `make bench` (tools/bench.sh) on %s. Each scenario is one run of "
+          "ternperf (tools/ternperf, `--help` explains every flag) of %s s, first against "
+          "Tern, then against RabbitMQ; the exact command lines are below. Rates are "
+          "for the whole run; latency is publish-to-delivery of every message, measured "
+          "from a CLOCK_MONOTONIC stamp in its body.\n"
+          % (time.strftime("%Y-%m-%d %H:%M %Z"), secs))
+md.append("## Machine and versions\n")
+md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
+md.append(f"- OS: {osname}, kernel {platform.release()}")
+md.append(f"- Tern: {ts or 'n/a (not running yet)'}" + (f", commit {tern_ver}" if ts and tern_ver else ""))
+md.append(f"- RabbitMQ: {rs or 'n/a (not running)'}")
+md.append("- The broker under test, ternperf and anything else running share the same "
+          "cores; figures are comparable with each other, not with bigger machines.\n")
+md.append("## Results\n")
+md.append("| Scenario | Metric | Tern | RabbitMQ | Tern / RabbitMQ |")
+md.append("|---|---|--:|--:|--:|")
+last = None
+for name, what, label, t, r, ratio in rows:
+    first = name != last
+    last = name
+    md.append(f"| {name + ': ' + what if first else ''} | {label} | {t} | {r} | {ratio} |")
+md.append("")
+md.append("## Command lines and ternperf's own CPU\n")
+md.append("ternperf runs in one thread; its CPU use (share of one core, from getrusage) "
+          "shows it was not the bottleneck.\n")
+md.append("| Scenario | Broker | ternperf CPU | Notes | Command |")
+md.append("|---|---|--:|---|---|")
+for name, what, _ in scen:
+    for b in BROKERS:
+        cmd = text(b, name, "cmd")
+        if not cmd:
+            continue
+        j = load(b, name)
+        notes = []
+        if j is None:
+            notes.append("failed: " + (text(b, name, "err").splitlines() or ["?"])[-1])
+        else:
+            if j.get("drain_timed_out"):
+                notes.append("backlog left at the end (drain timed out)")
+            if j.get("lost"):
+                notes.append("%d not delivered" % j["lost"])
+            if j.get("duplicated"):
+                notes.append("%d duplicated" % j["duplicated"])
+            if j.get("blocked"):
+                notes.append("publisher blocked %d times" % j["blocked"])
+        c = "%.0f%%" % j["cpu_pct"] if j and "cpu_pct" in j else ""
+        notes = "; ".join(notes).replace("|", "/")
+        md.append(f"| {name} | {b} | {c} | {notes} | `{cmd}` |")
+md.append("")
+md.append("## Reading the figures\n")
+md.append("- Without confirms (S1, S1a, S5, S4) the publisher goes as fast as the broker "
+          "reads its socket; a broker that takes messages faster than it delivers them "
+          "builds a backlog, which shows as published > delivered and latency in seconds. "
+          "ternperf then waits up to 5 s for the rest (drain) and counts what is left as not "
+          "delivered; with -z that is a backlog, not a loss. With -C any loss fails the run.")
+md.append("- S6 publishes at a fixed rate with a token bucket; latency there is the "
+          "figure to compare. A broker that cannot keep up shows it in delivered msg/s.")
+md.append("- S7 and S8 read the broker's VmRSS from /proc/<pid>/status after all messages "
+          "were confirmed (S7) or while all connections are open (S8); growth is over the "
+          "reading just before the scenario.")
+md.append("- S9 declares and binds one queue at a time, waiting for each reply, as a "
+          "plain client does; the queues are deleted afterwards.")
+open(doc, "w").write("\n".join(md) + "\n")
+print(f"\nwrote {doc}")
+PY
