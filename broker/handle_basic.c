@@ -157,10 +157,6 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 		queue_push(qs[i], m);
 		flow_note_publish(ch->c, qs[i]);
 	}
-	/* Past the memory budget, stored copies leave RAM (after every queue
-	 * has its entry: fan-out still shares one body until then). */
-	for (size_t i = 0; i < n; i++)
-		queue_page_out_tail(qs[i]);
 	if (n == 0 && mandatory)
 		send_return(ch, m);
 	if (seq && persist_writes != writes)

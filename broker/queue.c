@@ -10,6 +10,7 @@
 #include "broker/conn.h"
 #include "broker/persist.h"
 #include "broker/server.h"
+#include "protocol/table.h"
 #include "util/xalloc.h"
 
 struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
@@ -20,6 +21,12 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 	q->vh = vh;
 	q->args = (struct bytes){xmemdup(args.p, args.len), args.len};
 	q->refs = 1;
+	struct fvalue v;
+	int64_t maxp = 0;
+	if (table_get(q->args, "x-max-priority", &v) && fvalue_int(&v, &maxp) && maxp > 255)
+		maxp = 255; /* validated earlier; recovery trusts the store */
+	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
+	q->lv = xcalloc(q->nlv, sizeof *q->lv);
 	return q;
 }
 
@@ -28,7 +35,9 @@ void queue_unref(struct queue *q)
 	if (--q->refs)
 		return;
 	queue_purge(q);
-	free(q->ring);
+	for (uint16_t i = 0; i < q->nlv; i++)
+		qring_free(&q->lv[i]);
+	free(q->lv);
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);
@@ -36,32 +45,49 @@ void queue_unref(struct queue *q)
 	free(q);
 }
 
-static inline struct qentry *at(struct queue *q, size_t i)
+static void mark(struct queue *q, unsigned level)
 {
-	return &q->ring[(q->head + i) & (q->cap - 1)];
+	q->nonempty[level / 64] |= 1ull << (level % 64);
 }
 
-static void grow(struct queue *q)
+/* The highest non-empty level; the queue must not be empty. */
+static unsigned top_level(const struct queue *q)
 {
-	size_t cap = q->cap ? q->cap * 2 : 16;
-	struct qentry *r = xmalloc(cap * sizeof *r);
-	for (size_t i = 0; i < q->len; i++)
-		r[i] = *at(q, i);
-	free(q->ring);
-	q->ring = r;
-	q->cap = cap;
-	q->head = 0;
+	for (int w = 3; w >= 0; w--)
+		if (q->nonempty[w])
+			return (unsigned)w * 64 + 63 - (unsigned)__builtin_clzll(q->nonempty[w]);
+	return 0;
+}
+
+/* Adds e to its level: appended when fresh, in seq order when requeued. */
+static void put(struct queue *q, struct qentry e, bool in_order)
+{
+	struct qring *r = &q->lv[e.priority];
+	if (in_order)
+		qring_insert(r, e);
+	else
+		qring_push(r, e);
+	mark(q, e.priority);
+	q->len++;
+	q->ready_bytes += e.size;
 }
 
 void queue_push(struct queue *q, struct message *m)
 {
-	if (q->len == q->cap)
-		grow(q);
-	struct qentry *e = at(q, q->len++);
-	*e = (struct qentry){message_ref(m), ++q->next_seq, 0, (uint32_t)m->body_size, 0, 0};
-	if (q->store_id > 0 && (m->flags & MSG_PERSISTENT))
-		persist_enqueue(q, e);
-	q->ready_bytes += m->body_size;
+	uint8_t level = m->priority < q->nlv ? m->priority : (uint8_t)(q->nlv - 1);
+	struct qentry e = {message_ref(m), ++q->next_seq, 0, 0, (uint32_t)m->body_size, 0, 0, level};
+	if (q->store_id > 0 && (m->flags & MSG_PERSISTENT)) {
+		persist_enqueue(q, &e);
+		/* Past the budget, the stored copy is enough: the entry keeps
+		 * only the index and the body leaves RAM (once every queue the
+		 * message reached has let go of it). */
+		if (message_bytes > (uint64_t)cfg.memory_budget) {
+			message_unref(e.m);
+			e.m = NULL;
+			e.flags |= QE_PAGED;
+		}
+	}
+	put(q, e, false);
 	if (q->ncons)
 		queue_kick(q);
 }
@@ -75,39 +101,20 @@ void queue_requeue(struct queue *q, struct qentry e)
 			message_unref(e.m);
 		return;
 	}
-	if (q->len == q->cap)
-		grow(q);
-	/* Binary search for the first entry with a larger seq. */
-	size_t lo = 0, hi = q->len;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (at(q, mid)->seq < e.seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* Shift whichever side is shorter; requeues land near the head. */
-	if (lo < q->len - lo) {
-		q->head = (q->head - 1) & (q->cap - 1);
-		for (size_t i = 0; i < lo; i++)
-			*at(q, i) = *at(q, i + 1);
-	} else {
-		for (size_t i = q->len; i > lo; i--)
-			*at(q, i) = *at(q, i - 1);
-	}
-	*at(q, lo) = e;
-	q->len++;
-	q->ready_bytes += e.size;
+	put(q, e, true);
 	queue_kick(q);
 }
 
-/* Takes the head entry as it is, paged out or not. */
+/* Takes the head entry of the highest level as it is, paged out or not. */
 static bool pop_raw(struct queue *q, struct qentry *e)
 {
 	if (!q->len)
 		return false;
-	*e = *at(q, 0);
-	q->head = (q->head + 1) & (q->cap - 1);
+	unsigned level = top_level(q);
+	struct qring *r = &q->lv[level];
+	qring_pop(r, e);
+	if (!r->len)
+		q->nonempty[level / 64] &= ~(1ull << (level % 64));
 	q->len--;
 	q->ready_bytes -= e->size;
 	return true;
@@ -122,18 +129,6 @@ bool queue_pop(struct queue *q, struct qentry *e)
 		persist_drop(q, e);
 	}
 	return false;
-}
-
-void queue_page_out_tail(struct queue *q)
-{
-	if (!q->len || message_bytes <= (uint64_t)cfg.memory_budget)
-		return;
-	struct qentry *e = at(q, q->len - 1);
-	if (!(e->flags & QE_STORED) || !e->m)
-		return;
-	message_unref(e->m);
-	e->m = NULL;
-	e->flags |= QE_PAGED;
 }
 
 uint32_t queue_purge(struct queue *q)

@@ -19,27 +19,12 @@
 #include <stdint.h>
 
 #include "broker/message.h"
+#include "broker/qring.h"
 #include "exchanges/exchange.h"
 
 struct channel;
 struct conn;
 struct vhost;
-
-/* A queue entry: 32 bytes. A paged-out entry (QE_PAGED) has no message in
- * memory, only its store id; queue_pop reads it back. */
-struct qentry {
-	struct message *m;   /* NULL when paged out */
-	uint64_t seq;
-	uint64_t msg_id;     /* store id, when QE_STORED */
-	uint32_t size;       /* body size, for byte accounting while paged */
-	uint16_t deliveries; /* times delivered before; > 0 means redelivered */
-	uint16_t flags;      /* QE_* */
-};
-
-enum {
-	QE_STORED = 1, /* the entry has a row in the store */
-	QE_PAGED = 2,  /* ... and its message is not in memory */
-};
 
 /* A consumer: owned by its channel (which frees it), listed by its queue. */
 struct consumer {
@@ -64,8 +49,10 @@ struct queue {
 	struct conn *owner; /* for exclusive queues */
 	struct bytes args;  /* owned copy of the declare arguments */
 
-	struct qentry *ring; /* ready entries, sorted by seq */
-	size_t head, len, cap;
+	struct qring *lv;     /* ready entries, one ring per priority level */
+	uint16_t nlv;
+	uint64_t nonempty[4]; /* bit p: lv[p] has entries */
+	size_t len;           /* ready entries over all levels */
 	uint64_t next_seq;
 	uint64_t ready_bytes;
 	uint32_t unacked; /* delivered, not yet acked */
@@ -88,7 +75,8 @@ struct queue {
 	struct queue *next_kick;
 };
 
-/* Creates a queue (refs = 1, held by the vhost). Copies name and args. */
+/* Creates a queue (refs = 1, held by the vhost). Copies name and args;
+ * x-max-priority in args sets the number of levels. */
 struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args);
 
 static inline void queue_ref(struct queue *q)
@@ -107,9 +95,6 @@ void queue_requeue(struct queue *q, struct qentry e);
  * paged-out message back from the store. Returns false when empty. */
 bool queue_pop(struct queue *q, struct qentry *e);
 
-/* Pages the newest entry out when it is stored and message bodies are
- * over the memory budget (called right after queue_push). */
-void queue_page_out_tail(struct queue *q);
 
 /* Drops every ready message; returns how many. */
 uint32_t queue_purge(struct queue *q);

@@ -99,7 +99,7 @@ START_TEST(fifo_order_across_growth)
 		ck_assert_uint_eq(ms[i]->refs, 1);
 	}
 	ck_assert_uint_eq(q->len, 100);
-	ck_assert_uint_ge(q->cap, 100);
+	ck_assert_uint_ge(q->lv[0].cap, 100);
 	ck_assert_uint_eq(q->ready_bytes, bytes);
 	ck_assert_uint_eq(message_live, 100);
 	uint64_t last = 0;
@@ -139,7 +139,7 @@ START_TEST(fifo_interleaved_wraps)
 		ck_assert_uint_eq(q->len, (size_t)(next_push - next_pop));
 		ck_assert_uint_eq(q->ready_bytes, 3 * (uint64_t)(next_push - next_pop));
 	}
-	ck_assert_uint_eq(q->cap, 16); /* never more than 7 ready at once */
+	ck_assert_uint_eq(q->lv[0].cap, 16); /* never more than 7 ready at once */
 	drop_queue(q);
 }
 END_TEST
@@ -217,7 +217,7 @@ START_TEST(requeue_middle_of_wrapped_ring)
 	struct message *ms[19];
 	for (int i = 1; i <= 16; i++)
 		ms[i] = push(q, i, (uint64_t)i);
-	ck_assert_uint_eq(q->cap, 16);
+	ck_assert_uint_eq(q->lv[0].cap, 16);
 	struct qentry held[15];
 	for (int i = 1; i <= 14; i++) {
 		ck_assert(queue_pop(q, &held[i]));
@@ -225,7 +225,7 @@ START_TEST(requeue_middle_of_wrapped_ring)
 	}
 	for (int i = 17; i <= 18; i++)
 		ms[i] = push(q, i, (uint64_t)i);
-	ck_assert_uint_eq(q->head, 14);
+	ck_assert_uint_eq(q->lv[0].head, 14);
 	ck_assert_uint_eq(q->len, 4);
 
 	/* Odd ones ascending, then even ones descending; 2 and 14 stay out. */
@@ -233,12 +233,12 @@ START_TEST(requeue_middle_of_wrapped_ring)
 	int front_shifts = 0, back_shifts = 0;
 	uint64_t bytes = 15 + 16 + 17 + 18;
 	for (int k = 0; k < 12; k++) {
-		size_t head = q->head;
-		ck_assert_msg(q->head + q->len > q->cap, "ring not wrapped at requeue %d", k);
+		size_t head = q->lv[0].head;
+		ck_assert_msg(q->lv[0].head + q->len > q->lv[0].cap, "ring not wrapped at requeue %d", k);
 		queue_requeue(q, held[order[k]]);
 		bytes += (uint64_t)order[k];
 		ck_assert_uint_eq(q->ready_bytes, bytes);
-		if (q->head == head)
+		if (q->lv[0].head == head)
 			back_shifts++;
 		else
 			front_shifts++;
@@ -246,7 +246,7 @@ START_TEST(requeue_middle_of_wrapped_ring)
 	/* The test covers both directions of the shift. */
 	ck_assert_int_ge(front_shifts, 4);
 	ck_assert_int_ge(back_shifts, 3);
-	ck_assert_uint_eq(q->cap, 16);
+	ck_assert_uint_eq(q->lv[0].cap, 16);
 	ck_assert_uint_eq(q->len, 16);
 	for (int i = 1; i <= 18; i++) {
 		if (i == 2 || i == 14)
@@ -278,19 +278,19 @@ START_TEST(growth_while_wrapped)
 		ck_assert(queue_pop(q, &held[i]));
 	for (int i = 16; i < 22; i++)
 		ms[i] = push(q, i, 1);
-	ck_assert_uint_eq(q->cap, 16);
+	ck_assert_uint_eq(q->lv[0].cap, 16);
 	ck_assert_uint_eq(q->len, 16);
-	ck_assert_uint_eq(q->head, 6);
+	ck_assert_uint_eq(q->lv[0].head, 6);
 	/* Full and wrapped: the requeue must grow first. */
 	queue_requeue(q, held[3]);
-	ck_assert_uint_eq(q->cap, 32);
+	ck_assert_uint_eq(q->lv[0].cap, 32);
 	ck_assert_uint_eq(q->len, 17);
 	queue_requeue(q, held[5]);
 	queue_requeue(q, held[0]);
 	/* Fill to 32 and wrap again, then grow on a push. */
 	for (int i = 22; i < 40; i++)
 		ms[i] = push(q, i, 1);
-	ck_assert_uint_eq(q->cap, 64);
+	ck_assert_uint_eq(q->lv[0].cap, 64);
 	/* The rest go back between the others. */
 	queue_requeue(q, held[4]);
 	queue_requeue(q, held[1]);
@@ -444,7 +444,7 @@ START_TEST(random_against_model)
 			uint64_t size = rng() % 50;
 			struct message *m = push(q, (int)pushed, size);
 			pushed++;
-			if (q->ring[(q->head + q->len - 1) & (q->cap - 1)].seq != pushed)
+			if (q->lv[0].v[(q->lv[0].head + q->len - 1) & (q->lv[0].cap - 1)].seq != pushed)
 				failures++;
 			by_seq[pushed] = m;
 			size_of[pushed] = size;

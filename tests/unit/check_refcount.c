@@ -487,7 +487,7 @@ START_TEST(nack_requeue_then_reject)
 	ck_assert_uint_eq(message_live, 1);
 	ck_assert_uint_eq(q->len, 1);
 	ck_assert_uint_eq(q->unacked, 0);
-	ck_assert_uint_eq(q->ring[q->head].deliveries, 1);
+	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
 	ck_assert_int_eq(handle_basic(ch, &get), 0);
 	ck_assert_int_eq(got(), 1);
 	ck_assert(outs[0].redelivered);
@@ -518,7 +518,7 @@ START_TEST(channel_free_requeues_redelivered)
 	ck_assert_uint_eq(q->unacked, 0);
 	ck_assert_uint_eq(q->ncons, 0);
 	for (size_t i = 0; i < 3; i++) {
-		const struct qentry *e = &q->ring[(q->head + i) & (q->cap - 1)];
+		const struct qentry *e = &q->lv[0].v[(q->lv[0].head + i) & (q->lv[0].cap - 1)];
 		ck_assert_uint_eq(e->deliveries, 1);
 		ck_assert_uint_eq(e->m->refs, 1);
 	}
@@ -677,7 +677,7 @@ START_TEST(tx_buffers_release)
 	ck_assert_int_eq(feed(ch, &w), 0);
 	ck_assert_uint_eq(q->len, 2);
 	ck_assert_uint_eq(message_live, 2);
-	ck_assert_uint_eq(q->ring[q->head].m->refs, 1);
+	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].m->refs, 1);
 	/* Left buffered when the channel goes. */
 	put_publish(&w, 1, "", "q", "five");
 	ck_assert_int_eq(feed(ch, &w), 0);
@@ -775,7 +775,7 @@ START_TEST(conn_kill_requeues_shared)
 	c = NULL;
 	ck_assert_ptr_null(vhost_queue(vh, bytes_of("mine")));
 	ck_assert_uint_eq(q->len, 1);
-	ck_assert_uint_eq(q->ring[q->head].deliveries, 1);
+	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
 	ck_assert_uint_eq(q->refs, 1);
 	ck_assert_uint_eq(message_live, 1);
 	close(peer);
