@@ -13,6 +13,7 @@
 #include "broker/log.h"
 #include "broker/server.h"
 #include "broker/vhost.h"
+#include "protocol/props.h"
 #include "store/store.h"
 #include "util/xalloc.h"
 
@@ -228,9 +229,14 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	/* The probe commits what this loop turn wrote before it: when it
+	 * fails, those writes are rolled back too, so the turn must nack. */
+	bool pending = store_dirty();
 	if (store_probe() == 0)
 		set_blocked(false);
 	else {
+		if (pending)
+			turn_failed = true;
 		struct timeval second = {1, 0};
 		event_add(probe_timer, &second);
 	}
@@ -317,6 +323,16 @@ static void rec_binding(void *ctx, const char *vhost, struct bytes source, bool 
 	vhost_bind(vh, src, to_queue ? DEST_QUEUE : DEST_EXCHANGE, d, key, args, &why);
 }
 
+/* The priority level a recovered message goes back to. */
+static uint8_t level_of(const struct queue *q, struct bytes raw_props)
+{
+	struct amqp_props p;
+	if (q->nlv == 1 || props_decode(raw_props.p, raw_props.len, &p) != 0 ||
+	    !(p.flags & PROP_PRIORITY))
+		return 0;
+	return p.priority < q->nlv ? p.priority : (uint8_t)(q->nlv - 1);
+}
+
 static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries, bool redelivered,
 		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
 		      struct bytes body)
@@ -333,8 +349,10 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	struct message *m = strmap_get(&r->messages, &msg_id, sizeof msg_id);
 	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
 		/* Over the budget: keep only the index entry. */
-		queue_requeue(q, (struct qentry){NULL, seq, msg_id, body.len, (uint16_t)deliveries,
-						 QE_STORED | QE_PAGED});
+		queue_requeue(q, (struct qentry){.seq = seq, .msg_id = msg_id, .size = body.len,
+						 .deliveries = (uint16_t)deliveries,
+						 .flags = QE_STORED | QE_PAGED,
+						 .priority = level_of(q, props)});
 		return;
 	}
 	if (!m) {
@@ -348,7 +366,9 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	}
 	message_ref(m); /* the queue entry's */
 	/* In seq order: the store returns them sorted, so this appends. */
-	queue_requeue(q, (struct qentry){m, seq, msg_id, body.len, (uint16_t)deliveries, QE_STORED});
+	queue_requeue(q, (struct qentry){.m = m, .seq = seq, .msg_id = msg_id, .size = body.len,
+					 .deliveries = (uint16_t)deliveries, .flags = QE_STORED,
+					 .priority = level_of(q, props)});
 }
 
 int persist_open(void)
