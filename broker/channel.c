@@ -321,6 +321,22 @@ void channel_flush_confirms(struct channel *ch)
 
 /* ---- frames ---- */
 
+static int parse_expiration(struct bytes s, uint32_t *out)
+{
+	uint64_t v = 0;
+	if (s.len == 0 || s.len > 10)
+		return -1;
+	for (uint32_t i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int on_header(struct channel *ch, const struct frame *f)
 {
 	struct content_header h;
@@ -341,6 +357,11 @@ static int on_header(struct channel *ch, const struct frame *f)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
 				 "user_id property set to '%.*s' but authenticated user was '%s'",
 				 (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
+	/* expiration: milliseconds as a decimal string (RabbitMQ's ttl page). */
+	uint32_t ttl = 0;
+	if ((h.props.flags & PROP_EXPIRATION) && parse_expiration(h.props.expiration, &ttl) < 0)
+		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
+				 (int)h.props.expiration.len, (const char *)h.props.expiration.p);
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
 					h.body_size);
@@ -349,6 +370,10 @@ static int on_header(struct channel *ch, const struct frame *f)
 		m->flags |= MSG_PERSISTENT;
 	if (h.props.flags & PROP_PRIORITY)
 		m->priority = h.props.priority;
+	if (h.props.flags & PROP_EXPIRATION) {
+		m->flags |= MSG_EXPIRATION;
+		m->expiration = ttl;
+	}
 	ch->content = CONTENT_BODY;
 	return 0;
 }

@@ -15,6 +15,7 @@
 enum {
 	MSG_PERSISTENT = 1, /* delivery_mode 2 */
 	MSG_MANDATORY = 2,
+	MSG_EXPIRATION = 4, /* the expiration property is set (ms in expiration) */
 };
 
 struct message {
@@ -24,6 +25,7 @@ struct message {
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	uint32_t props_len;
+	uint32_t expiration; /* per-message TTL in ms, with MSG_EXPIRATION */
 	uint64_t body_size;
 	uint64_t body_have; /* bytes of body received so far (assembly) */
 	uint64_t store_id;  /* 0 until written to the store */

@@ -30,6 +30,7 @@ struct qentry {
 enum {
 	QE_STORED = 1, /* the entry has a row in the store */
 	QE_PAGED = 2,  /* ... and its message is not in memory */
+	QE_NOW = 4,    /* TTL 0: deliver at once or expire */
 };
 
 struct qring {

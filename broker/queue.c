@@ -27,6 +27,9 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
 	q->lv = xcalloc(q->nlv, sizeof *q->lv);
+	int64_t ttl;
+	q->ttl = table_get(q->args, "x-message-ttl", &v) && fvalue_int(&v, &ttl) && ttl >= 0 ? ttl
+												: -1;
 	return q;
 }
 
@@ -38,6 +41,7 @@ void queue_unref(struct queue *q)
 	for (uint16_t i = 0; i < q->nlv; i++)
 		qring_free(&q->lv[i]);
 	free(q->lv);
+	free(q->xheap);
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);
@@ -76,6 +80,7 @@ void queue_push(struct queue *q, struct message *m)
 {
 	uint8_t level = m->priority < q->nlv ? m->priority : (uint8_t)(q->nlv - 1);
 	struct qentry e = {message_ref(m), ++q->next_seq, 0, 0, (uint32_t)m->body_size, 0, 0, level};
+	queue_ttl_entry(q, &e);
 	if (q->store_id > 0 && (m->flags & MSG_PERSISTENT)) {
 		persist_enqueue(q, &e);
 		/* Past the budget, the stored copy is enough: the entry keeps
@@ -120,9 +125,33 @@ static bool pop_raw(struct queue *q, struct qentry *e)
 	return true;
 }
 
+void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e)
+{
+	struct qring *r = &q->lv[level];
+	qring_remove(r, i, e);
+	if (!r->len)
+		q->nonempty[level / 64] &= ~(1ull << (level % 64));
+	q->len--;
+	q->ready_bytes -= e->size;
+}
+
+void queue_discard(struct queue *q, struct qentry e, const char *reason)
+{
+	(void)reason; /* dead-lettering comes with x-dead-letter-exchange */
+	if (e.flags & QE_STORED)
+		persist_drop(q, &e);
+	if (e.m)
+		message_unref(e.m);
+}
+
 bool queue_pop(struct queue *q, struct qentry *e)
 {
+	uint64_t now = 0;
 	while (pop_raw(q, e)) {
+		if (e->expires && queue_entry_due(e, now ? now : (now = now_ms()))) {
+			queue_discard(q, *e, "expired");
+			continue;
+		}
 		if (e->m || persist_load(q, e) == 0)
 			return true;
 		/* Its row is gone (a failed commit): nothing to deliver. */

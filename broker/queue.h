@@ -64,6 +64,13 @@ struct queue {
 	struct binding **binds; /* bindings with this queue as destination */
 	size_t nbinds, nbinds_cap;
 
+	/* TTL (queue_ttl.c): x-message-ttl, and a heap of the entries whose
+	 * own expiration comes before the queue's TTL would. */
+	int64_t ttl;             /* ms, -1: none */
+	uint64_t expiry_armed;   /* deadline a timer is pending for; 0: none */
+	struct xitem *xheap;
+	size_t nx, nx_cap;
+
 	int64_t store_id;        /* > 0 when the queue is on disk */
 	uint64_t delivered_upto; /* highest stored seq delivered */
 	bool upto_dirty;
@@ -101,6 +108,27 @@ uint32_t queue_purge(struct queue *q);
 
 /* Schedules queue_deliver() for the end of this loop turn. */
 void queue_kick(struct queue *q);
+
+/* Sets e->expires from the queue's TTL and the message's expiration and
+ * schedules its expiry (queue_ttl.c). */
+void queue_ttl_entry(struct queue *q, struct qentry *e);
+
+/* Removes every entry whose time is up, wherever it sits, and schedules
+ * the next expiry. */
+void queue_expire(struct queue *q);
+
+/* True when e's time is up at `now`. */
+static inline bool queue_entry_due(const struct qentry *e, uint64_t now)
+{
+	return e->expires && (now > e->expires || ((e->flags & QE_NOW) && now >= e->expires));
+}
+
+/* Takes entry i of level `level` out of the queue (expiry, overflow). */
+void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e);
+
+/* An entry leaves the queue for good without delivery (expired,
+ * dropped for length): dead-letters or drops it. */
+void queue_discard(struct queue *q, struct qentry e, const char *reason);
 
 /* Hands ready messages to consumers with credit, round-robin. */
 void queue_deliver(struct queue *q);

@@ -2,6 +2,7 @@
  * that delivers from kicked queues, sends batched confirms, writes every
  * connection with pending output once, and frees dead connections. */
 #include "broker/server.h"
+#include "broker/timer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,6 +186,7 @@ int server_init_loop(void)
 	sig_term = evsignal_new(server_base, SIGTERM, on_signal, NULL);
 	event_add(sig_int, NULL);
 	event_add(sig_term, NULL);
+	timer_init();
 	return 0;
 }
 
@@ -226,6 +228,7 @@ void server_free(void)
 	for (int i = 0; i < nlisteners; i++)
 		evconnlistener_free(listeners[i]);
 	nlisteners = 0;
+	timer_free(); /* releases what pending timers hold, before vhosts go */
 	vhosts_free();
 	auth_free();
 	event_free(turn_event);
