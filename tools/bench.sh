@@ -288,8 +288,12 @@ md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
 md.append(f"- OS: {osname}, kernel {platform.release()}")
 md.append(f"- Tern: {ts or 'n/a (not running yet)'}" + (f", commit {tern_ver}" if ts and tern_ver else ""))
 md.append(f"- RabbitMQ: {rs or 'n/a (not running)'}")
-md.append("- The broker under test, ternperf and anything else running share the same "
-          "cores; figures are comparable with each other, not with bigger machines.\n")
+md.append("- The broker under test, ternperf and anything else running (builds, other "
+          "tests) share the same cores; figures are comparable with each other, not with "
+          "bigger machines, and vary by some 10-20% from run to run.\n")
+if not ts:
+    md.append("This run measured the RabbitMQ side only: the Tern column is n/a until "
+              "`make bench` runs with a working build/ternd.\n")
 md.append("## Results\n")
 md.append("| Scenario | Metric | Tern | RabbitMQ | Tern / RabbitMQ |")
 md.append("|---|---|--:|--:|--:|")
@@ -322,6 +326,10 @@ for name, what, _ in scen:
                 notes.append("%d duplicated" % j["duplicated"])
             if j.get("blocked"):
                 notes.append("publisher blocked %d times" % j["blocked"])
+            err = text(b, name, "err")
+            if name == "S8" and "connections ready" in err:
+                notes.append("at 800 connections: the first try stopped at "
+                             + err.split("timed out connecting: ")[1].split(" (")[0])
         c = "%.0f%%" % j["cpu_pct"] if j and "cpu_pct" in j else ""
         notes = "; ".join(notes).replace("|", "/")
         md.append(f"| {name} | {b} | {c} | {notes} | `{cmd}` |")

@@ -44,8 +44,9 @@ static void build_client_props(void)
 	tv_table_letter(w);
 	size_t caps = tw_begin(w);
 	static const char *const cap_names[] = {
-		"publisher_confirms", "basic.nack", "connection.blocked",
-		"consumer_cancel_notify", "authentication_failure_close",
+		"publisher_confirms",           "basic.nack",
+		"connection.blocked",           "consumer_cancel_notify",
+		"authentication_failure_close",
 	};
 	for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++) {
 		tw_key(w, cap_names[i]);
@@ -308,28 +309,21 @@ static int on_connection_method(struct conn *c, const struct amqp_method *m)
 		conn_method(c, &ok);
 		conn_flush(c);
 		if (perf.phase < PH_CLOSE || cl->reply_code != AMQP_REPLY_SUCCESS)
-			perf_fatal("connection %d closed by server: %u %.*s", c->id,
-				   cl->reply_code, (int)cl->reply_text.len,
-				   (const char *)cl->reply_text.p);
+			perf_fatal("connection %d closed by server: %u %.*s", c->id, cl->reply_code,
+				   (int)cl->reply_text.len, (const char *)cl->reply_text.p);
 		conn_drop(c);
 		return 0;
 	}
-	case AMQP_CONNECTION_CLOSE_OK:
-		conn_drop(c);
-		return 0;
+	case AMQP_CONNECTION_CLOSE_OK: conn_drop(c); return 0;
 	case AMQP_CONNECTION_BLOCKED:
 		if (!c->blocked)
 			perf.st.blocked_events++;
 		c->blocked = true;
 		return 0;
-	case AMQP_CONNECTION_UNBLOCKED:
-		c->blocked = false;
-		return 0;
-	default:
-		break;
+	case AMQP_CONNECTION_UNBLOCKED: c->blocked = false; return 0;
+	default: break;
 	}
-	perf_fatal("connection %d: unexpected %s in state %d", c->id, method_name(m->id),
-		   c->state);
+	perf_fatal("connection %d: unexpected %s in state %d", c->id, method_name(m->id), c->state);
 	return -1;
 }
 
@@ -389,8 +383,7 @@ static int on_channel_method(struct conn *c, const struct amqp_method *m)
 		case ROLE_CONSUMER: return consumer_on_method(c, m);
 		}
 	}
-	perf_fatal("connection %d: unexpected %s in state %d", c->id, method_name(m->id),
-		   c->state);
+	perf_fatal("connection %d: unexpected %s in state %d", c->id, method_name(m->id), c->state);
 	return -1;
 }
 
@@ -418,8 +411,7 @@ static int dispatch(struct conn *c, const struct frame *f, uint64_t now)
 	if (f->channel == 0)
 		return on_connection_method(c, &m);
 	if (f->channel != PERF_CHANNEL) {
-		perf_fatal("connection %d: %s on channel %u", c->id, method_name(m.id),
-			   f->channel);
+		perf_fatal("connection %d: %s on channel %u", c->id, method_name(m.id), f->channel);
 		return -1;
 	}
 	return on_channel_method(c, &m);

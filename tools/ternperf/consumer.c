@@ -15,13 +15,13 @@
 struct consumer {
 	struct conn *c;
 	uint32_t queue;
-	int stage;              /* 0 idle, 1 header due, 2 body frames due */
-	uint64_t tag;           /* the delivery being assembled */
+	int stage;    /* 0 idle, 1 header due, 2 body frames due */
+	uint64_t tag; /* the delivery being assembled */
 	bool redelivered;
 	uint64_t body_left;
-	uint8_t head[16];       /* the body's first octets */
+	uint8_t head[16]; /* the body's first octets */
 	uint32_t head_len;
-	uint64_t last_tag;      /* newest delivery not yet acked */
+	uint64_t last_tag; /* newest delivery not yet acked */
 	uint32_t unacked;
 };
 
@@ -29,14 +29,14 @@ struct consumer {
  * arrived. Grown by doubling, so no allocation per message. */
 struct stream {
 	uint64_t *bits;
-	uint64_t cap;           /* bits allocated */
-	uint64_t distinct;      /* bits set */
-	uint64_t top;           /* highest sequence seen + 1 */
+	uint64_t cap;      /* bits allocated */
+	uint64_t distinct; /* bits set */
+	uint64_t top;      /* highest sequence seen + 1 */
 };
 
 static struct stream *streams; /* queues x producers, row per queue */
 static uint32_t ack_every;
-static uint64_t received;      /* distinct messages, all streams */
+static uint64_t received; /* distinct messages, all streams */
 
 void consumers_init(void)
 {
@@ -163,8 +163,7 @@ static void complete(struct consumer *k, uint64_t now)
 		send_ack(k);
 }
 
-int consumer_on_content(struct conn *c, uint8_t type, const uint8_t *p, uint32_t n,
-			uint64_t now)
+int consumer_on_content(struct conn *c, uint8_t type, const uint8_t *p, uint32_t n, uint64_t now)
 {
 	struct consumer *k = c->u.k;
 	if (type == FRAME_HEADER) {
@@ -203,20 +202,14 @@ int consumer_on_method(struct conn *c, const struct amqp_method *m)
 		k->redelivered = m->a.basic_deliver.redelivered;
 		k->stage = 1;
 		return 0;
-	case AMQP_BASIC_QOS_OK:
-		send_consume(c);
-		return 0;
-	case AMQP_BASIC_CONSUME_OK:
-		perf_role_ready(c);
-		return 0;
+	case AMQP_BASIC_QOS_OK: send_consume(c); return 0;
+	case AMQP_BASIC_CONSUME_OK: perf_role_ready(c); return 0;
 	case AMQP_BASIC_CANCEL:
 		/* The queue went away under us (--cleanup deletes it). */
 		perf.st.cancelled++;
 		return 0;
-	case AMQP_BASIC_CANCEL_OK:
-		return 0;
-	default:
-		return -1;
+	case AMQP_BASIC_CANCEL_OK: return 0;
+	default: return -1;
 	}
 }
 

@@ -11,7 +11,7 @@ static unsigned bucket_of(uint64_t v)
 		return (unsigned)v;
 	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
 	unsigned shift = msb - (HIST_BITS - 1); /* >= 1: keeps HIST_BITS bits */
-	unsigned mant = (unsigned)(v >> shift);  /* in [HALF, 2*HALF) */
+	unsigned mant = (unsigned)(v >> shift); /* in [HALF, 2*HALF) */
 	return (1u << HIST_BITS) + (shift - 1) * HALF + (mant - HALF);
 }
 

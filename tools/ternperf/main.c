@@ -38,7 +38,7 @@ struct perf perf;
 
 static volatile sig_atomic_t signals;
 static int signals_seen;
-static uint64_t deadline;    /* of the current phase; 0 = none */
+static uint64_t deadline; /* of the current phase; 0 = none */
 static uint64_t next_report;
 static int nroles, ready, connecting, next_conn;
 
@@ -195,8 +195,8 @@ static void tick(uint64_t now)
 				   "broker's connection or file descriptor limit?)",
 				   ready, nroles);
 		else
-			perf_fatal("timed out %s", perf.phase == PH_SETUP ? "declaring"
-									   : "deleting queues");
+			perf_fatal("timed out %s",
+				   perf.phase == PH_SETUP ? "declaring" : "deleting queues");
 		break;
 	case PH_RUN:
 		if ((deadline && now >= deadline) || producers_done())
@@ -216,8 +216,7 @@ static void tick(uint64_t now)
 		if (all_closed(0) || now >= deadline)
 			perf.phase = PH_DONE;
 		break;
-	case PH_DONE:
-		break;
+	case PH_DONE: break;
 	}
 	if ((perf.phase == PH_RUN || perf.phase == PH_DRAIN) && now >= next_report) {
 		report_tick(now);

@@ -152,8 +152,16 @@ static void uri_parse(struct perf_cfg *cfg, const char *uri)
 }
 
 enum {
-	O_QUEUES = 256, O_URI, O_JSON, O_CONN_ONLY, O_DECL_ONLY, O_AUTODEL, O_CLEANUP,
-	O_DRAIN, O_PID, O_HELP,
+	O_QUEUES = 256,
+	O_URI,
+	O_JSON,
+	O_CONN_ONLY,
+	O_DECL_ONLY,
+	O_AUTODEL,
+	O_CLEANUP,
+	O_DRAIN,
+	O_PID,
+	O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -188,8 +196,15 @@ static const struct option longopts[] = {
 void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 {
 	*cfg = (struct perf_cfg){
-		.producers = 1, .consumers = 1, .body_size = 16, .queue = "ternperf",
-		.queues = 1, .exchange = "", .xtype = NULL, .drain = 10, .auto_delete = true,
+		.producers = 1,
+		.consumers = 1,
+		.body_size = 16,
+		.queue = "ternperf",
+		.queues = 1,
+		.exchange = "",
+		.xtype = NULL,
+		.drain = 10,
+		.auto_delete = true,
 	};
 	cfg->host = xstrdup("127.0.0.1");
 	cfg->port = xstrdup("5672");
@@ -207,7 +222,10 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 		case 'q': cfg->prefetch = (uint16_t)num(optarg, "-q", 0, 65535); break;
 		case 'A': cfg->multi_ack = (uint32_t)num(optarg, "-A", 0, 1 << 24); break;
 		case 'a': cfg->auto_ack = true; break;
-		case 'r': cfg->rate = real(optarg, "-r"); rate_set = true; break;
+		case 'r':
+			cfg->rate = real(optarg, "-r");
+			rate_set = true;
+			break;
 		case 'z': cfg->seconds = real(optarg, "-z"); break;
 		case 'C': cfg->count = (uint64_t)num(optarg, "-C", 0, 0xFFFFFFFFLL); break;
 		case 'f': cfg->persistent = true; break;
@@ -247,10 +265,10 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 	/* The amq.* exchanges exist already; their names say their types. */
 	if (!cfg->xtype) {
 		const char *x = cfg->exchange;
-		cfg->xtype = !strcmp(x, "amq.fanout")                           ? "fanout"
-			     : !strcmp(x, "amq.topic")                          ? "topic"
+		cfg->xtype = !strcmp(x, "amq.fanout")                               ? "fanout"
+			     : !strcmp(x, "amq.topic")                              ? "topic"
 			     : !strcmp(x, "amq.headers") || !strcmp(x, "amq.match") ? "headers"
-										     : "direct";
+										    : "direct";
 	}
 	if (strcmp(cfg->xtype, "direct") && strcmp(cfg->xtype, "topic") &&
 	    strcmp(cfg->xtype, "fanout") && strcmp(cfg->xtype, "headers"))

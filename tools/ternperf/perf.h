@@ -21,19 +21,19 @@
 struct perf_cfg {
 	int producers, consumers;
 	uint32_t body_size;
-	uint32_t confirm;    /* window of unconfirmed publishes; 0 = off */
-	uint16_t prefetch;   /* basic.qos prefetch_count; 0 = unlimited */
-	uint32_t multi_ack;  /* ack with multiple=true every N; <= 1 = each */
+	uint32_t confirm;   /* window of unconfirmed publishes; 0 = off */
+	uint16_t prefetch;  /* basic.qos prefetch_count; 0 = unlimited */
+	uint32_t multi_ack; /* ack with multiple=true every N; <= 1 = each */
 	bool auto_ack, persistent, json, cleanup, auto_delete;
-	double rate;         /* msgs/s per producer; 0 = unlimited */
-	double seconds;      /* run time; 0 = until -C or a signal */
-	uint64_t count;      /* messages per producer; 0 = unlimited */
-	double drain;        /* bound on waiting for confirms/deliveries */
-	const char *queue;   /* base queue name */
+	double rate;       /* msgs/s per producer; 0 = unlimited */
+	double seconds;    /* run time; 0 = until -C or a signal */
+	uint64_t count;    /* messages per producer; 0 = unlimited */
+	double drain;      /* bound on waiting for confirms/deliveries */
+	const char *queue; /* base queue name */
 	int queues;
 	const char *exchange, *xtype;
 	int connections_only, declare_only;
-	int broker_pid;      /* read its VmRSS in reports; 0 = don't */
+	int broker_pid; /* read its VmRSS in reports; 0 = don't */
 	char *host, *port, *user, *pass, *vhost;
 };
 
@@ -45,8 +45,16 @@ enum role { ROLE_SETUP, ROLE_PRODUCER, ROLE_CONSUMER };
  *   ─channel.close-ok─▶ CLOSE ─connection.close-ok─▶ DONE
  * READY covers the role's own setup methods too; the role tracks those. */
 enum conn_state {
-	CS_IDLE, CS_CONNECTING, CS_START, CS_TUNE, CS_OPEN, CS_CHANNEL,
-	CS_READY, CS_CLOSE_CH, CS_CLOSE, CS_DONE,
+	CS_IDLE,
+	CS_CONNECTING,
+	CS_START,
+	CS_TUNE,
+	CS_OPEN,
+	CS_CHANNEL,
+	CS_READY,
+	CS_CLOSE_CH,
+	CS_CLOSE,
+	CS_DONE,
 };
 
 struct producer;
@@ -60,16 +68,16 @@ struct conn {
 	enum role role;
 	enum conn_state state;
 	uint32_t frame_max;
-	struct wbuf out;       /* frames not yet written */
-	size_t sent;           /* bytes of out already written */
-	uint8_t *carry;        /* a partial frame left from the last read */
+	struct wbuf out; /* frames not yet written */
+	size_t sent;     /* bytes of out already written */
+	uint8_t *carry;  /* a partial frame left from the last read */
 	size_t carry_len, carry_cap;
-	bool dirty;            /* on the flush list this turn */
-	bool want_out;         /* EPOLLOUT armed: the socket was full */
-	bool blocked;          /* connection.blocked received */
-	bool flow_off;         /* channel.flow active=false received */
-	bool role_ready;       /* the role finished its setup methods */
-	int step;              /* progress through the role's setup methods */
+	bool dirty;      /* on the flush list this turn */
+	bool want_out;   /* EPOLLOUT armed: the socket was full */
+	bool blocked;    /* connection.blocked received */
+	bool flow_off;   /* channel.flow active=false received */
+	bool role_ready; /* the role finished its setup methods */
+	int step;        /* progress through the role's setup methods */
 	union {
 		struct producer *p;
 		struct consumer *k;
@@ -78,7 +86,14 @@ struct conn {
 
 /* Global run phases, in order (main.c describes them). */
 enum phase {
-	PH_SETUP, PH_CONNECT, PH_RUN, PH_DRAIN, PH_CLOSE, PH_CLEANUP, PH_FINAL, PH_DONE,
+	PH_SETUP,
+	PH_CONNECT,
+	PH_RUN,
+	PH_DRAIN,
+	PH_CLOSE,
+	PH_CLEANUP,
+	PH_FINAL,
+	PH_DONE,
 };
 
 /* Counters, cumulative since the run started; reports take differences. */
@@ -96,18 +111,18 @@ struct perf {
 	struct conn *conns;
 	struct producer *prods;
 	struct consumer *cons;
-	char **qnames;         /* cfg.queues queue names */
-	uint16_t run_tag;      /* marks this run's bodies among leftovers */
+	char **qnames;    /* cfg.queues queue names */
+	uint16_t run_tag; /* marks this run's bodies among leftovers */
 	struct perf_stats st;
 	struct hist lat, lat_all;   /* delivery latency: interval, whole run */
 	struct hist clat, clat_all; /* confirm latency: interval, whole run */
 	uint64_t t0, t_stop;        /* start and end of publishing (ns) */
 	uint64_t t_last_deliver, t_last_confirm;
-	bool failed;                /* a protocol or socket error happened */
+	bool failed; /* a protocol or socket error happened */
 	bool drain_timed_out;
-	long broker_rss_kb;         /* last reading, -1 when unknown */
-	long broker_rss_start_kb;   /* reading before the connections opened */
-	char server[64];            /* "RabbitMQ 3.10.8", from connection.start */
+	long broker_rss_kb;       /* last reading, -1 when unknown */
+	long broker_rss_start_kb; /* reading before the connections opened */
+	char server[64];          /* "RabbitMQ 3.10.8", from connection.start */
 };
 
 extern struct perf perf;
@@ -120,7 +135,7 @@ uint64_t now_ns(void);
 void perf_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c: phase transitions the roles report back. */
-void perf_setup_done(void);  /* the setup connection's methods all succeeded */
+void perf_setup_done(void); /* the setup connection's methods all succeeded */
 void perf_role_ready(struct conn *c);
 void perf_conn_done(struct conn *c);
 
@@ -129,54 +144,53 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv);
 
 /* conn.c: connection I/O and the connection/channel classes. */
 void conn_init(struct conn *c, int id, enum role role);
-int conn_connect(struct conn *c);          /* 0 or -1 (fatal reported) */
+int conn_connect(struct conn *c); /* 0 or -1 (fatal reported) */
 void conn_on_event(struct conn *c, uint32_t events);
 void conn_flush_all(void);                 /* write every dirty connection */
 struct wbuf *conn_out(struct conn *c);     /* marks c dirty */
 size_t conn_pending(const struct conn *c); /* unwritten bytes */
 void conn_method(struct conn *c, const struct amqp_method *m);
-void conn_close(struct conn *c);           /* start the polite close */
+void conn_close(struct conn *c); /* start the polite close */
 void conn_loop_init(void);
 int conn_loop_fd(void);
 
 /* setup.c: the setup connection's declare/bind/delete sequences. */
 void setup_start(struct conn *c);
 int setup_on_method(struct conn *c, const struct amqp_method *m);
-void setup_cleanup(struct conn *c);        /* delete queues, then done */
+void setup_cleanup(struct conn *c); /* delete queues, then done */
 void setup_report_declare_only(void);
 
 /* producer.c */
 void producers_init(void);
 void producer_attach(struct conn *c, int id);
 void producers_start_clock(uint64_t now);
-void producer_start(struct conn *c);       /* channel open: confirm.select */
+void producer_start(struct conn *c); /* channel open: confirm.select */
 int producer_on_method(struct conn *c, const struct amqp_method *m);
 /* Lets every producer publish what it may now; returns when one next could
  * (ns): 0 for "right away" (a turn's budget used up), UINT64_MAX for "on a
  * socket event" (confirm window full, socket full, blocked, done). */
 uint64_t producers_pump(uint64_t now);
-bool producers_done(void);                 /* every -C reached */
+bool producers_done(void); /* every -C reached */
 uint64_t producers_unconfirmed(void);
 uint64_t producer_published(int id);
 
 /* consumer.c */
 void consumers_init(void);
 void consumer_attach(struct conn *c, int id);
-void consumer_start(struct conn *c);       /* channel open: qos, consume */
+void consumer_start(struct conn *c); /* channel open: qos, consume */
 int consumer_on_method(struct conn *c, const struct amqp_method *m);
-int consumer_on_content(struct conn *c, uint8_t type, const uint8_t *p, uint32_t n,
-			uint64_t now);
-void consumers_flush_acks(void);          /* ack all delivered so far */
-uint64_t consumers_expected(void);         /* messages routed to consumed queues */
-uint64_t consumers_received(void);         /* distinct ones received */
+int consumer_on_content(struct conn *c, uint8_t type, const uint8_t *p, uint32_t n, uint64_t now);
+void consumers_flush_acks(void);   /* ack all delivered so far */
+uint64_t consumers_expected(void); /* messages routed to consumed queues */
+uint64_t consumers_received(void); /* distinct ones received */
 uint64_t consumers_lost(bool final);
 void consumers_free(void);
 
 /* report.c */
-void report_start(uint64_t now);           /* the run begins */
-void report_tick(uint64_t now);            /* the one-second line */
-void report_end(uint64_t now);             /* drained: snapshot CPU, RSS */
+void report_start(uint64_t now); /* the run begins */
+void report_tick(uint64_t now);  /* the one-second line */
+void report_end(uint64_t now);   /* drained: snapshot CPU, RSS */
 void report_final(void);
-long broker_rss(int pid);                  /* VmRSS in kB, -1 when unknown */
+long broker_rss(int pid); /* VmRSS in kB, -1 when unknown */
 
 #endif

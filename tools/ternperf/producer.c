@@ -24,15 +24,15 @@
 struct producer {
 	struct conn *c;
 	uint16_t id;
-	uint32_t queue;          /* index of the queue its routing key names */
-	uint64_t seq;            /* messages published = the next sequence number */
-	double tokens, burst;    /* token bucket for -r */
+	uint32_t queue;       /* index of the queue its routing key names */
+	uint64_t seq;         /* messages published = the next sequence number */
+	double tokens, burst; /* token bucket for -r */
 	uint64_t last_refill;
-	uint8_t *tmpl;           /* one encoded publish, body zeroed */
+	uint8_t *tmpl; /* one encoded publish, body zeroed */
 	size_t tmpl_len, stamp_off;
-	uint64_t *sent_ns;       /* confirm ring: send time by delivery tag */
+	uint64_t *sent_ns; /* confirm ring: send time by delivery tag */
 	uint64_t mask;
-	uint64_t low;            /* lowest unconfirmed delivery tag */
+	uint64_t low; /* lowest unconfirmed delivery tag */
 };
 
 void producers_init(void)
@@ -69,8 +69,8 @@ static void build_template(struct producer *p)
 	struct wbuf w = {0}, pw = {0};
 	struct amqp_method m = {.id = AMQP_BASIC_PUBLISH};
 	m.a.basic_publish.exchange = bytes_of(cfg->exchange);
-	bool fan = cfg->exchange[0] && (!strcmp(cfg->xtype, "fanout") ||
-					!strcmp(cfg->xtype, "headers"));
+	bool fan = cfg->exchange[0] &&
+		   (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
 	m.a.basic_publish.routing_key = bytes_of(fan ? "" : perf.qnames[p->queue]);
 	method_put(&w, PERF_CHANNEL, &m);
 	struct amqp_props props = {.flags = PROP_DELIVERY_MODE,
@@ -200,19 +200,13 @@ int producer_on_method(struct conn *c, const struct amqp_method *m)
 {
 	struct producer *p = c->u.p;
 	switch (m->id) {
-	case AMQP_CONFIRM_SELECT_OK:
-		perf_role_ready(c);
-		return 0;
+	case AMQP_CONFIRM_SELECT_OK: perf_role_ready(c); return 0;
 	case AMQP_BASIC_ACK:
 		return on_confirm(p, m->a.basic_ack.delivery_tag, m->a.basic_ack.multiple, true);
 	case AMQP_BASIC_NACK:
-		return on_confirm(p, m->a.basic_nack.delivery_tag, m->a.basic_nack.multiple,
-				  false);
-	case AMQP_BASIC_RETURN:
-		perf.st.returned++;
-		return 0;
-	default:
-		return -1;
+		return on_confirm(p, m->a.basic_nack.delivery_tag, m->a.basic_nack.multiple, false);
+	case AMQP_BASIC_RETURN: perf.st.returned++; return 0;
+	default: return -1;
 	}
 }
 

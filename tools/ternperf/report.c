@@ -8,7 +8,7 @@
 
 #include "tools/ternperf/perf.h"
 
-static struct perf_stats last;      /* counters at the previous line */
+static struct perf_stats last; /* counters at the previous line */
 static uint64_t last_t, end_t;
 static double last_cpu, start_cpu, end_cpu;
 
@@ -108,9 +108,9 @@ void report_tick(uint64_t now)
 		       "\"p999\":%.1f,\"max\":%.1f},\"confirm_latency_us\":{\"p50\":%.1f,"
 		       "\"p99\":%.1f},\"cpu_pct\":%.1f,\"lost\":%llu,\"duplicated\":%llu,"
 		       "\"redelivered\":%llu,\"blocked\":%s,\"broker_rss_kb\":%ld}\n",
-		       t, pub, conf, recv, us(p50), us(p99), us(p999), us(max), us(c50),
-		       us(c99), cpu_pct, (unsigned long long)lost,
-		       (unsigned long long)s->duplicated, (unsigned long long)s->redelivered,
+		       t, pub, conf, recv, us(p50), us(p99), us(p999), us(max), us(c50), us(c99),
+		       cpu_pct, (unsigned long long)lost, (unsigned long long)s->duplicated,
+		       (unsigned long long)s->redelivered,
 		       s->blocked_events > last.blocked_events ? "true" : "false",
 		       perf.broker_rss_kb);
 	} else {
@@ -194,8 +194,7 @@ void report_final(void)
 	       "mean %s\n",
 	       (unsigned long long)s->delivered, per_s(s->delivered, dsecs),
 	       dur(b[0], hist_quantile(l, 0.5)), dur(b[1], hist_quantile(l, 0.99)),
-	       dur(b[2], hist_quantile(l, 0.999)), dur(b[3], l->max),
-	       dur(b[4], (uint64_t)mean));
+	       dur(b[2], hist_quantile(l, 0.999)), dur(b[3], l->max), dur(b[4], (uint64_t)mean));
 	printf("  lost %llu  duplicated %llu  redelivered %llu  foreign %llu  blocked %llu%s\n",
 	       (unsigned long long)lost, (unsigned long long)s->duplicated,
 	       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,

@@ -19,7 +19,7 @@ struct op {
 /* The sequence in progress. Owned here; one at a time. */
 static struct op *ops;
 static size_t nops, next_op;
-static uint64_t t_begin;            /* when the sequence started */
+static uint64_t t_begin;               /* when the sequence started */
 static uint64_t declare_ns, delete_ns; /* --declare-only timings */
 static bool declaring_only;
 
@@ -108,8 +108,8 @@ static void run_ops(struct conn *c)
 
 static void plan_deletes(void)
 {
-	uint32_t n = perf.cfg.declare_only ? (uint32_t)perf.cfg.declare_only
-					   : (uint32_t)perf.cfg.queues;
+	uint32_t n =
+		perf.cfg.declare_only ? (uint32_t)perf.cfg.declare_only : (uint32_t)perf.cfg.queues;
 	nops = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		/* An auto-delete queue went away with its last consumer. */
