@@ -51,7 +51,7 @@ T=$secs
 scenarios="S1|1 -> 1, 16 B transient, manual acks|-x 1 -y 1 -s 16 -z $T -u ternperf-s1
 S1a|as S1 with auto-ack|-x 1 -y 1 -s 16 -a -z $T -u ternperf-s1a
 S2|as S1 with confirms (window 100)|-x 1 -y 1 -s 16 -c 100 -z $T -u ternperf-s2
-S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 -z $T -u ternperf-s3
+S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 --auto-delete false -z $T -u ternperf-s3
 S4|fanout to 4 queues, 4 consumers|-x 1 -y 4 -s 16 -e ternperf-s4 -t fanout --queues 4 -z $T -u ternperf-s4
 S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
 S6-1k|latency at 1k msg/s|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
@@ -340,6 +340,8 @@ md.append("- Without confirms (S1, S1a, S5, S4) the publisher goes as fast as th
           "builds a backlog, which shows as published > delivered and latency in seconds. "
           "ternperf then waits up to 5 s for the rest (drain) and counts what is left as not "
           "delivered; with -z that is a backlog, not a loss. With -C any loss fails the run.")
+md.append("- S3's queue is durable and not auto-delete, and its messages persistent: a "
+          "broker must write each one to disk before confirming it.")
 md.append("- S6 publishes at a fixed rate with a token bucket; latency there is the "
           "figure to compare. A broker that cannot keep up shows it in delivered msg/s.")
 md.append("- S7 and S8 read the broker's VmRSS from /proc/<pid>/status after all messages "
