@@ -100,8 +100,10 @@ void channel_free(struct channel *ch)
 	free(ch->last_queue);
 	/* A deferred confirm flush may still point here: unlink by flag. */
 	ch->c = NULL;
-	if (!ch->defer_pending)
+	if (!ch->defer_pending) {
+		free(ch->nacks);
 		free(ch);
+	}
 }
 
 /* ---- the unacked ring ---- */
@@ -302,21 +304,50 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 	ch->confirm_sent = upto;
 }
 
+static void add_nack(struct channel *ch, uint64_t from, uint64_t to)
+{
+	if (ch->nnacks == ch->nnacks_cap) {
+		ch->nnacks_cap = ch->nnacks_cap ? ch->nnacks_cap * 2 : 4;
+		ch->nacks = xrealloc(ch->nacks, ch->nnacks_cap * sizeof *ch->nacks);
+	}
+	ch->nacks[ch->nnacks++] = (struct seqrange){from, to};
+}
+
+void channel_nack_publish(struct channel *ch, uint64_t seq)
+{
+	add_nack(ch, seq, seq);
+	channel_confirm(ch, seq);
+}
+
+static int by_from(const void *a, const void *b)
+{
+	const struct seqrange *x = a, *y = b;
+	return x->from < y->from ? -1 : x->from > y->from;
+}
+
 /* Runs after persist_turn(), so publishes that waited for this turn's
- * commit know whether it held. */
+ * commit know whether it held. Everything up to confirm_due is settled:
+ * the nack ranges with basic.nack, the rest with basic.ack, in order, as
+ * few frames as multiple=true allows. */
 void channel_flush_confirms(struct channel *ch)
 {
 	if (!ch->c) { /* freed while the flush was pending */
+		free(ch->nacks);
 		free(ch);
 		return;
 	}
-	if (ch->state == CH_OPEN && ch->commit_first && !persist_turn_ok) {
-		send_confirm(ch, AMQP_BASIC_ACK, ch->commit_first - 1);
-		send_confirm(ch, AMQP_BASIC_NACK, ch->commit_last);
-	}
+	if (ch->commit_first && !persist_turn_ok)
+		add_nack(ch, ch->commit_first, ch->commit_last);
 	ch->commit_first = ch->commit_last = 0;
-	if (ch->state == CH_OPEN)
+	if (ch->state == CH_OPEN) {
+		qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
+		for (size_t i = 0; i < ch->nnacks; i++) {
+			send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
+			send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
+		}
 		send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_due);
+	}
+	ch->nnacks = 0;
 }
 
 /* ---- frames ---- */

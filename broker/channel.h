@@ -77,6 +77,8 @@ struct channel {
 	uint64_t confirm_due;  /* all seq <= this are confirmed */
 	uint64_t confirm_sent; /* highest seq acked to the client */
 	uint64_t commit_first, commit_last; /* publishes waiting for the commit */
+	struct seqrange { uint64_t from, to; } *nacks; /* publishes to nack */
+	size_t nnacks, nnacks_cap;
 
 	/* transactions */
 	bool tx;
@@ -117,6 +119,9 @@ void channel_confirm(struct channel *ch, uint64_t seq);
 /* Records that publish `seq` is confirmed only once this turn's store
  * commit succeeds (persist_turn_ok), nacked otherwise. */
 void channel_confirm_after_commit(struct channel *ch, uint64_t seq);
+
+/* Records that publish `seq` must be nacked (a queue refused it). */
+void channel_nack_publish(struct channel *ch, uint64_t seq);
 
 /* Sends the batched confirm, if any (end of turn). */
 void channel_flush_confirms(struct channel *ch);

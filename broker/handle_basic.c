@@ -153,13 +153,17 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 			rm.headers = props.headers;
 		n = vhost_route(vh, x, &rm, &qs);
 	}
+	bool refused = false;
 	for (size_t i = 0; i < n; i++) {
-		queue_push(qs[i], m);
+		if (!queue_push(qs[i], m))
+			refused = true; /* x-overflow reject-publish */
 		flow_note_publish(ch->c, qs[i]);
 	}
 	if (n == 0 && mandatory)
 		send_return(ch, m);
-	if (seq && persist_writes != writes)
+	if (seq && refused)
+		channel_nack_publish(ch, seq);
+	else if (seq && persist_writes != writes)
 		channel_confirm_after_commit(ch, seq);
 	else if (seq)
 		channel_confirm(ch, seq);

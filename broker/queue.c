@@ -13,6 +13,20 @@
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
+/* A non-negative integer argument, or -1 when absent. */
+static int64_t int_arg(struct bytes args, const char *key)
+{
+	struct fvalue v;
+	int64_t n;
+	return table_get(args, key, &v) && fvalue_int(&v, &n) && n >= 0 ? n : -1;
+}
+
+static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_bytes)
+{
+	return (q->max_len >= 0 && q->len + extra_len > (uint64_t)q->max_len) ||
+	       (q->max_bytes >= 0 && q->ready_bytes + extra_bytes > (uint64_t)q->max_bytes);
+}
+
 struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 {
 	struct queue *q = xcalloc(1, sizeof *q);
@@ -27,9 +41,14 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
 	q->lv = xcalloc(q->nlv, sizeof *q->lv);
-	int64_t ttl;
-	q->ttl = table_get(q->args, "x-message-ttl", &v) && fvalue_int(&v, &ttl) && ttl >= 0 ? ttl
-												: -1;
+	q->ttl = int_arg(q->args, "x-message-ttl");
+	q->max_len = int_arg(q->args, "x-max-length");
+	q->max_bytes = int_arg(q->args, "x-max-length-bytes");
+	struct bytes ovf;
+	if (table_get(q->args, "x-overflow", &v) && fvalue_str(&v, &ovf))
+		q->overflow = bytes_eq(ovf, "reject-publish")       ? OVERFLOW_REJECT
+			      : bytes_eq(ovf, "reject-publish-dlx") ? OVERFLOW_REJECT_DLX
+								    : OVERFLOW_DROP_HEAD;
 	return q;
 }
 
@@ -76,8 +95,29 @@ static void put(struct queue *q, struct qentry e, bool in_order)
 	q->ready_bytes += e.size;
 }
 
-void queue_push(struct queue *q, struct message *m)
+/* Takes the head entry of the highest level as it is, paged out or not. */
+static bool pop_raw(struct queue *q, struct qentry *e)
 {
+	if (!q->len)
+		return false;
+	unsigned level = top_level(q);
+	struct qring *r = &q->lv[level];
+	qring_pop(r, e);
+	if (!r->len)
+		q->nonempty[level / 64] &= ~(1ull << (level % 64));
+	q->len--;
+	q->ready_bytes -= e->size;
+	return true;
+}
+
+bool queue_push(struct queue *q, struct message *m)
+{
+	if (q->overflow != OVERFLOW_DROP_HEAD && over_limit(q, 1, m->body_size)) {
+		if (q->overflow == OVERFLOW_REJECT_DLX)
+			queue_discard(q, (struct qentry){.m = message_ref(m), .size = (uint32_t)m->body_size},
+				      "maxlen");
+		return false;
+	}
 	uint8_t level = m->priority < q->nlv ? m->priority : (uint8_t)(q->nlv - 1);
 	struct qentry e = {message_ref(m), ++q->next_seq, 0, 0, (uint32_t)m->body_size, 0, 0, level};
 	queue_ttl_entry(q, &e);
@@ -93,8 +133,14 @@ void queue_push(struct queue *q, struct message *m)
 		}
 	}
 	put(q, e, false);
+	/* drop-head: the oldest ready messages make room (RabbitMQ's
+	 * maxlength page), dead-lettered with reason maxlen. */
+	struct qentry old;
+	while (over_limit(q, 0, 0) && pop_raw(q, &old))
+		queue_discard(q, old, "maxlen");
 	if (q->ncons)
 		queue_kick(q);
+	return true;
 }
 
 void queue_requeue(struct queue *q, struct qentry e)
@@ -108,21 +154,6 @@ void queue_requeue(struct queue *q, struct qentry e)
 	}
 	put(q, e, true);
 	queue_kick(q);
-}
-
-/* Takes the head entry of the highest level as it is, paged out or not. */
-static bool pop_raw(struct queue *q, struct qentry *e)
-{
-	if (!q->len)
-		return false;
-	unsigned level = top_level(q);
-	struct qring *r = &q->lv[level];
-	qring_pop(r, e);
-	if (!r->len)
-		q->nonempty[level / 64] &= ~(1ull << (level % 64));
-	q->len--;
-	q->ready_bytes -= e->size;
-	return true;
 }
 
 void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e)

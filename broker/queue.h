@@ -71,6 +71,10 @@ struct queue {
 	struct xitem *xheap;
 	size_t nx, nx_cap;
 
+	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
+	int64_t max_len, max_bytes;
+	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow;
+
 	int64_t store_id;        /* > 0 when the queue is on disk */
 	uint64_t delivered_upto; /* highest stored seq delivered */
 	bool upto_dirty;
@@ -92,8 +96,10 @@ static inline void queue_ref(struct queue *q)
 }
 void queue_unref(struct queue *q);
 
-/* Appends a message (taking a new reference) and schedules delivery. */
-void queue_push(struct queue *q, struct message *m);
+/* Appends a message (taking a new reference) and schedules delivery.
+ * Past a length limit, drop-head discards from the head; reject-publish
+ * refuses m instead: returns false then (the publisher gets a nack). */
+bool queue_push(struct queue *q, struct message *m);
 
 /* Puts an entry back in sequence order (the entry's reference moves in). */
 void queue_requeue(struct queue *q, struct qentry e);
