@@ -62,6 +62,8 @@ void channel_cancel_consumer(struct channel *ch, struct consumer *cons, bool not
 {
 	struct queue *q = cons->q;
 	queue_remove_consumer(q, cons);
+	if (q->ncons == 0)
+		queue_touch(q); /* x-expires counts from here */
 	strmap_del(&ch->consumers, cons->tag, cons->tag_len);
 	/* Unacked deliveries outlive their consumer; forget the pointer. */
 	for (size_t i = 0; i < ch->ring_len; i++) {

@@ -82,6 +82,12 @@ static int consume(struct channel *ch, const struct amqp_basic_consume *a)
 	cons->no_ack = a->no_ack;
 	cons->exclusive = a->exclusive;
 	cons->prefetch = ch->prefetch_consumer;
+	struct fvalue prio;
+	if (table_get(a->arguments, "x-priority", &prio) && !fvalue_int(&prio, &cons->priority)) {
+		free(cons->tag);
+		free(cons);
+		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid arg 'x-priority' for consumer");
+	}
 	cons->args = (struct bytes){xmemdup(a->arguments.p, a->arguments.len), a->arguments.len};
 	strmap_put(&ch->consumers, cons->tag, cons->tag_len, cons);
 	if (!a->no_wait) {
@@ -91,6 +97,7 @@ static int consume(struct channel *ch, const struct amqp_basic_consume *a)
 	}
 	/* Deliveries start at the end of the turn, after consume-ok. */
 	queue_add_consumer(q, cons);
+	queue_touch(q);
 	return 0;
 }
 
@@ -177,6 +184,7 @@ static int get(struct channel *ch, const struct amqp_basic_get *a)
 	int rc = lookup_queue(ch, a->queue, &q);
 	if (rc)
 		return rc;
+	queue_touch(q);
 	struct qentry e;
 	if (!queue_pop(q, &e)) {
 		struct amqp_method empty = {.id = AMQP_BASIC_GET_EMPTY};

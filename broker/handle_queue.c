@@ -139,6 +139,7 @@ static int declare(struct channel *ch, const struct amqp_queue_declare *a)
 		persist_queue_declared(q);
 	}
 	remember(ch, q);
+	queue_touch(q);
 	if (!a->no_wait)
 		declare_ok(ch, q);
 	return 0;

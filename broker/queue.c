@@ -10,6 +10,8 @@
 #include "broker/conn.h"
 #include "broker/persist.h"
 #include "broker/server.h"
+#include "broker/timer.h"
+#include "broker/vhost.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
@@ -44,6 +46,9 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 	q->ttl = int_arg(q->args, "x-message-ttl");
 	q->max_len = int_arg(q->args, "x-max-length");
 	q->max_bytes = int_arg(q->args, "x-max-length-bytes");
+	q->idle_ms = int_arg(q->args, "x-expires");
+	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
+			   v.v.b;
 	struct bytes ovf;
 	if (table_get(q->args, "x-overflow", &v) && fvalue_str(&v, &ovf))
 		q->overflow = bytes_eq(ovf, "reject-publish")       ? OVERFLOW_REJECT
@@ -213,24 +218,68 @@ void queue_kick(struct queue *q)
 	server_defer_queue(q);
 }
 
+/* The consumer for the next message: with a single active consumer, the
+ * first registered; otherwise the highest x-priority among those with
+ * credit, round-robin within that priority (RabbitMQ's consumers page). */
+static struct consumer *pick_consumer(struct queue *q)
+{
+	if (q->single_active)
+		return channel_consumer_ready(q->cons[0]->ch, q->cons[0]) ? q->cons[0] : NULL;
+	struct consumer *best = NULL;
+	size_t best_k = 0;
+	for (size_t i = 0; i < q->ncons; i++) {
+		size_t k = (q->rr + i) % q->ncons;
+		struct consumer *c = q->cons[k];
+		if ((!best || c->priority > best->priority) && channel_consumer_ready(c->ch, c)) {
+			best = c;
+			best_k = k;
+		}
+	}
+	if (best)
+		q->rr = (best_k + 1) % q->ncons;
+	return best;
+}
+
 void queue_deliver(struct queue *q)
 {
 	while (q->len && q->ncons && !q->deleted) {
-		struct consumer *pick = NULL;
-		for (size_t i = 0; i < q->ncons; i++) {
-			size_t k = (q->rr + i) % q->ncons;
-			if (channel_consumer_ready(q->cons[k]->ch, q->cons[k])) {
-				pick = q->cons[k];
-				q->rr = (k + 1) % q->ncons;
-				break;
-			}
-		}
+		struct consumer *pick = pick_consumer(q);
 		if (!pick)
 			return; /* no credit anywhere: an ack or drain kicks us again */
 		struct qentry e;
 		queue_pop(q, &e);
 		channel_deliver(pick->ch, pick, q, e, pick->no_ack, 0);
 	}
+}
+
+static void queue_touch_timer(struct queue *q, uint64_t due);
+
+static void on_idle_timer(void *obj, uint64_t when)
+{
+	struct queue *q = obj;
+	if (when && !q->deleted && q->ncons == 0) {
+		uint64_t due = q->last_used + (uint64_t)q->idle_ms;
+		if (now_ms() >= due)
+			vhost_delete_queue(q->vh, q); /* x-expires: unused too long */
+		else
+			queue_touch_timer(q, due);
+	}
+	queue_unref(q);
+}
+
+static void queue_touch_timer(struct queue *q, uint64_t due)
+{
+	queue_ref(q);
+	timer_add(due, on_idle_timer, q);
+}
+
+void queue_touch(struct queue *q)
+{
+	bool armed = q->last_used != 0;
+	q->last_used = now_ms();
+	/* One timer at a time: when it fires early it re-arms itself. */
+	if (q->idle_ms >= 0 && !armed)
+		queue_touch_timer(q, q->last_used + (uint64_t)q->idle_ms);
 }
 
 void queue_add_consumer(struct queue *q, struct consumer *cons)

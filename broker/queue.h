@@ -36,6 +36,7 @@ struct consumer {
 	bool exclusive;
 	uint32_t prefetch; /* 0: unlimited */
 	uint32_t unacked;
+	int64_t priority;  /* x-priority: higher ones are served first */
 	struct bytes args; /* owned copy */
 };
 
@@ -57,9 +58,12 @@ struct queue {
 	uint64_t ready_bytes;
 	uint32_t unacked; /* delivered, not yet acked */
 
-	struct consumer **cons;
+	struct consumer **cons; /* in registration order */
 	size_t ncons, ncons_cap, rr;
 	bool has_exclusive_consumer;
+	bool single_active;     /* x-single-active-consumer: only cons[0] gets messages */
+	int64_t idle_ms;        /* x-expires: deleted after this long unused; -1: never */
+	uint64_t last_used;
 
 	struct binding **binds; /* bindings with this queue as destination */
 	size_t nbinds, nbinds_cap;
@@ -135,6 +139,10 @@ void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e);
 /* An entry leaves the queue for good without delivery (expired,
  * dropped for length): dead-letters or drops it. */
 void queue_discard(struct queue *q, struct qentry e, const char *reason);
+
+/* Marks the queue used now (declare, get, consume, cancel): x-expires
+ * counts from the last use; arms its timer. */
+void queue_touch(struct queue *q);
 
 /* Hands ready messages to consumers with credit, round-robin. */
 void queue_deliver(struct queue *q);
