@@ -7,7 +7,9 @@ messages in durable queues come back in order, with redelivered=True for
 those that had been delivered; transient ones do not. Fan-out stores a body
 once. A publisher confirm means the message is on disk, also across
 kill -9. `durability = normal` in a config file works the same way."""
+import collections
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -65,6 +67,22 @@ def get_all(ch, queue, auto_ack=True):
         if m is None:
             return out
         out.append((m, p, b))
+
+
+def consume_all(conn, queue, timeout=20.0):
+    """Every body now in queue, in order, consumed with auto-ack (faster
+    than one basic.get per message for big queues)."""
+    ch = conn.channel()
+    n = ch.queue_declare(queue, passive=True).method.message_count
+    got = []
+    if n:
+        tag = ch.basic_consume(queue, lambda c, m, p, body: got.append(body), auto_ack=True)
+        deadline = time.monotonic() + timeout
+        while len(got) < n and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.05)
+        ch.basic_cancel(tag)
+    ch.close()
+    return got
 
 
 def bodies(msgs):
@@ -426,6 +444,34 @@ def test_new_messages_after_restart_not_redelivered(restartable, names):
     conn.close()
 
 
+def test_priority_queue_redelivered_flags(restartable, names):
+    """Delivery out of seq order (a priority queue serves the newest, most
+    urgent message first) must not mark older, undelivered ones."""
+    b = restartable
+    q = names.queue()
+    conn = b.connect()
+    ch = conn.channel()
+    ch.queue_declare(q, durable=True, arguments={"x-max-priority": 10})
+    for i in range(5):
+        ch.basic_publish("", q, b"low%d" % i, pika.BasicProperties(delivery_mode=2, priority=0))
+    ch.basic_publish("", q, b"high", pika.BasicProperties(delivery_mode=2, priority=9))
+    sync_publish(ch)
+    m, _, body = ch.basic_get(q, auto_ack=False)
+    assert body == b"high"                               # left unacked
+    m2, _, body = ch.basic_get(q, auto_ack=False)
+    assert body == b"low0"
+    ch.basic_ack(m2.delivery_tag)
+    sync_publish(ch)
+
+    restart(b, conn)
+
+    conn = b.connect()
+    back = get_all(conn.channel(), q)
+    assert bodies(back) == [b"high", b"low1", b"low2", b"low3", b"low4"]
+    assert [m.redelivered for m, _, _ in back] == [True] + [False] * 4
+    conn.close()
+
+
 def test_transient_messages_gone_from_durable_queue(restartable, names):
     b = restartable
     q = names.queue()
@@ -555,6 +601,7 @@ class ConfiguredBroker(Broker):
         self.config_path = os.path.join(self._tmp, "tern.conf")
         with open(self.config_path, "w") as f:
             f.write(config_text)
+        self.preexec_fn = None
 
     def start(self):
         cmd = [self.ternd, "--bind", self.host, "--port", str(self.port),
@@ -562,7 +609,8 @@ class ConfiguredBroker(Broker):
                "--log-level", "info"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self._tmp)
+                                         stdin=subprocess.DEVNULL, cwd=self._tmp,
+                                         preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -632,4 +680,118 @@ def test_durability_bad_value_refused(own_broker):
     b = own_broker("durability = sometimes\n")
     with pytest.raises(BrokerError) as e:
         b.start()
+    assert b.proc.returncode not in (0, None)
     assert "durability" in str(e.value)
+    b.proc = None
+
+
+# ------------------------------------------------------------------ store failure
+
+class FlakyDiskPublisher:
+    """Confirmed publishing at full speed (pika SelectConnection) while the
+    broker's disk fails: its file size limit is lowered so that every
+    commit fails (phase B), then lifted again (phase C)."""
+
+    def __init__(self, broker, queue):
+        self.broker = broker
+        self.queue = queue
+        self.phase = "A"
+        self.seq = 0
+        self.pending = {}                 # publish seq -> (id, phase)
+        self.acked, self.nacked = [], []
+        self.events = []                  # ("blocked" | "unblocked", phase)
+        self.error = None
+
+    def set_fsize(self, limit):
+        resource.prlimit(self.broker.proc.pid, resource.RLIMIT_FSIZE,
+                         (limit, resource.RLIM_INFINITY))
+
+    def run(self):
+        params = self.broker.params(blocked_connection_timeout=None, heartbeat=0)
+        self.conn = pika.SelectConnection(params, on_open_callback=self.on_open,
+                                          on_open_error_callback=self.on_error,
+                                          on_close_callback=lambda c, r: c.ioloop.stop())
+        self.conn.ioloop.call_later(30, self.conn.ioloop.stop)
+        self.conn.ioloop.start()
+
+    def on_error(self, conn, err):
+        self.error = err
+        conn.ioloop.stop()
+
+    def on_open(self, conn):
+        conn.add_on_connection_blocked_callback(
+            lambda *a: self.events.append(("blocked", self.phase)))
+        conn.add_on_connection_unblocked_callback(self.on_unblocked)
+        conn.channel(on_open_callback=self.on_channel)
+
+    def on_channel(self, ch):
+        self.ch = ch
+        ch.queue_declare(self.queue, durable=True, callback=lambda _: ch.confirm_delivery(
+            self.on_confirm, callback=lambda _: self.start()))
+
+    def start(self):
+        later = self.conn.ioloop.call_later
+        later(0.7, self.fail_disk)
+        later(5.2, self.heal_disk)         # four or five failing probes
+        later(12, self.conn.close)        # unless unblocked before
+        self.publish()
+
+    def fail_disk(self):
+        self.phase = "B"
+        self.set_fsize(4096)               # no WAL frame fits under 4 KiB
+
+    def heal_disk(self):
+        self.set_fsize(resource.RLIM_INFINITY)
+        self.phase = "C"
+
+    def on_unblocked(self, *a):
+        self.events.append(("unblocked", self.phase))
+        self.conn.ioloop.call_later(0.5, self.conn.close)
+
+    def publish(self):
+        if not self.ch.is_open or self.conn.is_closing:
+            return
+        for _ in range(20):
+            if len(self.pending) >= 300:
+                break
+            self.seq += 1
+            self.pending[self.seq] = (self.seq, self.phase)
+            self.ch.basic_publish("", self.queue, b"%d" % self.seq, PERSISTENT)
+        self.conn.ioloop.call_later(0, self.publish)
+
+    def on_confirm(self, frame):
+        m = frame.method
+        out = self.acked if isinstance(m, pika.spec.Basic.Ack) else self.nacked
+        tags = [t for t in self.pending if t <= m.delivery_tag] if m.multiple \
+            else [m.delivery_tag]
+        for t in tags:
+            if t in self.pending:
+                out.append(self.pending.pop(t))
+
+
+def test_store_failure_nacks_blocks_and_acks_hold(own_broker):
+    """Commits fail while the disk refuses writes: publishes are nacked,
+    connection.blocked goes out, a probe lifts it once the disk is back.
+    Every basic.ack, before, during and after, means the message is kept."""
+    b = own_broker("durability = full\n")
+    # a write past the file size limit fails with EFBIG instead of SIGXFSZ
+    b.preexec_fn = lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    b.start()
+    pub = FlakyDiskPublisher(b, "flaky")
+    pub.run()
+    assert pub.error is None
+    acked = collections.Counter(ph for _, ph in pub.acked)
+    nacked = collections.Counter(ph for _, ph in pub.nacked)
+    assert acked["A"] > 0, (acked, nacked)
+    assert nacked["B"] > 0, (acked, nacked)
+    assert acked["C"] > 0, (acked, nacked)
+    assert [e for e, _ in pub.events] == ["blocked", "unblocked"], pub.events
+    assert pub.events[0][1] == "B" and pub.events[1][1] == "C", pub.events
+
+    b.restart()
+    conn = b.connect()
+    got = {int(body) for body in consume_all(conn, "flaky")}
+    conn.close()
+    lost = [(i, ph) for i, ph in pub.acked if i not in got]
+    assert lost == [], "%d acked messages lost, e.g. %s (acked %s, nacked %s)" % (
+        len(lost), lost[:10], acked, nacked)
