@@ -342,7 +342,8 @@ void channel_flush_confirms(struct channel *ch)
 		add_nack(ch, ch->commit_first, ch->commit_last);
 	ch->commit_first = ch->commit_last = 0;
 	if (ch->state == CH_OPEN) {
-		qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
+		if (ch->nnacks > 1) /* nacks is NULL while none was ever added */
+			qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
 		for (size_t i = 0; i < ch->nnacks; i++) {
 			send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
 			send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
@@ -399,6 +400,7 @@ static int on_header(struct channel *ch, const struct frame *f)
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
 					h.body_size);
 	ch->pub = m;
+	ch->pub_have = 0;
 	if (h.props.flags & PROP_DELIVERY_MODE && h.props.delivery_mode == 2)
 		m->flags |= MSG_PERSISTENT;
 	if (h.props.flags & PROP_PRIORITY)
@@ -432,13 +434,13 @@ static int publish_assembled(struct channel *ch)
 static int on_body(struct channel *ch, const struct frame *f)
 {
 	struct message *m = ch->pub;
-	if (f->size > m->body_size - m->body_have)
+	if (f->size > m->body_size - ch->pub_have)
 		return conn_fail(ch->c, AMQP_FRAME_ERROR,
 				 "body frames on channel %u exceed the declared body size %llu",
 				 ch->id, (unsigned long long)m->body_size);
-	memcpy(m->body + m->body_have, f->payload, f->size);
-	m->body_have += f->size;
-	return m->body_have == m->body_size ? publish_assembled(ch) : 0;
+	memcpy(message_body(m) + ch->pub_have, f->payload, f->size);
+	ch->pub_have += f->size;
+	return ch->pub_have == m->body_size ? publish_assembled(ch) : 0;
 }
 
 static int dispatch(struct channel *ch, struct amqp_method *m)

@@ -56,6 +56,7 @@ struct channel {
 	/* content assembly */
 	enum content_state content;
 	struct message *pub; /* the message being assembled (after its header) */
+	uint64_t pub_have;   /* body octets of it received so far */
 	bool pub_mandatory;
 	uint8_t pub_exchange_len, pub_rkey_len;
 	uint8_t pub_exchange[255], pub_rkey[255]; /* from basic.publish */

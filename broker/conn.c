@@ -148,7 +148,7 @@ void conn_send_content(struct conn *c, uint16_t ch, const struct amqp_method *m,
 	uint64_t off = 0;
 	if (msg->body_size <= BODY_COPY_MAX && msg->body_size <= max) {
 		if (msg->body_size)
-			frame_put(&scratch, FRAME_BODY, ch, msg->body, (uint32_t)msg->body_size);
+			frame_put(&scratch, FRAME_BODY, ch, message_body(msg), (uint32_t)msg->body_size);
 		queue_frame_bytes(c);
 		return;
 	}
@@ -160,7 +160,7 @@ void conn_send_content(struct conn *c, uint16_t ch, const struct amqp_method *m,
 		evbuffer_add(c->out, scratch.p, scratch.len);
 		scratch.len = 0;
 		struct message *ref = message_ref((struct message *)msg);
-		evbuffer_add_reference(c->out, msg->body + off, (size_t)n, body_done, ref);
+		evbuffer_add_reference(c->out, message_body(msg) + off, (size_t)n, body_done, ref);
 		wb_u8(&scratch, FRAME_END);
 		off += n;
 	}

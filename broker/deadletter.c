@@ -384,8 +384,7 @@ struct message *deadletter_copy(const struct message *m, const struct dl_reason 
 	struct message *c = message_new(name255(dlx), rkey,
 					(struct bytes){out.p, (uint32_t)out.len}, m->body_size);
 	if (m->body_size)
-		memcpy(c->body, m->body, m->body_size);
-	c->body_have = m->body_size;
+		memcpy(message_body(c), message_body(m), m->body_size);
 	c->flags = m->flags & MSG_PERSISTENT; /* republished without mandatory */
 	c->priority = m->priority;
 

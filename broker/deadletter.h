@@ -42,7 +42,7 @@ struct dl_reason {
  *    validates them at queue.declare);
  *  - the same body, MSG_PERSISTENT and priority; never mandatory.
  * now_s is the wall clock in seconds, written as the entry's time.
- * Returns a new complete message (refs 1, body_have = body_size), or NULL
+ * Returns a new complete message (refs 1, body filled in), or NULL
  * only when m's stored properties do not decode, which publish-time
  * validation rules out. */
 struct message *deadletter_copy(const struct message *m, const struct dl_reason *r, const char *dlx,

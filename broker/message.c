@@ -20,7 +20,6 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	m->rkey_len = (uint8_t)rkey.len;
 	m->props_len = raw_props.len;
 	m->body_size = body_size;
-	m->body_have = 0;
 	m->store_id = 0;
 	message_bytes += body_size;
 	uint8_t *p = m->data;
@@ -30,7 +29,6 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 			memcpy(p, parts[i].p, parts[i].len);
 		p += parts[i].len;
 	}
-	m->body = p;
 	message_live++;
 	return m;
 }

@@ -27,9 +27,7 @@ struct message {
 	uint32_t props_len;
 	uint32_t expiration; /* per-message TTL in ms, with MSG_EXPIRATION */
 	uint64_t body_size;
-	uint64_t body_have; /* bytes of body received so far (assembly) */
 	uint64_t store_id;  /* 0 until written to the store */
-	uint8_t *body;      /* points into data[] */
 	uint8_t data[];     /* exchange, routing key, properties, body */
 };
 
@@ -55,6 +53,11 @@ static inline struct bytes message_exchange(const struct message *m)
 static inline struct bytes message_rkey(const struct message *m)
 {
 	return (struct bytes){m->data + m->exchange_len, m->rkey_len};
+}
+
+static inline uint8_t *message_body(const struct message *m)
+{
+	return (uint8_t *)m->data + m->exchange_len + m->rkey_len + m->props_len;
 }
 
 static inline struct bytes message_props(const struct message *m)

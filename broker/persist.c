@@ -143,7 +143,7 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 		/* Stored once, however many durable queues it reaches. */
 		m->store_id = store_next_message_id();
 		wrote(store_put_message(m->store_id, message_exchange(m), message_rkey(m),
-					message_props(m), m->body, m->body_size));
+					message_props(m), message_body(m), m->body_size));
 	}
 	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries));
 	e->msg_id = m->store_id;
@@ -177,8 +177,7 @@ int persist_load(struct queue *q, struct qentry *e)
 	}
 	struct message *m = message_new(x, rkey, props, body.len);
 	if (body.len)
-		memcpy(m->body, body.p, body.len);
-	m->body_have = body.len;
+		memcpy(message_body(m), body.p, body.len);
 	m->store_id = e->msg_id;
 	m->flags |= MSG_PERSISTENT;
 	e->m = m;
@@ -188,9 +187,16 @@ int persist_load(struct queue *q, struct qentry *e)
 
 void persist_delivered(struct queue *q, const struct qentry *e)
 {
-	if (!active)
+	if (!active || q->store_id <= 0)
 		return;
-	if (q->store_id <= 0 || e->seq <= q->delivered_upto)
+	/* Priority levels deliver out of seq order, so no watermark holds:
+	 * a first delivery marks the entry itself. */
+	if (q->nlv > 1) {
+		if (e->deliveries == 0)
+			wrote(store_set_deliveries(q->store_id, e->seq, 1));
+		return;
+	}
+	if (e->seq <= q->delivered_upto)
 		return;
 	q->delivered_upto = e->seq;
 	if (!q->upto_dirty) {
@@ -358,8 +364,7 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	if (!m) {
 		m = message_new(exchange, rkey, props, body.len);
 		if (body.len)
-			memcpy(m->body, body.p, body.len);
-		m->body_have = body.len;
+			memcpy(message_body(m), body.p, body.len);
 		m->store_id = msg_id;
 		m->flags |= MSG_PERSISTENT;
 		strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);

@@ -113,8 +113,7 @@ static void publish(struct queue *q, int n)
 	int len = snprintf(body, sizeof body, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(body),
 					(struct bytes){no_props, sizeof no_props}, (uint64_t)len);
-	memcpy(m->body, body, (size_t)len);
-	m->body_have = (uint64_t)len;
+	memcpy(message_body(m), body, (size_t)len);
 	queue_push(q, m);
 	message_unref(m);
 }
@@ -519,7 +518,7 @@ START_TEST(ring_growth_with_holes)
 		char want[16];
 		snprintf(want, sizeof want, "m%llu", (unsigned long long)t - 1);
 		ck_assert_uint_eq(u->e.m->body_size, strlen(want));
-		ck_assert_int_eq(memcmp(u->e.m->body, want, strlen(want)), 0);
+		ck_assert_int_eq(memcmp(message_body(u->e.m), want, strlen(want)), 0);
 	}
 	ck_assert_uint_eq(ch->unacked_n, (uint32_t)live);
 	ck_assert_uint_eq(a->unacked, (uint32_t)live);

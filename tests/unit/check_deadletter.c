@@ -33,8 +33,7 @@ static struct message *mkmsg(const char *exchange, const char *rkey, const struc
 	props_encode(&w, pr);
 	size_t n = strlen(body);
 	struct message *m = message_new(bytes_of(exchange), bytes_of(rkey), view(&w), n);
-	memcpy(m->body, body, n);
-	m->body_have = n;
+	memcpy(message_body(m), body, n);
 	m->flags = flags;
 	m->priority = prio;
 	wb_free(&w);
@@ -252,8 +251,7 @@ START_TEST(first_death)
 	assert_bytes(message_exchange(c), "dlx");
 	assert_bytes(message_rkey(c), "rk");
 	ck_assert_uint_eq(c->body_size, 5);
-	ck_assert_uint_eq(c->body_have, 5);
-	ck_assert_mem_eq(c->body, "hello", 5);
+	ck_assert_mem_eq(message_body(c), "hello", 5);
 	ck_assert_uint_eq(c->flags, MSG_PERSISTENT);
 	ck_assert_uint_eq(c->priority, 3);
 	ck_assert_uint_eq(c->store_id, 0);
@@ -303,7 +301,7 @@ START_TEST(first_death)
 
 	/* The copy lives on its own. */
 	message_unref(m);
-	ck_assert_mem_eq(c->body, "hello", 5);
+	ck_assert_mem_eq(message_body(c), "hello", 5);
 	message_unref(c);
 	ck_assert_uint_eq(message_live, 0);
 	wb_free(&before);
@@ -840,7 +838,7 @@ START_TEST(long_names_cut)
 	assert_str(xdeath_at(c, 0), "queue", name); /* a longstr keeps it all */
 	ck_assert(deadletter_is_cycle(c, name));
 	ck_assert_uint_eq(c->body_size, 1);
-	ck_assert_int_eq(c->body[0], 'x');
+	ck_assert_int_eq(message_body(c)[0], 'x');
 	message_unref(m);
 	message_unref(c);
 	ck_assert_uint_eq(message_live, 0);

@@ -55,8 +55,7 @@ static struct message *msg(int n, uint64_t size)
 	snprintf(key, sizeof key, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
 					(struct bytes){no_props, sizeof no_props}, size);
-	memset(m->body, n & 0xff, (size_t)size);
-	m->body_have = size;
+	memset(message_body(m), n & 0xff, (size_t)size);
 	return m;
 }
 

@@ -113,8 +113,7 @@ static struct message *msg(int n)
 	int len = snprintf(body, sizeof body, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(body),
 					(struct bytes){no_props, sizeof no_props}, (uint64_t)len);
-	memcpy(m->body, body, (size_t)len);
-	m->body_have = (uint64_t)len;
+	memcpy(message_body(m), body, (size_t)len);
 	return m;
 }
 
@@ -599,8 +598,7 @@ START_TEST(outgoing_body_frames_hold_references)
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("q"),
 					(struct bytes){no_props, sizeof no_props}, 10000);
-	memset(m->body, 'x', 10000);
-	m->body_have = 10000;
+	memset(message_body(m), 'x', 10000);
 	queue_push(q, m);
 	queue_push(q, m);
 	message_unref(m);
@@ -628,8 +626,7 @@ START_TEST(mandatory_return_releases)
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("nowhere"),
 					(struct bytes){no_props, sizeof no_props}, 50000);
-	memset(m->body, 'r', 50000);
-	m->body_have = 50000;
+	memset(message_body(m), 'r', 50000);
 	ck_assert_int_eq(basic_route_publish(ch, m, true, 0), 0);
 	ck_assert_uint_eq(message_live, 1);
 	ck_assert_uint_eq(m->refs, 1); /* the body frame's */
