@@ -216,3 +216,50 @@ def test_nack_when_queue_rejects_publish(broker, ch, names):
     finally:
         c.close()
     assert drain(ch, q) == [b"first"]
+
+
+def test_confirms_with_select_connection(broker, names):
+    # pika's asynchronous SelectConnection: 1000 publishes in a burst, the
+    # ack callback sees (tag, multiple) pairs that together cover 1..1000
+    # exactly once
+    n = 1000
+    q = names.queue()
+    confirms = []
+    settled = set()
+    errors = []
+    state = {}
+
+    def on_open(conn):
+        conn.channel(on_open_callback=on_channel)
+
+    def on_channel(ch):
+        state["ch"] = ch
+        ch.queue_declare(q, callback=lambda _f: ch.confirm_delivery(
+            ack_nack_callback=on_confirm, callback=lambda _f: publish_all()))
+
+    def publish_all():
+        for i in range(n):
+            state["ch"].basic_publish("", q, b"%d" % i)
+
+    def on_confirm(frame):
+        m = frame.method
+        confirms.append((m.NAME, m.delivery_tag, m.multiple))
+        tags = (set(range(1, m.delivery_tag + 1)) - settled) if m.multiple else {m.delivery_tag}
+        if tags & settled or not tags:
+            errors.append("bad confirm %r" % ((m.NAME, m.delivery_tag, m.multiple),))
+        settled.update(tags)
+        if len(settled) >= n:
+            state["conn"].close()
+
+    conn = pika.SelectConnection(
+        broker.params(), on_open_callback=on_open,
+        on_open_error_callback=lambda c, e: (errors.append(repr(e)), c.ioloop.stop()),
+        on_close_callback=lambda c, r: c.ioloop.stop())
+    state["conn"] = conn
+    timer = conn.ioloop.call_later(15, lambda: (errors.append("timeout"), conn.ioloop.stop()))
+    conn.ioloop.start()
+    conn.ioloop.remove_timeout(timer)
+    assert not errors, errors
+    assert settled == set(range(1, n + 1))
+    assert all(name == "Basic.Ack" for name, _, _ in confirms)
+    assert len(confirms) <= n

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from support.amqpraw import (
-    BASIC_PUBLISH, CHANNEL_CLOSE_OK, CHANNEL_OPEN, CHANNEL_OPEN_OK,
+    BASIC_CONSUME, BASIC_CONSUME_OK, BASIC_PUBLISH, bits, table, CHANNEL_CLOSE_OK, CHANNEL_OPEN, CHANNEL_OPEN_OK,
     CONNECTION_CLOSE, CONNECTION_CLOSE_OK, QUEUE_DECLARE, ServerClosed,
     basic_publish_args,
     body_frame, close_args, frame, header_frame, heartbeat_frame,
@@ -226,3 +226,44 @@ def test_server_close_on_error_in_one_channel_keeps_others_out(raw, broker):
     assert info[0] == 505
     assert all(f.channel != 2 for f in raw.skipped), raw.skipped
     assert raw.wait_closed(timeout=5)
+
+
+def test_no_deliveries_after_connection_close(raw, broker):
+    # a consumer on the failing connection must not receive anything once the
+    # server has sent connection.close, and a message published meanwhile
+    # must stay in the queue (not be handed to the dying consumer)
+    # RabbitMQ: nothing delivered; the message is still there afterwards
+    import pika
+    raw.handshake(broker.user, broker.password, broker.vhost)
+    raw.open_channel(1)
+    q = unique()
+    raw.declare_queue(q, exclusive=False)
+    raw.send_method(1, BASIC_CONSUME, struct.pack(">H", 0) + shortstr(q) +
+                    shortstr("c1") + bits(False, True, False, False) + table({}))
+    raw.read_method(BASIC_CONSUME_OK, channel=1)
+    raw.send(heartbeat_frame(1))                      # hard error: 505
+    code, _, _, _ = raw.expect_connection_close(send_close_ok=False)
+    assert code == 505
+    other = broker.connect()
+    try:
+        och = other.channel()
+        och.basic_publish("", q, b"after-close")
+        och.queue_declare(q, passive=True)
+        raw.sock.settimeout(0.5)
+        try:
+            data = raw.sock.recv(4096)
+        except socket.timeout:
+            data = None
+        assert not data, "server sent %r after connection.close" % data
+        raw.send_method(0, CONNECTION_CLOSE_OK)
+        assert raw.wait_closed(timeout=5)
+        deadline = time.monotonic() + 5
+        while True:
+            m, _, body = och.basic_get(q, auto_ack=True)
+            if m is not None or time.monotonic() > deadline:
+                break
+            other.process_data_events(time_limit=0.05)
+        assert body == b"after-close"
+        och.queue_delete(q)
+    finally:
+        other.close()
