@@ -106,14 +106,18 @@ static int begin(void)
 {
 	if (txn_failed)
 		return -1;
-	if (injected_failure()) {
-		txn_failed = in_txn;
-		return -1;
-	}
 	if (!in_txn) {
-		if (exec("BEGIN") < 0)
-			return -1;
+		/* Even a failed BEGIN opens the turn, so that store_commit()
+		 * reports it and no later write of the turn commits alone. */
 		in_txn = true;
+		if (exec("BEGIN") < 0) {
+			txn_failed = true;
+			return -1;
+		}
+	}
+	if (injected_failure()) {
+		txn_failed = true;
+		return -1;
 	}
 	return 0;
 }
@@ -183,6 +187,14 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 	    exec("PRAGMA cache_size = -65536") < 0 || /* 64 MiB page cache */
 	    query_int("PRAGMA user_version", &version) < 0 || migrate((int)version) < 0)
 		goto fail;
+	/* The broker numbers a queue's new entries from its last recovered
+	 * seq + 1; a delivered_upto above that (the newest entries were acked)
+	 * would mark those new entries redelivered after the next restart. */
+	if (exec("UPDATE queues SET delivered_upto = (SELECT coalesce(max(e.seq), 0) FROM entries e"
+		 " JOIN messages m ON m.id = e.msg WHERE e.queue = queues.id) WHERE delivered_upto >"
+		 " (SELECT coalesce(max(e.seq), 0) FROM entries e JOIN messages m ON m.id = e.msg"
+		 " WHERE e.queue = queues.id)") < 0)
+		goto fail;
 	for (int i = 0; i < NSTMT; i++) {
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmt[i], NULL) !=
 		    SQLITE_OK) {
@@ -226,7 +238,10 @@ int store_commit(void)
 		return 0;
 	in_txn = false;
 	if (txn_failed || injected_failure() || exec("COMMIT") < 0) {
-		exec("ROLLBACK");
+		/* SQLite may have rolled back already (I/O error, disk full):
+		 * then a ROLLBACK would only replace the error worth logging. */
+		if (!sqlite3_get_autocommit(db))
+			exec("ROLLBACK");
 		txn_failed = false;
 		return -1;
 	}
