@@ -152,14 +152,15 @@ static void settle(struct channel *ch, struct unacked *u, bool requeue)
 	q->unacked--;
 	if (u->cons)
 		u->cons->unacked--;
-	if (requeue) {
+	if (requeue && q->delivery_limit >= 0 && u->e.deliveries > q->delivery_limit) {
+		/* x-delivery-limit: returned too often, dead-letter or drop. */
+		queue_discard(q, u->e, "delivery_limit");
+	} else if (requeue) {
 		if (u->e.flags & QE_STORED)
 			persist_requeue(q, &u->e);
 		queue_requeue(q, u->e);
 	} else {
-		if (u->e.flags & QE_STORED)
-			persist_drop(q, &u->e);
-		message_unref(u->e.m);
+		queue_discard(q, u->e, "rejected");
 	}
 	u->e.m = NULL;
 	ch->unacked_n--;

@@ -8,6 +8,7 @@
 #include "broker/channel.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/dlx.h"
 #include "broker/persist.h"
 #include "broker/server.h"
 #include "broker/timer.h"
@@ -21,6 +22,14 @@ static int64_t int_arg(struct bytes args, const char *key)
 	struct fvalue v;
 	int64_t n;
 	return table_get(args, key, &v) && fvalue_int(&v, &n) && n >= 0 ? n : -1;
+}
+
+/* A string argument as a new C string, or NULL when absent. */
+static char *str_arg(struct bytes args, const char *key)
+{
+	struct fvalue v;
+	struct bytes s;
+	return table_get(args, key, &v) && fvalue_str(&v, &s) ? xstrndup(s.p, s.len) : NULL;
 }
 
 static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_bytes)
@@ -47,6 +56,9 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 	q->max_len = int_arg(q->args, "x-max-length");
 	q->max_bytes = int_arg(q->args, "x-max-length-bytes");
 	q->idle_ms = int_arg(q->args, "x-expires");
+	q->delivery_limit = int_arg(q->args, "x-delivery-limit");
+	q->dlx = str_arg(q->args, "x-dead-letter-exchange");
+	q->dl_rkey = str_arg(q->args, "x-dead-letter-routing-key");
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
 			   v.v.b;
 	struct bytes ovf;
@@ -66,6 +78,8 @@ void queue_unref(struct queue *q)
 		qring_free(&q->lv[i]);
 	free(q->lv);
 	free(q->xheap);
+	free(q->dlx);
+	free(q->dl_rkey);
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);
@@ -173,7 +187,9 @@ void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e)
 
 void queue_discard(struct queue *q, struct qentry e, const char *reason)
 {
-	(void)reason; /* dead-lettering comes with x-dead-letter-exchange */
+	/* A paged-out message is read back to be dead-lettered. */
+	if (q->dlx && (e.m || persist_load(q, &e) == 0))
+		dlx_publish(q, e.m, reason);
 	if (e.flags & QE_STORED)
 		persist_drop(q, &e);
 	if (e.m)

@@ -75,6 +75,8 @@ struct queue {
 	struct xitem *xheap;
 	size_t nx, nx_cap;
 
+	char *dlx, *dl_rkey;    /* x-dead-letter-exchange / -routing-key, or NULL */
+	int64_t delivery_limit; /* x-delivery-limit; -1: none */
 	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
 	int64_t max_len, max_bytes;
 	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow;

@@ -18,6 +18,7 @@
 #include "broker/channel.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/dlx.h"
 #include "broker/flow.h"
 #include "broker/log.h"
 #include "broker/persist.h"
@@ -93,7 +94,8 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	turn_armed = false;
-	while (kicked || deferred_channels || to_flush) {
+	bool more = true;
+	while (more) {
 		while (kicked) {
 			struct queue *q = kicked;
 			kicked = q->next_kick;
@@ -101,6 +103,8 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 			queue_deliver(q);
 			queue_unref(q); /* the reference queue_kick took */
 		}
+		if (dlx_turn())
+			continue; /* dead-letters reached queues: deliver them too */
 		/* Commit before confirms go out: they may wait on it. */
 		persist_turn();
 		while (deferred_channels) {
@@ -115,6 +119,7 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 			c->flush_pending = false;
 			conn_flush(c);
 		}
+		more = kicked || deferred_channels || to_flush;
 	}
 	flow_turn();
 	free_dead();
@@ -229,6 +234,7 @@ void server_free(void)
 		evconnlistener_free(listeners[i]);
 	nlisteners = 0;
 	timer_free(); /* releases what pending timers hold, before vhosts go */
+	dlx_free();
 	vhosts_free();
 	auth_free();
 	event_free(turn_event);
