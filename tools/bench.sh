@@ -40,6 +40,7 @@ if [ ! -x "$TERNPERF" ]; then
 fi
 
 out=$(mktemp -d /tmp/tern-bench.XXXXXX)
+cut -d' ' -f1-3 /proc/loadavg > "$out/loadavg" # how busy the machine was already
 tern_pid="" tern_dir=""
 trap 'tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
 trap 'exit 130' INT TERM
@@ -288,6 +289,8 @@ md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
 md.append(f"- OS: {osname}, kernel {platform.release()}")
 md.append(f"- Tern: {ts or 'n/a (not running yet)'}" + (f", commit {tern_ver}" if ts and tern_ver else ""))
 md.append(f"- RabbitMQ: {rs or 'n/a (not running)'}")
+md.append("- Load average (1, 5, 15 min) when the run began: %s"
+          % open(f"{out}/loadavg").read().strip())
 md.append("- The broker under test, ternperf and anything else running (builds, other "
           "tests) share the same cores; figures are comparable with each other, not with "
           "bigger machines, and vary by some 10-20% from run to run.\n")
