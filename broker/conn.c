@@ -167,6 +167,16 @@ void conn_send_content(struct conn *c, uint16_t ch, const struct amqp_method *m,
 	queue_frame_bytes(c);
 }
 
+static void release_channels(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->nchans; i++) {
+		if (c->chans[i]) {
+			channel_free(c->chans[i]);
+			c->chans[i] = NULL;
+		}
+	}
+}
+
 void conn_close(struct conn *c, int code, uint32_t method_id)
 {
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
@@ -180,16 +190,9 @@ void conn_close(struct conn *c, int code, uint32_t method_id)
 	conn_send_method(c, 0, &m);
 	c->state = CONN_CLOSING;
 	c->opened_ms = now_ms(); /* close-ok is awaited for a bounded time */
-}
-
-static void release_channels(struct conn *c)
-{
-	for (uint32_t i = 0; i < c->nchans; i++) {
-		if (c->chans[i]) {
-			channel_free(c->chans[i]);
-			c->chans[i] = NULL;
-		}
-	}
+	/* The channels end with the close: consumers get nothing more and
+	 * unacked messages go back to their queues now, as in RabbitMQ. */
+	release_channels(c);
 }
 
 void conn_kill(struct conn *c)
