@@ -200,7 +200,10 @@ bool queue_pop(struct queue *q, struct qentry *e)
 {
 	uint64_t now = 0;
 	while (pop_raw(q, e)) {
-		if (e->expires && queue_entry_due(e, now ? now : (now = now_ms()))) {
+		/* A TTL-0 entry is popped only for a consumer ready to take it:
+		 * that is "deliver now"; the timer drops it otherwise. */
+		if (e->expires && !(e->flags & QE_NOW) &&
+		    queue_entry_due(e, now ? now : (now = now_ms()))) {
 			queue_discard(q, *e, "expired");
 			continue;
 		}
@@ -263,7 +266,8 @@ void queue_deliver(struct queue *q)
 		if (!pick)
 			return; /* no credit anywhere: an ack or drain kicks us again */
 		struct qentry e;
-		queue_pop(q, &e);
+		if (!queue_pop(q, &e))
+			return; /* what was left had expired */
 		channel_deliver(pick->ch, pick, q, e, pick->no_ack, 0);
 	}
 }
