@@ -277,6 +277,8 @@ static void queue_touch_timer(struct queue *q, uint64_t due);
 static void on_idle_timer(void *obj, uint64_t when)
 {
 	struct queue *q = obj;
+	q->idle_armed = false;
+	/* With consumers the queue is in use: the last cancel re-arms. */
 	if (when && !q->deleted && q->ncons == 0) {
 		uint64_t due = q->last_used + (uint64_t)q->idle_ms;
 		if (now_ms() >= due)
@@ -289,16 +291,16 @@ static void on_idle_timer(void *obj, uint64_t when)
 
 static void queue_touch_timer(struct queue *q, uint64_t due)
 {
+	q->idle_armed = true;
 	queue_ref(q);
 	timer_add(due, on_idle_timer, q);
 }
 
 void queue_touch(struct queue *q)
 {
-	bool armed = q->last_used != 0;
 	q->last_used = now_ms();
 	/* One timer at a time: when it fires early it re-arms itself. */
-	if (q->idle_ms >= 0 && !armed)
+	if (q->idle_ms >= 0 && !q->idle_armed)
 		queue_touch_timer(q, q->last_used + (uint64_t)q->idle_ms);
 }
 

@@ -64,6 +64,7 @@ struct queue {
 	bool single_active;     /* x-single-active-consumer: only cons[0] gets messages */
 	int64_t idle_ms;        /* x-expires: deleted after this long unused; -1: never */
 	uint64_t last_used;
+	bool idle_armed;        /* an x-expires timer is pending */
 
 	struct binding **binds; /* bindings with this queue as destination */
 	size_t nbinds, nbinds_cap;
