@@ -146,21 +146,28 @@ static void record(struct channel *ch, uint64_t tag, struct unacked u)
 }
 
 /* Clears one record: requeue it or drop the message, and return credit. */
-static void settle(struct channel *ch, struct unacked *u, bool requeue)
+/* How a delivery is settled. */
+enum settle_how { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
+
+static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 {
 	struct queue *q = u->q;
 	q->unacked--;
 	if (u->cons)
 		u->cons->unacked--;
-	if (requeue && q->delivery_limit >= 0 && u->e.deliveries > q->delivery_limit) {
+	if (how == SETTLE_ACK) {
+		if (u->e.flags & QE_STORED)
+			persist_drop(q, &u->e);
+		message_unref(u->e.m);
+	} else if (how == SETTLE_REJECT) {
+		queue_discard(q, u->e, "rejected");
+	} else if (q->delivery_limit >= 0 && u->e.deliveries > q->delivery_limit) {
 		/* x-delivery-limit: returned too often, dead-letter or drop. */
 		queue_discard(q, u->e, "delivery_limit");
-	} else if (requeue) {
+	} else {
 		if (u->e.flags & QE_STORED)
 			persist_requeue(q, &u->e);
 		queue_requeue(q, u->e);
-	} else {
-		queue_discard(q, u->e, "rejected");
 	}
 	u->e.m = NULL;
 	ch->unacked_n--;
@@ -174,7 +181,7 @@ static void settle(struct channel *ch, struct unacked *u, bool requeue)
 	}
 }
 
-static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, bool requeue)
+static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum settle_how how)
 {
 	if (multiple) {
 		if (tag != 0 && tag > ch->next_tag)
@@ -184,7 +191,7 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, bool req
 		for (uint64_t t = ch->ring_base; t <= last && ch->ring_len; t++) {
 			struct unacked *u = slot(ch, t);
 			if (u)
-				settle(ch, u, requeue);
+				settle(ch, u, how);
 		}
 		return 0;
 	}
@@ -192,18 +199,18 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, bool req
 	if (!u)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "unknown delivery tag %llu",
 				 (unsigned long long)tag);
-	settle(ch, u, requeue);
+	settle(ch, u, how);
 	return 0;
 }
 
 int channel_ack(struct channel *ch, uint64_t tag, bool multiple)
 {
-	return settle_tags(ch, tag, multiple, false);
+	return settle_tags(ch, tag, multiple, SETTLE_ACK);
 }
 
 int channel_nack(struct channel *ch, uint64_t tag, bool multiple, bool requeue)
 {
-	return settle_tags(ch, tag, multiple, requeue);
+	return settle_tags(ch, tag, multiple, requeue ? SETTLE_REQUEUE : SETTLE_REJECT);
 }
 
 void channel_requeue_all(struct channel *ch)
@@ -211,7 +218,7 @@ void channel_requeue_all(struct channel *ch)
 	while (ch->ring_len) {
 		struct unacked *u = &ch->ring[ch->ring_base & (ch->ring_cap - 1)];
 		if (u->e.m)
-			settle(ch, u, true);
+			settle(ch, u, SETTLE_REQUEUE);
 		else {
 			ch->ring_base++;
 			ch->ring_len--;
