@@ -241,6 +241,14 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 		     bool no_ack, uint32_t message_count)
 {
 	uint64_t tag = ++ch->next_tag;
+	if (e.deliveries && q->delivery_limit >= 0) {
+		/* As quorum queues: a redelivery says how often it came before. */
+		struct message *c = message_with_header(e.m, "x-delivery-count", e.deliveries);
+		if (c) {
+			message_unref(e.m);
+			e.m = c;
+		}
+	}
 	struct message *m = e.m;
 	struct amqp_method meth;
 	if (cons) {

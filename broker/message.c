@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "protocol/props.h"
+#include "protocol/table.h"
 #include "util/xalloc.h"
 
 uint64_t message_live;
@@ -40,4 +42,40 @@ void message_unref(struct message *m)
 		message_bytes -= m->body_size;
 		free(m);
 	}
+}
+
+struct message *message_with_header(const struct message *m, const char *key, int64_t v)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	if (props_decode(raw.p, raw.len, &p) != 0)
+		return NULL;
+	struct wbuf headers = {0}, props = {0};
+	size_t t = tw_begin(&headers);
+	struct table_iter it = table_iter(p.headers);
+	struct bytes k;
+	struct fvalue val;
+	while (table_next(&it, &k, &val)) {
+		if (bytes_eq(k, key))
+			continue;
+		wb_shortstr(&headers, k);
+		tv_value(&headers, &val);
+	}
+	tw_key(&headers, key);
+	tv_i64(&headers, v);
+	tw_end(&headers, t);
+	p.headers = (struct bytes){headers.p + 4, (uint32_t)(headers.len - 4)};
+	p.flags |= PROP_HEADERS;
+	props_encode(&props, &p);
+	struct message *c = message_new(message_exchange(m), message_rkey(m),
+					 (struct bytes){props.p, (uint32_t)props.len}, m->body_size);
+	if (m->body_size)
+		memcpy(message_body(c), message_body(m), m->body_size);
+	c->flags = m->flags;
+	c->priority = m->priority;
+	c->expiration = m->expiration;
+	c->store_id = m->store_id;
+	wb_free(&headers);
+	wb_free(&props);
+	return c;
 }

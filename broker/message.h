@@ -45,6 +45,11 @@ static inline struct message *message_ref(struct message *m)
 
 void message_unref(struct message *m);
 
+/* A copy of m whose headers property has `key` set to the integer v
+ * ('l'), replacing any value it had; everything else is kept. Returns a
+ * new message (refs 1), or NULL when m's properties do not decode. */
+struct message *message_with_header(const struct message *m, const char *key, int64_t v);
+
 static inline struct bytes message_exchange(const struct message *m)
 {
 	return (struct bytes){m->data, m->exchange_len};
