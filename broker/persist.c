@@ -33,6 +33,7 @@ static struct event *probe_timer;
 static void wrote(int rc)
 {
 	persist_writes++;
+	server_defer(); /* the end of this loop turn commits, even when idle */
 	if (rc < 0 && !turn_failed) {
 		turn_failed = true;
 		log_error("store: %s", store_error());

@@ -643,6 +643,30 @@ def own_broker(broker):
             nb.cleanup()
 
 
+def test_unconfirmed_publish_and_ack_committed_promptly(restartable, names):
+    """Without confirms and with nothing else going on, a persistent publish
+    and an ack still reach the disk at the end of their loop turn."""
+    b = restartable
+    q = names.queue()
+    conn = b.connect()
+    ch = conn.channel()
+    ch.queue_declare(q, durable=True)
+    ch.basic_publish("", q, b"gone", PERSISTENT)
+    ch.basic_publish("", q, b"kept", PERSISTENT)
+    sync_publish(ch)
+    m, _, body = ch.basic_get(q, auto_ack=False)
+    assert body == b"gone"
+    ch.basic_ack(m.delivery_tag)               # no reply, no consumer to kick
+    ch.basic_publish("", q, b"later", PERSISTENT)
+    time.sleep(0.5)                            # idle: no further frames
+    kill9_restart(b, conn)
+    conn = b.connect()
+    back = get_all(conn.channel(), q)
+    assert bodies(back) == [b"kept", b"later"]
+    assert [m.redelivered for m, _, _ in back] == [False, False]
+    conn.close()
+
+
 def test_durability_normal_config(own_broker):
     b = own_broker("# test config\ndurability = normal\n")
     b.start()
