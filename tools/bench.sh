@@ -287,7 +287,7 @@ md.append("Written by `make bench` (tools/bench.sh) on %s. Each scenario is one 
 md.append("## Machine and versions\n")
 md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
 md.append(f"- OS: {osname}, kernel {platform.release()}")
-md.append(f"- Tern: {ts or 'n/a (not running yet)'}" + (f", commit {tern_ver}" if ts and tern_ver else ""))
+md.append(f"- Tern: {ts or 'n/a (not measured in this run)'}" + (f", commit {tern_ver}" if ts and tern_ver else ""))
 md.append(f"- RabbitMQ: {rs or 'n/a (not running)'}")
 md.append("- Load average (1, 5, 15 min) when the run began: %s"
           % open(f"{out}/loadavg").read().strip())
@@ -295,8 +295,8 @@ md.append("- The broker under test, ternperf and anything else running (builds, 
           "tests) share the same cores; figures are comparable with each other, not with "
           "bigger machines, and vary by some 10-20% from run to run.\n")
 if not ts:
-    md.append("This run measured the RabbitMQ side only: the Tern column is n/a until "
-              "`make bench` runs with a working build/ternd.\n")
+    md.append("This run measured the RabbitMQ side only; Tern's column is to come "
+              "(`make bench` fills it in when build/ternd runs).\n")
 md.append("## Results\n")
 md.append("| Scenario | Metric | Tern | RabbitMQ | Tern / RabbitMQ |")
 md.append("|---|---|--:|--:|--:|")

@@ -14,7 +14,8 @@
  * skips to FINAL and closes everything at once. Each loop turn: take the
  * time, advance the phase, let producers publish, write every connection's
  * buffer once, then sleep in epoll_pwait2 until the next socket event or
- * the earliest deadline (token bucket, report, phase), to the microsecond. */
+ * the earliest deadline (token bucket, report, phase), give or take the
+ * 20 us of timer slack we ask for. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -227,10 +228,11 @@ static void tick(uint64_t now)
 }
 
 /* Sleeps until a socket is ready or `wake` (ns), then handles the events. */
-static void wait_events(uint64_t now, uint64_t wake)
+static void wait_events(uint64_t wake)
 {
 	static struct epoll_event evs[256];
 	static bool no_pwait2;
+	uint64_t now = now_ns(); /* building and writing took time since */
 	uint64_t d = wake <= now ? 0 : wake - now;
 	if (d > NS / 10)
 		d = NS / 10; /* wake now and then regardless: signals, phases */
@@ -268,7 +270,7 @@ static void run_loop(void)
 				wake = w;
 		}
 		conn_flush_all();
-		wait_events(now, wake);
+		wait_events(wake);
 	}
 }
 
