@@ -146,7 +146,10 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 		wrote(store_put_message(m->store_id, message_exchange(m), message_rkey(m),
 					message_props(m), message_body(m), m->body_size));
 	}
-	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries));
+	/* A TTL deadline is kept in wall-clock time: it must mean the same
+	 * after a restart, when the monotonic clock starts over. */
+	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
+	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries, expires));
 	e->msg_id = m->store_id;
 	e->flags |= QE_STORED;
 }
@@ -330,6 +333,16 @@ static void rec_binding(void *ctx, const char *vhost, struct bytes source, bool 
 	vhost_bind(vh, src, to_queue ? DEST_QUEUE : DEST_EXCHANGE, d, key, args, &why);
 }
 
+/* A stored wall-clock deadline on today's monotonic clock; one that
+ * passed while the broker was down is due at once. */
+static uint64_t mono(uint64_t wall)
+{
+	if (!wall)
+		return 0;
+	uint64_t now = now_ms(), w = wall_ms();
+	return wall > w ? now + (wall - w) : now - 1;
+}
+
 /* The priority level a recovered message goes back to. */
 static uint8_t level_of(const struct queue *q, struct bytes raw_props)
 {
@@ -342,7 +355,7 @@ static uint8_t level_of(const struct queue *q, struct bytes raw_props)
 
 static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries, bool redelivered,
 		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      struct bytes body)
+		      struct bytes body, uint64_t expires_wall)
 {
 	struct recovery *r = ctx;
 	struct queue *q = handle;
@@ -356,10 +369,12 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	struct message *m = strmap_get(&r->messages, &msg_id, sizeof msg_id);
 	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
 		/* Over the budget: keep only the index entry. */
-		queue_requeue(q, (struct qentry){.seq = seq, .msg_id = msg_id, .size = body.len,
-						 .deliveries = (uint16_t)deliveries,
-						 .flags = QE_STORED | QE_PAGED,
-						 .priority = level_of(q, props)});
+		struct qentry e = {.seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
+				   .size = body.len, .deliveries = (uint16_t)deliveries,
+				   .flags = QE_STORED | QE_PAGED, .priority = level_of(q, props)};
+		queue_requeue(q, e);
+		if (e.expires)
+			queue_ttl_recovered(q, &e);
 		return;
 	}
 	if (!m) {
@@ -372,9 +387,12 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	}
 	message_ref(m); /* the queue entry's */
 	/* In seq order: the store returns them sorted, so this appends. */
-	queue_requeue(q, (struct qentry){.m = m, .seq = seq, .msg_id = msg_id, .size = body.len,
-					 .deliveries = (uint16_t)deliveries, .flags = QE_STORED,
-					 .priority = level_of(q, props)});
+	struct qentry e = {.m = m, .seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
+			   .size = body.len, .deliveries = (uint16_t)deliveries, .flags = QE_STORED,
+			   .priority = level_of(q, props)};
+	queue_requeue(q, e);
+	if (e.expires)
+		queue_ttl_recovered(q, &e);
 }
 
 int persist_open(void)

@@ -126,6 +126,9 @@ void queue_kick(struct queue *q);
  * schedules its expiry (queue_ttl.c). */
 void queue_ttl_entry(struct queue *q, struct qentry *e);
 
+/* Schedules the expiry of a recovered entry (e->expires already set). */
+void queue_ttl_recovered(struct queue *q, const struct qentry *e);
+
 /* Removes every entry whose time is up, wherever it sits, and schedules
  * the next expiry. */
 void queue_expire(struct queue *q);

@@ -101,6 +101,14 @@ void queue_ttl_entry(struct queue *q, struct qentry *e)
 	arm(q, e->expires, ttl == 0);
 }
 
+void queue_ttl_recovered(struct queue *q, const struct qentry *e)
+{
+	/* Whether the deadline came from the queue or the message is not
+	 * stored: the heap finds it either way. */
+	xpush(q, (struct xitem){e->expires, e->seq, e->priority});
+	arm(q, e->expires, false);
+}
+
 void queue_expire(struct queue *q)
 {
 	uint64_t now = now_ms();

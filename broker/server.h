@@ -18,6 +18,8 @@ extern struct event_base *server_base;
 
 /* Monotonic milliseconds. */
 uint64_t now_ms(void);
+/* Wall-clock milliseconds since the epoch (for what outlives a restart). */
+uint64_t wall_ms(void);
 
 /* Sets up the loop, vhosts and listeners. Returns 0 or -1 (logged). */
 int server_init(void);

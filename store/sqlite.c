@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 int store_fail_after;
 
@@ -56,7 +56,8 @@ static const char *const sql[NSTMT] = {
 	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1"
 		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1)",
 	[S_GET_M] = "SELECT exchange, rkey, props, body FROM messages WHERE id = ?1",
-	[S_ENQ] = "INSERT OR REPLACE INTO entries VALUES(?1, ?2, ?3, ?4)",
+	[S_ENQ] = "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires)"
+		  " VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_DEQ] = "DELETE FROM entries WHERE queue = ?1 AND seq = ?2",
 	[S_SET_DELIV] = "UPDATE entries SET deliveries = ?3 WHERE queue = ?1 AND seq = ?2",
 	[S_SET_UPTO] = "UPDATE queues SET delivered_upto = max(delivered_upto, ?2) WHERE id = ?1",
@@ -150,12 +151,20 @@ static int migrate(int version)
 			 SCHEMA_VERSION);
 		return -1;
 	}
-	/* version 0: a new file. Later versions add steps here, each in the
-	 * same transaction as the user_version bump. */
-	if (exec("BEGIN") < 0 || exec(schema_v1) < 0 || exec("PRAGMA user_version = 1") < 0 ||
-	    exec("COMMIT") < 0) {
-		exec("ROLLBACK");
-		return -1;
+	/* One step per version, each in the same transaction as its
+	 * user_version bump, so a crash leaves a file at a whole version. */
+	static const char *const steps[] = {
+		[0] = schema_v1,
+		/* v2: TTL deadlines (wall-clock ms, 0: none) survive restarts. */
+		[1] = "ALTER TABLE entries ADD COLUMN expires INTEGER NOT NULL DEFAULT 0",
+	};
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		char bump[64];
+		snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+		if (exec("BEGIN") < 0 || exec(steps[v]) < 0 || exec(bump) < 0 || exec("COMMIT") < 0) {
+			exec("ROLLBACK");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -414,8 +423,10 @@ static int entry_op(int i, int64_t qid, uint64_t seq, int64_t a, int64_t b, int 
 	return step(i);
 }
 
-int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries)
+int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
+		  uint64_t expires)
 {
+	sqlite3_bind_int64(stmt[S_ENQ], 5, (int64_t)expires);
 	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
 }
 
@@ -498,7 +509,7 @@ int store_recover(const struct store_visitor *v, void *ctx)
 	sqlite3_finalize(s);
 
 	if (rc == SQLITE_DONE &&
-	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, m.id, m.exchange, m.rkey, m.props,"
+	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, m.id, m.exchange, m.rkey, m.props, e.expires,"
 				   " m.body FROM entries e JOIN messages m ON m.id = e.msg"
 				   " WHERE e.queue = ?1 ORDER BY e.seq", -1, &s, NULL) == SQLITE_OK) {
 		for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++) {
@@ -508,7 +519,8 @@ int store_recover(const struct store_visitor *v, void *ctx)
 				v->entry(ctx, qs[i].handle, seq, (uint32_t)sqlite3_column_int(s, 1),
 					 (int64_t)seq <= qs[i].upto,
 					 (uint64_t)sqlite3_column_int64(s, 2), col_bytes(s, 3),
-					 col_bytes(s, 4), col_bytes(s, 5), col_bytes(s, 6));
+					 col_bytes(s, 4), col_bytes(s, 5), col_bytes(s, 7),
+					 (uint64_t)sqlite3_column_int64(s, 6));
 			}
 			sqlite3_reset(s);
 		}

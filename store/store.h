@@ -64,7 +64,9 @@ int store_del_message(uint64_t id);
  * Returns 0 with views valid until the next store call, or -1. */
 int store_get_message(uint64_t id, struct bytes *exchange, struct bytes *rkey,
 		      struct bytes *props, struct bytes *body);
-int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries);
+/* expires: the entry's TTL deadline in wall-clock milliseconds, 0: none. */
+int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
+		  uint64_t expires);
 int store_dequeue(int64_t qid, uint64_t seq);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
@@ -87,7 +89,7 @@ struct store_visitor {
 	 * true when the entry had been delivered before the stop. */
 	void (*entry)(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
 		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      struct bytes body);
+		      struct bytes body, uint64_t expires);
 };
 
 /* Visits everything stored. Returns 0 or -1. */

@@ -134,11 +134,14 @@ static void v_binding(void *ctx, const char *vhost, struct bytes source, bool to
 	       hex(args));
 }
 
+static uint64_t last_expires; /* the expires of the last entry visited */
+
 static void v_entry(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
 		    uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		    struct bytes body)
+		    struct bytes body, uint64_t expires)
 {
 	(void)ctx;
+	last_expires = expires;
 	record("E %s seq=%llu d=%u r=%d m=%llu %s %s %s %s", (const char *)queue,
 	       (unsigned long long)seq, deliveries, redelivered, (unsigned long long)msg_id,
 	       hex(exchange), hex(rkey), hex(props), hex(body));
@@ -293,11 +296,11 @@ static void put_all(void)
 	ck_assert_int_eq(store_put_message(m4, B("ex2"), B("a.b"), B(PROPS), big, sizeof big), 0);
 
 	/* Entries out of seq order: recovery sorts them. */
-	ck_assert_int_eq(store_enqueue(q1, 7, m2, 0), 0);
-	ck_assert_int_eq(store_enqueue(q1, 3, m1, 0), 0);
-	ck_assert_int_eq(store_enqueue(q1, 10, m4, 0), 0);
-	ck_assert_int_eq(store_enqueue(q2, 2, m3, 0), 0);
-	ck_assert_int_eq(store_enqueue(q2, 1, m1, 2), 0);
+	ck_assert_int_eq(store_enqueue(q1, 7, m2, 0, 0), 0);
+	ck_assert_int_eq(store_enqueue(q1, 3, m1, 0, 0), 0);
+	ck_assert_int_eq(store_enqueue(q1, 10, m4, 0, 0), 0);
+	ck_assert_int_eq(store_enqueue(q2, 2, m3, 0, 0), 0);
+	ck_assert_int_eq(store_enqueue(q2, 1, m1, 2, 0), 0);
 	ck_assert_int_eq(store_set_deliveries(q1, 7, 4), 0);
 	ck_assert_int_eq(store_set_delivered_upto(q1, 7), 0);
 	ck_assert_int_eq(store_set_delivered_upto(q1, 5), 0); /* never moves back */
@@ -420,7 +423,7 @@ START_TEST(delivered_upto_does_not_cover_later_entries)
 		ids[seq] = store_next_message_id();
 		ck_assert_int_eq(store_put_message(ids[seq], none, B("q"), B(PROPS),
 						   (const uint8_t *)"x", 1), 0);
-		ck_assert_int_eq(store_enqueue(q, seq, ids[seq], 0), 0);
+		ck_assert_int_eq(store_enqueue(q, seq, ids[seq], 0, 0), 0);
 	}
 	ck_assert_int_eq(store_commit(), 0);
 	/* All three delivered and acked. */
@@ -436,7 +439,7 @@ START_TEST(delivered_upto_does_not_cover_later_entries)
 	EXPECT_NONE('E');
 	uint64_t m = store_next_message_id();
 	ck_assert_int_eq(store_put_message(m, none, B("q"), B(PROPS), (const uint8_t *)"new", 3), 0);
-	ck_assert_int_eq(store_enqueue(q, 1, m, 0), 0);
+	ck_assert_int_eq(store_enqueue(q, 1, m, 0, 0), 0);
 	ck_assert_int_eq(store_commit(), 0);
 	/* Restart again before it was delivered: not redelivered. */
 	reopen();
@@ -540,7 +543,7 @@ static void baseline_then_turn(void)
 	ck_assert_int_eq(store_put_binding("/", B("ex1"), true, B("q1"), B("new"), none), 0);
 	uint64_t m = store_next_message_id();
 	ck_assert_int_eq(store_put_message(m, none, none, B(PROPS), (const uint8_t *)"lost", 4), 0);
-	ck_assert_int_eq(store_enqueue(q1, 11, m, 0), 0);
+	ck_assert_int_eq(store_enqueue(q1, 11, m, 0, 0), 0);
 	ck_assert_int_eq(store_dequeue(q1, 7), 0);
 	ck_assert_int_eq(store_del_message(m2), 0);
 	ck_assert_int_eq(store_set_deliveries(q2, 1, 9), 0);
@@ -651,12 +654,12 @@ END_TEST
 
 /* ---- schema version ---- */
 
-START_TEST(user_version_is_1_and_wal)
+START_TEST(user_version_is_2_and_wal)
 {
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
 	char path[128];
 	snprintf(path, sizeof path, "%s/tern.db", dir);
 	sqlite3 *db;
@@ -677,20 +680,55 @@ START_TEST(newer_user_version_refused)
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	raw_exec("PRAGMA user_version = 2");
+	raw_exec("PRAGMA user_version = 3");
 	char err[512] = "";
 	ck_assert_int_eq(store_open(dir, STORE_FULL, err, sizeof err), -1);
 	ck_assert_msg(strstr(err, "tern.db") != NULL, "error names the file: %s", err);
-	ck_assert_msg(strstr(err, "schema version 2") != NULL, "error names version 2: %s", err);
+	ck_assert_msg(strstr(err, "schema version 3") != NULL, "error names version 3: %s", err);
 	ck_assert_msg(strstr(err, "newer") != NULL, "error says newer: %s", err);
-	/* Refused, not touched: still version 2 with its data. */
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	/* Refused, not touched: still version 3 with its data. */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM messages"), 4);
 	/* Put back, the file opens again (teardown closes it). */
-	raw_exec("PRAGMA user_version = 1");
+	raw_exec("PRAGMA user_version = 2");
 	open_store();
 	recover();
 	expect_all();
+}
+END_TEST
+
+/* A version-1 file (no expires column) is migrated in place, data kept. */
+START_TEST(v1_file_migrates_to_v2)
+{
+	put_all();
+	ck_assert_int_eq(store_commit(), 0);
+	store_close();
+	raw_exec("ALTER TABLE entries DROP COLUMN expires");
+	raw_exec("PRAGMA user_version = 1");
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM entries WHERE expires = 0"),
+			 raw_int("SELECT count(*) FROM entries"));
+	recover();
+	expect_all();
+}
+END_TEST
+
+/* An entry's TTL deadline comes back from recovery as it was stored. */
+START_TEST(expires_round_trip)
+{
+	int64_t q = store_put_queue("/", bytes_of("ttlq"), STORE_F_DURABLE, (struct bytes){0});
+	ck_assert_int_gt(q, 0);
+	uint64_t m = store_next_message_id();
+	ck_assert_int_eq(store_put_message(m, bytes_of(""), bytes_of("ttlq"), bytes_of(""),
+					   (const uint8_t *)"x", 1), 0);
+	ck_assert_int_eq(store_enqueue(q, 1, m, 0, 1790000000123ull), 0);
+	ck_assert_int_eq(store_commit(), 0);
+	store_close();
+	open_store();
+	last_expires = 0;
+	recover();
+	ck_assert_uint_eq(last_expires, 1790000000123ull);
 }
 END_TEST
 
@@ -740,7 +778,9 @@ static Suite *store_suite(void)
 	TCase *v = tcase_create("schema");
 	tcase_add_checked_fixture(v, setup, teardown);
 	tcase_set_timeout(v, 30);
-	tcase_add_test(v, user_version_is_1_and_wal);
+	tcase_add_test(v, user_version_is_2_and_wal);
+	tcase_add_test(v, v1_file_migrates_to_v2);
+	tcase_add_test(v, expires_round_trip);
 	tcase_add_test(v, newer_user_version_refused);
 	tcase_add_test(v, open_missing_dir_fails_with_error);
 	suite_add_tcase(s, v);
