@@ -54,7 +54,8 @@ static const char usage_text[] =
 	"Each line reports the last second: rates, delivery latency quantiles (us),\n"
 	"confirm latency, ternperf's own CPU, and lost (during the run: sequence\n"
 	"gaps so far; in the summary: never delivered), duplicated (same message\n"
-	"twice without the redelivered flag) and redelivered counts.\n";
+	"twice without the redelivered flag) and redelivered counts. Heartbeats are\n"
+	"off (tune-ok heartbeat 0); only PLAIN authentication, no TLS.\n";
 
 static void usage(int status)
 {
