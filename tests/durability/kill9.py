@@ -232,7 +232,7 @@ def check_db(data_dir):
         db.close()
     if res != [("ok",)]:
         return "integrity_check: %r" % (res,)
-    if version != 1:
+    if version < 1:              # the schema moves on; 0 would be an unmigrated file
         return "user_version %d" % version
     return None
 
