@@ -290,6 +290,25 @@ START_TEST(header_fields)
 }
 END_TEST
 
+/* The weight octets must be 0 in 0-9-1 but are ignored on input, as
+ * RabbitMQ does; a header the broker re-sends always carries 0. */
+START_TEST(weight_ignored)
+{
+	static const uint8_t in[] = {0, 60, 0xFF, 0x00, 0, 0, 0, 0, 0, 0, 0, 3, 0x08, 0x00, 7};
+	struct content_header h;
+	ck_assert_int_eq(content_header_decode(in, sizeof in, &h), 0);
+	ck_assert_uint_eq(h.class_id, 60);
+	ck_assert_uint_eq(h.body_size, 3);
+	ck_assert_uint_eq(h.props.priority, 7);
+	struct wbuf w = {0};
+	content_header_put(&w, 1, h.class_id, h.body_size, h.raw_props);
+	ck_assert_uint_eq(w.len, 8 + sizeof in);
+	ck_assert_uint_eq(get16(w.p + 9), 0);
+	ck_assert_mem_eq(w.p + 11, in + 4, sizeof in - 4);
+	wb_free(&w);
+}
+END_TEST
+
 /* Every cut of a full header is 502 and reads nothing past the cut; so is
  * one trailing octet. */
 START_TEST(truncated_everywhere)
@@ -401,6 +420,7 @@ static Suite *props_suite(void)
 	tcase_add_test(r, each_property_alone);
 	tcase_add_test(r, encode_clears_continuation);
 	tcase_add_test(r, header_fields);
+	tcase_add_test(r, weight_ignored);
 	suite_add_tcase(s, r);
 
 	TCase *m = tcase_create("malformed");
