@@ -8,6 +8,7 @@
 #include "broker/conn.h"
 #include "broker/flow.h"
 #include "broker/handlers.h"
+#include "broker/hooks.h"
 #include "broker/persist.h"
 #include "broker/vhost.h"
 #include "protocol/props.h"
@@ -136,7 +137,7 @@ static int publish(struct channel *ch, const struct amqp_basic_publish *a)
 	return 0;
 }
 
-static void send_return(struct channel *ch, struct message *m)
+void basic_send_return(struct channel *ch, struct message *m)
 {
 	struct amqp_method r = {.id = AMQP_BASIC_RETURN};
 	r.a.basic_return.reply_code = AMQP_NO_ROUTE;
@@ -146,28 +147,39 @@ static void send_return(struct channel *ch, struct message *m)
 	conn_send_content(ch->c, ch->id, &r, m);
 }
 
+size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, struct conn *from,
+		   bool *refused)
+{
+	struct queue **qs = NULL;
+	struct amqp_props props;
+	struct route_msg rm = {.routing_key = message_rkey(m)};
+	if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
+		rm.headers = props.headers;
+	size_t n = vhost_route(vh, x, &rm, &qs);
+	for (size_t i = 0; i < n; i++) {
+		if (!queue_push(qs[i], m))
+			*refused = true; /* x-overflow reject-publish */
+		if (from)
+			flow_note_publish(from, qs[i]);
+	}
+	return n;
+}
+
 int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
 {
 	struct vhost *vh = ch->c->vh;
 	struct bexchange *x = vhost_exchange(vh, message_exchange(m));
-	struct queue **qs = NULL;
+	if (x && hook_publish_run(ch, x, m, mandatory, seq)) {
+		message_unref(m); /* the hook took its own reference */
+		return 0;
+	}
 	size_t n = 0;
 	uint64_t writes = persist_writes;
-	if (x) {
-		struct amqp_props props;
-		struct route_msg rm = {.routing_key = message_rkey(m)};
-		if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
-			rm.headers = props.headers;
-		n = vhost_route(vh, x, &rm, &qs);
-	}
 	bool refused = false;
-	for (size_t i = 0; i < n; i++) {
-		if (!queue_push(qs[i], m))
-			refused = true; /* x-overflow reject-publish */
-		flow_note_publish(ch->c, qs[i]);
-	}
+	if (x)
+		n = basic_route(vh, x, m, ch->c, &refused);
 	if (n == 0 && mandatory)
-		send_return(ch, m);
+		basic_send_return(ch, m);
 	if (seq && refused)
 		channel_nack_publish(ch, seq);
 	else if (seq && persist_writes != writes)

@@ -26,4 +26,16 @@ int handle_confirm_tx(struct channel *ch, struct amqp_method *m);
  * tx.commit). Returns 0 or a reply code. Takes the message's reference. */
 int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, uint64_t seq);
 
+struct vhost;
+struct bexchange;
+/* Routes m from x and pushes it into every queue it reaches (m's
+ * reference stays the caller's). `from` is the publishing connection for
+ * back-pressure, or NULL. *refused is set when a queue refused it
+ * (x-overflow reject-publish). Returns the number of queues. */
+size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, struct conn *from,
+		   bool *refused);
+
+/* Sends m back to the publisher as unroutable (basic.return 312). */
+void basic_send_return(struct channel *ch, struct message *m);
+
 #endif

@@ -9,6 +9,7 @@
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/server.h"
+#include "plugins/plugins.h"
 
 static void usage(FILE *f)
 {
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
 	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		seed = (unsigned)getpid();
 	srandom(seed); /* server-named queues must differ across restarts */
-	if (server_init() < 0)
+	/* Plugins register their exchange types before recovery needs them. */
+	if (plugins_init() < 0 || server_init() < 0 || plugins_start() < 0)
 		return 1;
 	log_info("Tern ready");
 	server_run();

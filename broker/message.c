@@ -79,3 +79,25 @@ struct message *message_with_header(const struct message *m, const char *key, in
 	wb_free(&props);
 	return c;
 }
+
+void message_read_props(struct message *m)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	if (props_decode(raw.p, raw.len, &p) != 0)
+		return;
+	if ((p.flags & PROP_DELIVERY_MODE) && p.delivery_mode == 2)
+		m->flags |= MSG_PERSISTENT;
+	if (p.flags & PROP_PRIORITY)
+		m->priority = p.priority;
+	uint64_t v = 0;
+	bool ok = (p.flags & PROP_EXPIRATION) && p.expiration.len > 0 && p.expiration.len <= 10;
+	for (uint32_t i = 0; ok && i < p.expiration.len; i++) {
+		ok = p.expiration.p[i] >= '0' && p.expiration.p[i] <= '9';
+		v = v * 10 + (uint64_t)(p.expiration.p[i] - '0');
+	}
+	if (ok && v <= UINT32_MAX) {
+		m->flags |= MSG_EXPIRATION;
+		m->expiration = (uint32_t)v;
+	}
+}

@@ -45,6 +45,10 @@ static inline struct message *message_ref(struct message *m)
 
 void message_unref(struct message *m);
 
+/* Sets flags, priority and expiration from m's own properties (for
+ * messages rebuilt from storage; an invalid expiration is ignored). */
+void message_read_props(struct message *m);
+
 /* A copy of m whose headers property has `key` set to the integer v
  * ('l'), replacing any value it had; everything else is kept. Returns a
  * new message (refs 1), or NULL when m's properties do not decode. */

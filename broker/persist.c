@@ -172,6 +172,29 @@ void persist_requeue(struct queue *q, const struct qentry *e)
 		wrote(store_set_deliveries(q->store_id, e->seq, e->deliveries));
 }
 
+uint64_t persist_delayed_put(uint64_t due_wall, struct vhost *vh, const struct message *m)
+{
+	uint64_t id = store_put_delayed(due_wall, vh->name, message_exchange(m), message_rkey(m),
+					message_props(m), message_body(m), m->body_size);
+	wrote(id ? 0 : -1);
+	return id;
+}
+
+int persist_delayed_scan(uint64_t from, uint64_t to,
+			 void (*fn)(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+				    struct bytes exchange, struct bytes rkey, struct bytes props,
+				    struct bytes body),
+			 void *ctx)
+{
+	return active ? store_scan_delayed(from, to, fn, ctx) : -1;
+}
+
+void persist_delayed_del(uint64_t id)
+{
+	if (active)
+		wrote(store_del_delayed(id));
+}
+
 int persist_load(struct queue *q, struct qentry *e)
 {
 	struct bytes x, rkey, props, body;

@@ -20,6 +20,7 @@
 
 struct bexchange;
 struct channel;
+struct vhost;
 
 /* Opens the store under cfg.data_dir and recovers everything into the
  * vhosts. Returns 0 or -1 (logged). */
@@ -50,6 +51,17 @@ void persist_requeue(struct queue *q, const struct qentry *e);
 int persist_load(struct queue *q, struct qentry *e);
 /* A stored entry was delivered. */
 void persist_delivered(struct queue *q, const struct qentry *e);
+
+/* Delayed messages (plugins/delayed.c): stored until they fire. put
+ * returns the row id, 0 on failure. */
+uint64_t persist_delayed_put(uint64_t due_wall, struct vhost *vh, const struct message *m);
+void persist_delayed_del(uint64_t id);
+/* Visits the stored delayed messages due in [from, to) (wall-clock ms). */
+int persist_delayed_scan(uint64_t from, uint64_t to,
+			 void (*fn)(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+				    struct bytes exchange, struct bytes rkey, struct bytes props,
+				    struct bytes body),
+			 void *ctx);
 
 /* End of turn: writes delivery watermarks, commits. */
 void persist_turn(void);

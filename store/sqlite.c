@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 int store_fail_after;
 
@@ -38,7 +38,7 @@ static const char schema_v1[] =
 enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
-	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, NSTMT
+	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, NSTMT
 };
 
 static const char *const sql[NSTMT] = {
@@ -56,6 +56,11 @@ static const char *const sql[NSTMT] = {
 	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1"
 		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1)",
 	[S_GET_M] = "SELECT exchange, rkey, props, body FROM messages WHERE id = ?1",
+	[S_PUT_D] = "INSERT INTO delayed(due, vhost, exchange, rkey, props, body)"
+		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DEL_D] = "DELETE FROM delayed WHERE id = ?1",
+	[S_SCAN_D] = "SELECT id, due, vhost, exchange, rkey, props, body FROM delayed"
+		     " WHERE due >= ?1 AND due < ?2 ORDER BY due, id",
 	[S_ENQ] = "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires)"
 		  " VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_DEQ] = "DELETE FROM entries WHERE queue = ?1 AND seq = ?2",
@@ -157,6 +162,11 @@ static int migrate(int version)
 		[0] = schema_v1,
 		/* v2: TTL deadlines (wall-clock ms, 0: none) survive restarts. */
 		[1] = "ALTER TABLE entries ADD COLUMN expires INTEGER NOT NULL DEFAULT 0",
+		/* v3: messages scheduled by a delayed-message exchange. */
+		[2] = "CREATE TABLE delayed(id INTEGER PRIMARY KEY, due INTEGER NOT NULL,"
+		      " vhost TEXT NOT NULL, exchange BLOB NOT NULL, rkey BLOB NOT NULL,"
+		      " props BLOB NOT NULL, body BLOB NOT NULL);"
+		      "CREATE INDEX delayed_due ON delayed(due, id);",
 	};
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		char bump[64];
@@ -528,4 +538,44 @@ int store_recover(const struct store_visitor *v, void *ctx)
 	}
 	sqlite3_free(qs);
 	return rc == SQLITE_DONE ? 0 : fail("recover entries");
+}
+
+uint64_t store_put_delayed(uint64_t due, const char *vhost, struct bytes exchange,
+			   struct bytes rkey, struct bytes props, const uint8_t *body,
+			   uint64_t body_size)
+{
+	if (begin() < 0)
+		return 0;
+	sqlite3_bind_int64(stmt[S_PUT_D], 1, (int64_t)due);
+	sqlite3_bind_text(stmt[S_PUT_D], 2, vhost, -1, SQLITE_STATIC);
+	bind_bytes(S_PUT_D, 3, exchange);
+	bind_bytes(S_PUT_D, 4, rkey);
+	bind_bytes(S_PUT_D, 5, props);
+	sqlite3_bind_blob64(stmt[S_PUT_D], 6, body_size ? (const void *)body : "", body_size,
+			    SQLITE_STATIC);
+	if (step(S_PUT_D) < 0)
+		return 0;
+	return (uint64_t)sqlite3_last_insert_rowid(db);
+}
+
+int store_del_delayed(uint64_t id)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_int64(stmt[S_DEL_D], 1, (int64_t)id);
+	return step(S_DEL_D);
+}
+
+int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = stmt[S_SCAN_D];
+	sqlite3_bind_int64(s, 1, (int64_t)from);
+	sqlite3_bind_int64(s, 2, (int64_t)to);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ctx, (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
+		   (const char *)sqlite3_column_text(s, 2), col_bytes(s, 3), col_bytes(s, 4),
+		   col_bytes(s, 5), col_bytes(s, 6));
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail("scan delayed");
 }

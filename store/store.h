@@ -76,6 +76,20 @@ int store_set_delivered_upto(int64_t qid, uint64_t seq);
  * writes (used to lift connection.blocked after a failure). */
 int store_probe(void);
 
+/* Delayed messages (a delayed-message exchange): stored whole with their
+ * due time (wall-clock ms) until they fire. */
+/* Returns the new row's id (> 0), or 0 on error. */
+uint64_t store_put_delayed(uint64_t due, const char *vhost, struct bytes exchange,
+			   struct bytes rkey, struct bytes props, const uint8_t *body,
+			   uint64_t body_size);
+int store_del_delayed(uint64_t id);
+/* Visits the delayed messages due in [from, to), in due order; views are
+ * valid during the call only, which must not write to the store. */
+typedef void (*store_delayed_fn)(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+				 struct bytes exchange, struct bytes rkey, struct bytes props,
+				 struct bytes body);
+int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx);
+
 /* Recovery: the callbacks get views valid only during the call. */
 struct store_visitor {
 	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,

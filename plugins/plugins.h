@@ -1,0 +1,10 @@
+/* plugins.h — starting the built-in plugins (see tern_plugin.h). */
+#ifndef TERN_PLUGINS_PLUGINS_H
+#define TERN_PLUGINS_PLUGINS_H
+
+/* Runs every plugin's init (before the store opens). Returns 0 or -1. */
+int plugins_init(void);
+/* Runs every plugin's start (after recovery). Returns 0 or -1. */
+int plugins_start(void);
+
+#endif
