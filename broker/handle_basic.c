@@ -156,12 +156,22 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 	if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
 		rm.headers = props.headers;
 	size_t n = vhost_route(vh, x, &rm, &qs);
+	/* BCC keys route but are never seen by consumers (RabbitMQ strips
+	 * the header); the copy is made only when the header is there. */
+	struct fvalue bcc;
+	struct message *bcc_free = n && table_get(rm.headers, "BCC", &bcc)
+					   ? message_without_header(m, "BCC")
+					   : NULL;
+	if (bcc_free)
+		m = bcc_free;
 	for (size_t i = 0; i < n; i++) {
 		if (!queue_push(qs[i], m))
 			*refused = true; /* x-overflow reject-publish */
 		if (from)
 			flow_note_publish(from, qs[i]);
 	}
+	if (bcc_free)
+		message_unref(bcc_free);
 	return n;
 }
 

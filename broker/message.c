@@ -44,11 +44,15 @@ void message_unref(struct message *m)
 	}
 }
 
-struct message *message_with_header(const struct message *m, const char *key, int64_t v)
+/* A copy of m with header `key` removed and, when set is true, added back
+ * as the integer v. */
+static struct message *rewrite_header(const struct message *m, const char *key, bool set,
+				      int64_t v)
 {
 	struct amqp_props p;
 	struct bytes raw = message_props(m);
-	if (props_decode(raw.p, raw.len, &p) != 0)
+	struct fvalue old;
+	if (props_decode(raw.p, raw.len, &p) != 0 || (!set && !table_get(p.headers, key, &old)))
 		return NULL;
 	struct wbuf headers = {0}, props = {0};
 	size_t t = tw_begin(&headers);
@@ -61,8 +65,10 @@ struct message *message_with_header(const struct message *m, const char *key, in
 		wb_shortstr(&headers, k);
 		tv_value(&headers, &val);
 	}
-	tw_key(&headers, key);
-	tv_i64(&headers, v);
+	if (set) {
+		tw_key(&headers, key);
+		tv_i64(&headers, v);
+	}
 	tw_end(&headers, t);
 	p.headers = (struct bytes){headers.p + 4, (uint32_t)(headers.len - 4)};
 	p.flags |= PROP_HEADERS;
@@ -78,6 +84,16 @@ struct message *message_with_header(const struct message *m, const char *key, in
 	wb_free(&headers);
 	wb_free(&props);
 	return c;
+}
+
+struct message *message_with_header(const struct message *m, const char *key, int64_t v)
+{
+	return rewrite_header(m, key, true, v);
+}
+
+struct message *message_without_header(const struct message *m, const char *key)
+{
+	return rewrite_header(m, key, false, 0);
 }
 
 void message_read_props(struct message *m)

@@ -54,6 +54,10 @@ void message_read_props(struct message *m);
  * new message (refs 1), or NULL when m's properties do not decode. */
 struct message *message_with_header(const struct message *m, const char *key, int64_t v);
 
+/* A copy of m without the header `key`, or NULL when m has no such header
+ * (or its properties do not decode). */
+struct message *message_without_header(const struct message *m, const char *key);
+
 static inline struct bytes message_exchange(const struct message *m)
 {
 	return (struct bytes){m->data, m->exchange_len};

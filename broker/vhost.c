@@ -259,13 +259,14 @@ static struct queue **found;
 static size_t nfound, found_cap;
 static struct bexchange **todo;
 static size_t ntodo, todo_cap;
-static uint64_t epoch;
+static uint64_t epoch;  /* per vhost_route call: queues taken */
+static uint64_t xepoch; /* per routing key: exchanges walked */
 
 static void visit(struct bexchange *x)
 {
-	if (x->visit_epoch == epoch)
+	if (x->visit_epoch == xepoch)
 		return; /* already routed through: a cycle or a diamond */
-	x->visit_epoch = epoch;
+	x->visit_epoch = xepoch;
 	if (ntodo == todo_cap) {
 		todo_cap = todo_cap ? todo_cap * 2 : 8;
 		todo = xrealloc(todo, todo_cap * sizeof *todo);
@@ -273,23 +274,31 @@ static void visit(struct bexchange *x)
 	todo[ntodo++] = x;
 }
 
-size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg *m,
-		   struct queue ***out)
+static void add_found(struct queue *q)
 {
-	epoch++;
-	nfound = 0;
-	ntodo = 0;
+	if (q->route_epoch == epoch)
+		return; /* each queue once, whatever the keys and paths */
+	q->route_epoch = epoch;
+	if (nfound == found_cap) {
+		found_cap = found_cap ? found_cap * 2 : 8;
+		found = xrealloc(found, found_cap * sizeof *found);
+	}
+	found[nfound++] = q;
+}
+
+/* Routes one routing key from x, following exchange-to-exchange
+ * bindings and alternate exchanges; xepoch marks the exchanges seen. */
+static void route_key(struct vhost *vh, struct bexchange *x, const struct route_msg *m)
+{
 	if (x->name_len == 0) {
 		/* The default exchange: every queue is bound by its own name. */
 		struct queue *q = vhost_queue(vh, m->routing_key);
-		if (q) {
-			q->route_epoch = epoch;
-			found = found ? found : xmalloc((found_cap = 8) * sizeof *found);
-			found[nfound++] = q;
-		}
-		*out = found;
-		return nfound;
+		if (q)
+			add_found(q);
+		return;
 	}
+	xepoch++;
+	ntodo = 0;
 	visit(x);
 	for (size_t i = 0; i < ntodo; i++) {
 		struct bexchange *cur = todo[i];
@@ -302,19 +311,32 @@ size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg
 		}
 		for (size_t j = 0; j < matched.n; j++) {
 			struct binding *b = matched.v[j];
-			if (b->kind == DEST_EXCHANGE) {
+			if (b->kind == DEST_EXCHANGE)
 				visit(b->dest);
-				continue;
-			}
-			struct queue *q = b->dest;
-			if (q->route_epoch == epoch)
-				continue;
-			q->route_epoch = epoch;
-			if (nfound == found_cap) {
-				found_cap = found_cap ? found_cap * 2 : 8;
-				found = xrealloc(found, found_cap * sizeof *found);
-			}
-			found[nfound++] = q;
+			else
+				add_found(b->dest);
+		}
+	}
+}
+
+size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg *m,
+		   struct queue ***out)
+{
+	epoch++;
+	nfound = 0;
+	route_key(vh, x, m);
+	/* Sender-selected distribution (RabbitMQ's extension): string arrays
+	 * in the CC and BCC headers are more routing keys. */
+	static const char *const extra[] = {"CC", "BCC"};
+	for (int k = 0; k < 2; k++) {
+		struct fvalue list, v;
+		if (!table_get(m->headers, extra[k], &list) || list.type != 'A')
+			continue;
+		struct table_iter it = table_iter(list.v.s);
+		while (array_next(&it, &v)) {
+			struct route_msg one = *m;
+			if (fvalue_str(&v, &one.routing_key))
+				route_key(vh, x, &one);
 		}
 	}
 	*out = found;
