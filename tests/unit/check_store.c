@@ -568,7 +568,7 @@ START_TEST(write_failure_rolls_back_turn)
 	ck_assert_str_eq(store_error(), "injected failure");
 	/* A failed turn takes no more writes. */
 	ck_assert_int_eq(store_put_queue("/", B("q4"), STORE_F_DURABLE, none), 0);
-	ck_assert_int_eq(store_enqueue(q2, 3, m1, 0), -1);
+	ck_assert_int_eq(store_enqueue(q2, 3, m1, 0, 0), -1);
 	ck_assert_int_eq(store_commit(), -1);
 	expect_baseline_after_reopen();
 }
@@ -605,7 +605,7 @@ START_TEST(failure_of_first_write_fails_turn)
 	store_fail_after = 1;
 	uint64_t m = store_next_message_id();
 	ck_assert_int_eq(store_put_message(m, none, none, B(PROPS), (const uint8_t *)"x", 1), -1);
-	store_enqueue(q1, 11, m, 0);
+	store_enqueue(q1, 11, m, 0, 0);
 	store_put_exchange("/", B("ex3"), "direct", STORE_F_DURABLE, none);
 	store_dequeue(q2, 2);
 	ck_assert_int_eq(store_commit(), -1);
