@@ -194,8 +194,12 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/tern.db", dir);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
+	/* One thread uses the store: no mutexes, no memory statistics (both
+	 * showed up at several percent in profiles of persistent publishing). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (sqlite3_open_v2(path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
 		store_close();
 		return -1;
