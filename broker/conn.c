@@ -51,7 +51,6 @@ static struct wbuf scratch; /* frames are encoded here, then copied to out */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
-static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static void describe_peer(struct conn *c, const struct sockaddr *addr)
 {
@@ -90,10 +89,7 @@ void conn_accept(int fd, const struct sockaddr *addr, socklen_t len)
 	describe_peer(c, addr);
 	c->rev = event_new(server_base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(server_base, fd, EV_WRITE, on_write, c);
-	c->timer = event_new(server_base, -1, EV_PERSIST, on_timer, c);
 	event_add(c->rev, NULL);
-	struct timeval tick = {1, 0};
-	event_add(c->timer, &tick);
 	c->next = conn_list;
 	if (conn_list)
 		conn_list->prev = c;
@@ -202,7 +198,6 @@ void conn_kill(struct conn *c)
 	c->state = CONN_DEAD;
 	event_del(c->rev);
 	event_del(c->wev);
-	event_del(c->timer);
 	close(c->fd);
 	c->fd = -1;
 	release_channels(c);
@@ -224,7 +219,6 @@ void conn_free(struct conn *c)
 	conn_count--;
 	event_free(c->rev);
 	event_free(c->wev);
-	event_free(c->timer);
 	evbuffer_free(c->out);
 	free(c->chans);
 	free(c->excl);
@@ -279,12 +273,10 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+/* Once a second for each connection: handshake and close-ok deadlines,
+ * heartbeats both ways. */
+static void tick(struct conn *c, uint64_t now)
 {
-	(void)fd;
-	(void)what;
-	struct conn *c = arg;
-	uint64_t now = now_ms();
 	if (c->state < CONN_OPEN && now - c->opened_ms > (uint64_t)cfg.handshake_timeout * 1000) {
 		log_info("%s: handshake timed out", c->peer);
 		conn_kill(c);
@@ -547,4 +539,12 @@ void conn_disown_queue(struct conn *c, struct queue *q)
 			return;
 		}
 	}
+}
+
+void conn_tick_all(void)
+{
+	uint64_t now = now_ms();
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (c->state != CONN_DEAD)
+			tick(c, now);
 }

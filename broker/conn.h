@@ -35,7 +35,7 @@ enum conn_state {
 struct conn {
 	int fd;
 	enum conn_state state;
-	struct event *rev, *wev, *timer;
+	struct event *rev, *wev;
 	uint8_t *in;
 	size_t in_len, in_cap;
 	struct evbuffer *out;
@@ -92,6 +92,10 @@ void conn_flush(struct conn *c);
 
 /* Frees a dead connection (end of turn only). */
 void conn_free(struct conn *c);
+
+/* Heartbeats and handshake/close deadlines of every connection; the
+ * server calls it once a second from the broker timer (timer.h). */
+void conn_tick_all(void);
 
 /* Closes every connection with 320 CONNECTION_FORCED (shutdown). */
 void conn_close_all(const char *why);

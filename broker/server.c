@@ -202,6 +202,16 @@ int server_init_loop(void)
 	return 0;
 }
 
+/* The broker's one-second tick: connection heartbeats and deadlines. */
+static void on_tick(void *obj, uint64_t when)
+{
+	(void)obj;
+	if (!when)
+		return;
+	conn_tick_all();
+	timer_add(now_ms() + 1000, on_tick, NULL);
+}
+
 int server_init(void)
 {
 	if (server_init_loop() < 0)
@@ -211,6 +221,7 @@ int server_init(void)
 	auth_init();
 	if (persist_open() < 0)
 		return -1;
+	timer_add(now_ms() + 1000, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
 	char *list = xstrdup(cfg.bind), *save = NULL;

@@ -1,6 +1,7 @@
 /* timer.h — the broker's one timer structure: a binary min-heap of
  * deadlines with a single libevent timer armed at the earliest. Message
- * TTL, queue x-expires and delayed delivery all schedule through it; a
+ * TTL, queue x-expires, delayed delivery and the one-second connection
+ * tick (heartbeats, handshake deadlines) all schedule through it; a
  * million deadlines cost 32 bytes each and O(log n) per operation, and
  * nothing is ever scanned.
  *
