@@ -156,6 +156,13 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 	if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
 		rm.headers = props.headers;
 	size_t n = vhost_route(vh, x, &rm, &qs);
+	/* A persistent message for two or more durable queues is stored once
+	 * and shared; for one, it is stored inline with its entry. */
+	size_t durable = 0;
+	for (size_t i = 0; i < n && durable < 2; i++)
+		durable += qs[i]->store_id > 0;
+	if (durable >= 2)
+		m->flags |= MSG_STORE_SHARED;
 	/* BCC keys route but are never seen by consumers (RabbitMQ strips
 	 * the header); the copy is made only when the header is there. */
 	struct fvalue bcc;

@@ -16,6 +16,7 @@ enum {
 	MSG_PERSISTENT = 1, /* delivery_mode 2 */
 	MSG_MANDATORY = 2,
 	MSG_EXPIRATION = 4, /* the expiration property is set (ms in expiration) */
+	MSG_STORE_SHARED = 8, /* reaches 2+ durable queues: one shared row */
 };
 
 struct message {

@@ -140,18 +140,26 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 	if (!active)
 		return;
 	struct message *m = e->m;
+	/* A TTL deadline is kept in wall-clock time: it must mean the same
+	 * after a restart, when the monotonic clock starts over. */
+	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
+	e->flags |= QE_STORED;
+	if (!(m->flags & MSG_STORE_SHARED)) {
+		/* One durable queue: the message rides in its entry row. */
+		e->msg_id = 0;
+		wrote(store_enqueue_inline(q->store_id, e->seq, e->deliveries, expires,
+					   message_exchange(m), message_rkey(m), message_props(m),
+					   message_body(m), m->body_size));
+		return;
+	}
 	if (!m->store_id) {
 		/* Stored once, however many durable queues it reaches. */
 		m->store_id = store_next_message_id();
 		wrote(store_put_message(m->store_id, message_exchange(m), message_rkey(m),
 					message_props(m), message_body(m), m->body_size));
 	}
-	/* A TTL deadline is kept in wall-clock time: it must mean the same
-	 * after a restart, when the monotonic clock starts over. */
-	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
 	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries, expires));
 	e->msg_id = m->store_id;
-	e->flags |= QE_STORED;
 }
 
 void persist_drop(struct queue *q, const struct qentry *e)
@@ -160,8 +168,9 @@ void persist_drop(struct queue *q, const struct qentry *e)
 		return;
 	if (q->store_id > 0)
 		wrote(store_dequeue(q->store_id, e->seq));
-	/* The store keeps the row while another queue's entry uses it. */
-	wrote(store_del_message(e->msg_id));
+	/* A shared row stays while another queue's entry uses it. */
+	if (e->msg_id)
+		wrote(store_del_message(e->msg_id));
 }
 
 void persist_requeue(struct queue *q, const struct qentry *e)
@@ -198,7 +207,7 @@ void persist_delayed_del(uint64_t id)
 int persist_load(struct queue *q, struct qentry *e)
 {
 	struct bytes x, rkey, props, body;
-	if (store_get_message(e->msg_id, &x, &rkey, &props, &body) < 0) {
+	if (store_get_message(q->store_id, e->seq, e->msg_id, &x, &rkey, &props, &body) < 0) {
 		log_error("queue '%s': %s", q->name, store_error());
 		return -1;
 	}
@@ -389,7 +398,9 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	if (seq > q->next_seq)
 		q->next_seq = seq;
 	r->nentries++;
-	struct message *m = strmap_get(&r->messages, &msg_id, sizeof msg_id);
+	/* Shared messages (msg_id > 0) are rebuilt once for all their queues;
+	 * an inline one (0) belongs to this entry alone. */
+	struct message *m = msg_id ? strmap_get(&r->messages, &msg_id, sizeof msg_id) : NULL;
 	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
 		/* Over the budget: keep only the index entry. */
 		struct qentry e = {.seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
@@ -406,9 +417,13 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 			memcpy(message_body(m), body.p, body.len);
 		m->store_id = msg_id;
 		m->flags |= MSG_PERSISTENT;
-		strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);
+		/* The map keeps the first reference of a shared message (it is
+		 * dropped after recovery); an inline one gives it to its entry. */
+		if (msg_id)
+			strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);
 	}
-	message_ref(m); /* the queue entry's */
+	if (msg_id)
+		message_ref(m); /* the queue entry's */
 	/* In seq order: the store returns them sorted, so this appends. */
 	struct qentry e = {.m = m, .seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
 			   .size = body.len, .deliveries = (uint16_t)deliveries, .flags = QE_STORED,

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 int store_fail_after;
 
@@ -38,7 +38,8 @@ static const char schema_v1[] =
 enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
-	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, NSTMT
+	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
+	NSTMT
 };
 
 static const char *const sql[NSTMT] = {
@@ -53,9 +54,13 @@ static const char *const sql[NSTMT] = {
 	[S_DEL_B] = "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND to_queue = ?3"
 		    " AND dest = ?4 AND rkey = ?5 AND args = ?6",
 	[S_PUT_M] = "INSERT INTO messages VALUES(?1, ?2, ?3, ?4, ?5)",
+	/* "msg != 0" lets SQLite use the partial index entries_msg. */
 	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1"
-		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1)",
+		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1 AND msg != 0)",
 	[S_GET_M] = "SELECT exchange, rkey, props, body FROM messages WHERE id = ?1",
+	[S_ENQ_INLINE] = "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires,"
+			 " exchange, rkey, props, body) VALUES(?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_GET_E] = "SELECT exchange, rkey, props, body FROM entries WHERE queue = ?1 AND seq = ?2",
 	[S_PUT_D] = "INSERT INTO delayed(due, vhost, exchange, rkey, props, body)"
 		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DEL_D] = "DELETE FROM delayed WHERE id = ?1",
@@ -68,7 +73,7 @@ static const char *const sql[NSTMT] = {
 	[S_SET_UPTO] = "UPDATE queues SET delivered_upto = max(delivered_upto, ?2) WHERE id = ?1",
 	[S_DEL_ORPHANS] = "DELETE FROM messages WHERE id IN (SELECT msg FROM entries WHERE queue = ?1)"
 			  " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.msg = messages.id"
-			  " AND e.queue != ?1)",
+			  " AND e.msg != 0 AND e.queue != ?1)",
 	[S_DEL_ENTRIES] = "DELETE FROM entries WHERE queue = ?1",
 };
 
@@ -167,6 +172,15 @@ static int migrate(int version)
 		      " vhost TEXT NOT NULL, exchange BLOB NOT NULL, rkey BLOB NOT NULL,"
 		      " props BLOB NOT NULL, body BLOB NOT NULL);"
 		      "CREATE INDEX delayed_due ON delayed(due, id);",
+		/* v4: a message in one durable queue lives in its entry row
+		 * (msg = 0): one insert and one delete instead of four. */
+		[3] = "ALTER TABLE entries ADD COLUMN exchange BLOB;"
+		      "ALTER TABLE entries ADD COLUMN rkey BLOB;"
+		      "ALTER TABLE entries ADD COLUMN props BLOB;"
+		      "ALTER TABLE entries ADD COLUMN body BLOB;"
+		      /* inline entries need no message index */
+		      "DROP INDEX entries_msg;"
+		      "CREATE INDEX entries_msg ON entries(msg) WHERE msg != 0;",
 	};
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		char bump[64];
@@ -214,9 +228,10 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 	 * seq + 1; a delivered_upto above that (the newest entries were acked)
 	 * would mark those new entries redelivered after the next restart. */
 	if (exec("UPDATE queues SET delivered_upto = (SELECT coalesce(max(e.seq), 0) FROM entries e"
-		 " JOIN messages m ON m.id = e.msg WHERE e.queue = queues.id) WHERE delivered_upto >"
-		 " (SELECT coalesce(max(e.seq), 0) FROM entries e JOIN messages m ON m.id = e.msg"
-		 " WHERE e.queue = queues.id)") < 0)
+		 " LEFT JOIN messages m ON m.id = e.msg WHERE e.queue = queues.id AND"
+		 " (e.msg = 0 OR m.id IS NOT NULL)) WHERE delivered_upto > (SELECT"
+		 " coalesce(max(e.seq), 0) FROM entries e LEFT JOIN messages m ON m.id = e.msg"
+		 " WHERE e.queue = queues.id AND (e.msg = 0 OR m.id IS NOT NULL))") < 0)
 		goto fail;
 	for (int i = 0; i < NSTMT; i++) {
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmt[i], NULL) !=
@@ -405,12 +420,18 @@ int store_del_message(uint64_t id)
 
 static struct bytes col_bytes(sqlite3_stmt *s, int col);
 
-int store_get_message(uint64_t id, struct bytes *exchange, struct bytes *rkey,
-		      struct bytes *props, struct bytes *body)
+int store_get_message(int64_t qid, uint64_t seq, uint64_t id, struct bytes *exchange,
+		      struct bytes *rkey, struct bytes *props, struct bytes *body)
 {
-	sqlite3_stmt *s = stmt[S_GET_M];
+	/* An inline message (id 0) is read from its entry row. */
+	sqlite3_stmt *s = stmt[id ? S_GET_M : S_GET_E];
 	sqlite3_reset(s); /* the previous result's views end here */
-	sqlite3_bind_int64(s, 1, (int64_t)id);
+	if (id) {
+		sqlite3_bind_int64(s, 1, (int64_t)id);
+	} else {
+		sqlite3_bind_int64(s, 1, qid);
+		sqlite3_bind_int64(s, 2, (int64_t)seq);
+	}
 	if (sqlite3_step(s) != SQLITE_ROW) {
 		snprintf(last_error, sizeof last_error, "message %llu not found",
 			 (unsigned long long)id);
@@ -442,6 +463,24 @@ int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliverie
 {
 	sqlite3_bind_int64(stmt[S_ENQ], 5, (int64_t)expires);
 	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
+}
+
+int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
+			 struct bytes exchange, struct bytes rkey, struct bytes props,
+			 const uint8_t *body, uint64_t body_size)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_stmt *s = stmt[S_ENQ_INLINE];
+	sqlite3_bind_int64(s, 1, qid);
+	sqlite3_bind_int64(s, 2, (int64_t)seq);
+	sqlite3_bind_int64(s, 3, deliveries);
+	sqlite3_bind_int64(s, 4, (int64_t)expires);
+	bind_bytes(S_ENQ_INLINE, 5, exchange);
+	bind_bytes(S_ENQ_INLINE, 6, rkey);
+	bind_bytes(S_ENQ_INLINE, 7, props);
+	sqlite3_bind_blob64(s, 8, body_size ? (const void *)body : "", body_size, SQLITE_STATIC);
+	return step(S_ENQ_INLINE);
 }
 
 int store_dequeue(int64_t qid, uint64_t seq)
@@ -523,9 +562,12 @@ int store_recover(const struct store_visitor *v, void *ctx)
 	sqlite3_finalize(s);
 
 	if (rc == SQLITE_DONE &&
-	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, m.id, m.exchange, m.rkey, m.props, e.expires,"
-				   " m.body FROM entries e JOIN messages m ON m.id = e.msg"
-				   " WHERE e.queue = ?1 ORDER BY e.seq", -1, &s, NULL) == SQLITE_OK) {
+	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, e.msg, coalesce(m.exchange, e.exchange),"
+				   " coalesce(m.rkey, e.rkey), coalesce(m.props, e.props), e.expires,"
+				   " coalesce(m.body, e.body) FROM entries e"
+				   " LEFT JOIN messages m ON m.id = e.msg AND e.msg != 0"
+				   " WHERE (e.msg = 0 OR m.id IS NOT NULL)"
+				   " AND e.queue = ?1 ORDER BY e.seq", -1, &s, NULL) == SQLITE_OK) {
 		for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++) {
 			sqlite3_bind_int64(s, 1, qs[i].id);
 			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -60,13 +60,19 @@ int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, str
 		      const uint8_t *body, uint64_t body_size);
 /* Deletes message `id` unless a queue entry still points at it. */
 int store_del_message(uint64_t id);
-/* Reads message `id` back (bounded memory: bodies of paged-out entries).
- * Returns 0 with views valid until the next store call, or -1. */
-int store_get_message(uint64_t id, struct bytes *exchange, struct bytes *rkey,
-		      struct bytes *props, struct bytes *body);
+/* Reads a stored message back (bounded memory: bodies of paged-out
+ * entries): message `id`, or, when id is 0, the one inline in entry
+ * (qid, seq). Returns 0 with views valid until the next store call, or -1. */
+int store_get_message(int64_t qid, uint64_t seq, uint64_t id, struct bytes *exchange,
+		      struct bytes *rkey, struct bytes *props, struct bytes *body);
 /* expires: the entry's TTL deadline in wall-clock milliseconds, 0: none. */
 int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
 		  uint64_t expires);
+/* An entry that carries its message itself (msg = 0): the common case of
+ * a message stored in one queue only. store_dequeue removes both. */
+int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
+			 struct bytes exchange, struct bytes rkey, struct bytes props,
+			 const uint8_t *body, uint64_t body_size);
 int store_dequeue(int64_t qid, uint64_t seq);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
@@ -100,7 +106,8 @@ struct store_visitor {
 	void (*binding)(void *ctx, const char *vhost, struct bytes source, bool to_queue,
 			struct bytes dest, struct bytes key, struct bytes args);
 	/* One entry; entries of one queue come in seq order. redelivered is
-	 * true when the entry had been delivered before the stop. */
+	 * true when the entry had been delivered before the stop. msg_id is 0
+	 * for a message stored inline in its entry. */
 	void (*entry)(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
 		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
 		      struct bytes body, uint64_t expires);

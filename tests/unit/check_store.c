@@ -654,12 +654,12 @@ END_TEST
 
 /* ---- schema version ---- */
 
-START_TEST(user_version_is_3_and_wal)
+START_TEST(user_version_is_current_and_wal)
 {
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	char path[128];
 	snprintf(path, sizeof path, "%s/tern.db", dir);
 	sqlite3 *db;
@@ -680,17 +680,17 @@ START_TEST(newer_user_version_refused)
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	raw_exec("PRAGMA user_version = 4");
+	raw_exec("PRAGMA user_version = 5");
 	char err[512] = "";
 	ck_assert_int_eq(store_open(dir, STORE_FULL, err, sizeof err), -1);
 	ck_assert_msg(strstr(err, "tern.db") != NULL, "error names the file: %s", err);
-	ck_assert_msg(strstr(err, "schema version 4") != NULL, "error names version 4: %s", err);
+	ck_assert_msg(strstr(err, "schema version 5") != NULL, "error names version 5: %s", err);
 	ck_assert_msg(strstr(err, "newer") != NULL, "error says newer: %s", err);
-	/* Refused, not touched: still version 4 with its data. */
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	/* Refused, not touched: still version 5 with its data. */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM messages"), 4);
 	/* Put back, the file opens again (teardown closes it). */
-	raw_exec("PRAGMA user_version = 3");
+	raw_exec("PRAGMA user_version = 4");
 	open_store();
 	recover();
 	expect_all();
@@ -704,10 +704,14 @@ START_TEST(v1_file_migrates_to_v3)
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
 	raw_exec("DROP TABLE delayed");
+	raw_exec("ALTER TABLE entries DROP COLUMN body");
+	raw_exec("ALTER TABLE entries DROP COLUMN props");
+	raw_exec("ALTER TABLE entries DROP COLUMN rkey");
+	raw_exec("ALTER TABLE entries DROP COLUMN exchange");
 	raw_exec("ALTER TABLE entries DROP COLUMN expires");
 	raw_exec("PRAGMA user_version = 1");
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM delayed"), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM entries WHERE expires = 0"),
 			 raw_int("SELECT count(*) FROM entries"));
@@ -780,7 +784,7 @@ static Suite *store_suite(void)
 	TCase *v = tcase_create("schema");
 	tcase_add_checked_fixture(v, setup, teardown);
 	tcase_set_timeout(v, 30);
-	tcase_add_test(v, user_version_is_3_and_wal);
+	tcase_add_test(v, user_version_is_current_and_wal);
 	tcase_add_test(v, v1_file_migrates_to_v3);
 	tcase_add_test(v, expires_round_trip);
 	tcase_add_test(v, newer_user_version_refused);
