@@ -137,9 +137,25 @@ run_all() {
 	done <<< "$scenarios"
 }
 
+# Each broker is measured alone: an idle RabbitMQ still takes CPU on
+# these 2 shared cores (its VM schedulers wake up constantly), which shows
+# as latency spikes in Tern's low-rate runs. So RabbitMQ, when running, is
+# paused (SIGSTOP) during Tern's scenarios and resumed after.
+rabbit_beam=""
+if port_open 5672; then
+	rabbit_beam=${rabbit_pid:-$(ss -Htlnp 'sport = :5672' 2>/dev/null |
+		grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)}
+fi
+rabbit_resume() { [ -n "$rabbit_beam" ] && kill -CONT "$rabbit_beam" 2>/dev/null; }
+trap 'rabbit_resume; tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
+
 if [ "$only" != rabbitmq ]; then
 	if [ -x "$TERND" ]; then
+		[ -n "$rabbit_beam" ] && kill -STOP "$rabbit_beam" 2>/dev/null &&
+			echo "(RabbitMQ paused while Tern runs)"
 		run_all tern
+		rabbit_resume
+		sleep 2
 		git rev-parse --short HEAD > "$out/tern.version" 2>/dev/null
 		tern_stop
 	else
@@ -293,7 +309,9 @@ md.append("- Load average (1, 5, 15 min) when the run began: %s"
           % open(f"{out}/loadavg").read().strip())
 md.append("- The broker under test, ternperf and anything else running (builds, other "
           "tests) share the same cores; figures are comparable with each other, not with "
-          "bigger machines, and vary by some 10-20% from run to run.\n")
+          "bigger machines, and vary by some 10-20% from run to run. Each broker runs "
+          "alone: RabbitMQ is paused (SIGSTOP) while Tern is measured, and Tern is stopped "
+          "while RabbitMQ is.\n")
 if not ts:
     md.append("This run measured the RabbitMQ side only; Tern's column is to come "
               "(`make bench` fills it in when build/ternd runs).\n")
