@@ -45,6 +45,8 @@ static const char usage_text[] =
 	"      --declare-only N     declare and bind N queues, report the rate,\n"
 	"                           delete them\n"
 	"      --auto-delete BOOL   declare queues auto-delete (default true)\n"
+	"      --max-priority N     declare queues with x-max-priority N and publish\n"
+	"                           with priorities 0..N-1 in turn\n"
 	"      --cleanup            delete the queues (and exchange) at the end\n"
 	"      --drain S            at the end, wait up to S seconds for confirms\n"
 	"                           and deliveries (default 10)\n"
@@ -159,6 +161,7 @@ enum {
 	O_CONN_ONLY,
 	O_DECL_ONLY,
 	O_AUTODEL,
+	O_MAXPRIO,
 	O_CLEANUP,
 	O_DRAIN,
 	O_PID,
@@ -187,6 +190,7 @@ static const struct option longopts[] = {
 	{"connections-only", required_argument, NULL, O_CONN_ONLY},
 	{"declare-only", required_argument, NULL, O_DECL_ONLY},
 	{"auto-delete", required_argument, NULL, O_AUTODEL},
+	{"max-priority", required_argument, NULL, O_MAXPRIO},
 	{"cleanup", no_argument, NULL, O_CLEANUP},
 	{"drain", required_argument, NULL, O_DRAIN},
 	{"broker-pid", required_argument, NULL, O_PID},
@@ -247,6 +251,7 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 				bad("--auto-delete", optarg);
 			cfg->auto_delete = !strcmp(optarg, "true");
 			break;
+		case O_MAXPRIO: cfg->max_priority = (int)num(optarg, "--max-priority", 1, 255); break;
 		case O_CLEANUP: cfg->cleanup = true; break;
 		case O_DRAIN: cfg->drain = real(optarg, "--drain"); break;
 		case O_PID: cfg->broker_pid = (int)num(optarg, "--broker-pid", 1, 1 << 30); break;

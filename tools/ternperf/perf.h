@@ -34,6 +34,7 @@ struct perf_cfg {
 	const char *exchange, *xtype;
 	int connections_only, declare_only;
 	int broker_pid; /* read its VmRSS in reports; 0 = don't */
+	int max_priority; /* > 0: x-max-priority queues, priorities 0..N-1 in turn */
 	char *host, *port, *user, *pass, *vhost;
 };
 

@@ -30,6 +30,7 @@ struct producer {
 	uint64_t last_refill;
 	uint8_t *tmpl; /* one encoded publish, body zeroed */
 	size_t tmpl_len, stamp_off;
+	size_t prio_off; /* the priority property's octet in tmpl, or 0 */
 	uint64_t *sent_ns; /* confirm ring: send time by delivery tag */
 	uint64_t mask;
 	uint64_t low; /* lowest unconfirmed delivery tag */
@@ -75,7 +76,12 @@ static void build_template(struct producer *p)
 	method_put(&w, PERF_CHANNEL, &m);
 	struct amqp_props props = {.flags = PROP_DELIVERY_MODE,
 				   .delivery_mode = cfg->persistent ? 2 : 1};
+	if (cfg->max_priority)
+		props.flags |= PROP_PRIORITY;
 	props_encode(&pw, &props);
+	/* After the header frame's 7 octets, class, weight and size (12), the
+	 * flags (2) and delivery_mode (1) comes the priority octet. */
+	p->prio_off = cfg->max_priority ? w.len + 7 + 12 + 2 + 1 : 0;
 	content_header_put(&w, PERF_CHANNEL, AMQP_CLASS_BASIC, cfg->body_size,
 			   (struct bytes){pw.p, (uint32_t)pw.len});
 	wb_free(&pw);
@@ -112,6 +118,8 @@ static void publish(struct producer *p, uint64_t now)
 	uint8_t *d = wb_reserve(w, p->tmpl_len);
 	memcpy(d, p->tmpl, p->tmpl_len);
 	w->len += p->tmpl_len;
+	if (p->prio_off)
+		d[p->prio_off] = (uint8_t)(p->seq % (uint64_t)perf.cfg.max_priority);
 	d += p->stamp_off;
 	put64(d, now);
 	put32(d + 8, (uint32_t)p->seq);

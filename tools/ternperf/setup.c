@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "protocol/frame.h"
+#include "protocol/table.h"
 #include "tools/ternperf/perf.h"
 #include "util/xalloc.h"
 
@@ -64,6 +65,16 @@ static void send_op(struct conn *c)
 		m.a.queue_declare.queue = bytes_of(qname(o->idx, buf));
 		m.a.queue_declare.durable = cfg->persistent;
 		m.a.queue_declare.auto_delete = cfg->auto_delete && !cfg->declare_only;
+		if (cfg->max_priority) {
+			static struct wbuf args;
+			if (!args.len) {
+				size_t t = tw_begin(&args);
+				tw_key(&args, "x-max-priority");
+				tv_i32(&args, cfg->max_priority);
+				tw_end(&args, t);
+			}
+			m.a.queue_declare.arguments = (struct bytes){args.p + 4, (uint32_t)(args.len - 4)};
+		}
 		break;
 	case OP_QBIND: {
 		m.id = AMQP_QUEUE_BIND;
