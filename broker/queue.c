@@ -172,6 +172,7 @@ void queue_requeue(struct queue *q, struct qentry e)
 		return;
 	}
 	put(q, e, true);
+	queue_ttl_requeued(q, &e);
 	queue_kick(q);
 }
 

@@ -129,6 +129,10 @@ void queue_ttl_entry(struct queue *q, struct qentry *e);
 /* Schedules the expiry of a recovered entry (e->expires already set). */
 void queue_ttl_recovered(struct queue *q, const struct qentry *e);
 
+/* Schedules the expiry of an entry put back by queue_requeue (its
+ * e->expires kept), whose time may have come while it was out. */
+void queue_ttl_requeued(struct queue *q, const struct qentry *e);
+
 /* Removes every entry whose time is up, wherever it sits, and schedules
  * the next expiry. */
 void queue_expire(struct queue *q);

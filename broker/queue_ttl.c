@@ -109,6 +109,19 @@ void queue_ttl_recovered(struct queue *q, const struct qentry *e)
 	arm(q, e->expires, false);
 }
 
+void queue_ttl_requeued(struct queue *q, const struct qentry *e)
+{
+	if (!e->expires)
+		return;
+	/* While the entry was out (delivered), a timer may have come up for
+	 * it, dropped its heap item and armed nothing for it. One whose time
+	 * is up gets a new item, found on the next pass; one still ahead kept
+	 * its item (items are dropped only once due) or needs none. */
+	if (e->expires <= now_ms())
+		xpush(q, (struct xitem){e->expires, e->seq, e->priority});
+	arm(q, e->expires, e->flags & QE_NOW);
+}
+
 void queue_expire(struct queue *q)
 {
 	uint64_t now = now_ms();
