@@ -19,6 +19,7 @@
 #include "broker/channel.h"
 #include "broker/conn.h"
 #include "broker/handlers.h"
+#include "broker/log.h"
 #include "broker/persist.h"
 #include "broker/server.h"
 #include "broker/timer.h"
@@ -96,6 +97,7 @@ const struct exchange_type delayed_type = {
 
 struct pending {
 	uint64_t id;
+	uint64_t due; /* wall-clock ms */
 	struct vhost *vh;
 	struct message *m;
 };
@@ -106,6 +108,10 @@ static void fire(void *obj, uint64_t when)
 {
 	struct pending *p = obj;
 	if (when) {
+		uint64_t late = wall_ms() - p->due;
+		if (late > 20 && p->due < wall_ms())
+			log_debug("delayed message %llu fired %llu ms late", (unsigned long long)p->id,
+				  (unsigned long long)late);
 		struct bexchange *x = vhost_exchange(p->vh, message_exchange(p->m));
 		bool refused = false;
 		if (x) /* gone meanwhile: the message goes with it */
@@ -119,7 +125,7 @@ static void fire(void *obj, uint64_t when)
 static void schedule(uint64_t id, uint64_t due_wall, struct vhost *vh, struct message *m)
 {
 	struct pending *p = xmalloc(sizeof *p);
-	*p = (struct pending){id, vh, message_ref(m)};
+	*p = (struct pending){id, due_wall, vh, message_ref(m)};
 	uint64_t now_w = wall_ms(), now_m = now_ms();
 	timer_add(due_wall > now_w ? now_m + (due_wall - now_w) : now_m, fire, p);
 }
