@@ -56,6 +56,7 @@ S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 --auto-delete f
 S4|fanout to 4 queues, 4 consumers|-x 1 -y 4 -s 16 -e ternperf-s4 -t fanout --queues 4 -z $T -u ternperf-s4
 S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
 S6-1k|latency at 1k msg/s|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
+S6-5k|latency at 5k msg/s|-x 1 -y 1 -s 16 -r 5000 -z $T -u ternperf-s6
 S6-10k|latency at 10k msg/s|-x 1 -y 1 -s 16 -r 10000 -z $T -u ternperf-s6
 S6-50k|latency at 50k msg/s|-x 1 -y 1 -s 16 -r 50000 -z $T -u ternperf-s6
 S8|RSS with $S8_CONNS connections publishing 1 msg/s|--connections-only $S8_CONNS -r 1 -y 1 -z $T -u ternperf-s8 --broker-pid @PID@
