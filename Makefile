@@ -117,7 +117,7 @@ check-raw: $(TERND)
 
 check-integration: $(TERND) $(TOOL_BIN)
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
-		TERND=$(TERND) $(PYTHON) -m pytest -q tests/integration; fi
+		TERND=$(TERND) TERNPERF=$(BUILD)/ternperf $(PYTHON) -m pytest -q tests/integration; fi
 
 # A smoke run of each fuzz target over its seed corpus (no time budget).
 check-fuzz:
