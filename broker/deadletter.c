@@ -34,17 +34,6 @@ static int next_elem(struct table_iter *it, struct bytes *raw, struct fvalue *v)
 	return 1;
 }
 
-/* Erlang's order of binaries: byte by byte, a prefix before what extends
- * it. RabbitMQ sorts header keys that way (lists:keysort). */
-static int bytes_cmp(struct bytes a, struct bytes b)
-{
-	uint32_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-	if (c)
-		return c;
-	return (a.len > b.len) - (a.len < b.len);
-}
-
 static bool bytes_same(struct bytes a, struct bytes b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);

@@ -61,19 +61,11 @@ static bool is_x_key(struct bytes k)
 	return k.len >= 2 && k.p[0] == 'x' && k.p[1] == '-';
 }
 
-static int key_cmp(struct bytes a, struct bytes b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-	if (c)
-		return c;
-	return (a.len > b.len) - (a.len < b.len);
-}
 
 static int hentry_cmp(const void *pa, const void *pb)
 {
 	const struct hentry *a = pa, *b = pb;
-	int c = key_cmp(a->key, b->key);
+	int c = bytes_cmp(a->key, b->key);
 	if (c)
 		return c;
 	return (a->order > b->order) - (a->order < b->order);
@@ -206,7 +198,7 @@ static size_t load_headers(struct headers *h, struct bytes t)
 	qsort(h->hdr, n, sizeof *h->hdr, hentry_cmp);
 	size_t out = 0;
 	for (size_t i = 0; i < n; i++)
-		if (i + 1 == n || key_cmp(h->hdr[i].key, h->hdr[i + 1].key) != 0)
+		if (i + 1 == n || bytes_cmp(h->hdr[i].key, h->hdr[i + 1].key) != 0)
 			h->hdr[out++] = h->hdr[i];
 	return out;
 }
@@ -216,7 +208,7 @@ static const struct hentry *lookup(const struct hentry *hdr, size_t n, struct by
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = key_cmp(key, hdr[mid].key);
+		int c = bytes_cmp(key, hdr[mid].key);
 		if (c == 0)
 			return &hdr[mid];
 		if (c < 0)

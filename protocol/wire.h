@@ -26,6 +26,17 @@ static inline bool bytes_eq(struct bytes b, const char *s)
 	return b.len == n && (n == 0 || memcmp(b.p, s, n) == 0);
 }
 
+/* Orders views byte by byte, a prefix before what extends it (Erlang's
+ * order of binaries, which RabbitMQ sorts header keys by). */
+static inline int bytes_cmp(struct bytes a, struct bytes b)
+{
+	uint32_t n = a.len < b.len ? a.len : b.len;
+	int c = n ? memcmp(a.p, b.p, n) : 0;
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
+}
+
 static inline struct bytes bytes_of(const char *s)
 {
 	return (struct bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
