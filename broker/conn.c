@@ -191,6 +191,19 @@ void conn_close(struct conn *c, int code, uint32_t method_id)
 	release_channels(c);
 }
 
+void conn_closed_by_peer(struct conn *c)
+{
+	struct amqp_method ok = {.id = AMQP_CONNECTION_CLOSE_OK};
+	conn_send_method(c, 0, &ok);
+	conn_flush(c);
+	release_channels(c);
+	/* As RabbitMQ: the client closes the socket after close-ok (closing
+	 * it first makes some clients, amqp091-go among them, see an EOF
+	 * before their close completes). The tick drops it after 5 s. */
+	c->state = CONN_CLOSING;
+	c->opened_ms = now_ms();
+}
+
 void conn_kill(struct conn *c)
 {
 	if (c->state == CONN_DEAD)

@@ -84,6 +84,10 @@ int conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((for
 /* Sends connection.close with c->err and enters CONN_CLOSING. */
 void conn_close(struct conn *c, int code, uint32_t method_id);
 
+/* Answers a client's connection.close: close-ok, channels released,
+ * then the socket is left for the client to close (bounded wait). */
+void conn_closed_by_peer(struct conn *c);
+
 /* Closes the socket now; the conn is freed at the end of the turn. */
 void conn_kill(struct conn *c);
 

@@ -144,10 +144,7 @@ int handshake_method(struct conn *c, const uint8_t *payload, size_t len)
 		return conn_fail(c, rc, "cannot decode %s on channel 0",
 				 len >= 4 ? method_name(get32(payload)) : "method");
 	if (m.id == AMQP_CONNECTION_CLOSE) {
-		struct amqp_method ok = {.id = AMQP_CONNECTION_CLOSE_OK};
-		conn_send_method(c, 0, &ok);
-		conn_flush(c);
-		conn_kill(c);
+		conn_closed_by_peer(c);
 		return 0;
 	}
 	if (c->state != CONN_OPEN) {
