@@ -8,7 +8,12 @@
 #                    (make run) only the build packages count.
 # Build needs: a C compiler and libc headers, make, pkg-config and the -dev
 # packages below. Tests also need Check, clang with its sanitizer/libFuzzer
-# runtime (make fuzz) and the real clients used by tests/integration.
+# runtime (make fuzz) and the real clients used by tests/integration:
+# besides the Python ones, Go's amqp091-go (built in GOPATH mode from
+# Debian's source package, no module proxy) and Node's amqplib (npm ci from
+# tests/clients/node/package-lock.json, so nodejs and npm). A machine whose
+# node and npm come from elsewhere (/usr/bin/node and /usr/bin/npm present)
+# gets neither Debian package.
 # Packages go in with --no-install-recommends, so list what a Recommends
 # would have brought (gcc only recommends libc6-dev; libclang-common-14-dev
 # only recommends libclang-rt-14-dev, which holds libFuzzer).
@@ -30,7 +35,11 @@ TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/bin/amqp-publish:amqp-tools
 /usr/bin/clang:clang
 /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a:libclang-rt-dev
-/usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml:amqp-specs"
+/usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml:amqp-specs
+/usr/bin/go:golang-go
+/usr/share/gocode/src/github.com/rabbitmq/amqp091-go/channel.go:golang-github-rabbitmq-amqp091-go-dev
+/usr/bin/node:nodejs
+/usr/bin/npm:npm"
 
 # have_file GLOB: true when GLOB (unquoted on purpose) names a file.
 have_file() {
