@@ -371,22 +371,6 @@ void channel_flush_confirms(struct channel *ch)
 
 /* ---- frames ---- */
 
-static int parse_expiration(struct bytes s, uint32_t *out)
-{
-	uint64_t v = 0;
-	if (s.len == 0 || s.len > 10)
-		return -1;
-	for (uint32_t i = 0; i < s.len; i++) {
-		if (s.p[i] < '0' || s.p[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(s.p[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int on_header(struct channel *ch, const struct frame *f)
 {
 	struct content_header h;
@@ -409,7 +393,7 @@ static int on_header(struct channel *ch, const struct frame *f)
 				 (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
 	/* expiration: milliseconds as a decimal string (RabbitMQ's ttl page). */
 	uint32_t ttl = 0;
-	if ((h.props.flags & PROP_EXPIRATION) && parse_expiration(h.props.expiration, &ttl) < 0)
+	if ((h.props.flags & PROP_EXPIRATION) && message_parse_expiration(h.props.expiration, &ttl) < 0)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
 				 (int)h.props.expiration.len, (const char *)h.props.expiration.p);
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
@@ -421,10 +405,8 @@ static int on_header(struct channel *ch, const struct frame *f)
 		m->flags |= MSG_PERSISTENT;
 	if (h.props.flags & PROP_PRIORITY)
 		m->priority = h.props.priority;
-	if (h.props.flags & PROP_EXPIRATION) {
+	if (h.props.flags & PROP_EXPIRATION)
 		m->flags |= MSG_EXPIRATION;
-		m->expiration = ttl;
-	}
 	ch->content = CONTENT_BODY;
 	return 0;
 }

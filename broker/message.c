@@ -21,7 +21,7 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	m->exchange_len = (uint8_t)exchange.len;
 	m->rkey_len = (uint8_t)rkey.len;
 	m->props_len = raw_props.len;
-	m->body_size = body_size;
+	m->body_size = (uint32_t)body_size; /* bounded by max_message_size */
 	m->store_id = 0;
 	message_bytes += body_size;
 	uint8_t *p = m->data;
@@ -79,7 +79,6 @@ static struct message *rewrite_header(const struct message *m, const char *key, 
 		memcpy(message_body(c), message_body(m), m->body_size);
 	c->flags = m->flags;
 	c->priority = m->priority;
-	c->expiration = m->expiration;
 	c->store_id = m->store_id;
 	wb_free(&headers);
 	wb_free(&props);
@@ -96,6 +95,32 @@ struct message *message_without_header(const struct message *m, const char *key)
 	return rewrite_header(m, key, false, 0);
 }
 
+int message_parse_expiration(struct bytes s, uint32_t *ms)
+{
+	uint64_t v = 0;
+	if (s.len == 0 || s.len > 10)
+		return -1;
+	for (uint32_t i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*ms = (uint32_t)v;
+	return 0;
+}
+
+uint32_t message_expiration(const struct message *m)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	uint32_t ms = 0;
+	if (props_decode(raw.p, raw.len, &p) == 0 && (p.flags & PROP_EXPIRATION))
+		message_parse_expiration(p.expiration, &ms);
+	return ms;
+}
+
 void message_read_props(struct message *m)
 {
 	struct amqp_props p;
@@ -106,14 +131,7 @@ void message_read_props(struct message *m)
 		m->flags |= MSG_PERSISTENT;
 	if (p.flags & PROP_PRIORITY)
 		m->priority = p.priority;
-	uint64_t v = 0;
-	bool ok = (p.flags & PROP_EXPIRATION) && p.expiration.len > 0 && p.expiration.len <= 10;
-	for (uint32_t i = 0; ok && i < p.expiration.len; i++) {
-		ok = p.expiration.p[i] >= '0' && p.expiration.p[i] <= '9';
-		v = v * 10 + (uint64_t)(p.expiration.p[i] - '0');
-	}
-	if (ok && v <= UINT32_MAX) {
+	uint32_t ms;
+	if ((p.flags & PROP_EXPIRATION) && message_parse_expiration(p.expiration, &ms) == 0)
 		m->flags |= MSG_EXPIRATION;
-		m->expiration = (uint32_t)v;
-	}
 }

@@ -15,7 +15,7 @@
 enum {
 	MSG_PERSISTENT = 1, /* delivery_mode 2 */
 	MSG_MANDATORY = 2,
-	MSG_EXPIRATION = 4, /* the expiration property is set (ms in expiration) */
+	MSG_EXPIRATION = 4, /* a valid expiration property is set */
 	MSG_STORE_SHARED = 8, /* reaches 2+ durable queues: one shared row */
 };
 
@@ -26,8 +26,7 @@ struct message {
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	uint32_t props_len;
-	uint32_t expiration; /* per-message TTL in ms, with MSG_EXPIRATION */
-	uint64_t body_size;
+	uint32_t body_size; /* at most max_message_size (512 MiB at most) */
 	uint64_t store_id;  /* 0 until written to the store */
 	uint8_t data[];     /* exchange, routing key, properties, body */
 };
@@ -46,9 +45,17 @@ static inline struct message *message_ref(struct message *m)
 
 void message_unref(struct message *m);
 
-/* Sets flags, priority and expiration from m's own properties (for
- * messages rebuilt from storage; an invalid expiration is ignored). */
+/* Sets flags and priority from m's own properties (for messages rebuilt
+ * from storage; an invalid expiration is ignored). */
 void message_read_props(struct message *m);
+
+/* Parses an expiration property: milliseconds as a decimal string
+ * (RabbitMQ's ttl page). Returns 0, or -1 when it is not one. */
+int message_parse_expiration(struct bytes s, uint32_t *ms);
+
+/* The expiration of a message flagged MSG_EXPIRATION, read from its
+ * properties (kept out of the struct: few messages have one). */
+uint32_t message_expiration(const struct message *m);
 
 /* A copy of m whose headers property has `key` set to the integer v
  * ('l'), replacing any value it had; everything else is kept. Returns a

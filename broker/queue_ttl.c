@@ -89,8 +89,8 @@ void queue_ttl_entry(struct queue *q, struct qentry *e)
 	if (q->ttl < 0 && !own)
 		return;
 	uint64_t now = now_ms();
-	uint64_t ttl = own && (q->ttl < 0 || m->expiration < (uint64_t)q->ttl) ? m->expiration
-									     : (uint64_t)q->ttl;
+	uint64_t exp = own ? message_expiration(m) : 0;
+	uint64_t ttl = own && (q->ttl < 0 || exp < (uint64_t)q->ttl) ? exp : (uint64_t)q->ttl;
 	e->expires = now + ttl;
 	if (ttl == 0)
 		e->flags |= QE_NOW;

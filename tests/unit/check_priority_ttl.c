@@ -116,16 +116,24 @@ static struct queue *plain(void)
  * priority, and an expiration in ms (none when exp < 0). refs = 1. */
 static struct message *mk(int n, uint64_t size, uint8_t prio, int64_t exp)
 {
-	char key[16];
+	char key[16], ms[16];
 	snprintf(key, sizeof key, "m%d", n);
+	/* The expiration travels in the properties, as a client sends it. */
+	struct amqp_props props = {0};
+	if (exp >= 0) {
+		snprintf(ms, sizeof ms, "%lld", (long long)exp);
+		props.flags = PROP_EXPIRATION;
+		props.expiration = bytes_of(ms);
+	}
+	struct wbuf w = {0};
+	props_encode(&w, &props);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
-					(struct bytes){no_props, sizeof no_props}, size);
+					(struct bytes){w.p, (uint32_t)w.len}, size);
+	wb_free(&w);
 	memset(message_body(m), n & 0xff, (size_t)size);
 	m->priority = prio;
-	if (exp >= 0) {
+	if (exp >= 0)
 		m->flags |= MSG_EXPIRATION;
-		m->expiration = (uint32_t)exp;
-	}
 	return m;
 }
 
@@ -840,9 +848,15 @@ START_TEST(ttl_zero_reaches_ready_consumer)
 	struct queue *idle = declare("idle");
 	struct channel *ch = open_chan(1);
 	consume(ch, q, "a", true);
-	struct message *m = msg(1);
+	/* "m1" with the expiration property "0" */
+	struct amqp_props props = {.flags = PROP_EXPIRATION, .expiration = bytes_of("0")};
+	struct wbuf w = {0};
+	props_encode(&w, &props);
+	struct message *m = message_new(bytes_of(""), bytes_of("m1"),
+					(struct bytes){w.p, (uint32_t)w.len}, 2);
+	wb_free(&w);
+	memcpy(message_body(m), "m1", 2);
 	m->flags |= MSG_EXPIRATION;
-	m->expiration = 0;
 	queue_push(q, m);
 	queue_push(idle, m);
 	message_unref(m);
