@@ -423,7 +423,7 @@ static int publish_assembled(struct channel *ch)
 			ch->txops = xrealloc(ch->txops, ch->ntx_cap * sizeof *ch->txops);
 		}
 		ch->txops[ch->ntx++] = (struct txop){.kind = TX_PUBLISH, .m = m,
-						     .multiple = ch->pub_mandatory};
+						     .mandatory = ch->pub_mandatory};
 		return 0;
 	}
 	return basic_route_publish(ch, m, ch->pub_mandatory, seq);

@@ -42,6 +42,7 @@ struct unacked {
 struct txop {
 	enum { TX_PUBLISH, TX_ACK, TX_NACK } kind;
 	struct message *m;          /* TX_PUBLISH */
+	bool mandatory;             /* TX_PUBLISH */
 	uint64_t tag;               /* TX_ACK / TX_NACK */
 	bool multiple, requeue;
 };

@@ -8,7 +8,6 @@
 #include "broker/queue.h"
 #include "broker/server.h"
 #include "broker/vhost.h"
-#include "protocol/props.h"
 #include "util/xalloc.h"
 
 struct pending {
@@ -41,12 +40,8 @@ static void route_one(struct pending p)
 	struct message *m = p.copy;
 	struct bexchange *x = vhost_exchange(p.vh, message_exchange(m));
 	if (x) { /* a missing dead-letter exchange drops the message, as RabbitMQ */
-		struct amqp_props props;
-		struct route_msg rm = {.routing_key = message_rkey(m)};
-		if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
-			rm.headers = props.headers;
 		struct queue **qs;
-		size_t nq = vhost_route(p.vh, x, &rm, &qs);
+		size_t nq = vhost_route_message(p.vh, x, m, &qs, NULL);
 		/* Pushing can schedule more dead-letters, never route: qs stays. */
 		for (size_t i = 0; i < nq; i++)
 			if (!deadletter_is_cycle(m, qs[i]->name))

@@ -40,26 +40,10 @@ static int qos(struct channel *ch, const struct amqp_basic_qos *a)
 	return 0;
 }
 
-static int lookup_queue(struct channel *ch, struct bytes name, struct queue **out)
-{
-	if (name.len == 0 && ch->last_queue)
-		name = bytes_of(ch->last_queue);
-	struct queue *q = vhost_queue(ch->c->vh, name);
-	if (!q)
-		return chan_fail(ch, AMQP_NOT_FOUND, "no queue '%.*s' in vhost '%s'", NAME(name),
-				 ch->c->vh->name);
-	if (q->exclusive && q->owner != ch->c)
-		return chan_fail(ch, AMQP_RESOURCE_LOCKED,
-				 "cannot obtain exclusive access to locked queue '%.*s' in vhost '%s'",
-				 NAME(name), ch->c->vh->name);
-	*out = q;
-	return 0;
-}
-
 static int consume(struct channel *ch, const struct amqp_basic_consume *a)
 {
 	struct queue *q;
-	int rc = lookup_queue(ch, a->queue, &q);
+	int rc = queue_lookup(ch, a->queue, &q);
 	if (rc)
 		return rc;
 	char gen[48];
@@ -151,11 +135,8 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 		   bool *refused)
 {
 	struct queue **qs = NULL;
-	struct amqp_props props;
-	struct route_msg rm = {.routing_key = message_rkey(m)};
-	if (props_decode(message_props(m).p, message_props(m).len, &props) == 0)
-		rm.headers = props.headers;
-	size_t n = vhost_route(vh, x, &rm, &qs);
+	struct bytes headers;
+	size_t n = vhost_route_message(vh, x, m, &qs, &headers);
 	/* A persistent message for two or more durable queues is stored once
 	 * and shared; for one, it is stored inline with its entry. */
 	size_t durable = 0;
@@ -166,7 +147,7 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 	/* BCC keys route but are never seen by consumers (RabbitMQ strips
 	 * the header); the copy is made only when the header is there. */
 	struct fvalue bcc;
-	struct message *bcc_free = n && table_get(rm.headers, "BCC", &bcc)
+	struct message *bcc_free = n && table_get(headers, "BCC", &bcc)
 					   ? message_without_header(m, "BCC")
 					   : NULL;
 	if (bcc_free)
@@ -210,7 +191,7 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 static int get(struct channel *ch, const struct amqp_basic_get *a)
 {
 	struct queue *q;
-	int rc = lookup_queue(ch, a->queue, &q);
+	int rc = queue_lookup(ch, a->queue, &q);
 	if (rc)
 		return rc;
 	queue_touch(q);

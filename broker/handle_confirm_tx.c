@@ -12,7 +12,7 @@ static int commit(struct channel *ch)
 		struct txop *op = &ch->txops[i];
 		switch (op->kind) {
 		case TX_PUBLISH:
-			rc = basic_route_publish(ch, op->m, op->multiple, 0);
+			rc = basic_route_publish(ch, op->m, op->mandatory, 0);
 			op->m = NULL; /* the reference moved */
 			break;
 		case TX_ACK: rc = channel_ack(ch, op->tag, op->multiple); break;

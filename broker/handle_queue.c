@@ -40,8 +40,9 @@ static struct bytes queue_name(struct channel *ch, struct bytes name)
 
 /* Looks a queue up for an operation: 404 when missing, 405 when another
  * connection holds it exclusively. */
-static int lookup(struct channel *ch, struct bytes name, struct queue **out)
+int queue_lookup(struct channel *ch, struct bytes name, struct queue **out)
 {
+	name = queue_name(ch, name);
 	struct queue *q = vhost_queue(ch->c->vh, name);
 	if (!q)
 		return not_found(ch, name);
@@ -155,7 +156,7 @@ static int bind_queue(struct channel *ch, struct bytes qname, struct bytes xname
 		return chan_fail(ch, AMQP_ACCESS_REFUSED,
 				 "operation not permitted on the default exchange");
 	struct queue *q;
-	int rc = lookup(ch, qname, &q);
+	int rc = queue_lookup(ch, qname, &q);
 	if (rc)
 		return rc;
 	struct bexchange *x = vhost_exchange(vh, xname);
@@ -178,7 +179,7 @@ static int bind_queue(struct channel *ch, struct bytes qname, struct bytes xname
 static int purge(struct channel *ch, const struct amqp_queue_purge *a)
 {
 	struct queue *q;
-	int rc = lookup(ch, queue_name(ch, a->queue), &q);
+	int rc = queue_lookup(ch, a->queue, &q);
 	if (rc)
 		return rc;
 	uint32_t n = queue_purge(q);

@@ -13,6 +13,11 @@
 int chan_fail(struct channel *ch, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Finds the queue an operation names ('' is the channel's last declared
+ * queue): 404 when missing, 405 when another connection holds it
+ * exclusively (handle_queue.c). */
+int queue_lookup(struct channel *ch, struct bytes name, struct queue **out);
+
 /* Sends a method without arguments (the *-ok replies) on ch. */
 void send_simple(struct channel *ch, uint32_t id);
 

@@ -104,9 +104,10 @@ void queue_ttl_entry(struct queue *q, struct qentry *e)
 void queue_ttl_recovered(struct queue *q, const struct qentry *e)
 {
 	/* Whether the deadline came from the queue or the message is not
-	 * stored: the heap finds it either way. */
-	xpush(q, (struct xitem){e->expires, e->seq, e->priority});
-	arm(q, e->expires, false);
+	 * stored: the heap finds it either way. queue_requeue already armed
+	 * the timer and queued a past-due entry; a future one goes in here. */
+	if (e->expires > now_ms())
+		xpush(q, (struct xitem){e->expires, e->seq, e->priority});
 }
 
 void queue_ttl_requeued(struct queue *q, const struct qentry *e)

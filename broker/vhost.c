@@ -10,6 +10,7 @@
 #include "broker/channel.h"
 #include "broker/conn.h"
 #include "broker/persist.h"
+#include "protocol/props.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
@@ -341,4 +342,17 @@ size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg
 	}
 	*out = found;
 	return nfound;
+}
+
+size_t vhost_route_message(struct vhost *vh, struct bexchange *x, const struct message *m,
+			   struct queue ***out, struct bytes *headers)
+{
+	struct amqp_props props;
+	struct bytes raw = message_props(m);
+	struct route_msg rm = {.routing_key = message_rkey(m)};
+	if (props_decode(raw.p, raw.len, &props) == 0)
+		rm.headers = props.headers;
+	if (headers)
+		*headers = rm.headers;
+	return vhost_route(vh, x, &rm, out);
 }

@@ -75,4 +75,9 @@ void vhost_unbind(struct vhost *vh, struct bexchange *src, enum binding_dest kin
 size_t vhost_route(struct vhost *vh, struct bexchange *x, const struct route_msg *m,
 		   struct queue ***out);
 
+/* vhost_route for a message: its routing key and its headers property,
+ * which *headers receives too when not NULL (a view into m). */
+size_t vhost_route_message(struct vhost *vh, struct bexchange *x, const struct message *m,
+			   struct queue ***out, struct bytes *headers);
+
 #endif

@@ -171,13 +171,8 @@ static bool delay_of(const struct message *m, int64_t *delay)
 
 static bool would_route(struct vhost *vh, struct bexchange *x, const struct message *m)
 {
-	struct amqp_props p;
-	struct route_msg rm = {.routing_key = message_rkey(m)};
-	struct bytes raw = message_props(m);
-	if (props_decode(raw.p, raw.len, &p) == 0)
-		rm.headers = p.headers;
 	struct queue **qs;
-	return vhost_route(vh, x, &rm, &qs) > 0;
+	return vhost_route_message(vh, x, m, &qs, NULL) > 0;
 }
 
 static bool on_publish(struct channel *ch, struct bexchange *x, struct message *m, bool mandatory,
