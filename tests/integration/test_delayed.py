@@ -21,7 +21,12 @@ from support.helpers import pump, queue_counts, settle
 
 pytestmark = pytest.mark.tern_only
 
-SLACK = 0.2
+# Upper bound on lateness: generous on purpose. The broker's own lateness
+# is measured by tools/delayed_bench.py (p99 under 10 ms); a test must not
+# fail because a loaded CI machine or a sanitizer build was slow, only when
+# a message is held far too long. The lower bound (never early) is exact.
+SLACK = 1.0
+AT_ONCE = 0.2  # an undelayed message: routed at publish time
 
 
 def delayed_exchange(ch, names, kind, durable=False):
@@ -139,7 +144,7 @@ def test_no_or_invalid_delay_routes_at_once(conn, names, delay):
     t0 = time.monotonic()
     publish(ch, x, "k", b"now", delay)
     assert pump(conn, lambda: len(arr) >= 1, 2.0)
-    assert arr.items[0][1] - t0 < SLACK
+    assert arr.items[0][1] - t0 < AT_ONCE
 
 
 def test_mandatory_unroutable_returned_at_publish_time(conn, names):
