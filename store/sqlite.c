@@ -1,8 +1,8 @@
 /* sqlite.c — the SQLite backend of store.h: one database file in WAL mode,
  * prepared statements for every hot call, one transaction per loop turn.
  *
- * Schema version 1 (PRAGMA user_version). A newer file is refused; an
- * older one would be migrated in migrate() step by step. All SQL of the
+ * The schema is versioned (PRAGMA user_version, now 5). A newer file is
+ * refused; an older one is migrated in migrate() step by step. All SQL of the
  * project lives in this file. */
 #include "store/store.h"
 
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 int store_fail_after;
 
@@ -18,6 +18,7 @@ static sqlite3 *db;
 static bool in_txn, txn_failed;
 static uint64_t next_msg_id = 1;
 static char last_error[256];
+static bool blank; /* this open created the objects table */
 
 static const char schema_v1[] =
 	"CREATE TABLE exchanges(vhost TEXT NOT NULL, name BLOB NOT NULL, type TEXT NOT NULL,"
@@ -39,7 +40,7 @@ enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
 	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
-	NSTMT
+	S_PUT_O, S_DEL_O, S_SCAN_O, NSTMT
 };
 
 static const char *const sql[NSTMT] = {
@@ -75,6 +76,9 @@ static const char *const sql[NSTMT] = {
 			  " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.msg = messages.id"
 			  " AND e.msg != 0 AND e.queue != ?1)",
 	[S_DEL_ENTRIES] = "DELETE FROM entries WHERE queue = ?1",
+	[S_PUT_O] = "INSERT OR REPLACE INTO objects VALUES(?1, ?2, ?3)",
+	[S_DEL_O] = "DELETE FROM objects WHERE kind = ?1 AND key = ?2",
+	[S_SCAN_O] = "SELECT key, value FROM objects WHERE kind = ?1 ORDER BY key",
 };
 
 static sqlite3_stmt *stmt[NSTMT];
@@ -153,6 +157,7 @@ static void bind_bytes(int i, int col, struct bytes b)
 
 static int migrate(int version)
 {
+	blank = version < 5;
 	if (version == SCHEMA_VERSION)
 		return 0;
 	if (version > SCHEMA_VERSION) {
@@ -181,6 +186,10 @@ static int migrate(int version)
 		      /* inline entries need no message index */
 		      "DROP INDEX entries_msg;"
 		      "CREATE INDEX entries_msg ON entries(msg) WHERE msg != 0;",
+		/* v5: the control plane (vhosts, users, permissions, policies,
+		 * parameters) as RabbitMQ definitions objects, JSON text. */
+		[4] = "CREATE TABLE objects(kind TEXT NOT NULL, key TEXT NOT NULL,"
+		      " value TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;",
 	};
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		char bump[64];
@@ -624,4 +633,40 @@ int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ct
 		   col_bytes(s, 5), col_bytes(s, 6));
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : fail("scan delayed");
+}
+
+bool store_blank(void)
+{
+	return blank;
+}
+
+int store_put_object(const char *kind, const char *key, const char *value)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_text(stmt[S_PUT_O], 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt[S_PUT_O], 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt[S_PUT_O], 3, value, -1, SQLITE_STATIC);
+	return step(S_PUT_O);
+}
+
+int store_del_object(const char *kind, const char *key)
+{
+	if (begin() < 0)
+		return -1;
+	sqlite3_bind_text(stmt[S_DEL_O], 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt[S_DEL_O], 2, key, -1, SQLITE_STATIC);
+	return step(S_DEL_O);
+}
+
+int store_scan_objects(const char *kind, store_object_fn fn, void *ctx)
+{
+	sqlite3_stmt *s = stmt[S_SCAN_O];
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1));
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : fail("scan objects");
 }

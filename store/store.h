@@ -96,6 +96,20 @@ typedef void (*store_delayed_fn)(void *ctx, uint64_t id, uint64_t due, const cha
 				 struct bytes body);
 int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx);
 
+/* The control plane: objects of a kind ("vhost", "user", "permission",
+ * "policy", ...) under a unique key, each a JSON text the broker writes
+ * and reads (RabbitMQ's definitions shapes). Writes join the turn's
+ * transaction like every other. */
+int store_put_object(const char *kind, const char *key, const char *value);
+int store_del_object(const char *kind, const char *key);
+/* Visits the objects of one kind in key order; the texts are valid
+ * during the call only, which must not write to the store. */
+typedef void (*store_object_fn)(void *ctx, const char *key, const char *value);
+int store_scan_objects(const char *kind, store_object_fn fn, void *ctx);
+/* True when this store_open created the objects table: a blank node
+ * (a new file, or one from before the control plane was stored). */
+bool store_blank(void);
+
 /* Recovery: the callbacks get views valid only during the call. */
 struct store_visitor {
 	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,

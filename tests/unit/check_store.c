@@ -659,7 +659,7 @@ START_TEST(user_version_is_current_and_wal)
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	char path[128];
 	snprintf(path, sizeof path, "%s/tern.db", dir);
 	sqlite3 *db;
@@ -680,20 +680,55 @@ START_TEST(newer_user_version_refused)
 	put_all();
 	ck_assert_int_eq(store_commit(), 0);
 	store_close();
-	raw_exec("PRAGMA user_version = 5");
+	raw_exec("PRAGMA user_version = 6");
 	char err[512] = "";
 	ck_assert_int_eq(store_open(dir, STORE_FULL, err, sizeof err), -1);
 	ck_assert_msg(strstr(err, "tern.db") != NULL, "error names the file: %s", err);
-	ck_assert_msg(strstr(err, "schema version 5") != NULL, "error names version 5: %s", err);
+	ck_assert_msg(strstr(err, "schema version 6") != NULL, "error names version 6: %s", err);
 	ck_assert_msg(strstr(err, "newer") != NULL, "error says newer: %s", err);
-	/* Refused, not touched: still version 5 with its data. */
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
+	/* Refused, not touched: still version 6 with its data. */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 6);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM messages"), 4);
 	/* Put back, the file opens again (teardown closes it). */
-	raw_exec("PRAGMA user_version = 4");
+	raw_exec("PRAGMA user_version = 5");
 	open_store();
 	recover();
 	expect_all();
+}
+END_TEST
+
+/* ---- control-plane objects ---- */
+
+static char scanned[512];
+static void scan_cb(void *ctx, const char *key, const char *value)
+{
+	(void)ctx;
+	size_t n = strlen(scanned);
+	snprintf(scanned + n, sizeof scanned - n, "%s=%s;", key, value);
+}
+
+START_TEST(objects_round_trip)
+{
+	ck_assert(store_blank()); /* a new file */
+	ck_assert_int_eq(store_put_object("user", "bob", "{\"name\":\"bob\"}"), 0);
+	ck_assert_int_eq(store_put_object("user", "alice", "{}"), 0);
+	ck_assert_int_eq(store_put_object("vhost", "shop", "{\"name\":\"shop\"}"), 0);
+	ck_assert_int_eq(store_put_object("user", "bob", "{\"v\":2}"), 0); /* replaces */
+	ck_assert_int_eq(store_commit(), 0);
+	store_close();
+	open_store();
+	ck_assert(!store_blank()); /* reopened: the node is no longer blank */
+	scanned[0] = '\0';
+	ck_assert_int_eq(store_scan_objects("user", scan_cb, NULL), 0);
+	ck_assert_str_eq(scanned, "alice={};bob={\"v\":2};");
+	ck_assert_int_eq(store_del_object("user", "alice"), 0);
+	ck_assert_int_eq(store_commit(), 0);
+	scanned[0] = '\0';
+	ck_assert_int_eq(store_scan_objects("user", scan_cb, NULL), 0);
+	ck_assert_str_eq(scanned, "bob={\"v\":2};");
+	scanned[0] = '\0';
+	ck_assert_int_eq(store_scan_objects("vhost", scan_cb, NULL), 0);
+	ck_assert_str_eq(scanned, "shop={\"name\":\"shop\"};");
 }
 END_TEST
 
@@ -709,9 +744,11 @@ START_TEST(v1_file_migrates_to_v3)
 	raw_exec("ALTER TABLE entries DROP COLUMN rkey");
 	raw_exec("ALTER TABLE entries DROP COLUMN exchange");
 	raw_exec("ALTER TABLE entries DROP COLUMN expires");
+	raw_exec("DROP TABLE objects");
 	raw_exec("PRAGMA user_version = 1");
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert(store_blank()); /* no control plane stored before v5 */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM delayed"), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM entries WHERE expires = 0"),
 			 raw_int("SELECT count(*) FROM entries"));
@@ -788,6 +825,7 @@ static Suite *store_suite(void)
 	tcase_add_test(v, v1_file_migrates_to_v3);
 	tcase_add_test(v, expires_round_trip);
 	tcase_add_test(v, newer_user_version_refused);
+	tcase_add_test(v, objects_round_trip);
 	tcase_add_test(v, open_missing_dir_fails_with_error);
 	suite_add_tcase(s, v);
 	return s;
