@@ -16,19 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <pcre2.h>
 
+#include "util/regex.h"
 #include "util/strmap.h"
 #include "util/xalloc.h"
 
 uint64_t access_gen;
 
 static struct strmap users, perms, topics;
-static pcre2_match_data *md; /* one is enough: single-threaded, no captures read */
 
 /* A permission with its key ("user\0vhost"); perm first, so the public
  * struct is a cast away. */
@@ -44,7 +42,7 @@ struct topic_ent {
 	struct topic_perm t;
 	char *key;
 	size_t klen;
-	pcre2_code *re[2];
+	struct regex *re[2];
 };
 
 static const char *const perm_names[3] = {"configure", "write", "read"};
@@ -82,37 +80,15 @@ static char *key_join(const struct bytes *part, size_t n, size_t *len)
 /* ---- patterns ---- */
 
 /* Compiles a permission pattern; RabbitMQ reads an empty one as "^$".
- * On failure writes "<what>: <PCRE2 message> at offset N" to err (for a
- * topic pattern the offset is into the expanded text). */
-static pcre2_code *re_compile(const char *what, const char *pattern, char *err, size_t errlen)
+ * (For a topic pattern an error's offset is into the expanded text.) */
+static struct regex *re_compile(const char *what, const char *pattern, char *err, size_t errlen)
 {
-	if (!pattern || !*pattern)
-		pattern = "^$";
-	int code;
-	PCRE2_SIZE off;
-	pcre2_code *re =
-		pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-	if (!re) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(code, msg, sizeof msg);
-		seterr(err, errlen, "%s: %s at offset %zu", what, (const char *)msg, (size_t)off);
-	}
-	return re;
+	return regex_compile(pattern && *pattern ? pattern : "^$", what, err, errlen);
 }
 
-/* Unanchored, as Erlang's re:run: the pattern may match anywhere. */
-static bool re_match(const pcre2_code *re, struct bytes s)
+static bool re_match(const struct regex *re, struct bytes s)
 {
-	if (!re)
-		return false;
-	if (!md)
-		md = pcre2_match_data_create(1, NULL);
-	if (!md)
-		abort(); /* out of memory, as xmalloc would */
-	const uint8_t *p = s.len ? s.p : (const uint8_t *)"";
-	/* 0 means matched with the ovector too small, which still matched;
-	 * any error (match limit, say) refuses. */
-	return pcre2_match(re, p, s.len, 0, 0, md, NULL) >= 0;
+	return regex_match(re, s.p, s.len);
 }
 
 /* ---- users and hashes ---- */
@@ -198,32 +174,49 @@ static void user_free_tags(struct user *u)
 	u->ntags = 0;
 }
 
+/* Decodes and checks a password hash for alg into h (ACCESS_HASH_MAX + 3
+ * bytes: a full decoded quantum past the end, so an overlong hash gets
+ * the length message, not "not base64"). */
+static int decode_hash(const char *hash_b64, enum access_hash alg, uint8_t *h, size_t *hlen,
+		       char *err, size_t errlen)
+{
+	*hlen = 0;
+	if (!hash_b64 || !*hash_b64)
+		return 0;
+	if (strlen(hash_b64) > ((ACCESS_HASH_MAX + 3) / 3) * 4) {
+		seterr(err, errlen, "password_hash: length does not fit the algorithm");
+		return -1;
+	}
+	int n = b64_decode(hash_b64, h, ACCESS_HASH_MAX + 3);
+	if (n < 0) {
+		seterr(err, errlen, "password_hash: not base64");
+		return -1;
+	}
+	if ((size_t)n != hash_len(alg)) {
+		seterr(err, errlen,
+		       "password_hash: length does not fit the algorithm (%d bytes, %s needs %zu)", n,
+		       access_hash_name(alg), hash_len(alg));
+		return -1;
+	}
+	*hlen = (size_t)n;
+	return 0;
+}
+
+int access_hash_check(const char *hash_b64, enum access_hash alg, char *err, size_t errlen)
+{
+	uint8_t h[ACCESS_HASH_MAX + 3];
+	size_t hlen;
+	return decode_hash(hash_b64, alg, h, &hlen, err, errlen);
+}
+
 int access_user_put(const char *name, const char *hash_b64, enum access_hash alg,
 		    const char *const *tags, size_t ntags, char *err, size_t errlen)
 {
-	/* Everything is checked before the user changes. The buffer holds a
-	 * full decoded quantum past ACCESS_HASH_MAX so an overlong hash gets
-	 * the length message, not "not base64". */
+	/* Everything is checked before the user changes. */
 	uint8_t h[ACCESS_HASH_MAX + 3];
-	size_t hlen = 0;
-	if (hash_b64 && *hash_b64) {
-		if (strlen(hash_b64) > (sizeof h / 3) * 4) {
-			seterr(err, errlen, "password_hash: length does not fit the algorithm");
-			return -1;
-		}
-		int n = b64_decode(hash_b64, h, sizeof h);
-		if (n < 0) {
-			seterr(err, errlen, "password_hash: not base64");
-			return -1;
-		}
-		if ((size_t)n != hash_len(alg)) {
-			seterr(err, errlen,
-			       "password_hash: length does not fit the algorithm (%d bytes, %s needs %zu)",
-			       n, access_hash_name(alg), hash_len(alg));
-			return -1;
-		}
-		hlen = (size_t)n;
-	}
+	size_t hlen;
+	if (decode_hash(hash_b64, alg, h, &hlen, err, errlen) < 0)
+		return -1;
 	/* An existing user is updated in place: connections may hold it. */
 	struct user *u = strmap_get(&users, name, strlen(name));
 	if (!u) {
@@ -271,7 +264,7 @@ static void perm_ent_free(struct perm_ent *e)
 {
 	for (int k = 0; k < 3; k++) {
 		free(e->p.pattern[k]);
-		pcre2_code_free(e->p.re[k]);
+		regex_free(e->p.re[k]);
 	}
 	free(e->key);
 	free(e);
@@ -281,8 +274,8 @@ static void topic_ent_free(struct topic_ent *e)
 {
 	free(e->t.write);
 	free(e->t.read);
-	pcre2_code_free(e->re[0]);
-	pcre2_code_free(e->re[1]);
+	regex_free(e->re[0]);
+	regex_free(e->re[1]);
 	free(e->key);
 	free(e);
 }
@@ -407,11 +400,11 @@ int access_perm_set(const char *user, const char *vhost, const char *configure, 
 		return -1;
 	}
 	const char *given[3] = {configure, write, read};
-	pcre2_code *re[3] = {NULL, NULL, NULL};
+	struct regex *re[3] = {NULL, NULL, NULL};
 	for (int k = 0; k < 3; k++) {
 		if (!(re[k] = re_compile(perm_names[k], given[k], err, errlen))) {
 			while (k-- > 0)
-				pcre2_code_free(re[k]);
+				regex_free(re[k]);
 			return -1;
 		}
 	}
@@ -518,13 +511,13 @@ int access_topic_set(const char *user, const char *vhost, const char *exchange, 
 		return -1;
 	}
 	const char *given[2] = {write ? write : "", read ? read : ""};
-	pcre2_code *re[2] = {NULL, NULL};
+	struct regex *re[2] = {NULL, NULL};
 	for (int k = 0; k < 2; k++) {
 		char *x = expand(given[k], user, vhost);
 		re[k] = re_compile(perm_names[k + 1], x, err, errlen);
 		free(x);
 		if (!re[k]) {
-			pcre2_code_free(re[0]);
+			regex_free(re[0]);
 			return -1;
 		}
 	}
@@ -594,7 +587,6 @@ void access_free(void)
 	strmap_free(&users);
 	strmap_free(&perms);
 	strmap_free(&topics);
-	pcre2_match_data_free(md);
-	md = NULL;
+	regex_cleanup();
 	access_gen++; /* a decision cached before stays invalid after */
 }

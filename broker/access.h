@@ -20,6 +20,8 @@
 
 #include "protocol/wire.h"
 
+struct regex;
+
 enum access_hash { ACCESS_SHA256, ACCESS_SHA512, ACCESS_MD5 };
 enum access_perm { PERM_CONFIGURE, PERM_WRITE, PERM_READ };
 
@@ -43,7 +45,7 @@ struct user {
 struct perm {
 	char *user, *vhost;
 	char *pattern[3]; /* indexed by enum access_perm, as given */
-	void *re[3];      /* compiled (pcre2_code *) */
+	struct regex *re[3]; /* compiled */
 };
 
 /* A topic permission: routing-key patterns for one exchange. */
@@ -76,6 +78,9 @@ size_t access_hash_compute(enum access_hash alg, const uint8_t salt[ACCESS_SALT_
  * does not fit the algorithm"). */
 int access_user_put(const char *name, const char *hash_b64, enum access_hash alg,
 		    const char *const *tags, size_t ntags, char *err, size_t errlen);
+/* Checks a password hash as access_user_put would, changing nothing.
+ * Returns 0 or -1 with err. */
+int access_hash_check(const char *hash_b64, enum access_hash alg, char *err, size_t errlen);
 /* Sets a user's password from plain text (a new random salt, sha256).
  * Returns 0 or -1 when there is no such user. */
 int access_user_set_password(const char *name, struct bytes password);

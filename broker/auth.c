@@ -1,4 +1,4 @@
-/* auth.c — users and SASL PLAIN / AMQPLAIN.
+/* auth.c — SASL PLAIN / AMQPLAIN over access.h's users.
  * PLAIN (RFC 4616): "authzid\0user\0password". AMQPLAIN: a field table
  * without its length prefix, holding LOGIN and PASSWORD strings. */
 #include "broker/auth.h"
@@ -6,74 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/config.h"
+#include "broker/access.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
-struct user {
-	char *name;
-	char *password;
-	bool loopback_only;
-	struct user *next;
-};
-
-static struct user *users;
-
-void auth_add_user(const char *name, const char *password, bool loopback_only)
-{
-	for (struct user *u = users; u; u = u->next) {
-		if (!strcmp(u->name, name)) {
-			free(u->password);
-			u->password = xstrdup(password);
-			u->loopback_only = loopback_only;
-			return;
-		}
-	}
-	struct user *u = xcalloc(1, sizeof *u);
-	u->name = xstrdup(name);
-	u->password = xstrdup(password);
-	u->loopback_only = loopback_only;
-	u->next = users;
-	users = u;
-}
-
-void auth_init(void)
-{
-	auth_add_user(cfg.default_user, cfg.default_pass, cfg.loopback_only_default_user != 0);
-}
-
-void auth_free(void)
-{
-	while (users) {
-		struct user *u = users;
-		users = u->next;
-		free(u->name);
-		free(u->password);
-		free(u);
-	}
-}
-
-/* Constant-time comparison, so response timing does not leak a prefix. */
-static bool same_secret(struct bytes given, const char *want)
-{
-	size_t n = strlen(want);
-	unsigned diff = given.len != n;
-	for (size_t i = 0; i < given.len && i < n; i++)
-		diff |= given.p[i] ^ (uint8_t)want[i];
-	return diff == 0;
-}
-
 static int verify(struct bytes name, struct bytes pass, bool from_loopback, char **user)
 {
-	for (struct user *u = users; u; u = u->next) {
-		if (!bytes_eq(name, u->name))
-			continue;
-		if (!same_secret(pass, u->password) || (u->loopback_only && !from_loopback))
-			return -2;
-		*user = xstrdup(u->name);
-		return 0;
-	}
-	return -2;
+	struct user *u = access_login(name, pass, from_loopback);
+	if (!u)
+		return -2;
+	*user = xstrdup(u->name);
+	return 0;
 }
 
 int auth_check(struct bytes mechanism, struct bytes response, bool from_loopback, char **user)

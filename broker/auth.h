@@ -1,17 +1,11 @@
-/* auth.h — users and SASL (PLAIN and AMQPLAIN, as RabbitMQ offers them). */
+/* auth.h — SASL (PLAIN and AMQPLAIN, as RabbitMQ offers them) over the
+ * users of access.h. */
 #ifndef TERN_BROKER_AUTH_H
 #define TERN_BROKER_AUTH_H
 
 #include <stdbool.h>
 
 #include "protocol/wire.h"
-
-/* Creates the default user from the config. */
-void auth_init(void);
-void auth_free(void);
-
-/* Adds or replaces a user. */
-void auth_add_user(const char *name, const char *password, bool loopback_only);
 
 /* Checks a SASL response for `mechanism`. On success returns 0 and sets
  * *user (malloc'd). Returns -1 for a bad mechanism or response and -2 for

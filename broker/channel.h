@@ -59,6 +59,12 @@ struct channel {
 	struct message *pub; /* the message being assembled (after its header) */
 	uint64_t pub_have;   /* body octets of it received so far */
 	bool pub_mandatory;
+	/* The last exchange this channel was allowed to publish to, while
+	 * access_gen stays wperm_gen: the write check is a memcmp then. */
+	bool wperm_ok;
+	uint8_t wperm_len;
+	uint64_t wperm_gen;
+	uint8_t wperm_x[255];
 	uint8_t pub_exchange_len, pub_rkey_len;
 	uint8_t pub_exchange[255], pub_rkey[255]; /* from basic.publish */
 

@@ -13,7 +13,7 @@
 
 struct config cfg;
 
-enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE };
+enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE, OPT_BOOL };
 
 static const struct option_row {
 	const char *name;
@@ -42,9 +42,30 @@ static const struct option_row {
 	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10", 1, 3600,
 	 "seconds a client has to finish the handshake", NULL},
 	{"default_user", OPT_STR, offsetof(struct config, default_user), "guest", 0, 0,
-	 "user created at start-up", NULL},
+	 "user created on a blank node (no definitions loaded at its first boot)", NULL},
 	{"default_pass", OPT_STR, offsetof(struct config, default_pass), "guest", 0, 0,
 	 "its password", NULL},
+	{"default_vhost", OPT_STR, offsetof(struct config, default_vhost), "/", 0, 0,
+	 "vhost created on a blank node", NULL},
+	{"default_permissions.configure", OPT_STR,
+	 offsetof(struct config, default_permissions_configure), ".*", 0, 0,
+	 "the default user's configure permission on the default vhost", NULL},
+	{"default_permissions.write", OPT_STR, offsetof(struct config, default_permissions_write),
+	 ".*", 0, 0, "its write permission", NULL},
+	{"default_permissions.read", OPT_STR, offsetof(struct config, default_permissions_read),
+	 ".*", 0, 0, "its read permission", NULL},
+	{"loopback_users", OPT_STR, offsetof(struct config, loopback_users), "guest", 0, 0,
+	 "users who may log in from loopback only, comma-separated (none: nobody); "
+	 "loopback_users.NAME = true|false adds or removes one",
+	 NULL},
+	{"load_definitions", OPT_STR, offsetof(struct config, load_definitions), "", 0, 0,
+	 "definitions file (RabbitMQ's JSON) or directory of *.json, applied at boot and on SIGHUP",
+	 NULL},
+	{"definitions.prune", OPT_BOOL, offsetof(struct config, definitions_prune), "false", 0, 1,
+	 "true: objects the definitions no longer list are deleted on reload", NULL},
+	{"definitions.prune_nonempty_queues", OPT_BOOL,
+	 offsetof(struct config, definitions_prune_nonempty_queues), "false", 0, 1,
+	 "true: prune deletes queues that still hold messages too", NULL},
 	{"durability", OPT_CHOICE, offsetof(struct config, durability), "full", 0, 1,
 	 "full: a confirm means fsync'd; normal: no fsync per commit (faster, a machine "
 	 "crash may lose the last commits)", "full|normal"},
@@ -53,8 +74,37 @@ static const struct option_row {
 	 "message bodies kept in RAM; past it, durable queues keep persistent messages on disk "
 	 "only and read them back when consumers need them", NULL},
 	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
-	 "1", 0, 1, "1: the default user may connect from loopback only, as in RabbitMQ", NULL},
+	 "1", 0, 1, "1: the default user is one of loopback_users (0 takes it out)", NULL},
 };
+
+/* RabbitMQ's rabbitmq.conf names for Tern's options. */
+static const struct alias {
+	const char *rabbit, *tern;
+} aliases[] = {
+	{"log.console.level", "log_level"},
+	{"definitions.local.path", "load_definitions"},
+};
+
+/* rabbitmq.conf keys (or their prefixes, ending in '.') Tern accepts
+ * without acting on them: a file written for RabbitMQ still loads. */
+static const char *const ignored[] = {
+	"cluster_formation.", "cluster_name", "cluster_partition_handling", "cluster_keepalive_interval",
+	"vm_memory_high_watermark", "vm_memory_high_watermark.", "vm_memory_calculation_strategy",
+	"disk_free_limit.", "total_memory_available_override_value", "listeners.ssl.", "ssl_options.",
+	"ssl_handshake_timeout", "management.", "management_agent.", "prometheus.", "log.",
+	"collect_statistics", "collect_statistics_interval", "queue_master_locator",
+	"mqtt.", "stomp.", "web_mqtt.", "web_stomp.", "auth_backends.", "auth_mechanisms.",
+	"auth_ldap.", "auth_oauth2.", "default_user_tags.", "definitions.import_backend",
+	"definitions.skip_if_unchanged", "definitions.hashing.algorithm", "password_hashing_module",
+	"tcp_listen_options.", "num_acceptors.", "reverse_dns_lookups", "proxy_protocol",
+	"mirroring_sync_batch_size", "queue_index_embed_msgs_below", "lazy_queue_explicit_gc_run_operation_threshold",
+	"credit_flow_default_credit", "channel_operation_timeout", "connection_max",
+	"consumer_timeout", "background_gc_enabled", "background_gc_target_interval",
+	"classic_queue.", "quorum_queue.", "stream.", "raft.", "distribution.", "delegate_count",
+	"msg_store_", "queue_explicit_gc_run_operation_threshold", "max_message_size_",
+	"deprecated_features.", "cluster_queue_limit", "vhost_max", "anonymous_login_",
+};
+#define NIGNORED (sizeof ignored / sizeof ignored[0])
 #define NOPTS (sizeof options / sizeof options[0])
 
 /* Parses an integer with an optional k/m/g suffix (for sizes). */
@@ -115,6 +165,17 @@ static int set_row(const struct option_row *o, const char *value, char *err, siz
 		snprintf(err, errlen, "%s: '%s' is not one of %s", o->name, value, o->choices);
 		return -1;
 	}
+	case OPT_BOOL:
+		if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes"))
+			n = 1;
+		else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
+			n = 0;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not true or false", o->name, value);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
 	case OPT_INT:
 	case OPT_SIZE:
 		if (parse_int(value, o->type == OPT_SIZE, &n) < 0) {
@@ -141,7 +202,7 @@ void config_defaults(void)
 			abort(); /* a bad default is a programming error */
 }
 
-int config_set(const char *name, const char *value, char *err, size_t errlen)
+static int set_named(const char *name, const char *value, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!strcmp(options[i].name, name))
@@ -149,6 +210,86 @@ int config_set(const char *name, const char *value, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "unknown option '%s'", name);
 	return -1;
+}
+
+/* loopback_users.NAME = true|false: NAME joins or leaves the list. */
+static int set_loopback_user(const char *name, const char *value, char *err, size_t errlen)
+{
+	bool on = !strcmp(value, "true");
+	if (!on && strcmp(value, "false")) {
+		snprintf(err, errlen, "loopback_users.%s: '%s' is not true or false", name, value);
+		return -1;
+	}
+	char list[1024] = "";
+	const char *p = strcmp(cfg.loopback_users, "none") ? cfg.loopback_users : "";
+	while (*p) {
+		size_t len = strcspn(p, ", ");
+		if (len && (len != strlen(name) || strncmp(p, name, len)))
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.*s",
+				 *list ? "," : "", (int)len, p);
+		p += len;
+		p += strspn(p, ", ");
+	}
+	if (on)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? "," : "",
+			 name);
+	free(cfg.loopback_users);
+	cfg.loopback_users = xstrdup(*list ? list : "none");
+	return 0;
+}
+
+/* listeners.tcp.NAME = [HOST:]PORT (RabbitMQ's): Tern has one port for
+ * all its addresses; each host given joins the bind list. */
+static bool listeners_seen;
+static int set_listener(const char *value, char *err, size_t errlen)
+{
+	const char *colon = strrchr(value, ':');
+	if (!colon)
+		return set_named("port", value, err, errlen);
+	char host[256];
+	snprintf(host, sizeof host, "%.*s", (int)(colon - value), value);
+	if (host[0] == '[') { /* [::1]:5672 */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (set_named("port", colon + 1, err, errlen) < 0)
+		return -1;
+	char list[1024];
+	snprintf(list, sizeof list, "%s%s%s", listeners_seen ? cfg.bind : "",
+		 listeners_seen ? "," : "", host);
+	listeners_seen = true;
+	return set_named("bind", list, err, errlen);
+}
+
+int config_set(const char *name, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (!strcmp(aliases[i].rabbit, name))
+			name = aliases[i].tern;
+	if (!strncmp(name, "listeners.tcp.", 14))
+		return set_listener(value, err, errlen);
+	if (!strncmp(name, "loopback_users.", 15))
+		return set_loopback_user(name + 15, value, err, errlen);
+	if (!strcmp(name, "loopback_only_default_user") && set_named(name, value, err, errlen) == 0)
+		return set_loopback_user(cfg.default_user, cfg.loopback_only_default_user ? "true"
+											   : "false",
+					 err, errlen);
+	return set_named(name, value, err, errlen);
+}
+
+/* A rabbitmq.conf key Tern accepts but does not implement. */
+static bool ignored_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (!strcmp(aliases[i].rabbit, name))
+			return false;
+	for (size_t i = 0; i < NIGNORED; i++) {
+		size_t n = strlen(ignored[i]);
+		bool prefix = ignored[i][n - 1] == '.' || ignored[i][n - 1] == '_';
+		if (prefix ? !strncmp(name, ignored[i], n) : !strcmp(name, ignored[i]))
+			return true;
+	}
+	return false;
 }
 
 static char *trim(char *s)
@@ -185,7 +326,13 @@ int config_load(const char *path, char *err, size_t errlen)
 			break;
 		}
 		*eq = '\0';
-		if (config_set(trim(s), trim(eq + 1), why, sizeof why) < 0) {
+		char *name = trim(s);
+		if (ignored_key(name)) {
+			log_warn("%s:%d: '%s' is a RabbitMQ setting Tern does not implement; ignored",
+				 path, lineno, name);
+			continue;
+		}
+		if (config_set(name, trim(eq + 1), why, sizeof why) < 0) {
 			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
 			rc = -1;
 			break;

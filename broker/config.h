@@ -20,9 +20,15 @@ struct config {
 	int64_t handshake_timeout; /* seconds */
 	char *default_user;
 	char *default_pass;
-	int64_t loopback_only_default_user;
-	int64_t durability; /* 0: full (fsync per commit), 1: normal */
-	int64_t memory_budget; /* message body bytes kept in RAM for durable queues */ /* 1: guest may connect from loopback only */
+	char *default_vhost;
+	char *default_permissions_configure, *default_permissions_write,
+		*default_permissions_read;
+	char *loopback_users;   /* comma-separated: may log in from loopback only */
+	int64_t loopback_only_default_user; /* 1: default_user is in loopback_users */
+	int64_t durability;     /* 0: full (fsync per commit), 1: normal */
+	int64_t memory_budget;  /* message body bytes kept in RAM for durable queues */
+	char *load_definitions; /* file or directory applied at boot and on SIGHUP */
+	int64_t definitions_prune, definitions_prune_nonempty_queues; /* booleans */
 };
 
 extern struct config cfg;
@@ -34,8 +40,11 @@ void config_defaults(void);
  * in err ("unknown option", "must be between ..."). */
 int config_set(const char *name, const char *value, char *err, size_t errlen);
 
-/* Reads a file of `name = value` lines ('#' starts a comment). Returns 0,
- * or -1 with err naming the file, the line and the problem. */
+/* Reads a file of `name = value` lines ('#' starts a comment). Options
+ * take Tern's names or RabbitMQ's rabbitmq.conf names; a rabbitmq.conf
+ * key Tern knows but does not implement is logged as a warning naming
+ * file and line. Returns 0, or -1 with err naming the file, the line and
+ * the problem. */
 int config_load(const char *path, char *err, size_t errlen);
 
 /* Prints every option with its default and help, for --help. */

@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "broker/access.h"
 #include "broker/channel.h"
 #include "broker/config.h"
 #include "broker/handshake.h"
@@ -233,6 +234,14 @@ void conn_free(struct conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	evbuffer_free(c->out);
+	if (c->counted) {
+		struct user *u = access_user_find(c->user);
+		if (u && u->nconns)
+			u->nconns--;
+		c->vh->nconns--;
+	}
+	if (c->vh)
+		vhost_unref(c->vh);
 	free(c->chans);
 	free(c->excl);
 	free(c->user);
@@ -313,6 +322,47 @@ static void tick(struct conn *c, uint64_t now)
 	}
 }
 
+const struct perm *conn_perm(struct conn *c)
+{
+	if (c->perm_gen != access_gen) {
+		c->perm = access_perm_find(c->user, c->vh->name);
+		c->perm_gen = access_gen;
+	}
+	return c->perm;
+}
+
+void conn_close_user(const char *user, const char *why)
+{
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (c->state == CONN_OPEN && c->user && !strcmp(c->user, user)) {
+			conn_fail(c, AMQP_CONNECTION_FORCED, "%s", why);
+			conn_close(c, AMQP_CONNECTION_FORCED, 0);
+		}
+	}
+}
+
+/* RabbitMQ's user limit max-channels counts the channels a user has open
+ * over all connections; only looked at when such a limit is set. */
+static int user_channel_limit(struct conn *c)
+{
+	struct user *u = access_user_find(c->user);
+	if (!u || u->max_channels < 0)
+		return 0;
+	int64_t n = 0;
+	for (struct conn *o = conn_list; o; o = o->next) {
+		if (o->state != CONN_OPEN || !o->user || strcmp(o->user, c->user))
+			continue;
+		for (uint32_t i = 0; i < o->nchans; i++)
+			n += o->chans[i] != NULL;
+	}
+	if (n < u->max_channels)
+		return 0;
+	return conn_fail(c, AMQP_NOT_ALLOWED,
+			 "number of channels opened for user '%s' has reached the maximum allowed "
+			 "user limit of (%lld)",
+			 c->user, (long long)u->max_channels);
+}
+
 struct channel *conn_channel(struct conn *c, uint16_t id)
 {
 	return id < c->nchans ? c->chans[id] : NULL;
@@ -362,6 +412,8 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		int rc = method_decode(f->payload, f->size, &m);
 		if (rc)
 			return conn_fail(c, rc, "malformed channel.open");
+		if ((rc = user_channel_limit(c)))
+			return rc;
 		open_channel(c, f->channel);
 		struct amqp_method ok = {.id = AMQP_CHANNEL_OPEN_OK};
 		conn_send_method(c, f->channel, &ok);

@@ -51,8 +51,11 @@ struct conn {
 	struct channel **chans; /* indexed by channel id, grown on demand */
 	uint32_t nchans;
 
-	struct vhost *vh;
+	struct vhost *vh;   /* holds a reference once open */
 	char *user;
+	const struct perm *perm; /* the user's on vh; valid while perm_gen */
+	uint64_t perm_gen;       /* == access_gen */
+	bool counted;            /* counted in its user's and vhost's nconns */
 	char peer[64];
 	bool loopback;
 	bool cap_cancel_notify;
@@ -107,6 +110,13 @@ void conn_close_all(const char *why);
 /* Records q as exclusive to c, or forgets it. */
 void conn_own_queue(struct conn *c, struct queue *q);
 void conn_disown_queue(struct conn *c, struct queue *q);
+
+/* The connection's permissions on its vhost (NULL: none), looked up
+ * again whenever users or permissions changed. */
+const struct perm *conn_perm(struct conn *c);
+
+/* Closes every open connection of a user with 320 (user deleted). */
+void conn_close_user(const char *user, const char *why);
 
 /* Channel lookup; NULL when not open. */
 struct channel *conn_channel(struct conn *c, uint16_t id);

@@ -9,6 +9,7 @@
 #include "broker/flow.h"
 #include "broker/handlers.h"
 #include "broker/hooks.h"
+#include "broker/ops.h"
 #include "broker/persist.h"
 #include "broker/vhost.h"
 #include "protocol/props.h"
@@ -99,18 +100,43 @@ static int cancel(struct channel *ch, const struct amqp_basic_cancel *a)
 	return 0;
 }
 
+/* RabbitMQ's checks of basic.publish: write permission on the exchange
+ * (remembered per channel), existence, internal, then the topic
+ * permission on the routing key. */
+static int may_publish(struct channel *ch, const struct amqp_basic_publish *a)
+{
+	struct vhost *vh = ch->c->vh;
+	struct op_err e;
+	struct bytes xn = a->exchange;
+	if (!(ch->wperm_ok && ch->wperm_gen == access_gen && ch->wperm_len == xn.len &&
+	      memcmp(ch->wperm_x, xn.p, xn.len) == 0)) {
+		if (op_check(&CHAN_ACTOR(ch), vh, PERM_WRITE, "exchange", xn, &e))
+			return chan_fail(ch, e.code, "%s", e.text);
+		ch->wperm_ok = true;
+		ch->wperm_gen = access_gen;
+		ch->wperm_len = (uint8_t)xn.len;
+		memcpy(ch->wperm_x, xn.p, xn.len);
+	}
+	struct bexchange *x = vhost_exchange(vh, xn);
+	if (!x)
+		return chan_fail(ch, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'", NAME(xn),
+				 vh->name);
+	if (x->internal)
+		return chan_fail(ch, AMQP_ACCESS_REFUSED,
+				 "cannot publish to internal exchange '%.*s' in vhost '%s'", NAME(xn),
+				 vh->name);
+	if (op_check_topic(&CHAN_ACTOR(ch), vh, x, PERM_WRITE, a->routing_key, &e))
+		return chan_fail(ch, e.code, "%s", e.text);
+	return 0;
+}
+
 static int publish(struct channel *ch, const struct amqp_basic_publish *a)
 {
 	if (a->immediate)
 		return conn_fail(ch->c, AMQP_NOT_IMPLEMENTED, "immediate=true");
-	struct bexchange *x = vhost_exchange(ch->c->vh, a->exchange);
-	if (!x)
-		return chan_fail(ch, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'",
-				 NAME(a->exchange), ch->c->vh->name);
-	if (x->internal)
-		return chan_fail(ch, AMQP_ACCESS_REFUSED,
-				 "cannot publish to internal exchange '%.*s' in vhost '%s'",
-				 NAME(a->exchange), ch->c->vh->name);
+	int rc = may_publish(ch, a);
+	if (rc)
+		return rc;
 	/* Names are shortstrs: at most 255 octets, which the buffers hold. */
 	ch->pub_exchange_len = (uint8_t)a->exchange.len;
 	memcpy(ch->pub_exchange, a->exchange.p, a->exchange.len);

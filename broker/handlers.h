@@ -18,6 +18,9 @@ int chan_fail(struct channel *ch, int code, const char *fmt, ...)
  * exclusively (handle_queue.c). */
 int queue_lookup(struct channel *ch, struct bytes name, struct queue **out);
 
+/* The actor of an operation asked on ch: its connection's user. */
+#define CHAN_ACTOR(ch) ((struct actor){(ch)->c->user, (ch)->c})
+
 /* Sends a method without arguments (the *-ok replies) on ch. */
 void send_simple(struct channel *ch, uint32_t id);
 

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "broker/access.h"
 #include "broker/auth.h"
 #include "broker/conn.h"
 #include "broker/config.h"
@@ -111,13 +112,35 @@ static int on_tune_ok(struct conn *c, const struct amqp_connection_tune_ok *a)
 	return 0;
 }
 
+/* connection.open: the vhost must exist, the user needs permissions on
+ * it, and neither the vhost's nor the user's connection limit may be
+ * reached (RabbitMQ's checks and texts, 530 NOT_ALLOWED). */
 static int on_open(struct conn *c, const struct amqp_connection_open *a)
 {
 	struct vhost *vh = vhost_find(a->virtual_host);
 	if (!vh)
 		return conn_fail(c, AMQP_NOT_ALLOWED, "vhost %.*s not found",
 				 (int)a->virtual_host.len, a->virtual_host.p);
+	if (!access_perm_find(c->user, vh->name))
+		return conn_fail(c, AMQP_NOT_ALLOWED, "access to vhost '%s' refused for user '%s'",
+				 vh->name, c->user);
+	if (vh->max_connections >= 0 && vh->nconns >= (uint64_t)vh->max_connections)
+		return conn_fail(c, AMQP_NOT_ALLOWED,
+				 "access to vhost '%s' refused for user '%s': connection limit (%lld) "
+				 "is reached",
+				 vh->name, c->user, (long long)vh->max_connections);
+	struct user *u = access_user_find(c->user);
+	if (u && u->max_connections >= 0 && u->nconns >= (uint64_t)u->max_connections)
+		return conn_fail(c, AMQP_NOT_ALLOWED,
+				 "Connection refused for user '%s': user connection limit (%lld) is "
+				 "reached",
+				 c->user, (long long)u->max_connections);
 	c->vh = vh;
+	vh->refs++;
+	vh->nconns++;
+	if (u)
+		u->nconns++;
+	c->counted = true;
 	struct amqp_method m = {.id = AMQP_CONNECTION_OPEN_OK};
 	conn_send_method(c, 0, &m);
 	c->state = CONN_OPEN;

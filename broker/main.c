@@ -1,5 +1,6 @@
 /* main.c — ternd's entry point: command line, config file, then the loop. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,28 @@ static void usage(FILE *f)
 		"  --data-dir DIR     where the database lives (default ./var)\n"
 		"  --config FILE      read settings from FILE (see etc/tern.conf)\n"
 		"  --log-level LEVEL  error, warning, info or debug (default info)\n"
+		"  --dry-run          print what load_definitions would change, then exit\n"
 		"  --help             this text\n"
 		"\nSettings of the config file (name = value; the command line wins):\n");
 	config_print_help();
+}
+
+/* The config file and the command line's overrides, for SIGHUP: the file
+ * is read again and the command line still wins. */
+static const char *config_path;
+static struct {
+	const char *name, *value;
+} overrides[16];
+static int noverrides;
+
+static int reload_config(char *err, size_t errlen)
+{
+	if (config_load(config_path, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < noverrides; i++)
+		config_set(overrides[i].name, overrides[i].value, err, errlen);
+	log_level = (int)cfg.log_level;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -34,6 +54,7 @@ int main(int argc, char **argv)
 		{"data-dir", required_argument, NULL, 'd'},
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"dry-run", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -42,7 +63,7 @@ int main(int argc, char **argv)
 	};
 	config_defaults();
 	/* The config file is read first so the command line overrides it. */
-	const char *config_path = NULL;
+	bool dry_run = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config_path = argv[i + 1];
@@ -62,11 +83,16 @@ int main(int argc, char **argv)
 			return 0;
 		case 'c':
 			break;
+		case 'n':
+			dry_run = true;
+			break;
 		case 'b': case 'p': case 'd': case 'l':
 			if (config_set(names[opt], optarg, err, sizeof err) < 0) {
 				fprintf(stderr, "ternd: --%s\n", err);
 				return 2;
 			}
+			overrides[noverrides].name = names[opt];
+			overrides[noverrides++].value = optarg;
 			break;
 		default:
 			usage(stderr);
@@ -83,7 +109,18 @@ int main(int argc, char **argv)
 		seed = (unsigned)getpid();
 	srandom(seed); /* server-named queues must differ across restarts */
 	/* Plugins register their exchange types before recovery needs them. */
-	if (plugins_init() < 0 || server_init() < 0 || plugins_start() < 0)
+	struct server_opts so = {.dry_run = dry_run,
+				 .reload_config = config_path ? reload_config : NULL};
+	if (plugins_init() < 0)
+		return 1;
+	int rc = server_init(&so);
+	if (rc < 0)
+		return rc == -2 ? 2 : 1;
+	if (dry_run) {
+		server_free();
+		return 0;
+	}
+	if (plugins_start() < 0)
 		return 1;
 	log_info("Tern ready");
 	server_run();

@@ -135,6 +135,30 @@ void persist_binding_removed(struct binding *b)
 					b->args));
 }
 
+void persist_object_put(const char *kind, const char *key, const char *value)
+{
+	if (active)
+		wrote(store_put_object(kind, key, value));
+}
+
+void persist_object_del(const char *kind, const char *key)
+{
+	if (active)
+		wrote(store_del_object(kind, key));
+}
+
+/* Recovery of a store written before vhosts were stored (schema < 5):
+ * the vhost its topology names comes back. */
+static struct vhost *recovered_vhost(const char *name)
+{
+	struct vhost *vh = vhost_find(bytes_of(name));
+	if (!vh) {
+		log_warn("recovery: vhost '%s' was not stored; re-created for its topology", name);
+		vh = vhost_create(name);
+	}
+	return vh;
+}
+
 void persist_enqueue(struct queue *q, struct qentry *e)
 {
 	if (!active)
@@ -320,9 +344,9 @@ static void rec_exchange(void *ctx, const char *vhost, struct bytes name, const 
 			 int flags, struct bytes args)
 {
 	(void)ctx;
-	struct vhost *vh = vhost_find(bytes_of(vhost));
+	struct vhost *vh = recovered_vhost(vhost);
 	const struct exchange_type *t = exchange_type_find(bytes_of(type));
-	if (!vh || !t || vhost_exchange(vh, name)) {
+	if (!t || vhost_exchange(vh, name)) {
 		log_warn("recovery: skipping exchange '%.*s' of type '%s'", (int)name.len,
 			 (const char *)name.p, type);
 		return;
@@ -342,9 +366,7 @@ static void *rec_queue(void *ctx, int64_t qid, const char *vhost, struct bytes n
 {
 	(void)ctx;
 	(void)flags;
-	struct vhost *vh = vhost_find(bytes_of(vhost));
-	if (!vh)
-		return NULL;
+	struct vhost *vh = recovered_vhost(vhost);
 	struct queue *q = queue_new(vh, name, args);
 	q->durable = true;
 	q->store_id = qid;
@@ -433,7 +455,7 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 		queue_ttl_recovered(q, &e);
 }
 
-int persist_open(void)
+int persist_open(void (*recover_objects)(void))
 {
 	probe_timer = evtimer_new(server_base, on_probe, NULL);
 	if (mkdir(cfg.data_dir, 0750) < 0 && errno != EEXIST) {
@@ -449,6 +471,8 @@ int persist_open(void)
 	struct recovery r = {0};
 	active = false;
 	static const struct store_visitor v = {rec_exchange, rec_queue, rec_binding, rec_entry};
+	if (recover_objects)
+		recover_objects();
 	int rc = store_recover(&v, &r);
 	/* Drop the recovery's reference on each message: queues hold theirs. */
 	void *val;

@@ -23,8 +23,10 @@ struct channel;
 struct vhost;
 
 /* Opens the store under cfg.data_dir and recovers everything into the
- * vhosts. Returns 0 or -1 (logged). */
-int persist_open(void);
+ * vhosts: first the control plane, through recover_objects (which reads
+ * it with store_scan_objects), then exchanges, queues, bindings and
+ * messages. Returns 0 or -1 (logged). */
+int persist_open(void (*recover_objects)(void));
 void persist_close(void);
 
 /* Counts store writes; a publish that changed it must wait for commit. */
@@ -40,6 +42,11 @@ void persist_queue_declared(struct queue *q);
 void persist_queue_deleted(struct queue *q);
 void persist_binding_added(struct binding *b);
 void persist_binding_removed(struct binding *b);
+
+/* The control plane's objects (definitions.c): stored under (kind, key)
+ * as JSON text, in the turn's transaction. */
+void persist_object_put(const char *kind, const char *key, const char *value);
+void persist_object_del(const char *kind, const char *key);
 
 /* A new entry of a persistent message in a durable queue: stores it. */
 void persist_enqueue(struct queue *q, struct qentry *e);

@@ -11,14 +11,13 @@
  * inserting by memmove and scanning linearly are both fine. */
 #include "broker/policy.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol/table.h"
+#include "util/regex.h"
 #include "util/xalloc.h"
 
 /* The keys Tern implements. `off` locates the field in struct policy_def;
@@ -293,7 +292,7 @@ static void policy_destroy(struct policy *p)
 	free(p->vhost);
 	free(p->name);
 	free(p->pattern);
-	pcre2_code_free(p->re);
+	regex_free(p->re);
 	policy_def_free(&p->def);
 	free(p->definition);
 	free(p);
@@ -314,20 +313,12 @@ int policy_set(const char *vhost, const char *name, const char *pattern, enum po
 	       int64_t priority, const struct json_t *definition, bool op,
 	       void (*warn)(void *ctx, const char *key), void *ctx, char *err, size_t errlen)
 {
-	int code;
-	PCRE2_SIZE at;
-	/* No options: RabbitMQ's re:run on a binary matches bytes, not UTF-8. */
-	pcre2_code *re =
-		pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &at, NULL);
-	if (!re) {
-		char msg[256];
-		pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof msg);
-		snprintf(err, errlen, "pattern: %s at offset %zu", msg, (size_t)at);
+	struct regex *re = regex_compile(pattern, "pattern", err, errlen);
+	if (!re)
 		return -1;
-	}
 	struct policy_def def;
 	if (policy_def_parse(definition, op, &def, warn, ctx, err, errlen) < 0) {
-		pcre2_code_free(re);
+		regex_free(re);
 		return -1;
 	}
 	/* jansson allocates with the default malloc (Tern never changes it), so
@@ -409,7 +400,6 @@ static bool applies(enum policy_apply a, bool is_queue)
 const struct policy *policy_match(const char *vhost, struct bytes name, bool is_queue, bool op)
 {
 	const struct policy *best = NULL;
-	pcre2_match_data *md = NULL;
 	/* The run is in name order, so on equal priority the first found stays. */
 	for (size_t i = lower_bound(vhost, op, ""); i < ntab; i++) {
 		const struct policy *p = tab[i];
@@ -417,16 +407,9 @@ const struct policy *policy_match(const char *vhost, struct bytes name, bool is_
 			break;
 		if (!applies(p->apply_to, is_queue) || (best && p->priority <= best->priority))
 			continue;
-		if (!md)
-			md = pcre2_match_data_create(1, NULL);
-		if (!md)
-			abort();
-		/* An empty name has a NULL view; PCRE2 wants a pointer even for length 0. */
-		PCRE2_SPTR subject = name.p ? (PCRE2_SPTR)name.p : (PCRE2_SPTR) "";
-		if (pcre2_match(p->re, subject, name.len, 0, 0, md, NULL) >= 0)
+		if (regex_match(p->re, name.p, name.len))
 			best = p;
 	}
-	pcre2_match_data_free(md);
 	return best;
 }
 

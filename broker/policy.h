@@ -27,6 +27,7 @@
 #include "protocol/wire.h"
 
 struct json_t;
+struct regex;
 
 enum policy_apply {
 	APPLY_ALL,
@@ -50,7 +51,7 @@ struct policy_def {
 /* Owned by the policy table (policy.c). */
 struct policy {
 	char *vhost, *name, *pattern;
-	void *re; /* compiled (pcre2_code *) */
+	struct regex *re; /* compiled */
 	enum policy_apply apply_to;
 	int64_t priority;
 	bool op; /* an operator policy */

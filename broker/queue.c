@@ -10,27 +10,12 @@
 #include "broker/conn.h"
 #include "broker/dlx.h"
 #include "broker/persist.h"
+#include "broker/policy.h"
 #include "broker/server.h"
 #include "broker/timer.h"
 #include "broker/vhost.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
-
-/* A non-negative integer argument, or -1 when absent. */
-static int64_t int_arg(struct bytes args, const char *key)
-{
-	struct fvalue v;
-	int64_t n;
-	return table_get(args, key, &v) && fvalue_int(&v, &n) && n >= 0 ? n : -1;
-}
-
-/* A string argument as a new C string, or NULL when absent. */
-static char *str_arg(struct bytes args, const char *key)
-{
-	struct fvalue v;
-	struct bytes s;
-	return table_get(args, key, &v) && fvalue_str(&v, &s) ? xstrndup(s.p, s.len) : NULL;
-}
 
 static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_bytes)
 {
@@ -52,21 +37,51 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
 	q->lv = xcalloc(q->nlv, sizeof *q->lv);
-	q->ttl = int_arg(q->args, "x-message-ttl");
-	q->max_len = int_arg(q->args, "x-max-length");
-	q->max_bytes = int_arg(q->args, "x-max-length-bytes");
-	q->idle_ms = int_arg(q->args, "x-expires");
-	q->delivery_limit = int_arg(q->args, "x-delivery-limit");
-	q->dlx = str_arg(q->args, "x-dead-letter-exchange");
-	q->dl_rkey = str_arg(q->args, "x-dead-letter-routing-key");
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
 			   v.v.b;
-	struct bytes ovf;
-	if (table_get(q->args, "x-overflow", &v) && fvalue_str(&v, &ovf))
-		q->overflow = bytes_eq(ovf, "reject-publish")       ? OVERFLOW_REJECT
-			      : bytes_eq(ovf, "reject-publish-dlx") ? OVERFLOW_REJECT_DLX
-								    : OVERFLOW_DROP_HEAD;
+	queue_configure(q);
 	return q;
+}
+
+static bool pop_raw(struct queue *q, struct qentry *e);
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void queue_configure(struct queue *q)
+{
+	struct bytes name = {(const uint8_t *)q->name, q->name_len};
+	const struct policy *p = policy_match(q->vh->name, name, true, false);
+	const struct policy *op = policy_match(q->vh->name, name, true, true);
+	struct policy_def args, eff;
+	policy_def_from_args(q->args, &args);
+	policy_effective(&args, p, op, &eff);
+	q->ttl = eff.message_ttl;
+	q->max_len = eff.max_length;
+	q->max_bytes = eff.max_length_bytes;
+	q->idle_ms = eff.expires;
+	q->delivery_limit = eff.delivery_limit;
+	q->overflow = eff.overflow == POLICY_REJECT       ? OVERFLOW_REJECT
+		      : eff.overflow == POLICY_REJECT_DLX ? OVERFLOW_REJECT_DLX
+							  : OVERFLOW_DROP_HEAD;
+	free(q->dlx);
+	free(q->dl_rkey);
+	free(q->policy);
+	free(q->op_policy);
+	q->dlx = dup_or_null(eff.dlx);
+	q->dl_rkey = dup_or_null(eff.dl_rkey);
+	q->policy = p ? xstrdup(p->name) : NULL;
+	q->op_policy = op ? xstrdup(op->name) : NULL;
+	policy_def_free(&args);
+	/* A lower limit applies at once to what is queued (drop-head). */
+	struct qentry old;
+	if (q->overflow == OVERFLOW_DROP_HEAD)
+		while (over_limit(q, 0, 0) && pop_raw(q, &old))
+			queue_discard(q, old, "maxlen");
+	if (q->idle_ms >= 0)
+		queue_touch(q);
 }
 
 void queue_unref(struct queue *q)
@@ -80,6 +95,8 @@ void queue_unref(struct queue *q)
 	free(q->xheap);
 	free(q->dlx);
 	free(q->dl_rkey);
+	free(q->policy);
+	free(q->op_policy);
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);

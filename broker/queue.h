@@ -76,7 +76,8 @@ struct queue {
 	struct xitem *xheap;
 	size_t nx, nx_cap;
 
-	char *dlx, *dl_rkey;    /* x-dead-letter-exchange / -routing-key, or NULL */
+	char *dlx, *dl_rkey;    /* dead-letter exchange / routing key, or NULL */
+	char *policy, *op_policy; /* names of the policies in effect, or NULL */
 	int64_t delivery_limit; /* x-delivery-limit; -1: none */
 	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
 	int64_t max_len, max_bytes;
@@ -102,6 +103,12 @@ static inline void queue_ref(struct queue *q)
 	q->refs++;
 }
 void queue_unref(struct queue *q);
+
+/* Recomputes the settings (TTL, limits, overflow, dead-lettering,
+ * x-expires) from the queue's own arguments and the policy and operator
+ * policy matching it; called by queue_new and whenever policies change.
+ * A lowered max-length applies at once. */
+void queue_configure(struct queue *q);
 
 /* Appends a message (taking a new reference) and schedules delivery.
  * Past a length limit, drop-head discards from the head; reject-publish

@@ -14,14 +14,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/auth.h"
+#include <stdio.h>
+
+#include "broker/access.h"
 #include "broker/channel.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/definitions.h"
 #include "broker/dlx.h"
 #include "broker/flow.h"
 #include "broker/log.h"
 #include "broker/persist.h"
+#include "broker/policy.h"
 #include "broker/queue.h"
 #include "broker/vhost.h"
 #include "util/xalloc.h"
@@ -30,7 +34,8 @@ struct event_base *server_base;
 
 static struct evconnlistener *listeners[8];
 static int nlisteners;
-static struct event *turn_event, *sig_int, *sig_term;
+static struct event *turn_event, *sig_int, *sig_term, *sig_hup;
+static int (*reload_config)(char *err, size_t errlen);
 static struct queue *kicked;
 static struct channel *deferred_channels;
 static struct conn *to_flush;
@@ -148,6 +153,55 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(server_base);
 }
 
+/* Applies load_definitions (at boot, and on SIGHUP after re-reading the
+ * config), logging each change; a dry run prints the plan instead.
+ * Returns 0 (also when none is configured) or -1 with err. */
+static int apply_definitions(bool dry_run, char *err, size_t errlen)
+{
+	if (!cfg.load_definitions || !*cfg.load_definitions)
+		return 0;
+	struct defs_opts o = {.prune = cfg.definitions_prune,
+			      .prune_nonempty_queues = cfg.definitions_prune_nonempty_queues,
+			      .dry_run = dry_run};
+	struct defs_report r = {0};
+	int rc = definitions_load(cfg.load_definitions, &o, &r, err, errlen);
+	for (size_t i = 0; rc == 0 && i < r.n; i++) {
+		if (dry_run)
+			printf("%s\n", r.lines[i]);
+		else
+			log_info("definitions: %s", r.lines[i]);
+	}
+	if (rc == 0 && dry_run)
+		printf("%u to create, %u to update, %u to delete, %u kept as they are\n", r.created,
+		       r.updated, r.deleted, r.kept);
+	else if (rc == 0)
+		log_info("definitions: applied %s (%u created, %u updated, %u deleted, %u kept)",
+			 cfg.load_definitions, r.created, r.updated, r.deleted, r.kept);
+	defs_report_free(&r);
+	return rc;
+}
+
+/* SIGHUP: the config file again, then its definitions, whole or not at
+ * all. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	char err[1024];
+	log_info("SIGHUP: reloading");
+	if (reload_config && reload_config(err, sizeof err) < 0) {
+		log_error("definitions: %s", err);
+		log_error("definitions: config refused, nothing applied");
+		return;
+	}
+	if (apply_definitions(false, err, sizeof err) < 0) {
+		log_error("definitions: %s", err);
+		log_error("definitions: %s refused, nothing applied", cfg.load_definitions);
+	}
+	server_defer(); /* commit what changed */
+}
+
 static int listen_on(const char *host)
 {
 	struct sockaddr_storage ss;
@@ -196,8 +250,10 @@ int server_init_loop(void)
 	event_priority_set(turn_event, 1);
 	sig_int = evsignal_new(server_base, SIGINT, on_signal, NULL);
 	sig_term = evsignal_new(server_base, SIGTERM, on_signal, NULL);
+	sig_hup = evsignal_new(server_base, SIGHUP, on_hup, NULL);
 	event_add(sig_int, NULL);
 	event_add(sig_term, NULL);
+	event_add(sig_hup, NULL);
 	timer_init();
 	return 0;
 }
@@ -212,15 +268,25 @@ static void on_tick(void *obj, uint64_t when)
 	timer_add(now_ms() + 1000, on_tick, NULL);
 }
 
-int server_init(void)
+int server_init(const struct server_opts *o)
 {
 	if (server_init_loop() < 0)
 		return -1;
+	reload_config = o->reload_config;
 	exchange_types_init();
-	vhosts_init();
-	auth_init();
-	if (persist_open() < 0)
+	if (persist_open(definitions_recover) < 0)
 		return -1;
+	char err[1024];
+	if (apply_definitions(o->dry_run, err, sizeof err) < 0) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return -2;
+	}
+	if (o->dry_run) {
+		persist_close(); /* nothing was written */
+		return 0;
+	}
+	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
+	persist_turn(); /* what the definitions changed is on disk before clients come */
 	timer_add(now_ms() + 1000, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
@@ -254,10 +320,13 @@ void server_free(void)
 	timer_free(); /* releases what pending timers hold, before vhosts go */
 	dlx_free();
 	vhosts_free();
-	auth_free();
+	definitions_free();
+	policy_free_all();
+	access_free();
 	event_free(turn_event);
 	event_free(sig_int);
 	event_free(sig_term);
+	event_free(sig_hup);
 	event_base_free(server_base);
 	server_base = NULL;
 }

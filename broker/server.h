@@ -7,6 +7,8 @@
 #ifndef TERN_BROKER_SERVER_H
 #define TERN_BROKER_SERVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
@@ -21,8 +23,17 @@ uint64_t now_ms(void);
 /* Wall-clock milliseconds since the epoch (for what outlives a restart). */
 uint64_t wall_ms(void);
 
-/* Sets up the loop, vhosts and listeners. Returns 0 or -1 (logged). */
-int server_init(void);
+struct server_opts {
+	bool dry_run; /* print the definitions' plan and stop: no listeners */
+	/* Re-reads the config file on SIGHUP: 0, or -1 with err. NULL when
+	 * there is no file. */
+	int (*reload_config)(char *err, size_t errlen);
+};
+
+/* Sets up the loop, recovers the store, applies load_definitions and
+ * opens the listeners. Returns 0, -1 (logged), or -2 when the
+ * definitions are refused (the reason printed to stderr). */
+int server_init(const struct server_opts *o);
 /* Sets up only the event loop and its end-of-turn event (the first step
  * of server_init): no vhosts, store or listeners. Unit tests use it to
  * drive queues and channels; server_free() undoes it. Returns 0 or -1. */

@@ -10,6 +10,7 @@
 #include "broker/channel.h"
 #include "broker/conn.h"
 #include "broker/persist.h"
+#include "broker/policy.h"
 #include "protocol/props.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
@@ -27,10 +28,15 @@ static struct bexchange *add_builtin(struct vhost *vh, const char *name, const c
 	return x;
 }
 
-struct vhost *vhost_new(const char *name)
+struct vhost *vhost_create(const char *name)
 {
+	if (strmap_get(&vhosts, name, strlen(name)))
+		return NULL;
 	struct vhost *vh = xcalloc(1, sizeof *vh);
 	vh->name = xstrdup(name);
+	vh->max_connections = vh->max_queues = -1;
+	vh->refs = 1;
+	strmap_put(&vhosts, vh->name, strlen(vh->name), vh);
 	add_builtin(vh, "", "direct");
 	add_builtin(vh, "amq.direct", "direct");
 	add_builtin(vh, "amq.fanout", "fanout");
@@ -40,7 +46,9 @@ struct vhost *vhost_new(const char *name)
 	return vh;
 }
 
-void vhost_free(struct vhost *vh)
+/* Deletes the vhost's queues and exchanges (through the same calls as
+ * AMQP's deletes, so the store follows when it is active). */
+static void empty(struct vhost *vh)
 {
 	void *v;
 	/* Collect first: deleting while iterating would move slots. */
@@ -58,24 +66,53 @@ void vhost_free(struct vhost *vh)
 	for (size_t i = 0; i < nx; i++)
 		vhost_delete_exchange(vh, xs[i]);
 	free(xs);
+}
+
+void vhost_unref(struct vhost *vh)
+{
+	if (--vh->refs)
+		return;
+	empty(vh);
 	strmap_free(&vh->queues);
 	strmap_free(&vh->exchanges);
+	free(vh->description);
+	free(vh->tags);
+	free(vh->default_queue_type);
 	free(vh->name);
 	free(vh);
 }
 
-void vhosts_init(void)
+void vhost_delete(struct vhost *vh)
 {
-	struct vhost *vh = vhost_new("/");
-	strmap_put(&vhosts, vh->name, 1, vh);
+	vh->deleted = true;
+	strmap_del(&vhosts, vh->name, strlen(vh->name));
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (c->vh == vh && c->state == CONN_OPEN) {
+			conn_fail(c, AMQP_CONNECTION_FORCED, "vhost '%s' is deleted", vh->name);
+			conn_close(c, AMQP_CONNECTION_FORCED, 0);
+		}
+	}
+	empty(vh);
+	vhost_unref(vh);
+}
+
+struct vhost *vhost_next(size_t *i)
+{
+	void *v;
+	return strmap_next(&vhosts, i, &v) ? v : NULL;
 }
 
 void vhosts_free(void)
 {
 	void *v;
+	struct vhost **all = xmalloc((vhosts.n + 1) * sizeof *all);
+	size_t n = 0;
 	for (size_t i = 0; strmap_next(&vhosts, &i, &v);)
-		vhost_free(v);
+		all[n++] = v;
 	strmap_free(&vhosts);
+	for (size_t i = 0; i < n; i++)
+		vhost_unref(all[i]);
+	free(all);
 }
 
 struct vhost *vhost_find(struct bytes name)
@@ -110,12 +147,38 @@ struct bexchange *vhost_add_exchange(struct vhost *vh, struct bytes name,
 		free(x);
 		return NULL;
 	}
-	struct fvalue ae;
-	struct bytes aename;
-	if (table_get(x->args, "alternate-exchange", &ae) && fvalue_str(&ae, &aename))
-		x->alternate = xstrndup(aename.p, aename.len);
+	vhost_configure_exchange(x);
 	strmap_put(&vh->exchanges, x->base.name, x->name_len, x);
 	return x;
+}
+
+void vhost_configure_exchange(struct bexchange *x)
+{
+	struct fvalue ae;
+	struct bytes aename;
+	free(x->alternate);
+	free(x->policy);
+	x->alternate = x->policy = NULL;
+	if (table_get(x->args, "alternate-exchange", &ae) && fvalue_str(&ae, &aename))
+		x->alternate = xstrndup(aename.p, aename.len);
+	if (x->builtin || x->name_len == 0)
+		return; /* RabbitMQ applies no policy to the default exchange */
+	struct bytes name = {(const uint8_t *)x->base.name, x->name_len};
+	const struct policy *p = policy_match(x->vh->name, name, false, false);
+	if (!p)
+		return;
+	x->policy = xstrdup(p->name);
+	if (!x->alternate && p->def.alternate_exchange)
+		x->alternate = xstrdup(p->def.alternate_exchange);
+}
+
+void vhost_apply_policies(struct vhost *vh)
+{
+	void *v;
+	for (size_t i = 0; strmap_next(&vh->queues, &i, &v);)
+		queue_configure(v);
+	for (size_t i = 0; strmap_next(&vh->exchanges, &i, &v);)
+		vhost_configure_exchange(v);
 }
 
 static void free_binding(struct binding *b)
@@ -175,6 +238,7 @@ void vhost_delete_exchange(struct vhost *vh, struct bexchange *x)
 	free(x->out);
 	free(x->in);
 	free(x->alternate);
+	free(x->policy);
 	free((void *)x->args.p);
 	free(x->base.name);
 	free(x);

@@ -23,7 +23,8 @@ struct bexchange {
 	struct vhost *vh;
 	bool durable, auto_delete, internal, builtin;
 	struct bytes args;
-	char *alternate;      /* alternate-exchange name, or NULL */
+	char *alternate;      /* alternate exchange (argument or policy), or NULL */
+	char *policy;         /* name of the policy in effect, or NULL */
 	struct binding **out; /* bindings with this exchange as source */
 	size_t nout, nout_cap;
 	struct binding **in;  /* exchange-to-exchange bindings into this one */
@@ -31,19 +32,35 @@ struct bexchange {
 	uint64_t visit_epoch;
 };
 
+/* A vhost: held by the vhost table while it exists and by each
+ * connection opened on it (refs), so a deleted vhost's memory outlives
+ * the connections it closes. */
 struct vhost {
 	char *name;
+	char *description;     /* RabbitMQ's vhost metadata, kept for export */
+	char *tags;            /* comma-separated */
+	char *default_queue_type;
+	int64_t max_connections, max_queues; /* vhost limits; -1: none */
+	uint32_t nconns;       /* open connections */
+	uint32_t refs;
+	bool deleted;
 	struct strmap exchanges; /* name -> struct bexchange */
 	struct strmap queues;    /* name -> struct queue */
 };
 
-/* Creates the vhost with the default exchange and the amq.* ones. */
-struct vhost *vhost_new(const char *name);
-void vhost_free(struct vhost *vh);
+/* Creates a vhost with the default exchange and the amq.* ones and adds
+ * it to the table. Returns it, or NULL when the name is taken. */
+struct vhost *vhost_create(const char *name);
+/* Deletes a vhost at run time: closes its connections (320), deletes
+ * its queues (with their messages), exchanges and bindings, and drops
+ * the table's reference. Permissions and policies are the caller's. */
+void vhost_delete(struct vhost *vh);
+void vhost_unref(struct vhost *vh);
 
-/* The vhosts of the broker ("/" exists from the start). */
 struct vhost *vhost_find(struct bytes name);
-void vhosts_init(void);
+/* Iterates the vhosts: start with *i = 0; NULL at the end. */
+struct vhost *vhost_next(size_t *i);
+/* Frees every vhost without touching the store (shutdown). */
 void vhosts_free(void);
 
 struct bexchange *vhost_exchange(struct vhost *vh, struct bytes name);
@@ -55,6 +72,12 @@ struct bexchange *vhost_add_exchange(struct vhost *vh, struct bytes name,
 				     const struct exchange_type *t, struct bytes args,
 				     int *code, const char **why);
 void vhost_delete_exchange(struct vhost *vh, struct bexchange *x);
+/* Recomputes the alternate exchange from the arguments and the policy
+ * matching x (an argument wins). */
+void vhost_configure_exchange(struct bexchange *x);
+/* Re-applies the policies to every queue and exchange of vh (after a
+ * policy was added, changed or removed). */
+void vhost_apply_policies(struct vhost *vh);
 
 void vhost_add_queue(struct vhost *vh, struct queue *q);
 /* Unlinks q: removes its bindings, cancels its consumers (notifying the

@@ -43,7 +43,7 @@ static inline void setup(void)
 	log_level = LOG_ERROR;
 	exchange_types_init();
 	ck_assert_int_eq(server_init_loop(), 0); /* no store, no listeners */
-	vhosts_init();
+	vhost_create("/");
 	vh = vhost_find(bytes_of("/"));
 	ck_assert_ptr_nonnull(vh);
 	int sv[2];
@@ -55,6 +55,7 @@ static inline void setup(void)
 	c->state = CONN_OPEN; /* as after the handshake */
 	c->frame_max = 131072;
 	c->vh = vh;
+	vh->refs++; /* as connection.open takes one */
 	c->chans = xcalloc(8, sizeof *c->chans);
 	c->nchans = 8;
 	peer = sv[1];

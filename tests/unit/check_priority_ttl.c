@@ -32,7 +32,7 @@ static void qsetup(void)
 	log_level = LOG_ERROR;
 	exchange_types_init();
 	ck_assert_int_eq(server_init_loop(), 0); /* no store, no listeners */
-	vhosts_init();
+	vhost_create("/");
 	vh = vhost_find(bytes_of("/"));
 	ck_assert_ptr_nonnull(vh);
 	guard = evtimer_new(server_base, on_guard, NULL);

@@ -74,7 +74,7 @@ static void setup(void)
 	log_level = LOG_ERROR;
 	exchange_types_init();
 	ck_assert_int_eq(server_init_loop(), 0);
-	vhosts_init();
+	vhost_create("/");
 	guard = evtimer_new(server_base, on_guard, NULL);
 	nrecs = 0;
 	memset(hits, 0, sizeof hits);

@@ -1,0 +1,75 @@
+/* definitions.h — RabbitMQ's definitions JSON (what `rabbitmqadmin export`
+ * and GET /api/definitions write) <-> the broker's model: import (at
+ * boot, on SIGHUP, from the HTTP API), export, and the declarative prune
+ * that RabbitMQ's import lacks.
+ *
+ * Design notes. The control plane (vhosts, users, permissions, topic
+ * permissions, policies, operator policies, parameters) is persisted as
+ * these same JSON objects in the store's objects table, and read back at
+ * start-up through the same apply functions as an import: one shape,
+ * one code path. Queues, exchanges and bindings go through ops.h like
+ * AMQP's declares, and persist.c stores them as it always did.
+ *
+ * An import is planned before anything changes: every file is parsed and
+ * every object validated against the files and the current state, then
+ * the plan is applied in RabbitMQ's import order (users, vhosts,
+ * permissions, topic permissions, parameters, global parameters,
+ * policies, operator policies, queues, exchanges, bindings), deletions
+ * (prune) last, in reverse order. A bad file changes nothing. Import is
+ * RabbitMQ's: it creates what is missing and updates users, vhost
+ * metadata, permissions, parameters and policies; a queue or exchange
+ * whose properties differ is reported and left as it is. */
+#ifndef TERN_BROKER_DEFINITIONS_H
+#define TERN_BROKER_DEFINITIONS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct defs_opts {
+	bool prune;                 /* remove what the files no longer list */
+	bool prune_nonempty_queues; /* ... even queues holding messages */
+	bool dry_run;               /* plan only */
+};
+
+/* What an import did (or would do): one line per change, for the log and
+ * --dry-run ("create queue 'q' in vhost '/'"). */
+struct defs_report {
+	char **lines;
+	size_t n, cap;
+	unsigned created, updated, deleted, kept;
+};
+void defs_report_free(struct defs_report *r);
+
+/* Loads a file, or a directory's *.json files in name order, as one
+ * import. On a parse or validation error returns -1 with err
+ * ("FILE:LINE:COL: reason", or "FILE:LINE: queue 'q' in vhost 'v':
+ * arguments: ...") and changes nothing. */
+int definitions_load(const char *path, const struct defs_opts *o, struct defs_report *r, char *err,
+		     size_t errlen);
+
+/* Imports one parsed document (source names it in errors) by the same
+ * rules. Returns 0 or -1 with err, nothing changed then. */
+int definitions_import(json_t *doc, const char *source, const struct defs_opts *o,
+		       struct defs_report *r, char *err, size_t errlen);
+
+/* Everything as RabbitMQ exports it (a new reference). */
+json_t *definitions_export(void);
+
+/* Start-up, before the store's topology is recovered: reads the stored
+ * control plane back into the model. */
+void definitions_recover(void);
+/* A blank node (store_blank()): stores the vhosts recovery had to create
+ * and, unless definitions were loaded at this first boot (RabbitMQ's
+ * rule), creates the default vhost and user with full permissions. */
+void definitions_first_boot(bool loaded_definitions);
+
+/* Deletes a vhost with everything in it and its permissions, policies
+ * and parameters; deletes a user with its permissions. Both close the
+ * connections concerned. Return 0, or -1 when absent. */
+int definitions_delete_vhost(const char *name);
+int definitions_delete_user(const char *name);
+
+void definitions_free(void);
+
+#endif

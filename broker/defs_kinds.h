@@ -1,0 +1,73 @@
+/* defs_kinds.h — the kinds of object a definitions document holds, one
+ * row each (definitions.c walks the table): how to name an object, check
+ * it against the files and the model, apply it, list the model's objects
+ * for prune and export, and remove one. Private to definitions.c and
+ * defs_kinds.c. */
+#ifndef TERN_BROKER_DEFS_KINDS_H
+#define TERN_BROKER_DEFS_KINDS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* In RabbitMQ's import order. */
+enum defs_kind {
+	DK_USER,
+	DK_VHOST,
+	DK_PERMISSION,
+	DK_TOPIC_PERMISSION,
+	DK_PARAMETER,
+	DK_GLOBAL_PARAMETER,
+	DK_POLICY,
+	DK_OPERATOR_POLICY,
+	DK_QUEUE,
+	DK_EXCHANGE,
+	DK_BINDING,
+	DK_N
+};
+
+enum defs_change { DC_NONE, DC_CREATE, DC_UPDATE, DC_KEEP };
+
+/* What the files being imported declare: ids by kind, so that a binding
+ * may name a queue the same import creates. */
+struct defs_index;
+bool defs_index_has(const struct defs_index *fi, enum defs_kind k, const char *id);
+
+/* A model object listed for prune: its id, its description, and for a
+ * queue the messages it holds. */
+typedef void (*defs_each_fn)(void *ctx, const char *id, const char *what, uint64_t messages);
+
+struct defs_kind_ops {
+	const char *key;   /* the document's key: "users" */
+	const char *store; /* the store's kind, or NULL (persist.c stores it) */
+	/* The object's id, a compact JSON array text (["vhost","name"]),
+	 * malloc'd; NULL with err naming a missing or mistyped field. */
+	char *(*id)(const json_t *o, char *err, size_t errlen);
+	/* "queue 'q' in vhost '/'" for an id. */
+	void (*describe)(const char *id, char *out, size_t n);
+	/* Checks o; sets *c, and for DC_UPDATE / DC_KEEP a note. Returns 0,
+	 * or -1 with err naming the field and the problem. */
+	int (*plan)(const json_t *o, const struct defs_index *fi, enum defs_change *c, char *note,
+		    size_t notelen, char *err, size_t errlen);
+	/* Applies a checked object and stores it. Returns 0 or -1 with err. */
+	int (*apply)(const json_t *o, char *err, size_t errlen);
+	/* Lists the model's objects that prune may remove. */
+	void (*each)(defs_each_fn fn, void *ctx);
+	/* Removes the object with this id (and its stored copy). */
+	void (*remove)(const char *id);
+	/* Appends the model's objects, as RabbitMQ exports them, to arr. */
+	void (*export)(json_t *arr);
+};
+
+extern const struct defs_kind_ops defs_kinds[DK_N];
+
+/* The model's binding ids (for DK_BINDING's plan), built on first use
+ * and dropped at the end of each import. */
+bool defs_binding_exists(const char *id);
+void defs_bindings_forget(void);
+
+/* Parameters and global parameters Tern keeps without acting on them
+ * (federation upstreams, cluster_name, ...), for export. */
+void defs_params_free(void);
+
+#endif
