@@ -160,7 +160,7 @@ static int line_of(const struct source *s, const char *key, size_t index)
 /* "FILE:LINE: " (or "FILE: ") for an object. */
 static void where(const struct item *it, char *out, size_t n)
 {
-	int line = line_of(it->src, defs_kinds[it->k].key, it->index);
+	int line = line_of(it->src, defs_kinds[it->k]->key, it->index);
 	if (line)
 		snprintf(out, n, "%s:%d: ", it->src->name, line);
 	else
@@ -194,19 +194,18 @@ static void plan_free(struct plan *p)
 }
 
 /* Lists every object of every source; ids must be whole. */
-static int index_sources(struct plan *p, struct source *src, size_t nsrc, char *err,
-			 size_t errlen)
+static int index_sources(struct plan *p, struct source *src, size_t nsrc, char *err, size_t errlen)
 {
 	for (size_t s = 0; s < nsrc; s++) {
 		if (!json_is_object(src[s].doc))
 			return ERR("%s: the top level must be a JSON object", src[s].name);
 		for (int k = 0; k < DK_N; k++) {
-			json_t *arr = json_object_get(src[s].doc, defs_kinds[k].key);
+			json_t *arr = json_object_get(src[s].doc, defs_kinds[k]->key);
 			if (!arr || json_is_null(arr))
 				continue;
 			if (!json_is_array(arr))
 				return ERR("%s: %s: expected an array", src[s].name,
-					   defs_kinds[k].key);
+					   defs_kinds[k]->key);
 			p->fi.has_key[k] = true;
 			size_t i;
 			json_t *o;
@@ -217,9 +216,9 @@ static int index_sources(struct plan *p, struct source *src, size_t nsrc, char *
 				where(&it, at, sizeof at);
 				if (!json_is_object(o))
 					return ERR("%s%s[%zu]: expected an object", at,
-						   defs_kinds[k].key, i);
-				if (!(it.id = defs_kinds[k].id(o, why, sizeof why)))
-					return ERR("%s%s[%zu]: %s", at, defs_kinds[k].key, i, why);
+						   defs_kinds[k]->key, i);
+				if (!(it.id = defs_kinds[k]->id(o, why, sizeof why)))
+					return ERR("%s%s[%zu]: %s", at, defs_kinds[k]->key, i, why);
 				if (p->n == p->cap) {
 					p->cap = p->cap ? p->cap * 2 : 64;
 					p->items = xrealloc(p->items, p->cap * sizeof *p->items);
@@ -274,16 +273,17 @@ static int make_plan(struct plan *p, char *err, size_t errlen)
 			if ((int)it->k != k || it->superseded)
 				continue;
 			char why[512], what[900];
-			defs_kinds[k].describe(it->id, what, sizeof what);
-			if (defs_kinds[k].plan(it->o, &p->fi, &it->c, it->note, sizeof it->note, why,
-					       sizeof why) < 0) {
+			defs_kinds[k]->describe(it->id, what, sizeof what);
+			if (defs_kinds[k]->plan(it->o, &p->fi, &it->c, it->note, sizeof it->note,
+						why, sizeof why) < 0) {
 				char at[600];
 				where(it, at, sizeof at);
 				return ERR("%s%s: %s", at, what, why);
 			}
 			if (it->c == DC_NONE)
 				continue;
-			say(p->r, "%s %s%s", verbs[it->c], what, it->c == DC_CREATE ? "" : it->note);
+			say(p->r, "%s %s%s", verbs[it->c], what,
+			    it->c == DC_CREATE ? "" : it->note);
 			if (it->c == DC_CREATE)
 				p->r->created++;
 			else if (it->c == DC_UPDATE)
@@ -298,7 +298,7 @@ static int make_plan(struct plan *p, char *err, size_t errlen)
 		if (!p->fi.has_key[k])
 			continue;
 		struct prune_ctx pc = {p, k};
-		defs_kinds[k].each(note_delete, &pc);
+		defs_kinds[k]->each(note_delete, &pc);
 	}
 	return 0;
 }
@@ -311,19 +311,20 @@ static void apply_plan(struct plan *p)
 	for (int k = 0; k < DK_N; k++) {
 		for (size_t i = 0; i < p->n; i++) {
 			struct item *it = &p->items[i];
-			if ((int)it->k != k || it->superseded || it->c == DC_NONE || it->c == DC_KEEP)
+			if ((int)it->k != k || it->superseded || it->c == DC_NONE ||
+			    it->c == DC_KEEP)
 				continue;
 			char why[512];
-			if (defs_kinds[k].apply(it->o, why, sizeof why) < 0) {
+			if (defs_kinds[k]->apply(it->o, why, sizeof why) < 0) {
 				char what[900];
-				defs_kinds[k].describe(it->id, what, sizeof what);
+				defs_kinds[k]->describe(it->id, what, sizeof what);
 				log_error("definitions: %s: %s", what, why);
 			}
 		}
 	}
 	for (int k = DK_N; k-- > 0;)
 		for (size_t i = 0; i < p->ndel[k]; i++)
-			defs_kinds[k].remove(p->deletes[k][i]);
+			defs_kinds[k]->remove(p->deletes[k][i]);
 }
 
 static int import_sources(struct source *src, size_t nsrc, const struct defs_opts *o,
@@ -409,13 +410,14 @@ int definitions_load(const char *path, const struct defs_opts *o, struct defs_re
 		}
 		free(names);
 	} else {
-		src = xcalloc(1, sizeof *src);
+		src = xcalloc(2, sizeof *src); /* one past the last, as for a directory */
 		if ((rc = read_source(path, src, err, errlen)) == 0)
 			nsrc = 1;
 	}
 	if (rc == 0)
 		rc = import_sources(src, nsrc, o, r, err, errlen);
-	for (size_t i = 0; i <= nsrc && src; i++) {
+	/* src[nsrc] may hold a file that failed to parse. */
+	for (size_t i = 0; i <= nsrc; i++) {
 		free(src[i].name);
 		free(src[i].text);
 		json_decref(src[i].doc);
@@ -431,8 +433,8 @@ json_t *definitions_export(void)
 	json_t *doc = json_pack("{s:s, s:s}", "product_name", "Tern", "product_version", "0.1.0");
 	for (int k = 0; k < DK_N; k++) {
 		json_t *arr = json_array();
-		defs_kinds[k].export(arr);
-		json_object_set_new(doc, defs_kinds[k].key, arr);
+		defs_kinds[k]->export(arr);
+		json_object_set_new(doc, defs_kinds[k]->key, arr);
 	}
 	return doc;
 }
@@ -453,16 +455,16 @@ static void recover_one(void *ctx, const char *key, const char *value)
 void definitions_recover(void)
 {
 	for (int k = 0; k < DK_N; k++)
-		if (defs_kinds[k].store &&
-		    store_scan_objects(defs_kinds[k].store, recover_one, (void *)&defs_kinds[k]) < 0)
+		if (defs_kinds[k]->store && store_scan_objects(defs_kinds[k]->store, recover_one,
+							       (void *)defs_kinds[k]) < 0)
 			log_error("recovery: %s", store_error());
 }
 
 static void apply_json(enum defs_kind k, json_t *o)
 {
 	char why[512];
-	if (defs_kinds[k].apply(o, why, sizeof why) < 0)
-		log_error("first boot: %s: %s", defs_kinds[k].key, why);
+	if (defs_kinds[k]->apply(o, why, sizeof why) < 0)
+		log_error("first boot: %s: %s", defs_kinds[k]->key, why);
 	json_decref(o);
 }
 
@@ -481,8 +483,9 @@ void definitions_first_boot(bool loaded_definitions)
 				      cfg.default_pass, "tags", "administrator"));
 	apply_json(DK_PERMISSION,
 		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", cfg.default_user, "vhost",
-			     cfg.default_vhost, "configure", cfg.default_permissions_configure, "write",
-			     cfg.default_permissions_write, "read", cfg.default_permissions_read));
+			     cfg.default_vhost, "configure", cfg.default_permissions_configure,
+			     "write", cfg.default_permissions_write, "read",
+			     cfg.default_permissions_read));
 	log_info("blank node: created vhost '%s' and user '%s'", cfg.default_vhost,
 		 cfg.default_user);
 }
@@ -494,10 +497,10 @@ static int remove_named(enum defs_kind k, const char *name)
 	json_t *a = json_pack("[s]", name);
 	char *id = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
-	bool exists = k == DK_VHOST ? vhost_find(bytes_of(name)) != NULL
-				    : access_user_find(name) != NULL;
+	bool exists =
+		k == DK_VHOST ? vhost_find(bytes_of(name)) != NULL : access_user_find(name) != NULL;
 	if (exists)
-		defs_kinds[k].remove(id);
+		defs_kinds[k]->remove(id);
 	free(id);
 	return exists ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* In RabbitMQ's import order. */
@@ -59,7 +60,52 @@ struct defs_kind_ops {
 	void (*export)(json_t *arr);
 };
 
-extern const struct defs_kind_ops defs_kinds[DK_N];
+extern const struct defs_kind_ops *const defs_kinds[DK_N];
+extern const struct defs_kind_ops defs_user_ops, defs_vhost_ops, defs_permission_ops,
+	defs_topic_permission_ops, defs_parameter_ops, defs_global_parameter_ops, defs_policy_ops,
+	defs_operator_policy_ops, defs_queue_ops, defs_exchange_ops, defs_binding_ops;
+
+/* ---- shared by the kinds (defs_kinds.c) ---- */
+
+/* An id: the compact JSON array of its parts, malloc'd. */
+char *defs_make_id(size_t n, const char *const *parts);
+#define ID(...)                                                              \
+	defs_make_id(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *), \
+		     (const char *[]){__VA_ARGS__})
+/* An id's parts (a new JSON array) and part i of them (borrowed). */
+json_t *defs_id_parts(const char *id);
+const char *defs_part(json_t *parts, size_t i);
+/* ["name"] of an object with a "name" field; NULL with err. */
+char *defs_name_id(const json_t *o, char *err, size_t errlen);
+
+/* Field readers: a required string (NULL with err "KEY: missing" or
+ * "KEY: expected a string"); an optional string (def when absent); an
+ * optional boolean (0 or 1, def when absent, -1 with err). */
+const char *defs_str(const json_t *o, const char *key, char *err, size_t errlen);
+const char *defs_opt_str(const json_t *o, const char *key, const char *def, char *err,
+			 size_t errlen);
+int defs_opt_bool(const json_t *o, const char *key, bool def, char *err, size_t errlen);
+/* Tags as a list or a comma-separated string into tags; the count, or -1
+ * for a bad type. */
+int defs_tags(const json_t *o, const char *key, char tags[][64], int max);
+/* A pattern field that must compile: 0 or -1 with err. */
+int defs_check_regex(const json_t *o, const char *key, char *err, size_t errlen);
+
+/* The vhost exists now or is in the import: 0, or -1 with err. */
+bool defs_vhost_known(const struct defs_index *fi, const char *name);
+int defs_need_vhost(const struct defs_index *fi, const char *name, char *err, size_t errlen);
+
+/* Stores o (compact, sorted keys) under kind k's store name and id; or
+ * removes it. */
+void defs_store(enum defs_kind k, const char *id, json_t *o);
+void defs_unstore(enum defs_kind k, const char *id);
+
+/* Removals one kind asks of another (a vhost takes its permissions,
+ * policies and parameters with it; a user its permissions). */
+void defs_perm_remove(const char *id);
+void defs_topic_remove(const char *id);
+void defs_policy_remove(const char *id, bool op);
+void defs_params_remove_vhost(const char *vhost);
 
 /* The model's binding ids (for DK_BINDING's plan), built on first use
  * and dropped at the end of each import. */

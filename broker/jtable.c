@@ -62,9 +62,8 @@ static int put_value(struct wbuf *w, const json_t *v, int depth, char *err, size
 		size_t t = tw_begin(w);
 		size_t i;
 		json_t *e;
-		json_array_foreach((json_t *)v, i, e)
-			if (put_value(w, e, depth + 1, err, errlen) < 0)
-				return -1;
+		json_array_foreach((json_t *)v, i,
+				   e) if (put_value(w, e, depth + 1, err, errlen) < 0) return -1;
 		tw_end(w, t);
 		return 0;
 	}
@@ -117,8 +116,14 @@ static json_t *value_json(const struct fvalue *v)
 {
 	switch (v->type) {
 	case 't': return json_boolean(v->v.b);
-	case 'b': case 's': case 'I': case 'l': return json_integer(v->v.i);
-	case 'B': case 'u': case 'i': case 'T': return json_integer((json_int_t)v->v.u);
+	case 'b':
+	case 's':
+	case 'I':
+	case 'l': return json_integer(v->v.i);
+	case 'B':
+	case 'u':
+	case 'i':
+	case 'T': return json_integer((json_int_t)v->v.u);
 	case 'L': return json_integer((json_int_t)v->v.u);
 	case 'f': return json_real(v->v.f);
 	case 'd': return json_real(v->v.d);
@@ -128,7 +133,8 @@ static json_t *value_json(const struct fvalue *v)
 			d /= 10;
 		return json_real(d);
 	}
-	case 'S': case 'x': return json_stringn_nocheck((const char *)v->v.s.p, v->v.s.len);
+	case 'S':
+	case 'x': return json_stringn_nocheck((const char *)v->v.s.p, v->v.s.len);
 	case 'F': return jtable_to_json(v->v.s);
 	case 'A': return array_json(v->v.s);
 	default: return json_null();

@@ -32,15 +32,15 @@ int op_check(const struct actor *who, struct vhost *vh, enum access_perm kind, c
 {
 	if (!who || !who->user)
 		return 0;
-	const struct perm *p = who->conn ? conn_perm(who->conn)
-					 : access_perm_find(who->user, vh->name);
+	const struct perm *p =
+		who->conn ? conn_perm(who->conn) : access_perm_find(who->user, vh->name);
 	if (access_allows(p, kind, name))
 		return 0;
 	if (name.len == 0 && !strcmp(what, "exchange"))
 		name = bytes_of("amq.default");
 	return op_fail(e, AMQP_ACCESS_REFUSED,
-		       "%s access to %s '%.*s' in vhost '%s' refused for user '%s'", perm_names[kind],
-		       what, NAME(name), vh->name, who->user);
+		       "%s access to %s '%.*s' in vhost '%s' refused for user '%s'",
+		       perm_names[kind], what, NAME(name), vh->name, who->user);
 }
 
 int op_check_topic(const struct actor *who, struct vhost *vh, const struct bexchange *x,
@@ -124,7 +124,8 @@ int op_exchange_declare(struct vhost *vh, const struct actor *who, const struct 
 	}
 	const struct exchange_type *t = exchange_type_find(d->type);
 	if (!t)
-		return op_fail(e, AMQP_COMMAND_INVALID, "unknown exchange type '%.*s'", NAME(d->type));
+		return op_fail(e, AMQP_COMMAND_INVALID, "unknown exchange type '%.*s'",
+			       NAME(d->type));
 	if (d->name.len == 0)
 		return default_exchange(e);
 	int rc = op_check(who, vh, PERM_CONFIGURE, "exchange", d->name, e);
@@ -166,8 +167,8 @@ done:
 	return 0;
 }
 
-int op_exchange_delete(struct vhost *vh, const struct actor *who, struct bytes name,
-		       bool if_unused, struct op_err *e)
+int op_exchange_delete(struct vhost *vh, const struct actor *who, struct bytes name, bool if_unused,
+		       struct op_err *e)
 {
 	if (name.len == 0 || reserved(name))
 		return op_fail(e, AMQP_ACCESS_REFUSED,
@@ -251,7 +252,8 @@ int op_queue_declare(struct vhost *vh, const struct actor *who, const struct que
 			name = bytes_of(gen);
 		} else if (!q && reserved(name)) {
 			return op_fail(e, AMQP_ACCESS_REFUSED,
-				       "queue name '%.*s' contains reserved prefix 'amq.*'", NAME(name));
+				       "queue name '%.*s' contains reserved prefix 'amq.*'",
+				       NAME(name));
 		}
 		int rc = op_check(who, vh, PERM_CONFIGURE, "queue", name, e);
 		if (rc)

@@ -47,8 +47,8 @@ struct exchange_decl {
 /* exchange.declare; *out (may be NULL) gets the exchange. */
 int op_exchange_declare(struct vhost *vh, const struct actor *who, const struct exchange_decl *d,
 			struct bexchange **out, struct op_err *e);
-int op_exchange_delete(struct vhost *vh, const struct actor *who, struct bytes name,
-		       bool if_unused, struct op_err *e);
+int op_exchange_delete(struct vhost *vh, const struct actor *who, struct bytes name, bool if_unused,
+		       struct op_err *e);
 
 struct queue_decl {
 	struct bytes name, args; /* name "": a server-named amq.gen-* queue */

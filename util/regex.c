@@ -30,8 +30,8 @@ bool regex_match(const struct regex *re, const uint8_t *s, size_t n)
 		abort(); /* out of memory, as xmalloc would */
 	/* 0 means matched with the ovector too small, which still matched;
 	 * any error (a match limit, say) refuses. */
-	return pcre2_match((const pcre2_code *)re, n ? s : (const uint8_t *)"", n, 0, 0, md, NULL) >=
-	       0;
+	return pcre2_match((const pcre2_code *)re, n ? s : (const uint8_t *)"", n, 0, 0, md,
+			   NULL) >= 0;
 }
 
 void regex_free(struct regex *re)
