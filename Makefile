@@ -58,7 +58,8 @@ TOOL_SRC  := $(wildcard tools/*/main.c)
 TOOL_BIN  := $(patsubst tools/%/main.c,$(BUILD)/%,$(TOOL_SRC))
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-PROTO_SRC := $(wildcard protocol/*.c util/*.c)
+# The codec and what it uses of util/ (not PCRE2-backed regex.c).
+PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
 .PHONY: all run check check-unit check-raw check-integration check-fuzz deps \
         fuzz bench bench-codec install gen clean format

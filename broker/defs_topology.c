@@ -373,6 +373,15 @@ void defs_bindings_forget(void)
 	model_bindings_built = false;
 }
 
+/* An exchange exists now, is in the import, or is one of the built-in
+ * ones every vhost (also one the import creates) has. */
+static bool exchange_known(const struct defs_index *fi, struct vhost *vh, const char *name,
+			   const char *id)
+{
+	return (vh && vhost_exchange(vh, bytes_of(name))) || defs_index_has(fi, DK_EXCHANGE, id) ||
+	       (!vh && vhost_builtin_exchange(bytes_of(name)));
+}
+
 static int binding_plan(const json_t *o, const struct defs_index *fi, enum defs_change *c,
 			char *note, size_t notelen, char *err, size_t errlen)
 {
@@ -392,13 +401,12 @@ static int binding_plan(const json_t *o, const struct defs_index *fi, enum defs_
 		rc = -1;
 	else if (!*s)
 		rc = ERR("source: bindings of the default exchange are implicit");
-	else if (!(vh && vhost_exchange(vh, bytes_of(s))) && !defs_index_has(fi, DK_EXCHANGE, sid))
+	else if (!exchange_known(fi, vh, s, sid))
 		rc = ERR("source: no exchange '%s' in vhost '%s'", s, v);
 	else if (to_queue && !(vh && vhost_queue(vh, bytes_of(d))) &&
 		 !defs_index_has(fi, DK_QUEUE, did))
 		rc = ERR("destination: no queue '%s' in vhost '%s'", d, v);
-	else if (!to_queue && !(vh && vhost_exchange(vh, bytes_of(d))) &&
-		 !defs_index_has(fi, DK_EXCHANGE, did))
+	else if (!to_queue && !exchange_known(fi, vh, d, did))
 		rc = ERR("destination: no exchange '%s' in vhost '%s'", d, v);
 	else if ((rc = args_of(o, &args, err, errlen)) == 0)
 		free((void *)args.p);

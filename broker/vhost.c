@@ -17,6 +17,26 @@
 
 static struct strmap vhosts;
 
+/* The exchanges every vhost has (RabbitMQ's set). */
+static const struct {
+	const char *name, *type;
+} builtins[] = {
+	{"", "direct"},
+	{"amq.direct", "direct"},
+	{"amq.fanout", "fanout"},
+	{"amq.topic", "topic"},
+	{"amq.headers", "headers"},
+	{"amq.match", "headers"},
+};
+
+bool vhost_builtin_exchange(struct bytes name)
+{
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+		if (bytes_eq(name, builtins[i].name))
+			return true;
+	return false;
+}
+
 static struct bexchange *add_builtin(struct vhost *vh, const char *name, const char *type)
 {
 	int code;
@@ -37,12 +57,8 @@ struct vhost *vhost_create(const char *name)
 	vh->max_connections = vh->max_queues = -1;
 	vh->refs = 1;
 	strmap_put(&vhosts, vh->name, strlen(vh->name), vh);
-	add_builtin(vh, "", "direct");
-	add_builtin(vh, "amq.direct", "direct");
-	add_builtin(vh, "amq.fanout", "fanout");
-	add_builtin(vh, "amq.topic", "topic");
-	add_builtin(vh, "amq.headers", "headers");
-	add_builtin(vh, "amq.match", "headers");
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+		add_builtin(vh, builtins[i].name, builtins[i].type);
 	return vh;
 }
 

@@ -64,6 +64,9 @@ struct vhost *vhost_next(size_t *i);
 void vhosts_free(void);
 
 struct bexchange *vhost_exchange(struct vhost *vh, struct bytes name);
+/* True for the names of the exchanges every vhost has ("", amq.direct,
+ * amq.fanout, amq.topic, amq.headers, amq.match). */
+bool vhost_builtin_exchange(struct bytes name);
 struct queue *vhost_queue(struct vhost *vh, struct bytes name);
 
 /* Creates an exchange of type t. Returns it, or NULL with *code and *why set
