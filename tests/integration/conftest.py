@@ -34,3 +34,21 @@ def queue(ch, names):
     q = names.queue()
     ch.queue_declare(q)
     return q
+
+
+@pytest.fixture
+def defs_broker(broker):
+    """Factory for brokers loaded with definitions (support/defs.py):
+    defs_broker(config_lines=()) -> DefsBroker; a dedicated ternd per call
+    (BROKER_URL unset) or the BROKER_URL broker with its management API.
+    Each is stopped / cleaned up after the test."""
+    from support.defs import DefsBroker
+    made = []
+
+    def make(config_lines=()):
+        d = DefsBroker(broker, config_lines)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.cleanup()

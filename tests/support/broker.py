@@ -10,7 +10,10 @@ Two modes:
 * BROKER_URL unset: the Tern broker is started once per session as
       $TERND --bind 127.0.0.1 --port PORT --data-dir TMPDIR --log-level info
   on a free port with a temporary data dir, its stdout+stderr captured to a
-  log file. TERND defaults to build/ternd relative to the repository root.
+  log file (start(config_lines=..., extra_args=...) adds a --config file and
+  more arguments, kept for restart(); support/defs.py starts its own
+  brokers that way). TERND defaults to build/ternd relative to the
+  repository root.
   At the end it is stopped with SIGTERM and the run FAILS if the log holds a
   sanitizer report (AddressSanitizer, UBSan "runtime error:", LeakSanitizer).
 
@@ -93,6 +96,9 @@ class Broker:
             os.mkdir(self.data_dir)
             self.log_path = os.path.join(self._tmp, "ternd.log")
         self._server_properties = None
+        self.config_lines = None   # start(config_lines=...): the --config file's lines
+        self.config_path = None
+        self.extra_args = []
 
     # ------------------------------------------------------------ identity
     @staticmethod
@@ -147,7 +153,15 @@ class Broker:
         return RawConnection(self.host, self.port, timeout=timeout)
 
     # ------------------------------------------------------------ process
-    def start(self):
+    def start(self, config_lines=None, extra_args=None):
+        """Start ternd (or check that the BROKER_URL broker answers).
+        config_lines: `name = value` lines written to a config file passed
+        with --config; extra_args: more command-line arguments. Both are
+        remembered, so restart() starts the broker the same way."""
+        if config_lines is not None:
+            self.config_lines = list(config_lines)
+        if extra_args is not None:
+            self.extra_args = list(extra_args)
         if self.external:
             if not port_open(self.host, self.port, timeout=2):
                 raise BrokerError("BROKER_URL broker at %s:%d does not accept "
@@ -159,6 +173,12 @@ class Broker:
                               "running broker" % self.ternd)
         cmd = [self.ternd, "--bind", self.host, "--port", str(self.port),
                "--data-dir", self.data_dir, "--log-level", "info"]
+        if self.config_lines is not None:
+            self.config_path = os.path.join(self._tmp, "tern.conf")
+            with open(self.config_path, "w") as f:
+                f.write("".join(l + "\n" for l in self.config_lines))
+            cmd += ["--config", self.config_path]
+        cmd += self.extra_args
         env = dict(os.environ)
         # make sanitizer reports land in the log and leaks get reported at exit
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
