@@ -34,7 +34,10 @@ struct source {
 /* An object of the import. */
 struct item {
 	enum defs_kind k;
+	enum defs_kind at; /* the array it stands in (an operator policy may
+	                    * stand among the parameters, as RabbitMQ writes) */
 	const json_t *o;
+	json_t *owned; /* o, when made from what the file says */
 	const struct source *src;
 	size_t index; /* in its array */
 	char *id;
@@ -160,7 +163,7 @@ static int line_of(const struct source *s, const char *key, size_t index)
 /* "FILE:LINE: " (or "FILE: ") for an object. */
 static void where(const struct item *it, char *out, size_t n)
 {
-	int line = line_of(it->src, defs_kinds[it->k]->key, it->index);
+	int line = line_of(it->src, defs_kinds[it->at]->key, it->index);
 	if (line)
 		snprintf(out, n, "%s:%d: ", it->src->name, line);
 	else
@@ -181,8 +184,10 @@ struct plan {
 
 static void plan_free(struct plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		free(p->items[i].id);
+		json_decref(p->items[i].owned);
+	}
 	free(p->items);
 	for (int k = 0; k < DK_N; k++) {
 		strmap_free(&p->fi.ids[k]);
@@ -207,18 +212,30 @@ static int index_sources(struct plan *p, struct source *src, size_t nsrc, char *
 				return ERR("%s: %s: expected an array", src[s].name,
 					   defs_kinds[k]->key);
 			p->fi.has_key[k] = true;
+			if (k == DK_PARAMETER) /* where RabbitMQ keeps operator policies */
+				p->fi.has_key[DK_OPERATOR_POLICY] = true;
 			size_t i;
 			json_t *o;
 			json_array_foreach(arr, i, o)
 			{
-				struct item it = {.k = k, .o = o, .src = &src[s], .index = i};
+				struct item it = {.k = k, .at = k, .o = o, .src = &src[s], .index = i};
 				char at[600], why[512];
 				where(&it, at, sizeof at);
 				if (!json_is_object(o))
 					return ERR("%s%s[%zu]: expected an object", at,
 						   defs_kinds[k]->key, i);
-				if (!(it.id = defs_kinds[k]->id(o, why, sizeof why)))
+				const char *comp = json_string_value(json_object_get(o, "component"));
+				if (k == DK_PARAMETER && comp && !strcmp(comp, "operator_policy")) {
+					it.k = DK_OPERATOR_POLICY;
+					it.o = it.owned = defs_operator_policy_from_param(o);
+					if (!it.o)
+						return ERR("%sparameters[%zu]: value: expected an object",
+							   at, i);
+				}
+				if (!(it.id = defs_kinds[it.k]->id(it.o, why, sizeof why))) {
+					json_decref(it.owned);
 					return ERR("%s%s[%zu]: %s", at, defs_kinds[k]->key, i, why);
+				}
 				if (p->n == p->cap) {
 					p->cap = p->cap ? p->cap * 2 : 64;
 					p->items = xrealloc(p->items, p->cap * sizeof *p->items);
@@ -432,8 +449,12 @@ json_t *definitions_export(void)
 {
 	json_t *doc = json_pack("{s:s, s:s}", "product_name", "Tern", "product_version", "0.1.0");
 	for (int k = 0; k < DK_N; k++) {
+		if (k == DK_OPERATOR_POLICY)
+			continue; /* among the parameters, as RabbitMQ writes them */
 		json_t *arr = json_array();
 		defs_kinds[k]->export(arr);
+		if (k == DK_PARAMETER)
+			defs_kinds[DK_OPERATOR_POLICY]->export(arr);
 		json_object_set_new(doc, defs_kinds[k]->key, arr);
 	}
 	return doc;

@@ -106,8 +106,16 @@ static int user_plan(const json_t *o, const struct defs_index *fi, enum defs_cha
 			      (mh ? json_integer_value(mh) : -1) == u->max_channels;
 	}
 	*c = same_pw && same_tags && same_limits ? DC_NONE : DC_UPDATE;
-	snprintf(note, notelen, "%s%s%s", same_pw ? "" : " password", same_tags ? "" : " tags",
-		 same_limits ? "" : " limits");
+	const char *what[3];
+	int n = 0;
+	if (!same_pw)
+		what[n++] = "password";
+	if (!same_tags)
+		what[n++] = "tags";
+	if (!same_limits)
+		what[n++] = "limits";
+	snprintf(note, notelen, " (%s%s%s%s%s)", n > 0 ? what[0] : "", n > 1 ? ", " : "",
+		 n > 1 ? what[1] : "", n > 2 ? ", " : "", n > 2 ? what[2] : "");
 	return 0;
 }
 
@@ -284,7 +292,7 @@ static int vhost_plan(const json_t *o, const struct defs_index *fi, enum defs_ch
 	bool unchanged = same(vh->description, desc) && same(vh->tags, tags) &&
 			 same(vh->default_queue_type, dqt);
 	*c = unchanged ? DC_NONE : DC_UPDATE;
-	snprintf(note, notelen, " metadata");
+	snprintf(note, notelen, " (metadata)");
 	return 0;
 }
 

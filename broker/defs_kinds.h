@@ -100,6 +100,11 @@ int defs_need_vhost(const struct defs_index *fi, const char *name, char *err, si
 void defs_store(enum defs_kind k, const char *id, json_t *o);
 void defs_unstore(enum defs_kind k, const char *id);
 
+/* An operator policy in RabbitMQ's export form (a parameter of component
+ * operator_policy, its value holding pattern, definition, priority and
+ * apply-to) as a policy object (a new reference), or NULL. */
+json_t *defs_operator_policy_from_param(const json_t *param);
+
 /* Removals one kind asks of another (a vhost takes its permissions,
  * policies and parameters with it; a user its permissions). */
 void defs_perm_remove(const char *id);

@@ -464,9 +464,36 @@ static void policy_export(json_t *arr)
 	export_policies(false, arr);
 }
 
+/* RabbitMQ exports operator policies as parameters of component
+ * operator_policy; definitions_export puts these among the parameters. */
 static void op_policy_export(json_t *arr)
 {
-	export_policies(true, arr);
+	const struct policy *p;
+	for (size_t i = 0; (p = policy_next(&i));) {
+		if (!p->op)
+			continue;
+		json_t *o = policy_json(p);
+		json_t *value = json_pack("{s:O, s:O, s:O, s:O}", "pattern",
+					  json_object_get(o, "pattern"), "definition",
+					  json_object_get(o, "definition"), "priority",
+					  json_object_get(o, "priority"), "apply-to",
+					  json_object_get(o, "apply-to"));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "vhost", p->vhost,
+						     "component", "operator_policy", "name",
+						     p->name, "value", value));
+		json_decref(o);
+	}
+}
+
+json_t *defs_operator_policy_from_param(const json_t *param)
+{
+	json_t *value = json_object_get(param, "value");
+	if (!json_is_object(value))
+		return NULL;
+	json_t *o = json_deep_copy(value);
+	json_object_set(o, "vhost", json_object_get(param, "vhost"));
+	json_object_set(o, "name", json_object_get(param, "name"));
+	return o;
 }
 
 const struct defs_kind_ops defs_parameter_ops = {"parameters",   "parameter",  param_id,

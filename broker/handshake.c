@@ -132,7 +132,7 @@ static int on_open(struct conn *c, const struct amqp_connection_open *a)
 	struct user *u = access_user_find(c->user);
 	if (u && u->max_connections >= 0 && u->nconns >= (uint64_t)u->max_connections)
 		return conn_fail(c, AMQP_NOT_ALLOWED,
-				 "Connection refused for user '%s': user connection limit (%lld) is "
+				 "connection refused for user '%s': user connection limit (%lld) is "
 				 "reached",
 				 c->user, (long long)u->max_connections);
 	c->vh = vh;

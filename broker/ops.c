@@ -25,8 +25,6 @@ int op_fail(struct op_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
-static const char *const perm_names[] = {"configure", "write", "read"};
-
 int op_check(const struct actor *who, struct vhost *vh, enum access_perm kind, const char *what,
 	     struct bytes name, struct op_err *e)
 {
@@ -38,9 +36,10 @@ int op_check(const struct actor *who, struct vhost *vh, enum access_perm kind, c
 		return 0;
 	if (name.len == 0 && !strcmp(what, "exchange"))
 		name = bytes_of("amq.default");
+	/* RabbitMQ's text does not say which permission was missing. */
 	return op_fail(e, AMQP_ACCESS_REFUSED,
-		       "%s access to %s '%.*s' in vhost '%s' refused for user '%s'",
-		       perm_names[kind], what, NAME(name), vh->name, who->user);
+		       "access to %s '%.*s' in vhost '%s' refused for user '%s'", what, NAME(name),
+		       vh->name, who->user);
 }
 
 int op_check_topic(const struct actor *who, struct vhost *vh, const struct bexchange *x,
@@ -51,10 +50,10 @@ int op_check_topic(const struct actor *who, struct vhost *vh, const struct bexch
 	struct bytes xname = {(const uint8_t *)x->base.name, x->name_len};
 	if (access_topic_allows(who->user, vh->name, xname, kind, routing_key))
 		return 0;
-	return op_fail(e, AMQP_ACCESS_REFUSED,
-		       "%s access to topic '%.*s' in exchange '%.*s' in vhost '%s' refused for "
-		       "user '%s'",
-		       perm_names[kind], NAME(routing_key), NAME(xname), vh->name, who->user);
+	return op_fail(
+		e, AMQP_ACCESS_REFUSED,
+		"access to topic '%.*s' in exchange '%.*s' in vhost '%s' refused for user '%s'",
+		NAME(routing_key), NAME(xname), vh->name, who->user);
 }
 
 static bool reserved(struct bytes name)
@@ -228,10 +227,13 @@ static int redeclare(struct vhost *vh, const struct actor *who, struct queue *q,
 	if (q->auto_delete != d->auto_delete)
 		return q_inequivalent(vh, q, "auto_delete", d->auto_delete, e);
 	const char *why = queue_args_equivalent(q->args, d->args);
-	if (why)
+	if (why) {
+		char detail[300];
+		queue_args_mismatch(q->args, d->args, why, detail, sizeof detail);
 		return op_fail(e, AMQP_PRECONDITION_FAILED,
-			       "inequivalent arg '%s' for queue '%s' in vhost '%s'", why, q->name,
-			       vh->name);
+			       "inequivalent arg '%s' for queue '%s' in vhost '%s': %s", why, q->name,
+			       vh->name, detail);
+	}
 	return 0;
 }
 

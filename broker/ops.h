@@ -31,8 +31,8 @@ struct actor {
 	struct conn *conn;
 };
 
-/* The permission check of RabbitMQ: 0, or 403 "<kind> access to <what>
- * '<name>' in vhost '<vh>' refused for user '<user>'". what is "queue" or
+/* The permission check of RabbitMQ: 0, or 403 "access to <what> '<name>'
+ * in vhost '<vh>' refused for user '<user>'". what is "queue" or
  * "exchange"; the default exchange is named amq.default. */
 int op_check(const struct actor *who, struct vhost *vh, enum access_perm kind, const char *what,
 	     struct bytes name, struct op_err *e);

@@ -107,3 +107,62 @@ const char *queue_args_equivalent(struct bytes have, struct bytes got)
 	}
 	return NULL;
 }
+
+/* RabbitMQ's names of the field types (rabbit_binary_parser). */
+static const char *type_name(char t)
+{
+	switch (t) {
+	case 'S': return "longstr";
+	case 'I': return "signedint";
+	case 'l': return "long";
+	case 't': return "bool";
+	case 'b': return "byte";
+	case 's': return "short";
+	case 'd': return "double";
+	case 'f': return "float";
+	case 'T': return "timestamp";
+	case 'F': return "table";
+	case 'A': return "array";
+	default: return "value";
+	}
+}
+
+static void value_text(const struct fvalue *v, char *out, size_t n)
+{
+	int64_t i;
+	struct bytes s;
+	if (fvalue_int(v, &i))
+		snprintf(out, n, "%lld", (long long)i);
+	else if (fvalue_str(v, &s))
+		snprintf(out, n, "%.*s", (int)s.len, (const char *)s.p);
+	else if (v->type == 't')
+		snprintf(out, n, "%s", v->v.b ? "true" : "false");
+	else
+		snprintf(out, n, "?");
+}
+
+/* One side: 'V' when both sides have the key, otherwise none or the
+ * value with its type. */
+static void side(const struct fvalue *v, bool has, bool both, char *out, size_t n)
+{
+	char text[200];
+	if (!has) {
+		snprintf(out, n, "none");
+		return;
+	}
+	value_text(v, text, sizeof text);
+	if (both)
+		snprintf(out, n, "'%s'", text);
+	else
+		snprintf(out, n, "the value '%s' of type '%s'", text, type_name(v->type));
+}
+
+void queue_args_mismatch(struct bytes have, struct bytes got, const char *key, char *out, size_t n)
+{
+	struct fvalue a, b;
+	bool ha = table_get(have, key, &a), hb = table_get(got, key, &b);
+	char recv[256], cur[256];
+	side(&b, hb, ha && hb, recv, sizeof recv);
+	side(&a, ha, ha && hb, cur, sizeof cur);
+	snprintf(out, n, "received %s but current is %s", recv, cur);
+}

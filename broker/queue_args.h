@@ -17,4 +17,10 @@ int queue_args_validate(struct bytes args, char *why, size_t len);
  * argument's name. */
 const char *queue_args_equivalent(struct bytes have, struct bytes got);
 
+/* RabbitMQ's account of a difference in argument `key`: "received X but
+ * current is Y", where each side is 'value', none when absent, or "the
+ * value 'V' of type 'T'" facing an absent one. */
+void queue_args_mismatch(struct bytes have, struct bytes got, const char *key, char *out,
+			 size_t n);
+
 #endif

@@ -459,7 +459,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(defs_broker):
                  "delete queue 'drop-me' in vhost 'v'",
                  "keep queue 'keep-me' in vhost 'v' (holds 2 messages)",
                  "delete exchange 'x-old' in vhost 'v'",
-                 "update user 'bob'",
+                 "update user 'bob' (password)",
                  "create user 'carol'"):
         assert line in p.stdout.splitlines(), (line, p.stdout)
     d.start_tern()                               # its own config: the old file
