@@ -23,6 +23,9 @@ static void usage(FILE *f)
 		"  --config FILE      read settings from FILE (see etc/tern.conf)\n"
 		"  --log-level LEVEL  error, warning, info or debug (default info)\n"
 		"  --dry-run          print what load_definitions would change, then exit\n"
+		"  --export-definitions FILE\n"
+		"                     write the stored definitions (RabbitMQ's JSON) to FILE\n"
+		"                     (- for stdout), then exit\n"
 		"  --help             this text\n"
 		"\nSettings of the config file (name = value; the command line wins):\n");
 	config_print_help();
@@ -55,6 +58,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"export-definitions", required_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
 	config_defaults();
 	/* The config file is read first so the command line overrides it. */
 	bool dry_run = false;
+	const char *export_path = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config_path = argv[i + 1];
@@ -85,6 +90,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			dry_run = true;
+			break;
+		case 'e':
+			export_path = optarg;
 			break;
 		case 'b': case 'p': case 'd': case 'l':
 			if (config_set(names[opt], optarg, err, sizeof err) < 0) {
@@ -109,14 +117,14 @@ int main(int argc, char **argv)
 		seed = (unsigned)getpid();
 	srandom(seed); /* server-named queues must differ across restarts */
 	/* Plugins register their exchange types before recovery needs them. */
-	struct server_opts so = {.dry_run = dry_run,
+	struct server_opts so = {.dry_run = dry_run, .export_path = export_path,
 				 .reload_config = config_path ? reload_config : NULL};
 	if (plugins_init() < 0)
 		return 1;
 	int rc = server_init(&so);
 	if (rc < 0)
 		return rc == -2 ? 2 : 1;
-	if (dry_run) {
+	if (dry_run || export_path) {
 		server_free();
 		return 0;
 	}

@@ -181,6 +181,20 @@ static int apply_definitions(bool dry_run, char *err, size_t errlen)
 	return rc;
 }
 
+/* --export-definitions: what the store holds, as RabbitMQ writes it (the
+ * file `rabbitmqctl export_definitions` would give). */
+static int export_definitions(const char *path)
+{
+	json_t *doc = definitions_export();
+	int rc = !strcmp(path, "-") ? json_dumpf(doc, stdout, JSON_INDENT(2))
+				    : json_dump_file(doc, path, JSON_INDENT(2));
+	json_decref(doc);
+	persist_close();
+	if (rc < 0)
+		log_error("cannot write definitions to %s", path);
+	return rc < 0 ? -1 : 0;
+}
+
 /* SIGHUP: the config file again, then its definitions, whole or not at
  * all. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -276,6 +290,8 @@ int server_init(const struct server_opts *o)
 	exchange_types_init();
 	if (persist_open(definitions_recover) < 0)
 		return -1;
+	if (o->export_path)
+		return export_definitions(o->export_path);
 	char err[1024];
 	if (apply_definitions(o->dry_run, err, sizeof err) < 0) {
 		fprintf(stderr, "ternd: %s\n", err);

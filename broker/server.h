@@ -25,6 +25,8 @@ uint64_t wall_ms(void);
 
 struct server_opts {
 	bool dry_run; /* print the definitions' plan and stop: no listeners */
+	/* Write the stored definitions here ("-": stdout) and stop. */
+	const char *export_path;
 	/* Re-reads the config file on SIGHUP: 0, or -1 with err. NULL when
 	 * there is no file. */
 	int (*reload_config)(char *err, size_t errlen);
