@@ -47,9 +47,12 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(OPT) $(SAN) $(PKG_CFLAGS) $(CF
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
 # Everything but main() goes into one library that ternd, tools and tests link.
-LIB_SRC   := $(wildcard util/*.c protocol/*.c exchanges/*.c store/*.c plugins/*.c) \
+LIB_SRC   := $(wildcard util/*.c protocol/*.c exchanges/*.c store/*.c plugins/*.c \
+               plugins/management/*.c) \
              $(filter-out broker/main.c,$(wildcard broker/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The management page, compiled in: www/ files -> $(BUILD)/gen/www.c.
+WWW_SRC   := $(sort $(wildcard plugins/management/www/*))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/www.o
 LIB       := $(BUILD)/libtern.a
 TERND     := $(BUILD)/ternd
 UNIT_SRC  := $(wildcard tests/unit/check_*.c)
@@ -66,6 +69,18 @@ PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 all: $(TERND) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/embed_www: tools/embed_www.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $<
+
+$(BUILD)/gen/www.c: $(BUILD)/embed_www $(WWW_SRC)
+	@mkdir -p $(dir $@)
+	$(BUILD)/embed_www $@ $(WWW_SRC)
+
+$(BUILD)/obj/gen/www.o: $(BUILD)/gen/www.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

@@ -156,18 +156,15 @@ static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 	if (u->cons)
 		u->cons->unacked--;
 	if (how == SETTLE_ACK) {
-		if (u->e.flags & QE_STORED)
-			persist_drop(q, &u->e);
-		message_unref(u->e.m);
+		stat_add(&q->stats, ST_ACK, 1);
+		stat_add(&q->vh->stats, ST_ACK, 1);
+		stat_add(&ch->c->stats, ST_ACK, 1);
+		stat_add(&stats_global, ST_ACK, 1);
+		queue_ack_entry(q, &u->e);
 	} else if (how == SETTLE_REJECT) {
 		queue_discard(q, u->e, "rejected");
-	} else if (q->delivery_limit >= 0 && u->e.deliveries > q->delivery_limit) {
-		/* x-delivery-limit: returned too often, dead-letter or drop. */
-		queue_discard(q, u->e, "delivery_limit");
 	} else {
-		if (u->e.flags & QE_STORED)
-			persist_requeue(q, &u->e);
-		queue_requeue(q, u->e);
+		queue_return_entry(q, u->e);
 	}
 	u->e.m = NULL;
 	ch->unacked_n--;
@@ -237,6 +234,21 @@ bool channel_consumer_ready(const struct channel *ch, const struct consumer *con
 	return !ch->prefetch_global || ch->unacked_n < ch->prefetch_global;
 }
 
+/* One delivery in the counters of its queue, vhost, connection and the
+ * broker. */
+static void count_delivery(struct channel *ch, struct queue *q, bool consumer, bool no_ack,
+			   bool redelivered)
+{
+	enum stat_kind k = consumer ? (no_ack ? ST_DELIVER_NOACK : ST_DELIVER)
+			       : (no_ack ? ST_GET_NOACK : ST_GET);
+	struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &stats_global};
+	for (int i = 0; i < 4; i++) {
+		stat_add(all[i], k, 1);
+		if (redelivered)
+			stat_add(all[i], ST_REDELIVER, 1);
+	}
+}
+
 void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q, struct qentry e,
 		     bool no_ack, uint32_t message_count)
 {
@@ -271,6 +283,7 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 		};
 	}
 	conn_send_content(ch->c, ch->id, &meth, m);
+	count_delivery(ch, q, cons != NULL, no_ack, e.deliveries > 0);
 	if (e.flags & QE_STORED)
 		persist_delivered(q, &e);
 	if (no_ack) {
@@ -312,6 +325,11 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 {
 	if (upto <= ch->confirm_sent)
 		return;
+	if (id == AMQP_BASIC_ACK) {
+		stat_add(&ch->c->stats, ST_CONFIRM, upto - ch->confirm_sent);
+		stat_add(&ch->c->vh->stats, ST_CONFIRM, upto - ch->confirm_sent);
+		stat_add(&stats_global, ST_CONFIRM, upto - ch->confirm_sent);
+	}
 	struct amqp_method m = {.id = id};
 	/* ack and nack share delivery_tag and multiple at the same place. */
 	m.a.basic_ack.delivery_tag = upto;

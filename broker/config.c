@@ -58,6 +58,10 @@ static const struct option_row {
 	 "users who may log in from loopback only, comma-separated (none: nobody); "
 	 "loopback_users.NAME = true|false adds or removes one",
 	 NULL},
+	{"management.tcp.port", OPT_INT, offsetof(struct config, management_port), "15672", 0, 65535,
+	 "port of the management page and HTTP API (0: off)", NULL},
+	{"management.tcp.ip", OPT_STR, offsetof(struct config, management_ip), "127.0.0.1", 0, 0,
+	 "address the management listener binds (loopback by default)", NULL},
 	{"load_definitions", OPT_STR, offsetof(struct config, load_definitions), "", 0, 0,
 	 "definitions file (RabbitMQ's JSON) or directory of *.json, applied at boot and on SIGHUP",
 	 NULL},
@@ -83,6 +87,7 @@ static const struct alias {
 } aliases[] = {
 	{"log.console.level", "log_level"},
 	{"definitions.local.path", "load_definitions"},
+	{"management.load_definitions", "load_definitions"},
 };
 
 /* rabbitmq.conf keys (or their prefixes, ending in '.') Tern accepts
@@ -91,7 +96,12 @@ static const char *const ignored[] = {
 	"cluster_formation.", "cluster_name", "cluster_partition_handling", "cluster_keepalive_interval",
 	"vm_memory_high_watermark", "vm_memory_high_watermark.", "vm_memory_calculation_strategy",
 	"disk_free_limit.", "total_memory_available_override_value", "listeners.ssl.", "ssl_options.",
-	"ssl_handshake_timeout", "management.", "management_agent.", "prometheus.", "log.",
+	"ssl_handshake_timeout", "management.ssl.", "management.rates_mode",
+	"management.sample_retention_policies.", "management.cors.", "management.csp.",
+	"management.hsts.", "management.path_prefix", "management.http_log_dir",
+	"management.tcp.compress", "management.tcp.idle_timeout", "management.tcp.inactivity_timeout",
+	"management.tcp.request_timeout", "management.disable_stats", "management.enable_queue_totals",
+	"management_agent.", "prometheus.", "log.",
 	"collect_statistics", "collect_statistics_interval", "queue_master_locator",
 	"mqtt.", "stomp.", "web_mqtt.", "web_stomp.", "auth_backends.", "auth_mechanisms.",
 	"auth_ldap.", "auth_oauth2.", "default_user_tags.", "definitions.import_backend",

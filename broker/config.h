@@ -27,6 +27,8 @@ struct config {
 	int64_t loopback_only_default_user; /* 1: default_user is in loopback_users */
 	int64_t durability;     /* 0: full (fsync per commit), 1: normal */
 	int64_t memory_budget;  /* message body bytes kept in RAM for durable queues */
+	int64_t management_port; /* the HTTP API and page; 0: off */
+	char *management_ip;
 	char *load_definitions; /* file or directory applied at boot and on SIGHUP */
 	int64_t definitions_prune, definitions_prune_nonempty_queues; /* booleans */
 };

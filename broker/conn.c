@@ -70,6 +70,23 @@ static void describe_peer(struct conn *c, const struct sockaddr *addr)
 			      (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
 	}
 	snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+	/* The local end, for the connection's name. */
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char local[INET6_ADDRSTRLEN] = "?";
+	int lport = 0;
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, local, sizeof local);
+			lport = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, local, sizeof local);
+			lport = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(c->name, sizeof c->name, "%s -> %s:%d", c->peer, local, lport);
 }
 
 void conn_accept(int fd, const struct sockaddr *addr, socklen_t len)
@@ -87,6 +104,7 @@ void conn_accept(int fd, const struct sockaddr *addr, socklen_t len)
 	c->frame_max = (uint32_t)cfg.frame_max;
 	c->channel_max = (uint16_t)cfg.channel_max;
 	c->opened_ms = c->last_recv_ms = c->last_send_ms = now_ms();
+	c->connected_wall = wall_ms();
 	describe_peer(c, addr);
 	c->rev = event_new(server_base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(server_base, fd, EV_WRITE, on_write, c);
@@ -244,6 +262,7 @@ void conn_free(struct conn *c)
 		vhost_unref(c->vh);
 	free(c->chans);
 	free(c->excl);
+	free(c->client_props);
 	free(c->user);
 	free(c->in);
 	free(c);
@@ -270,9 +289,13 @@ void conn_flush(struct conn *c)
 	/* evbuffer_write sends a bounded number of chains per call: keep
 	 * going until the socket is full or the buffer empty. */
 	int n;
-	do
+	do {
 		n = evbuffer_write(c->out, c->fd);
-	while (n > 0 && evbuffer_get_length(c->out) > 0);
+		if (n > 0) {
+			c->send_oct += (uint64_t)n;
+			c->send_cnt++;
+		}
+	} while (n > 0 && evbuffer_get_length(c->out) > 0);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		log_debug("write to %s failed: %s", c->peer, strerror(errno));
 		conn_kill(c);
@@ -331,14 +354,19 @@ const struct perm *conn_perm(struct conn *c)
 	return c->perm;
 }
 
+void conn_close_forced(struct conn *c, const char *why)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	conn_fail(c, AMQP_CONNECTION_FORCED, "%s", why);
+	conn_close(c, AMQP_CONNECTION_FORCED, 0);
+}
+
 void conn_close_user(const char *user, const char *why)
 {
-	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->state == CONN_OPEN && c->user && !strcmp(c->user, user)) {
-			conn_fail(c, AMQP_CONNECTION_FORCED, "%s", why);
-			conn_close(c, AMQP_CONNECTION_FORCED, 0);
-		}
-	}
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (c->user && !strcmp(c->user, user))
+			conn_close_forced(c, why);
 }
 
 /* RabbitMQ's user limit max-channels counts the channels a user has open
@@ -508,6 +536,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	if (c->in_len == c->in_cap)
 		grow_in(c, c->in_cap);
 	ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n > 0) {
+		c->recv_oct += (uint64_t)n;
+		c->recv_cnt++;
+	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		log_debug("%s closed the socket", c->peer);
 		conn_kill(c);

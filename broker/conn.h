@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "broker/message.h"
+#include "broker/stats.h"
 #include "protocol/frame.h"
 #include "protocol/props.h"
 #include "protocol/method.h"
@@ -57,12 +58,20 @@ struct conn {
 	uint64_t perm_gen;       /* == access_gen */
 	bool counted;            /* counted in its user's and vhost's nconns */
 	char peer[64];
+	char name[140];             /* "PEER -> LOCAL", as RabbitMQ names it */
+	uint8_t *client_props;      /* connection.start-ok's client-properties */
+	uint32_t client_props_len;
+	uint64_t connected_wall;    /* wall-clock ms */
 	bool loopback;
 	bool cap_cancel_notify;
 	bool cap_blocked;
 
 	struct queue **excl; /* exclusive queues this connection owns */
 	size_t nexcl, nexcl_cap;
+
+	struct stats stats;         /* messages published and delivered */
+	uint64_t recv_oct, send_oct; /* bytes read and written */
+	uint64_t recv_cnt, send_cnt; /* reads and writes */
 
 	char err[512]; /* reply text for the close being prepared */
 	bool flush_pending;
@@ -114,6 +123,10 @@ void conn_disown_queue(struct conn *c, struct queue *q);
 /* The connection's permissions on its vhost (NULL: none), looked up
  * again whenever users or permissions changed. */
 const struct perm *conn_perm(struct conn *c);
+
+/* Closes an open connection with 320 CONNECTION_FORCED and the text why
+ * (an operator's: vhost or user deleted, the HTTP API). */
+void conn_close_forced(struct conn *c, const char *why);
 
 /* Closes every open connection of a user with 320 (user deleted). */
 void conn_close_user(const char *user, const char *why);

@@ -511,7 +511,49 @@ void definitions_first_boot(bool loaded_definitions)
 		 cfg.default_user);
 }
 
-/* ---- deletes by name (the HTTP API's) ---- */
+/* ---- one object at a time (the HTTP API's) ---- */
+
+static int kind_of(const char *kind)
+{
+	for (int k = 0; k < DK_N; k++)
+		if (!strcmp(defs_kinds[k]->key, kind))
+			return k;
+	return -1;
+}
+
+int definitions_put(const char *kind, json_t *obj, char *err, size_t errlen)
+{
+	if (kind_of(kind) < 0)
+		return ERR("unknown kind '%s'", kind);
+	json_t *doc = json_pack("{s:[O]}", kind, obj);
+	struct defs_opts o = {0};
+	struct defs_report r = {0};
+	char why[1024];
+	int rc = definitions_import(doc, "", &o, &r, why, sizeof why);
+	json_decref(doc);
+	for (size_t i = 0; rc == 0 && i < r.n; i++)
+		log_info("api: %s", r.lines[i]);
+	defs_report_free(&r);
+	/* The import names its source first ("FILE: "): an API caller has none. */
+	if (rc < 0)
+		snprintf(err, errlen, "%s", why + (strncmp(why, ": ", 2) ? 0 : 2));
+	return rc;
+}
+
+int definitions_remove(const char *kind, const json_t *obj, char *err, size_t errlen)
+{
+	int k = kind_of(kind);
+	if (k < 0)
+		return ERR("unknown kind '%s'", kind);
+	char *id = defs_kinds[k]->id(obj, err, errlen);
+	if (!id)
+		return -1;
+	defs_kinds[k]->remove(id);
+	free(id);
+	return 0;
+}
+
+/* ---- deletes by name ---- */
 
 static int remove_named(enum defs_kind k, const char *name)
 {

@@ -64,6 +64,16 @@ void definitions_recover(void);
  * rule), creates the default vhost and user with full permissions. */
 void definitions_first_boot(bool loaded_definitions);
 
+/* One object as the HTTP API declares it: kind is the document's key
+ * ("users", "vhosts", "permissions", "topic_permissions", "parameters",
+ * "global_parameters", "policies", "operator_policies", "queues",
+ * "exchanges", "bindings"); it is checked and applied exactly as an
+ * import of a document holding it alone. Returns 0, or -1 with err. */
+int definitions_put(const char *kind, json_t *obj, char *err, size_t errlen);
+/* Removes the object of that kind that obj names (the fields of its id:
+ * {"user", "vhost"} for permissions, ...). Returns 0, or -1 with err. */
+int definitions_remove(const char *kind, const json_t *obj, char *err, size_t errlen);
+
 /* Deletes a vhost with everything in it and its permissions, policies
  * and parameters; deletes a user with its permissions. Both close the
  * connections concerned. Return 0, or -1 when absent. */

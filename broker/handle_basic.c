@@ -189,6 +189,23 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 	return n;
 }
 
+/* A publish in the counters: the exchange's in and out, the vhost's, the
+ * connection's and the broker's; unroutable ones returned or dropped. */
+static void count_publish(struct vhost *vh, struct conn *c, struct bexchange *x, size_t routed,
+			  bool mandatory)
+{
+	struct stats *all[] = {&vh->stats, &stats_global, c ? &c->stats : NULL};
+	for (int i = 0; i < 3 && all[i]; i++) {
+		stat_add(all[i], ST_PUBLISH, 1);
+		if (!routed)
+			stat_add(all[i], mandatory ? ST_RETURN : ST_DROP_UNROUTABLE, 1);
+	}
+	if (x) {
+		stat_add(&x->stats, ST_PUBLISH, 1);
+		stat_add(&x->stats, ST_PUBLISH_OUT, routed);
+	}
+}
+
 int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, uint64_t seq)
 {
 	struct vhost *vh = ch->c->vh;
@@ -202,6 +219,7 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 	bool refused = false;
 	if (x)
 		n = basic_route(vh, x, m, ch->c, &refused);
+	count_publish(vh, ch->c, x, n, mandatory);
 	if (n == 0 && mandatory)
 		basic_send_return(ch, m);
 	if (seq && refused)
@@ -212,6 +230,16 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 		channel_confirm(ch, seq);
 	message_unref(m);
 	return 0;
+}
+
+size_t basic_publish_api(struct vhost *vh, struct bexchange *x, struct message *m)
+{
+	if (hook_publish_run(NULL, x, m, false, 0))
+		return 0;
+	bool refused = false;
+	size_t n = basic_route(vh, x, m, NULL, &refused);
+	count_publish(vh, NULL, x, n, false);
+	return refused ? 0 : n;
 }
 
 static int get(struct channel *ch, const struct amqp_basic_get *a)

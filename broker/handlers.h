@@ -43,6 +43,12 @@ struct bexchange;
 size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, struct conn *from,
 		   bool *refused);
 
+/* Publishes m from x as the HTTP API does: hooks (the delayed exchange),
+ * routing and counting as for basic.publish, without a channel (so no
+ * confirm and no return). Returns the number of queues reached now; m's
+ * reference stays the caller's. */
+size_t basic_publish_api(struct vhost *vh, struct bexchange *x, struct message *m);
+
 /* Sends m back to the publisher as unroutable (basic.return 312). */
 void basic_send_return(struct channel *ch, struct message *m);
 

@@ -5,6 +5,7 @@
 #include "broker/handshake.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "broker/access.h"
 #include "broker/auth.h"
@@ -71,6 +72,9 @@ static void read_client_caps(struct conn *c, struct bytes client_props)
 static int on_start_ok(struct conn *c, const struct amqp_connection_start_ok *a)
 {
 	read_client_caps(c, a->client_properties);
+	free(c->client_props);
+	c->client_props = xmemdup(a->client_properties.p, a->client_properties.len);
+	c->client_props_len = a->client_properties.len;
 	int rc = auth_check(a->mechanism, a->response, c->loopback, &c->user);
 	if (rc == -1 && !bytes_eq(a->mechanism, "PLAIN") && !bytes_eq(a->mechanism, "AMQPLAIN"))
 		return conn_fail(c, AMQP_ACCESS_REFUSED, "unsupported authentication mechanism '%.*s'",

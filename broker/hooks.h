@@ -11,7 +11,8 @@ struct channel;
 struct bexchange;
 struct message;
 
-/* Called for every publish, before routing. Returns true when the hook
+/* Called for every publish, before routing (ch is NULL when the HTTP
+ * API publishes: no confirm, no return then). Returns true when the hook
  * has taken the message over (keeping its own reference): the broker then
  * neither routes nor confirms it, and the hook answers for both (mandatory
  * returns, publisher confirm of `seq`, 0 when not in confirm mode). */

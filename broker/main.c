@@ -22,6 +22,7 @@ static void usage(FILE *f)
 		"  --data-dir DIR     where the database lives (default ./var)\n"
 		"  --config FILE      read settings from FILE (see etc/tern.conf)\n"
 		"  --log-level LEVEL  error, warning, info or debug (default info)\n"
+		"  --management-port N  the management page and HTTP API (default 15672, 0: off)\n"
 		"  --dry-run          print what load_definitions would change, then exit\n"
 		"  --export-definitions FILE\n"
 		"                     write the stored definitions (RabbitMQ's JSON) to FILE\n"
@@ -59,11 +60,13 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"export-definitions", required_argument, NULL, 'e'},
+		{"management-port", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const names[] = {
 		['b'] = "bind", ['p'] = "port", ['d'] = "data_dir", ['l'] = "log_level",
+		['m'] = "management.tcp.port",
 	};
 	config_defaults();
 	/* The config file is read first so the command line overrides it. */
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
 		case 'e':
 			export_path = optarg;
 			break;
-		case 'b': case 'p': case 'd': case 'l':
+		case 'b': case 'p': case 'd': case 'l': case 'm':
 			if (config_set(names[opt], optarg, err, sizeof err) < 0) {
 				fprintf(stderr, "ternd: --%s\n", err);
 				return 2;
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
 		return 1;
 	log_info("Tern ready");
 	server_run();
+	plugins_stop();
 	server_free();
 	log_info("stopped");
 	return 0;

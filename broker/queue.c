@@ -84,6 +84,26 @@ void queue_configure(struct queue *q)
 		queue_touch(q);
 }
 
+void queue_ack_entry(struct queue *q, struct qentry *e)
+{
+	if (e->flags & QE_STORED)
+		persist_drop(q, e);
+	message_unref(e->m);
+	e->m = NULL;
+}
+
+void queue_return_entry(struct queue *q, struct qentry e)
+{
+	if (q->delivery_limit >= 0 && e.deliveries > q->delivery_limit) {
+		/* x-delivery-limit: returned too often, dead-letter or drop. */
+		queue_discard(q, e, "delivery_limit");
+		return;
+	}
+	if (e.flags & QE_STORED)
+		persist_requeue(q, &e);
+	queue_requeue(q, e);
+}
+
 void queue_unref(struct queue *q)
 {
 	if (--q->refs)
@@ -169,6 +189,7 @@ bool queue_push(struct queue *q, struct message *m)
 		}
 	}
 	put(q, e, false);
+	stat_add(&q->stats, ST_PUBLISH, 1);
 	/* drop-head: the oldest ready messages make room (RabbitMQ's
 	 * maxlength page), dead-lettered with reason maxlen. */
 	struct qentry old;

@@ -20,6 +20,7 @@
 
 #include "broker/message.h"
 #include "broker/qring.h"
+#include "broker/stats.h"
 #include "exchanges/exchange.h"
 
 struct channel;
@@ -88,6 +89,8 @@ struct queue {
 	bool upto_dirty;
 	struct queue *next_dirty;
 
+	struct stats stats; /* message counters (stats.h) */
+
 	uint32_t refs;
 	uint64_t route_epoch; /* dedup mark for routing */
 	bool kick_pending;
@@ -117,6 +120,12 @@ bool queue_push(struct queue *q, struct message *m);
 
 /* Puts an entry back in sequence order (the entry's reference moves in). */
 void queue_requeue(struct queue *q, struct qentry e);
+
+/* After a delivery: an acked entry leaves for good (the store forgets
+ * it, its reference goes); a returned one goes back to its place with its
+ * delivery count, or is dead-lettered past x-delivery-limit. */
+void queue_ack_entry(struct queue *q, struct qentry *e);
+void queue_return_entry(struct queue *q, struct qentry e);
 
 /* Takes the head entry into *e (its reference moves out), reading a
  * paged-out message back from the store. Returns false when empty. */

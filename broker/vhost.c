@@ -5,6 +5,7 @@
  * alternate exchange (if any). */
 #include "broker/vhost.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "broker/channel.h"
@@ -102,12 +103,11 @@ void vhost_delete(struct vhost *vh)
 {
 	vh->deleted = true;
 	strmap_del(&vhosts, vh->name, strlen(vh->name));
-	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->vh == vh && c->state == CONN_OPEN) {
-			conn_fail(c, AMQP_CONNECTION_FORCED, "vhost '%s' is deleted", vh->name);
-			conn_close(c, AMQP_CONNECTION_FORCED, 0);
-		}
-	}
+	char why[300];
+	snprintf(why, sizeof why, "vhost '%s' is deleted", vh->name);
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (c->vh == vh)
+			conn_close_forced(c, why);
 	empty(vh);
 	vhost_unref(vh);
 }

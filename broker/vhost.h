@@ -30,6 +30,7 @@ struct bexchange {
 	struct binding **in;  /* exchange-to-exchange bindings into this one */
 	size_t nin, nin_cap;
 	uint64_t visit_epoch;
+	struct stats stats; /* publish (in), publish_out */
 };
 
 /* A vhost: held by the vhost table while it exists and by each
@@ -44,6 +45,7 @@ struct vhost {
 	uint32_t nconns;       /* open connections */
 	uint32_t refs;
 	bool deleted;
+	struct stats stats;      /* the vhost's message counters */
 	struct strmap exchanges; /* name -> struct bexchange */
 	struct strmap queues;    /* name -> struct queue */
 };

@@ -181,7 +181,10 @@ static bool on_publish(struct channel *ch, struct bexchange *x, struct message *
 	int64_t delay;
 	if (x->base.type != &delayed_type || !delay_of(m, &delay))
 		return false;
-	struct vhost *vh = ch->c->vh;
+	struct vhost *vh = x->vh;
+	/* ch is NULL for the HTTP API's publish: no return, no confirm. */
+	if (!ch)
+		mandatory = false, seq = 0;
 	if (mandatory && !would_route(vh, x, m)) {
 		basic_send_return(ch, m);
 		if (seq)
@@ -215,4 +218,5 @@ static int start(void)
 	return 0;
 }
 
-const struct tern_plugin delayed_plugin = {TERN_PLUGIN_ABI, "delayed_message_exchange", init, start};
+const struct tern_plugin delayed_plugin = {TERN_PLUGIN_ABI, "delayed_message_exchange", init, start,
+					    NULL};

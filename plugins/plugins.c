@@ -4,9 +4,9 @@
 #include "broker/log.h"
 #include "plugins/tern_plugin.h"
 
-extern const struct tern_plugin delayed_plugin;
+extern const struct tern_plugin delayed_plugin, management_plugin;
 
-static const struct tern_plugin *const builtins[] = {&delayed_plugin};
+static const struct tern_plugin *const builtins[] = {&delayed_plugin, &management_plugin};
 #define NPLUGINS (sizeof builtins / sizeof builtins[0])
 
 int plugins_init(void)
@@ -23,6 +23,13 @@ int plugins_init(void)
 		}
 	}
 	return 0;
+}
+
+void plugins_stop(void)
+{
+	for (size_t i = NPLUGINS; i-- > 0;)
+		if (builtins[i]->stop)
+			builtins[i]->stop();
 }
 
 int plugins_start(void)

@@ -6,5 +6,7 @@
 int plugins_init(void);
 /* Runs every plugin's start (after recovery). Returns 0 or -1. */
 int plugins_start(void);
+/* Runs every plugin's stop, last first (before the loop is freed). */
+void plugins_stop(void);
 
 #endif

@@ -2,7 +2,8 @@
  * is a struct with the ABI version it was built for and two callbacks.
  * init runs before the store opens (register exchange types there, so
  * durable exchanges of those types are recovered); start runs after
- * recovery (load state, arm timers). Plugins reach the broker through the
+ * recovery (load state, arm timers, open listeners); stop, at shutdown,
+ * releases what start took. Plugins reach the broker through the
  * exchange-type registry (exchanges/exchange.h) and the hooks
  * (broker/hooks.h), re-exported here. Built-in plugins are listed in
  * plugins.c. */
@@ -19,6 +20,7 @@ struct tern_plugin {
 	const char *name;
 	int (*init)(void);  /* 0 or -1 */
 	int (*start)(void); /* 0 or -1; may be NULL */
+	void (*stop)(void); /* before the event loop is freed; may be NULL */
 };
 
 #endif

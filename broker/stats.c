@@ -1,0 +1,47 @@
+/* stats.c — sampling message counters into rates; see stats.h. */
+#include "broker/stats.h"
+
+#include "broker/conn.h"
+#include "broker/vhost.h"
+
+struct stats stats_global;
+
+const char *const stat_names[ST_N] = {
+	[ST_PUBLISH] = "publish",
+	[ST_PUBLISH_OUT] = "publish_out",
+	[ST_DELIVER] = "deliver",
+	[ST_DELIVER_NOACK] = "deliver_no_ack",
+	[ST_GET] = "get",
+	[ST_GET_NOACK] = "get_no_ack",
+	[ST_GET_EMPTY] = "get_empty",
+	[ST_ACK] = "ack",
+	[ST_REDELIVER] = "redeliver",
+	[ST_CONFIRM] = "confirm",
+	[ST_RETURN] = "return_unroutable",
+	[ST_DROP_UNROUTABLE] = "drop_unroutable",
+};
+
+void stats_sample(struct stats *s, uint64_t dt_ms)
+{
+	for (int i = 0; i < ST_N; i++) {
+		s->rate[i] = dt_ms ? (float)((double)(s->n[i] - s->prev[i]) * 1000.0 / (double)dt_ms)
+				   : 0;
+		s->prev[i] = s->n[i];
+	}
+}
+
+void stats_sample_all(uint64_t dt_ms)
+{
+	stats_sample(&stats_global, dt_ms);
+	struct vhost *vh;
+	for (size_t i = 0; (vh = vhost_next(&i));) {
+		stats_sample(&vh->stats, dt_ms);
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
+			stats_sample(&((struct queue *)v)->stats, dt_ms);
+		for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);)
+			stats_sample(&((struct bexchange *)v)->stats, dt_ms);
+	}
+	for (struct conn *c = conn_list; c; c = c->next)
+		stats_sample(&c->stats, dt_ms);
+}

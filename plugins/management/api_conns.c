@@ -1,0 +1,174 @@
+/* api_conns.c — /api/connections, /api/channels, /api/consumers in
+ * RabbitMQ's shapes; DELETE /api/connections/{name} closes one with 320
+ * CONNECTION_FORCED and the X-Reason header's text (conn_close_forced,
+ * as when a vhost or user is deleted). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/channel.h"
+#include "broker/jtable.h"
+#include "plugins/management/api.h"
+
+void connection_name(const struct conn *c, char *out, size_t n)
+{
+	snprintf(out, n, "%s", c->name);
+}
+
+/* "host:port" split at the last colon. */
+static json_t *host_of(const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':');
+	return json_stringn(hostport, colon ? (size_t)(colon - hostport) : strlen(hostport));
+}
+
+static json_t *port_of(const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':');
+	return json_integer(colon ? atoi(colon + 1) : 0);
+}
+
+static int open_channels(const struct conn *c)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < c->nchans; i++)
+		n += c->chans[i] != NULL;
+	return n;
+}
+
+json_t *connection_json(const struct conn *c)
+{
+	const char *local = strstr(c->name, " -> ");
+	local = local ? local + 4 : "";
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:I, s:I, s:i, s:I, s:I, "
+			      "s:I, s:I, s:I, s:o}",
+			      "name", c->name, "node", node_name(), "type", "network", "protocol",
+			      "AMQP 0-9-1", "state", c->state == CONN_OPEN ? "running" : "closing",
+			      "user", c->user ? c->user : "", "ssl", false, "channels",
+			      open_channels(c), "frame_max", (json_int_t)c->frame_max,
+			      "channel_max", (json_int_t)c->channel_max, "timeout",
+			      (int)c->heartbeat, "connected_at", (json_int_t)c->connected_wall,
+			      "recv_oct", (json_int_t)c->recv_oct, "send_oct",
+			      (json_int_t)c->send_oct, "recv_cnt", (json_int_t)c->recv_cnt,
+			      "send_cnt", (json_int_t)c->send_cnt, "message_stats",
+			      message_stats_json(&c->stats));
+	json_object_set_new(o, "vhost", c->vh ? json_string(c->vh->name) : json_null());
+	json_object_set_new(o, "peer_host", host_of(c->peer));
+	json_object_set_new(o, "peer_port", port_of(c->peer));
+	json_object_set_new(o, "host", host_of(local));
+	json_object_set_new(o, "port", port_of(local));
+	json_object_set_new(o, "auth_mechanism", json_string("PLAIN"));
+	json_object_set_new(o, "client_properties",
+			    jtable_to_json((struct bytes){c->client_props, c->client_props_len}));
+	json_object_set_new(o, "send_pend", json_integer(0));
+	return o;
+}
+
+/* Connections the user may see: its own, or all for monitoring users. */
+static bool visible(struct req *q, const struct conn *c)
+{
+	return c->state == CONN_OPEN &&
+	       (user_is(q->user, NEED_MONITORING) || (c->user && !strcmp(c->user, q->user->name)));
+}
+
+void api_connections(struct req *q)
+{
+	json_t *arr = json_array();
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (visible(q, c) && (!q->narg || !strcmp(c->vh->name, q->arg[0])))
+			json_array_append_new(arr, connection_json(c));
+	reply_list(q, arr);
+}
+
+static struct conn *find(struct req *q)
+{
+	for (struct conn *c = conn_list; c; c = c->next)
+		if (visible(q, c) && !strcmp(c->name, q->arg[0]))
+			return c;
+	reply_error(q, 404, "Not Found");
+	return NULL;
+}
+
+void api_connection(struct req *q)
+{
+	struct conn *c = find(q);
+	if (c)
+		reply_json(q, 200, connection_json(c));
+}
+
+void api_connection_delete(struct req *q)
+{
+	struct conn *c = find(q);
+	if (!c)
+		return;
+	const char *why = evhttp_find_header(evhttp_request_get_input_headers(q->r), "X-Reason");
+	conn_close_forced(c, why && *why ? why : "Closed via management plugin");
+	reply_status(q, 204);
+}
+
+static json_t *channel_json(const struct channel *ch)
+{
+	const struct conn *c = ch->c;
+	char name[200];
+	snprintf(name, sizeof name, "%s (%u)", c->name, ch->id);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, "
+			      "s:{s:s, s:o, s:o}}",
+			      "name", name, "node", node_name(), "number", (int)ch->id, "user",
+			      c->user ? c->user : "", "vhost", c->vh ? c->vh->name : "", "state",
+			      ch->state == CH_OPEN ? "running" : "closing", "consumer_count",
+			      (json_int_t)ch->consumers.n, "messages_unacknowledged",
+			      (json_int_t)ch->unacked_n, "messages_unconfirmed",
+			      (json_int_t)(ch->pub_seq - ch->confirm_sent), "prefetch_count",
+			      (json_int_t)ch->prefetch_consumer, "global_prefetch_count",
+			      (json_int_t)ch->prefetch_global, "confirm", ch->confirm,
+			      "transactional", ch->tx, "connection_details", "name", c->name,
+			      "peer_host", host_of(c->peer), "peer_port", port_of(c->peer));
+	return o;
+}
+
+void api_channels(struct req *q)
+{
+	json_t *arr = json_array();
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (!visible(q, c) || (q->narg && strcmp(c->vh->name, q->arg[0])))
+			continue;
+		for (uint32_t i = 0; i < c->nchans; i++)
+			if (c->chans[i])
+				json_array_append_new(arr, channel_json(c->chans[i]));
+	}
+	reply_list(q, arr);
+}
+
+void api_connection_channels(struct req *q)
+{
+	struct conn *c = find(q);
+	if (!c)
+		return;
+	json_t *arr = json_array();
+	for (uint32_t i = 0; i < c->nchans; i++)
+		if (c->chans[i])
+			json_array_append_new(arr, channel_json(c->chans[i]));
+	reply_list(q, arr);
+}
+
+void api_consumers(struct req *q)
+{
+	struct vhost *only = NULL;
+	if (q->narg && !(only = req_vhost(q, q->arg[0])))
+		return;
+	json_t *arr = json_array();
+	struct vhost *vh;
+	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
+		if (only || user_sees_vhost(q->user, vh->name)) {
+			void *v;
+			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
+				json_t *c = consumers_json(v);
+				json_array_extend(arr, c);
+				json_decref(c);
+			}
+		}
+		if (only)
+			break;
+	}
+	reply_list(q, arr);
+}

@@ -1,0 +1,227 @@
+/* api_queues.c — /api/queues[/{vhost}[/{name}[/contents|/bindings]]]:
+ * RabbitMQ's queue objects with live counts, and declare, delete and
+ * purge through ops.h as AMQP does them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "broker/channel.h"
+#include "broker/jtable.h"
+#include "broker/policy.h"
+#include "broker/server.h"
+#include "plugins/management/api.h"
+
+const char *node_name(void)
+{
+	static char name[300];
+	if (!name[0]) {
+		struct utsname u;
+		snprintf(name, sizeof name, "tern@%s", uname(&u) == 0 ? u.nodename : "localhost");
+	}
+	return name;
+}
+
+json_t *time_json(uint64_t wall)
+{
+	time_t t = (time_t)(wall / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char buf[32];
+	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+	return json_string(buf);
+}
+
+/* The merged settings a queue works by, as RabbitMQ's
+ * effective_policy_definition shows those of its policies. */
+static json_t *effective(const struct queue *q)
+{
+	json_t *o = json_object();
+	if (q->policy || q->op_policy) {
+		if (q->ttl >= 0)
+			json_object_set_new(o, "message-ttl", json_integer(q->ttl));
+		if (q->max_len >= 0)
+			json_object_set_new(o, "max-length", json_integer(q->max_len));
+		if (q->max_bytes >= 0)
+			json_object_set_new(o, "max-length-bytes", json_integer(q->max_bytes));
+		if (q->idle_ms >= 0)
+			json_object_set_new(o, "expires", json_integer(q->idle_ms));
+		if (q->dlx)
+			json_object_set_new(o, "dead-letter-exchange", json_string(q->dlx));
+	}
+	return o;
+}
+
+json_t *consumers_json(const struct queue *q)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < q->ncons; i++) {
+		const struct consumer *c = q->cons[i];
+		char conn[200];
+		connection_name(c->ch->c, conn, sizeof conn);
+		json_array_append_new(
+			arr, json_pack("{s:s%, s:b, s:b, s:I, s:o, s:{s:s, s:s}, s:{s:s, s:i, s:s, "
+				       "s:s}, s:s, s:b}",
+				       "consumer_tag", c->tag, (size_t)c->tag_len, "ack_required",
+				       !c->no_ack, "exclusive", c->exclusive, "prefetch_count",
+				       (json_int_t)c->prefetch, "arguments", jtable_to_json(c->args),
+				       "queue", "name", q->name, "vhost", q->vh->name,
+				       "channel_details", "name", conn, "number", (int)c->ch->id,
+				       "connection_name", conn, "user", c->ch->c->user ? c->ch->c->user : "",
+				       "activity_status", "up", "active",
+				       !q->single_active || i == 0));
+	}
+	return arr;
+}
+
+json_t *queue_json(const struct queue *q)
+{
+	uint64_t unacked_bytes = 0; /* not tracked per entry: RabbitMQ's figure is an estimate too */
+	json_t *o = json_pack(
+		"{s:s%, s:s, s:b, s:b, s:b, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"name", q->name, (size_t)q->name_len, "vhost", q->vh->name, "durable", q->durable,
+		"auto_delete", q->auto_delete, "exclusive", q->exclusive, "arguments",
+		jtable_to_json(q->args), "node", node_name(), "state", "running", "type", "classic",
+		"consumers", (json_int_t)q->ncons, "messages", (json_int_t)(q->len + q->unacked),
+		"messages_ready", (json_int_t)q->len, "messages_unacknowledged",
+		(json_int_t)q->unacked, "message_bytes", (json_int_t)(q->ready_bytes + unacked_bytes),
+		"message_bytes_ready", (json_int_t)q->ready_bytes, "memory",
+		(json_int_t)(sizeof *q + q->ready_bytes + q->len * sizeof(struct qentry)));
+	json_object_set_new(o, "policy", q->policy ? json_string(q->policy) : json_null());
+	json_object_set_new(o, "operator_policy",
+			    q->op_policy ? json_string(q->op_policy) : json_null());
+	json_object_set_new(o, "effective_policy_definition", effective(q));
+	json_object_set_new(o, "consumer_details", consumers_json(q));
+	json_object_set_new(o, "exclusive_consumer_tag", json_null());
+	json_object_set_new(o, "messages_details", rate_json(0));
+	json_object_set_new(o, "messages_ready_details", rate_json(0));
+	json_object_set_new(o, "messages_unacknowledged_details", rate_json(0));
+	json_object_set_new(o, "message_stats", message_stats_json(&q->stats));
+	uint64_t idle = wall_ms() - (now_ms() - q->last_used);
+	json_object_set_new(o, "idle_since", q->ncons ? json_null() : time_json(idle));
+	if (q->exclusive && q->owner) {
+		char conn[200];
+		connection_name(q->owner, conn, sizeof conn);
+		json_object_set_new(o, "owner_pid_details", json_pack("{s:s}", "name", conn));
+	}
+	return o;
+}
+
+/* Every queue of vh (all vhosts the user sees when NULL). */
+static json_t *queues_of(struct req *q, struct vhost *only)
+{
+	json_t *arr = json_array();
+	struct vhost *vh;
+	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
+		if (only || user_sees_vhost(q->user, vh->name)) {
+			void *v;
+			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
+				json_array_append_new(arr, queue_json(v));
+		}
+		if (only)
+			break;
+	}
+	return arr;
+}
+
+void api_queues(struct req *q)
+{
+	struct vhost *vh = NULL;
+	if (q->narg && !(vh = req_vhost(q, q->arg[0])))
+		return;
+	reply_list(q, queues_of(q, vh));
+}
+
+static struct queue *find(struct req *q, struct vhost **vh)
+{
+	*vh = req_vhost(q, q->arg[0]);
+	if (!*vh)
+		return NULL;
+	struct queue *qu = vhost_queue(*vh, bytes_of(q->arg[1]));
+	if (!qu)
+		reply_error(q, 404, "Not Found");
+	return qu;
+}
+
+void api_queue(struct req *q)
+{
+	struct vhost *vh;
+	struct queue *qu = find(q, &vh);
+	if (qu)
+		reply_json(q, 200, queue_json(qu));
+}
+
+void api_queue_put(struct req *q)
+{
+	struct vhost *vh = req_vhost(q, q->arg[0]);
+	if (!vh || (q->body && !body_object(q)))
+		return;
+	bool durable, ad;
+	if (!body_bool(q, "durable", true, &durable) || !body_bool(q, "auto_delete", false, &ad))
+		return;
+	json_t *args = json_object_get(q->body, "arguments");
+	struct queue_decl d = {.name = bytes_of(q->arg[1]), .durable = durable, .auto_delete = ad};
+	char why[256];
+	if (jtable_from_json(args, &d.args, why, sizeof why) < 0) {
+		reply_error(q, 400, "arguments: %s", why);
+		return;
+	}
+	bool existed = vhost_queue(vh, d.name) != NULL;
+	struct actor who = req_actor(q);
+	struct queue *qu;
+	struct op_err e;
+	if (op_queue_declare(vh, &who, &d, &qu, &e))
+		reply_op_error(q, &e);
+	else
+		reply_status(q, existed ? 204 : 201);
+	free((void *)d.args.p);
+}
+
+void api_queue_delete(struct req *q)
+{
+	struct vhost *vh;
+	if (!find(q, &vh))
+		return;
+	const char *if_empty = query(q, "if-empty"), *if_unused = query(q, "if-unused");
+	struct actor who = req_actor(q);
+	uint32_t n;
+	struct op_err e;
+	if (op_queue_delete(vh, &who, bytes_of(q->arg[1]), if_unused && !strcmp(if_unused, "true"),
+			    if_empty && !strcmp(if_empty, "true"), &n, &e))
+		reply_op_error(q, &e);
+	else
+		reply_status(q, 204);
+}
+
+void api_queue_purge(struct req *q)
+{
+	struct vhost *vh;
+	if (!find(q, &vh))
+		return;
+	struct actor who = req_actor(q);
+	uint32_t n;
+	struct op_err e;
+	if (op_queue_purge(vh, &who, bytes_of(q->arg[1]), &n, &e))
+		reply_op_error(q, &e);
+	else
+		reply_status(q, 204);
+}
+
+void api_queue_bindings(struct req *q)
+{
+	struct vhost *vh;
+	struct queue *qu = find(q, &vh);
+	if (!qu)
+		return;
+	json_t *arr = json_array();
+	/* RabbitMQ lists the default exchange's implicit binding first. */
+	json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s%, s:{}, s:s%}", "source", "",
+					     "vhost", vh->name, "destination", qu->name,
+					     "destination_type", "queue", "routing_key", qu->name,
+					     (size_t)qu->name_len, "arguments", "properties_key",
+					     qu->name, (size_t)qu->name_len));
+	for (size_t i = 0; i < qu->nbinds; i++)
+		json_array_append_new(arr, binding_json(vh, qu->binds[i]));
+	reply_list(q, arr);
+}

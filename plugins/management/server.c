@@ -1,0 +1,384 @@
+/* server.c — the management plugin: an evhttp server on the broker's own
+ * event loop (management.tcp.ip:management.tcp.port), HTTP basic auth
+ * against Tern's users, the route table, the page's embedded files, and
+ * the replies. RabbitMQ's management API is the reference for paths,
+ * status codes and error bodies ({"error": ..., "reason": ...}).
+ *
+ * Design notes. A request is handled to the end in its callback: the
+ * broker is single-threaded, so the API sees the same state as the next
+ * AMQP frame. Bodies are limited by evhttp itself (413 before the body is
+ * buffered past MAX_BODY). Paths are split on '/' first and each segment
+ * percent-decoded after, so %2F stays inside a name; no path reaches the
+ * file system (the page's files are compiled in). */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <sys/queue.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/config.h"
+#include "protocol/frame.h"
+#include "broker/log.h"
+#include "broker/server.h"
+#include "broker/stats.h"
+#include "broker/timer.h"
+#include "plugins/management/mgmt.h"
+#include "plugins/tern_plugin.h"
+#include "util/xalloc.h"
+
+#define MAX_BODY (16 << 20)
+
+static struct evhttp *http;
+static uint64_t last_sample;
+
+/* ---- replies ---- */
+
+static void answer(struct req *q, int status, const char *type, struct evbuffer *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(q->r);
+	if (type)
+		evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	evhttp_send_reply(q->r, status, NULL, body);
+	q->answered = true;
+}
+
+void reply_json(struct req *q, int status, json_t *v)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	evbuffer_add(b, text, strlen(text));
+	free(text);
+	json_decref(v);
+	answer(q, status, "application/json", b);
+	evbuffer_free(b);
+}
+
+void reply_status(struct req *q, int status)
+{
+	answer(q, status, NULL, NULL);
+}
+
+static const char *error_name(int status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "not_authorised";
+	case 403: return "not_authorised";
+	case 404: return "Object Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "conflict";
+	case 413: return "payload_too_large";
+	case 503: return "service_unavailable";
+	default: return "internal_server_error";
+	}
+}
+
+void reply_error(struct req *q, int status, const char *fmt, ...)
+{
+	char reason[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	reply_json(q, status, json_pack("{s:s, s:s}", "error", error_name(status), "reason", reason));
+}
+
+void reply_op_error(struct req *q, const struct op_err *e)
+{
+	int status = e->code == AMQP_NOT_FOUND	     ? 404
+		     : e->code == AMQP_ACCESS_REFUSED ? 403
+		     : e->code == AMQP_RESOURCE_LOCKED ? 405
+						       : 400;
+	reply_error(q, status, "%s", e->text);
+}
+
+const char *query(struct req *q, const char *name)
+{
+	return evhttp_find_header(&q->query, name);
+}
+
+bool body_object(struct req *q)
+{
+	if (json_is_object(q->body))
+		return true;
+	reply_error(q, 400, q->body ? "the body must be a JSON object" : "a JSON body is needed");
+	return false;
+}
+
+/* ---- authentication ---- */
+
+/* The user of "Authorization: Basic base64(user:password)", or NULL. */
+static struct user *basic_auth(struct evhttp_request *r)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
+	if (!h || strncasecmp(h, "Basic ", 6))
+		return NULL;
+	h += 6;
+	size_t n = strlen(h);
+	if (n == 0 || n % 4 || n > 1024)
+		return NULL;
+	unsigned char raw[800];
+	int len = EVP_DecodeBlock(raw, (const unsigned char *)h, (int)n);
+	if (len < 0)
+		return NULL;
+	len -= (h[n - 1] == '=') + (h[n - 2] == '=');
+	unsigned char *colon = memchr(raw, ':', (size_t)len);
+	if (!colon)
+		return NULL;
+	struct bytes name = {raw, (uint32_t)(colon - raw)};
+	struct bytes pass = {colon + 1, (uint32_t)(len - (colon + 1 - raw))};
+	char *host;
+	ev_uint16_t port;
+	evhttp_connection_get_peer(evhttp_request_get_connection(r), &host, &port);
+	bool loopback = !strncmp(host, "127.", 4) || !strcmp(host, "::1") ||
+			!strncmp(host, "::ffff:127.", 11);
+	return access_login(name, pass, loopback);
+}
+
+bool user_is(const struct user *u, enum need need)
+{
+	bool admin = access_user_has_tag(u, "administrator");
+	switch (need) {
+	case NEED_NONE: return true;
+	case NEED_ADMIN: return admin;
+	case NEED_POLICYMAKER: return admin || access_user_has_tag(u, "policymaker");
+	case NEED_MONITORING: return admin || access_user_has_tag(u, "monitoring");
+	case NEED_MANAGEMENT:
+		return admin || access_user_has_tag(u, "monitoring") ||
+		       access_user_has_tag(u, "policymaker") || access_user_has_tag(u, "management");
+	}
+	return false;
+}
+
+bool user_sees_vhost(const struct user *u, const char *vhost)
+{
+	return user_is(u, NEED_MONITORING) || access_perm_find(u->name, vhost) != NULL;
+}
+
+struct vhost *req_vhost(struct req *q, const char *name)
+{
+	struct vhost *vh = vhost_find(bytes_of(name));
+	if (!vh || !user_sees_vhost(q->user, name)) {
+		reply_error(q, 404, "Not Found");
+		return NULL;
+	}
+	return vh;
+}
+
+struct actor req_actor(struct req *q)
+{
+	return (struct actor){q->user->name, NULL};
+}
+
+/* ---- routing ---- */
+
+/* Splits path (after "/api/") into percent-decoded segments. Returns
+ * their number, or -1 when a segment does not decode to a name. */
+static int split(const char *path, char **seg, int max)
+{
+	int n = 0;
+	const char *p = path;
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (n == max)
+			return -1;
+		char *raw = xstrndup(p, len);
+		size_t out;
+		seg[n] = evhttp_uridecode(raw, 0, &out);
+		free(raw);
+		if (!seg[n] || strlen(seg[n]) != out) { /* an encoded NUL */
+			free(seg[n]);
+			return -1;
+		}
+		n++;
+		p += len + (end != NULL);
+		if (end && !*p) /* a trailing slash: "/api/queues/" */
+			break;
+	}
+	return n;
+}
+
+/* Matches segments against a pattern ("queues/:vhost/:name"); fills the
+ * captures. */
+static bool match(const char *pattern, char **seg, int nseg, struct req *q)
+{
+	int i = 0;
+	q->narg = 0;
+	for (const char *p = pattern; *p; i++) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (i >= nseg)
+			return false;
+		if (*p == ':') {
+			if (q->narg == MAX_ARGS)
+				return false;
+			q->arg[q->narg++] = seg[i];
+		} else if (strlen(seg[i]) != len || memcmp(seg[i], p, len)) {
+			return false;
+		}
+		p += len + (end != NULL);
+	}
+	return i == nseg;
+}
+
+static int method_of(struct evhttp_request *r)
+{
+	return (int)evhttp_request_get_command(r);
+}
+
+/* The page: "/", "/index.html" and the files beside it. */
+static bool serve_file(struct evhttp_request *r, const char *path)
+{
+	if (!strcmp(path, "/"))
+		path = "/index.html";
+	for (size_t i = 0; i < www_nfiles; i++) {
+		if (strcmp(path + 1, www_files[i].path))
+			continue;
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add_reference(b, www_files[i].data, www_files[i].len, NULL, NULL);
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r);
+		evhttp_add_header(h, "Content-Type", www_files[i].type);
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		evhttp_send_reply(r, 200, "OK", b);
+		evbuffer_free(b);
+		return true;
+	}
+	return false;
+}
+
+static void dispatch(struct req *q, const char *path)
+{
+	char *seg[16];
+	int nseg = split(path, seg, 16);
+	if (nseg < 0) {
+		reply_error(q, 404, "Not Found");
+		return;
+	}
+	const struct route *found = NULL;
+	bool other_method = false;
+	for (size_t i = 0; i < mgmt_nroutes && !found; i++) {
+		if (!match(mgmt_routes[i].pattern, seg, nseg, q))
+			continue;
+		if (mgmt_routes[i].methods & method_of(q->r))
+			found = &mgmt_routes[i];
+		else
+			other_method = true;
+	}
+	if (!found) {
+		if (other_method)
+			reply_error(q, 405, "Method Not Allowed");
+		else
+			reply_error(q, 404, "Not Found");
+	} else if (!(q->user = basic_auth(q->r)) || !user_is(q->user, NEED_MANAGEMENT)) {
+		/* RabbitMQ: a bad login or a user without management tags. */
+		evhttp_add_header(evhttp_request_get_output_headers(q->r), "WWW-Authenticate",
+				  "Basic realm=\"RabbitMQ Management\"");
+		reply_error(q, 401, q->user ? "Not management user" : "Login failed");
+	} else if (!user_is(q->user, found->need)) {
+		reply_error(q, 403, "Not administrator user");
+	} else {
+		found->fn(q);
+		server_defer(); /* what the call changed commits at the end of the turn */
+	}
+	for (int i = 0; i < nseg; i++)
+		free(seg[i]);
+}
+
+static void on_request(struct evhttp_request *r, void *arg)
+{
+	(void)arg;
+	struct req q = {.r = r};
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	TAILQ_INIT(&q.query);
+	if (!path) {
+		reply_error(&q, 400, "bad request line");
+		return;
+	}
+	const char *qs = evhttp_uri_get_query(uri);
+	if (qs && evhttp_parse_query_str(qs, &q.query) < 0) {
+		reply_error(&q, 400, "bad query string");
+		return;
+	}
+	if (strncmp(path, "/api/", 5) != 0) {
+		if (!(method_of(r) & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) || !serve_file(r, path))
+			reply_error(&q, 404, "Not Found");
+		evhttp_clear_headers(&q.query);
+		return;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(r);
+	size_t len = evbuffer_get_length(in);
+	if (len) {
+		json_error_t je;
+		q.body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+		if (!q.body) {
+			reply_error(&q, 400, "body is not JSON: %s at line %d column %d", je.text,
+				    je.line, je.column);
+			evhttp_clear_headers(&q.query);
+			return;
+		}
+	}
+	dispatch(&q, path + 5);
+	if (!q.answered)
+		reply_error(&q, 500, "no reply");
+	json_decref(q.body);
+	evhttp_clear_headers(&q.query);
+}
+
+/* ---- the statistics timer ---- */
+
+static void on_sample(void *obj, uint64_t when)
+{
+	(void)obj;
+	if (!when)
+		return; /* the timer heap is being freed */
+	uint64_t now = now_ms();
+	stats_sample_all(now - last_sample);
+	last_sample = now;
+	timer_add(now + STATS_PERIOD_MS, on_sample, NULL);
+}
+
+/* ---- the plugin ---- */
+
+static int mgmt_init(void)
+{
+	return 0;
+}
+
+static int mgmt_start(void)
+{
+	last_sample = now_ms();
+	timer_add(last_sample + STATS_PERIOD_MS, on_sample, NULL);
+	if (!cfg.management_port)
+		return 0;
+	http = evhttp_new(server_base);
+	evhttp_set_max_body_size(http, MAX_BODY);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+						 EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(http, on_request, NULL);
+	if (!evhttp_bind_socket_with_handle(http, cfg.management_ip,
+					    (ev_uint16_t)cfg.management_port)) {
+		log_error("management: cannot listen on %s:%lld (management.tcp.port, "
+			  "--management-port; 0 turns it off)",
+			  cfg.management_ip, (long long)cfg.management_port);
+		return -1;
+	}
+	log_info("management: http://%s:%lld/", cfg.management_ip,
+		 (long long)cfg.management_port);
+	return 0;
+}
+
+static void mgmt_stop(void)
+{
+	if (http)
+		evhttp_free(http);
+	http = NULL;
+}
+
+const struct tern_plugin management_plugin = {TERN_PLUGIN_ABI, "management", mgmt_init,
+					      mgmt_start, mgmt_stop};
