@@ -156,7 +156,7 @@ void queue_expire(struct queue *q);
 /* True when e's time is up at `now`. */
 static inline bool queue_entry_due(const struct qentry *e, uint64_t now)
 {
-	return e->expires && (now > e->expires || ((e->flags & QE_NOW) && now >= e->expires));
+	return e->expires && now > e->expires;
 }
 
 /* Takes entry i of level `level` out of the queue (expiry, overflow). */

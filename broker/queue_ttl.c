@@ -72,9 +72,13 @@ static void on_timer(void *obj, uint64_t when)
 }
 
 /* Makes sure a timer fires by `deadline` (an entry's expires). */
-static void arm(struct queue *q, uint64_t deadline, bool now_flag)
+/* Arms the queue's expiry for an entry due once now > deadline. A TTL-0
+ * entry too: it waits out the millisecond it arrived in, so the end of
+ * the turn that pushed it can hand it to a waiting consumer before a
+ * timer that fires in the same loop pass could drop it. */
+static void arm(struct queue *q, uint64_t deadline)
 {
-	uint64_t when = now_flag ? deadline : deadline + 1; /* due once now > expires */
+	uint64_t when = deadline + 1;
 	if (q->expiry_armed && q->expiry_armed <= when)
 		return;
 	q->expiry_armed = when;
@@ -98,7 +102,7 @@ void queue_ttl_entry(struct queue *q, struct qentry *e)
 	 * head of its level with an earlier time: it goes in the heap. */
 	if (own && ttl != (uint64_t)q->ttl)
 		xpush(q, (struct xitem){e->expires, e->seq, e->priority});
-	arm(q, e->expires, ttl == 0);
+	arm(q, e->expires);
 }
 
 void queue_ttl_recovered(struct queue *q, const struct qentry *e)
@@ -120,7 +124,7 @@ void queue_ttl_requeued(struct queue *q, const struct qentry *e)
 	 * its item (items are dropped only once due) or needs none. */
 	if (e->expires <= now_ms())
 		xpush(q, (struct xitem){e->expires, e->seq, e->priority});
-	arm(q, e->expires, e->flags & QE_NOW);
+	arm(q, e->expires);
 }
 
 void queue_expire(struct queue *q)
@@ -148,19 +152,13 @@ void queue_expire(struct queue *q)
 	}
 	/* The next deadline: the heads of the levels and the heap's top. */
 	uint64_t next = 0;
-	bool now_flag = false;
 	for (unsigned lv = 0; lv < q->nlv; lv++) {
 		const struct qring *r = &q->lv[lv];
-		if (r->len && qring_at(r, 0)->expires &&
-		    (!next || qring_at(r, 0)->expires < next)) {
+		if (r->len && qring_at(r, 0)->expires && (!next || qring_at(r, 0)->expires < next))
 			next = qring_at(r, 0)->expires;
-			now_flag = qring_at(r, 0)->flags & QE_NOW;
-		}
 	}
-	if (q->nx && (!next || q->xheap[0].expires < next)) {
+	if (q->nx && (!next || q->xheap[0].expires < next))
 		next = q->xheap[0].expires;
-		now_flag = false;
-	}
 	if (next)
-		arm(q, next, now_flag);
+		arm(q, next);
 }
