@@ -36,6 +36,7 @@ struct unacked {
 	struct qentry e;        /* deliveries counts this delivery too */
 	struct queue *q;        /* holds a queue reference */
 	struct consumer *cons;  /* NULL for basic.get or a cancelled consumer */
+	uint64_t since_ms;      /* when it was delivered: the loop's cached wall-clock ms */
 };
 
 /* A publish buffered inside a transaction, or an ack/reject. */

@@ -88,7 +88,8 @@ void queue_ack_entry(struct queue *q, struct qentry *e)
 {
 	if (e->flags & QE_STORED)
 		persist_drop(q, e);
-	message_unref(e->m);
+	if (e->m)
+		message_unref(e->m);
 	e->m = NULL;
 }
 

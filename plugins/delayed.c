@@ -24,6 +24,7 @@
 #include "broker/server.h"
 #include "broker/timer.h"
 #include "broker/vhost.h"
+#include "plugins/delayed.h"
 #include "plugins/tern_plugin.h"
 #include "protocol/frame.h"
 #include "protocol/props.h"
@@ -100,14 +101,18 @@ struct pending {
 	uint64_t due; /* wall-clock ms */
 	struct vhost *vh;
 	struct message *m;
+	bool cancelled; /* delayed_cancel: fires as nothing */
 };
 
 static uint64_t loaded_until; /* every stored message due before this is in RAM */
+static struct strmap loaded;   /* id -> struct pending on the timer heap */
 
 static void fire(void *obj, uint64_t when)
 {
 	struct pending *p = obj;
-	if (when) {
+	if (when) /* (when 0: the timers are being freed, after stop() freed the map) */
+		strmap_del(&loaded, &p->id, sizeof p->id);
+	if (when && !p->cancelled) {
 		uint64_t late = wall_ms() - p->due;
 		if (late > 20 && p->due < wall_ms())
 			log_debug("delayed message %llu fired %llu ms late", (unsigned long long)p->id,
@@ -125,7 +130,8 @@ static void fire(void *obj, uint64_t when)
 static void schedule(uint64_t id, uint64_t due_wall, struct vhost *vh, struct message *m)
 {
 	struct pending *p = xmalloc(sizeof *p);
-	*p = (struct pending){id, due_wall, vh, message_ref(m)};
+	*p = (struct pending){id, due_wall, vh, message_ref(m), false};
+	strmap_put(&loaded, &p->id, sizeof p->id, p);
 	uint64_t now_w = wall_ms(), now_m = now_ms();
 	timer_add(due_wall > now_w ? now_m + (due_wall - now_w) : now_m, fire, p);
 }
@@ -218,5 +224,64 @@ static int start(void)
 	return 0;
 }
 
+static void stop(void)
+{
+	strmap_free(&loaded);
+}
+
+/* ---- the management API's view ---- */
+
+struct listing {
+	const struct bexchange *x;
+	size_t offset, count, seen;
+	delayed_fn fn;
+	void *ctx;
+	uint64_t cancel; /* delayed_cancel: the id looked for */
+	bool found;
+};
+
+static void on_listed(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+		      struct bytes exchange, struct bytes rkey, struct bytes props, struct bytes body)
+{
+	struct listing *l = ctx;
+	if (strcmp(vhost, l->x->vh->name) || !bytes_eq(exchange, l->x->base.name))
+		return;
+	if (l->cancel) {
+		l->found |= id == l->cancel;
+		return;
+	}
+	if (l->seen >= l->offset && l->seen < l->offset + l->count) {
+		struct message *m = message_new(exchange, rkey, props, body.len);
+		if (body.len)
+			memcpy(message_body(m), body.p, body.len);
+		l->fn(l->ctx, id, due, m);
+		message_unref(m);
+	}
+	l->seen++;
+}
+
+long delayed_list(const struct bexchange *x, size_t offset, size_t count, delayed_fn fn,
+		  void *ctx)
+{
+	if (x->base.type != &delayed_type)
+		return -1;
+	struct listing l = {x, offset, count, 0, fn, ctx, 0, false};
+	return persist_delayed_scan(0, UINT64_MAX, on_listed, &l) < 0 ? -1 : (long)l.seen;
+}
+
+int delayed_cancel(const struct bexchange *x, uint64_t id)
+{
+	if (x->base.type != &delayed_type || !id)
+		return -1;
+	struct listing l = {.x = x, .cancel = id};
+	if (persist_delayed_scan(0, UINT64_MAX, on_listed, &l) < 0 || !l.found)
+		return -1;
+	struct pending *p = strmap_get(&loaded, &id, sizeof id);
+	if (p)
+		p->cancelled = true; /* its timer still fires, to free it */
+	persist_delayed_del(id);
+	return 0;
+}
+
 const struct tern_plugin delayed_plugin = {TERN_PLUGIN_ABI, "delayed_message_exchange", init, start,
-					    NULL};
+					    stop};

@@ -100,8 +100,17 @@ void api_user_limits(struct req *q);
 void api_user_limit_put(struct req *q);
 void api_user_limit_delete(struct req *q);
 
-/* api_defs.c */
+/* api_policies.c: policies, operator policies, definitions */
 void api_definitions(struct req *q);
 void api_definitions_post(struct req *q);
+
+/* api_tern.c: Tern's own, under /api/tern/ */
+void api_tern_messages(struct req *q);
+void api_tern_message_delete(struct req *q);
+void api_tern_move(struct req *q);
+void api_tern_redrive(struct req *q);
+void api_tern_unacked(struct req *q);
+void api_tern_delayed(struct req *q);
+void api_tern_delayed_cancel(struct req *q);
 
 #endif

@@ -99,6 +99,14 @@ const struct route mgmt_routes[] = {
 	{PUT, "user-limits/:user/:name", api_user_limit_put, ADM},
 	{DEL, "user-limits/:user/:name", api_user_limit_delete, ADM},
 
+	{GET, "tern/queues/:vhost/:name/messages", api_tern_messages, MGMT},
+	{DEL, "tern/queues/:vhost/:name/messages/:id", api_tern_message_delete, MGMT},
+	{POST, "tern/queues/:vhost/:name/move", api_tern_move, MGMT},
+	{POST, "tern/queues/:vhost/:name/redrive", api_tern_redrive, MGMT},
+	{GET, "tern/queues/:vhost/:name/unacked", api_tern_unacked, MGMT},
+	{GET, "tern/exchanges/:vhost/:name/delayed", api_tern_delayed, MGMT},
+	{DEL, "tern/exchanges/:vhost/:name/delayed/:id", api_tern_delayed_cancel, MGMT},
+
 	{GET, "definitions", api_definitions, ADM},
 	{POST, "definitions", api_definitions_post, ADM},
 	{GET, "definitions/:vhost", api_definitions, ADM},
