@@ -266,7 +266,7 @@ long delayed_list(const struct bexchange *x, size_t offset, size_t count, delaye
 	if (x->base.type != &delayed_type)
 		return -1;
 	struct listing l = {x, offset, count, 0, fn, ctx, 0, false};
-	return persist_delayed_scan(0, UINT64_MAX, on_listed, &l) < 0 ? -1 : (long)l.seen;
+	return persist_delayed_scan(0, (uint64_t)INT64_MAX, on_listed, &l) < 0 ? -1 : (long)l.seen;
 }
 
 int delayed_cancel(const struct bexchange *x, uint64_t id)
@@ -274,7 +274,7 @@ int delayed_cancel(const struct bexchange *x, uint64_t id)
 	if (x->base.type != &delayed_type || !id)
 		return -1;
 	struct listing l = {.x = x, .cancel = id};
-	if (persist_delayed_scan(0, UINT64_MAX, on_listed, &l) < 0 || !l.found)
+	if (persist_delayed_scan(0, (uint64_t)INT64_MAX, on_listed, &l) < 0 || !l.found)
 		return -1;
 	struct pending *p = strmap_get(&loaded, &id, sizeof id);
 	if (p)
