@@ -3,6 +3,7 @@
  * page_count, filtered_count, item_count, total_count}), the name filter
  * (use_regex), sorting by any field (dotted paths such as
  * message_stats.publish_details.rate), columns, and message_stats. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,85 @@ static bool positive(const char *s, long *out)
 	return true;
 }
 
+static const char *(*name_fn)(const void *o);
+
+static int by_name(const void *a, const void *b)
+{
+	int r = strcmp(name_fn(*(void *const *)a), name_fn(*(void *const *)b));
+	return sort_reverse ? -r : r;
+}
+
+void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const void *o),
+		   const char *(*name)(const void *o))
+{
+	const char *sort = query(q, "sort");
+	const char *filter = query(q, "name");
+	/* Sorting by a field needs the objects; the rest is done by name. */
+	if ((sort && *sort && strcmp(sort, "name")) || !query(q, "page")) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, build(objs[i]));
+		free(objs);
+		reply_list(q, arr);
+		return;
+	}
+	size_t kept = n;
+	if (filter && *filter) {
+		bool regex = query(q, "use_regex") && !strcmp(query(q, "use_regex"), "true");
+		char err[256];
+		struct regex *re = regex ? regex_compile(filter, "name", err, sizeof err) : NULL;
+		if (regex && !re) {
+			free(objs);
+			reply_error(q, 400, "%s", err);
+			return;
+		}
+		kept = 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *s = name(objs[i]);
+			if (re ? regex_match(re, (const uint8_t *)s, strlen(s)) : strstr(s, filter) != NULL)
+				objs[kept++] = objs[i];
+		}
+		regex_free(re);
+	}
+	name_fn = name;
+	sort_reverse = query(q, "sort_reverse") && !strcmp(query(q, "sort_reverse"), "true");
+	if (sort && *sort)
+		qsort(objs, kept, sizeof *objs, by_name);
+	long page, size = 100;
+	if (!positive(query(q, "page"), &page) ||
+	    (query(q, "page_size") && !positive(query(q, "page_size"), &size)) || size > 500) {
+		free(objs);
+		reply_error(q, 400, "page and page_size must be positive integers (page_size at "
+				    "most 500)");
+		return;
+	}
+	size_t pages = kept ? (kept + (size_t)size - 1) / (size_t)size : 1;
+	if ((size_t)page > pages) {
+		free(objs);
+		reply_error(q, 400, "page out of range");
+		return;
+	}
+	json_t *slice = json_array();
+	const char *cols = query(q, "columns");
+	for (size_t i = (size_t)(page - 1) * (size_t)size; i < kept && i < (size_t)page * (size_t)size;
+	     i++) {
+		json_t *o = build(objs[i]);
+		if (cols && *cols) {
+			json_t *c = columns(o, cols);
+			json_decref(o);
+			o = c;
+		}
+		json_array_append_new(slice, o);
+	}
+	free(objs);
+	reply_json(q, 200,
+		   json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count",
+			     (json_int_t)kept, "item_count", (json_int_t)json_array_size(slice),
+			     "items", slice, "page", (json_int_t)page, "page_count",
+			     (json_int_t)pages, "page_size", (json_int_t)size, "total_count",
+			     (json_int_t)n));
+}
+
 void reply_list(struct req *q, json_t *items)
 {
 	size_t total = json_array_size(items);
@@ -207,7 +287,12 @@ void reply_list(struct req *q, json_t *items)
 	}
 	long page, size = 100;
 	if (!query(q, "page")) {
+		bool big = json_array_size(items) > 1000;
 		reply_json(q, 200, items);
+		/* Thousands of objects were built and freed: give the memory back
+		 * instead of keeping the peak. */
+		if (big)
+			malloc_trim(0);
 		return;
 	}
 	if (!positive(query(q, "page"), &page) ||

@@ -12,6 +12,7 @@
 #include "broker/policy.h"
 #include "broker/server.h"
 #include "plugins/management/api.h"
+#include "util/xalloc.h"
 
 const char *node_name(void)
 {
@@ -108,29 +109,37 @@ json_t *queue_json(const struct queue *q)
 	return o;
 }
 
-/* Every queue of vh (all vhosts the user sees when NULL). */
-static json_t *queues_of(struct req *q, struct vhost *only)
+static json_t *build_queue(const void *o)
 {
-	json_t *arr = json_array();
-	struct vhost *vh;
-	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
-		if (only || user_sees_vhost(q->user, vh->name)) {
-			void *v;
-			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
-				json_array_append_new(arr, queue_json(v));
-		}
-		if (only)
-			break;
-	}
-	return arr;
+	return queue_json(o);
+}
+
+static const char *queue_name_of(const void *o)
+{
+	return ((const struct queue *)o)->name;
 }
 
 void api_queues(struct req *q)
 {
-	struct vhost *vh = NULL;
-	if (q->narg && !(vh = req_vhost(q, q->arg[0])))
+	struct vhost *only = NULL;
+	if (q->narg && !(only = req_vhost(q, q->arg[0])))
 		return;
-	reply_list(q, queues_of(q, vh));
+	size_t n = 0, cap = 64;
+	void **objs = xmalloc(cap * sizeof *objs);
+	struct vhost *vh;
+	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
+		if (only || user_sees_vhost(q->user, vh->name)) {
+			void *v;
+			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
+				if (n == cap)
+					objs = xrealloc(objs, (cap *= 2) * sizeof *objs);
+				objs[n++] = v;
+			}
+		}
+		if (only)
+			break;
+	}
+	reply_objects(q, objs, n, build_queue, queue_name_of);
 }
 
 static struct queue *find(struct req *q, struct vhost **vh)

@@ -68,6 +68,12 @@ struct actor req_actor(struct req *q);
  * page / page_size the paged object; name / use_regex filter, sort /
  * sort_reverse order, columns picks fields. Takes the array. */
 void reply_list(struct req *q, json_t *items);
+/* The same for n broker objects, built lazily: names filter (name(o)),
+ * a page is cut, and only then are the page's objects built (build(o)),
+ * so a page of 100 out of 10,000 queues costs 100 objects; sorting by a
+ * field other than the name builds them all first. Takes objs. */
+void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const void *o),
+		   const char *(*name)(const void *o));
 
 /* The body must be a JSON object: false with 400 replied otherwise. */
 bool body_object(struct req *q);
