@@ -101,6 +101,9 @@ $(BUILD)/%: $(BUILD)/obj/tools/%/main.o $(LIB)
 # ternperf is several files: the others in its folder link in beside main.o.
 TERNPERF_SRC := $(filter-out tools/ternperf/main.c,$(wildcard tools/ternperf/*.c))
 $(BUILD)/ternperf: $(TERNPERF_SRC:%.c=$(BUILD)/obj/%.o)
+# ternctl too (tools/ternctl/: the HTTP client, the API layer, the commands).
+TERNCTL_SRC := $(filter-out tools/ternctl/main.c,$(wildcard tools/ternctl/*.c))
+$(BUILD)/ternctl: $(TERNCTL_SRC:%.c=$(BUILD)/obj/%.o)
 
 deps:
 	@tools/deps.sh install
@@ -133,7 +136,8 @@ check-raw: $(TERND)
 
 check-integration: $(TERND) $(TOOL_BIN)
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
-		TERND=$(TERND) TERNPERF=$(BUILD)/ternperf $(PYTHON) -m pytest -q tests/integration; fi
+		TERND=$(TERND) TERNPERF=$(BUILD)/ternperf TERNCTL=$(BUILD)/ternctl \
+		$(PYTHON) -m pytest -q tests/integration; fi
 
 # A smoke run of each fuzz target over its seed corpus (no time budget).
 check-fuzz:
