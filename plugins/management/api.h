@@ -26,7 +26,8 @@ json_t *message_json(const struct message *m, const char *encoding, long truncat
 /* The connection's name in the API: "PEER -> LOCAL". */
 void connection_name(const struct conn *c, char *out, size_t n);
 
-/* api_overview.c */
+/* api_overview.c; overview_started() marks the start (uptime). */
+void overview_started(void);
 void api_overview(struct req *q);
 void api_whoami(struct req *q);
 void api_nodes(struct req *q);

@@ -36,10 +36,13 @@ static uint64_t disk_free(void)
 	return statvfs(cfg.data_dir, &s) == 0 ? (uint64_t)s.f_bavail * s.f_frsize : 0;
 }
 
+void overview_started(void)
+{
+	started_ms = now_ms();
+}
+
 static uint64_t uptime_ms(void)
 {
-	if (!started_ms)
-		started_ms = now_ms();
 	return now_ms() - started_ms;
 }
 

@@ -25,7 +25,7 @@
 #include "broker/server.h"
 #include "broker/stats.h"
 #include "broker/timer.h"
-#include "plugins/management/mgmt.h"
+#include "plugins/management/api.h"
 #include "plugins/tern_plugin.h"
 #include "util/xalloc.h"
 
@@ -353,6 +353,7 @@ static int mgmt_init(void)
 static int mgmt_start(void)
 {
 	last_sample = now_ms();
+	overview_started();
 	timer_add(last_sample + STATS_PERIOD_MS, on_sample, NULL);
 	if (!cfg.management_port)
 		return 0;
