@@ -156,20 +156,35 @@ static bool positive(const char *s, long *out)
 }
 
 static const char *(*name_fn)(const void *o);
+static bool (*number_fn)(const void *o, const char *field, double *out);
 
-static int by_name(const void *a, const void *b)
+/* By a number the object gives (number_fn), the name breaking ties, or
+ * by name alone. */
+static int by_key(const void *a, const void *b)
 {
-	int r = strcmp(name_fn(*(void *const *)a), name_fn(*(void *const *)b));
+	const void *x = *(void *const *)a, *y = *(void *const *)b;
+	double u, v;
+	int r = 0;
+	if (number_fn && strcmp(sort_key, "name") && number_fn(x, sort_key, &u) &&
+	    number_fn(y, sort_key, &v))
+		r = (u > v) - (u < v);
+	if (!r)
+		r = strcmp(name_fn(x), name_fn(y));
 	return sort_reverse ? -r : r;
 }
 
 void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const void *o),
-		   const char *(*name)(const void *o))
+		   const char *(*name)(const void *o),
+		   bool (*number)(const void *o, const char *field, double *out))
 {
 	const char *sort = query(q, "sort");
 	const char *filter = query(q, "name");
-	/* Sorting by a field needs the objects; the rest is done by name. */
-	if ((sort && *sort && strcmp(sort, "name")) || !query(q, "page")) {
+	double probe;
+	bool cheap_sort = !sort || !*sort || !strcmp(sort, "name") ||
+			  (number && n && number(objs[0], sort, &probe));
+	/* Sorting by a field the objects do not give needs them built; the
+	 * rest is done on the objects themselves. */
+	if (!cheap_sort || !query(q, "page")) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, build(objs[i]));
@@ -196,9 +211,11 @@ void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const 
 		regex_free(re);
 	}
 	name_fn = name;
+	number_fn = number;
+	sort_key = sort && *sort ? sort : "name";
 	sort_reverse = query(q, "sort_reverse") && !strcmp(query(q, "sort_reverse"), "true");
 	if (sort && *sort)
-		qsort(objs, kept, sizeof *objs, by_name);
+		qsort(objs, kept, sizeof *objs, by_key);
 	long page, size = 100;
 	if (!positive(query(q, "page"), &page) ||
 	    (query(q, "page_size") && !positive(query(q, "page_size"), &size)) || size > 500) {

@@ -119,6 +119,35 @@ static const char *queue_name_of(const void *o)
 	return ((const struct queue *)o)->name;
 }
 
+/* The fields the queues view sorts by, read off the queue. */
+static bool queue_number(const void *o, const char *field, double *out)
+{
+	const struct queue *q = o;
+	static const char *const rates[] = {"message_stats.publish_details.rate",
+					    "message_stats.deliver_details.rate",
+					    "message_stats.ack_details.rate"};
+	static const enum stat_kind kinds[] = {ST_PUBLISH, ST_DELIVER, ST_ACK};
+	if (!strcmp(field, "messages"))
+		*out = (double)(q->len + q->unacked);
+	else if (!strcmp(field, "messages_ready"))
+		*out = (double)q->len;
+	else if (!strcmp(field, "messages_unacknowledged"))
+		*out = (double)q->unacked;
+	else if (!strcmp(field, "consumers"))
+		*out = (double)q->ncons;
+	else if (!strcmp(field, "message_bytes"))
+		*out = (double)q->ready_bytes;
+	else {
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(field, rates[i])) {
+				*out = q->stats.rate[kinds[i]];
+				return true;
+			}
+		return false;
+	}
+	return true;
+}
+
 void api_queues(struct req *q)
 {
 	struct vhost *only = NULL;
@@ -139,7 +168,7 @@ void api_queues(struct req *q)
 		if (only)
 			break;
 	}
-	reply_objects(q, objs, n, build_queue, queue_name_of);
+	reply_objects(q, objs, n, build_queue, queue_name_of, queue_number);
 }
 
 static struct queue *find(struct req *q, struct vhost **vh)

@@ -73,7 +73,11 @@ void reply_list(struct req *q, json_t *items);
  * so a page of 100 out of 10,000 queues costs 100 objects; sorting by a
  * field other than the name builds them all first. Takes objs. */
 void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const void *o),
-		   const char *(*name)(const void *o));
+		   const char *(*name)(const void *o),
+		   bool (*number)(const void *o, const char *field, double *out));
+/* number (may be NULL): a field's value read from the object itself, so
+ * sorting by it needs no objects built; false for fields it does not
+ * know (those are sorted on built objects). */
 
 /* The body must be a JSON object: false with 400 replied otherwise. */
 bool body_object(struct req *q);
