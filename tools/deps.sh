@@ -14,6 +14,10 @@
 # tests/clients/node/package-lock.json, so nodejs and npm). A machine whose
 # node and npm come from elsewhere (/usr/bin/node and /usr/bin/npm present)
 # gets neither Debian package.
+# The management tests drive Tern with RabbitMQ's own CLI (rabbitmqadmin,
+# in Debian's rabbitmq-server; its server is not started), a headless
+# Chromium (Playwright from npm drives Debian's browser, never its own
+# download) and Prometheus's promtool.
 # Packages go in with --no-install-recommends, so list what a Recommends
 # would have brought (gcc only recommends libc6-dev; libclang-common-14-dev
 # only recommends libclang-rt-14-dev, which holds libFuzzer).
@@ -39,7 +43,10 @@ TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/bin/go:golang-go
 /usr/share/gocode/src/github.com/rabbitmq/amqp091-go/channel.go:golang-github-rabbitmq-amqp091-go-dev
 /usr/bin/node:nodejs
-/usr/bin/npm:npm"
+/usr/bin/npm:npm
+/usr/bin/rabbitmqadmin:rabbitmq-server
+/usr/bin/chromium:chromium
+/usr/bin/promtool:prometheus"
 
 # have_file GLOB: true when GLOB (unquoted on purpose) names a file.
 have_file() {
