@@ -13,7 +13,11 @@ Two modes:
   log file (start(config_lines=..., extra_args=...) adds a --config file and
   more arguments, kept for restart(); support/defs.py starts its own
   brokers that way). TERND defaults to build/ternd relative to the
-  repository root.
+  repository root. The HTTP management API listens on another free port:
+  `--management-port N` is always passed (unless extra_args name one
+  themselves), and mgmt_url is http://127.0.0.1:N. Everything else in
+  tests/ that runs ternd directly passes `--management-port 0` (off), so
+  parallel brokers never fight over 15672.
   At the end it is stopped with SIGTERM and the run FAILS if the log holds a
   sanitizer report (AddressSanitizer, UBSan "runtime error:", LeakSanitizer).
 
@@ -69,8 +73,9 @@ class Broker:
     """Where the broker under test listens, and (when we started it) the
     process, its data dir and its log."""
 
-    def __init__(self, url=None, ternd=None):
+    def __init__(self, url=None, ternd=None, mgmt_url=None):
         self.external = url is not None
+        self.mgmt_port = None      # the management port we pass to ternd
         self.proc = None
         self.log_path = None
         self.data_dir = None
@@ -84,10 +89,16 @@ class Broker:
             self.password = urllib.parse.unquote(u.password or "guest")
             path = u.path[1:] if u.path.startswith("/") else u.path
             self.vhost = urllib.parse.unquote(path) if path else "/"
+            self.mgmt_url = (mgmt_url or os.environ.get("MGMT_URL") or
+                             "http://guest:guest@127.0.0.1:15672")
         else:
             self.ternd = self._resolve_ternd(ternd)
             self.host = "127.0.0.1"
             self.port = free_port()
+            self.mgmt_port = free_port()
+            while self.mgmt_port == self.port:
+                self.mgmt_port = free_port()
+            self.mgmt_url = mgmt_url or "http://127.0.0.1:%d" % self.mgmt_port
             self.user = "guest"
             self.password = "guest"
             self.vhost = "/"
@@ -178,6 +189,9 @@ class Broker:
             with open(self.config_path, "w") as f:
                 f.write("".join(l + "\n" for l in self.config_lines))
             cmd += ["--config", self.config_path]
+        if "--management-port" not in self.extra_args and \
+                not any(a.startswith("--management-port=") for a in self.extra_args):
+            cmd += ["--management-port", str(self.mgmt_port)]
         cmd += self.extra_args
         env = dict(os.environ)
         # make sanitizer reports land in the log and leaks get reported at exit
@@ -194,12 +208,21 @@ class Broker:
             if self.proc.poll() is not None:
                 raise BrokerError("ternd exited with status %s during start-up; log:\n%s"
                                   % (self.proc.returncode, self.log_tail()))
-            if port_open(self.host, self.port):
+            if port_open(self.host, self.port) and self._mgmt_up(cmd):
                 return
             time.sleep(0.05)
         self._kill()
-        raise BrokerError("ternd did not accept connections on port %d within %.0f s; "
-                          "log:\n%s" % (self.port, START_TIMEOUT, self.log_tail()))
+        raise BrokerError("ternd did not accept connections on port %d (management %s) "
+                          "within %.0f s; log:\n%s"
+                          % (self.port, self.mgmt_port, START_TIMEOUT, self.log_tail()))
+
+    def _mgmt_up(self, cmd):
+        """The management port we passed accepts connections (True when we
+        passed none, or 0)."""
+        if "--management-port" not in cmd:
+            return True
+        port = int(cmd[cmd.index("--management-port") + 1])
+        return port == 0 or port_open(self.host, port)
 
     def _kill(self):
         if self.proc and self.proc.poll() is None:
