@@ -51,7 +51,7 @@ LIB_SRC   := $(wildcard util/*.c protocol/*.c exchanges/*.c store/*.c plugins/*.
                plugins/management/*.c) \
              $(filter-out broker/main.c,$(wildcard broker/*.c))
 # The management page, compiled in: www/ files -> $(BUILD)/gen/www.c.
-WWW_SRC   := $(sort $(wildcard plugins/management/www/*))
+WWW_SRC   := $(sort $(filter-out %.md,$(wildcard plugins/management/www/*)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/www.o
 LIB       := $(BUILD)/libtern.a
 TERND     := $(BUILD)/ternd
@@ -64,7 +64,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 # The codec and what it uses of util/ (not PCRE2-backed regex.c).
 PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
-.PHONY: all run check check-unit check-raw check-integration check-fuzz deps \
+.PHONY: all run check check-unit check-raw check-integration check-api check-browser check-fuzz deps \
         fuzz bench bench-codec install gen clean format
 all: $(TERND) $(TOOL_BIN)
 
@@ -116,7 +116,8 @@ run:
 
 check:
 	@tools/deps.sh auto
-	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-fuzz
+	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-api check-browser \
+		check-fuzz
 
 # Each program prints Check's summary ("100%: Checks: 12, Failures: 0, ...");
 # it fails on a non-zero exit or a summary with failures or errors.
@@ -133,6 +134,16 @@ check-unit: $(UNIT_BIN)
 check-raw: $(TERND)
 	@if [ -d tests/raw ] && ls tests/raw/test_*.py >/dev/null 2>&1; then \
 		TERND=$(TERND) $(PYTHON) -m pytest -q tests/raw; fi
+
+# The management API against RabbitMQ's shapes (BROKER_URL and MGMT_URL
+# point the same suite at a running RabbitMQ).
+check-api: $(TERND)
+	@TERND=$(TERND) $(PYTHON) -m pytest -q tests/api
+
+# The page in headless Chromium (Debian's), driven by Playwright from npm.
+check-browser: $(TERND)
+	@if [ -f tests/browser/run.sh ]; then TERND=$(TERND) sh tests/browser/run.sh; \
+	else echo "== browser: no tests/browser/run.sh"; fi
 
 check-integration: $(TERND) $(TOOL_BIN)
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \

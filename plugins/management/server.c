@@ -275,9 +275,13 @@ static void dispatch(struct req *q, const char *path)
 		else
 			reply_error(q, 404, "Not Found");
 	} else if (!(q->user = basic_auth(q->r)) || !user_is(q->user, NEED_MANAGEMENT)) {
-		/* RabbitMQ: a bad login or a user without management tags. */
-		evhttp_add_header(evhttp_request_get_output_headers(q->r), "WWW-Authenticate",
-				  "Basic realm=\"RabbitMQ Management\"");
+		/* RabbitMQ: a bad login or a user without management tags. The
+		 * challenge is left out for the page's own requests
+		 * (X-Requested-With), or browsers open their password prompt
+		 * over its login form. */
+		if (!evhttp_find_header(evhttp_request_get_input_headers(q->r), "X-Requested-With"))
+			evhttp_add_header(evhttp_request_get_output_headers(q->r), "WWW-Authenticate",
+					  "Basic realm=\"RabbitMQ Management\"");
 		reply_error(q, 401, q->user ? "Not management user" : "Login failed");
 	} else if (!user_is(q->user, found->need)) {
 		reply_error(q, 403, "Not administrator user");
