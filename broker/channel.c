@@ -30,6 +30,7 @@ struct channel *channel_new(struct conn *c, uint16_t id)
 	ch->id = id;
 	ch->flow_active = true;
 	ch->ring_base = 1;
+	stats_churn.chans_opened++;
 	return ch;
 }
 
@@ -101,6 +102,7 @@ void channel_free(struct channel *ch)
 	tx_clear(ch);
 	free(ch->txops);
 	free(ch->last_queue);
+	stats_churn.chans_closed++;
 	/* A deferred confirm flush may still point here: unlink by flag. */
 	ch->c = NULL;
 	if (!ch->defer_pending) {

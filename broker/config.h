@@ -29,6 +29,8 @@ struct config {
 	int64_t memory_budget;  /* message body bytes kept in RAM for durable queues */
 	int64_t management_port; /* the HTTP API and page; 0: off */
 	char *management_ip;
+	int64_t prometheus_port; /* /metrics without login; 0: off */
+	char *prometheus_ip;
 	char *load_definitions; /* file or directory applied at boot and on SIGHUP */
 	int64_t definitions_prune, definitions_prune_nonempty_queues; /* booleans */
 };

@@ -257,6 +257,7 @@ void conn_free(struct conn *c)
 		if (u && u->nconns)
 			u->nconns--;
 		c->vh->nconns--;
+		stats_churn.conns_closed++;
 	}
 	if (c->vh)
 		vhost_unref(c->vh);

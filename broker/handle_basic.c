@@ -253,6 +253,9 @@ static int get(struct channel *ch, const struct amqp_basic_get *a)
 	if (!queue_pop(q, &e)) {
 		struct amqp_method empty = {.id = AMQP_BASIC_GET_EMPTY};
 		conn_send_method(ch->c, ch->id, &empty);
+		struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &stats_global};
+		for (int i = 0; i < 4; i++)
+			stat_add(all[i], ST_GET_EMPTY, 1);
 		return 0;
 	}
 	channel_deliver(ch, NULL, q, e, a->no_ack, (uint32_t)q->len);

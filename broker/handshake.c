@@ -145,6 +145,7 @@ static int on_open(struct conn *c, const struct amqp_connection_open *a)
 	if (u)
 		u->nconns++;
 	c->counted = true;
+	stats_churn.conns_opened++;
 	struct amqp_method m = {.id = AMQP_CONNECTION_OPEN_OK};
 	conn_send_method(c, 0, &m);
 	c->state = CONN_OPEN;

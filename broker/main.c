@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"  --config FILE      read settings from FILE (see etc/tern.conf)\n"
 		"  --log-level LEVEL  error, warning, info or debug (default info)\n"
 		"  --management-port N  the management page and HTTP API (default 15672, 0: off)\n"
+		"  --prometheus-port N  Prometheus metrics, no login (default 15692, 0: off)\n"
 		"  --dry-run          print what load_definitions would change, then exit\n"
 		"  --export-definitions FILE\n"
 		"                     write the stored definitions (RabbitMQ's JSON) to FILE\n"
@@ -61,12 +62,13 @@ int main(int argc, char **argv)
 		{"dry-run", no_argument, NULL, 'n'},
 		{"export-definitions", required_argument, NULL, 'e'},
 		{"management-port", required_argument, NULL, 'm'},
+		{"prometheus-port", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const names[] = {
 		['b'] = "bind", ['p'] = "port", ['d'] = "data_dir", ['l'] = "log_level",
-		['m'] = "management.tcp.port",
+		['m'] = "management.tcp.port", ['P'] = "prometheus.tcp.port",
 	};
 	config_defaults();
 	/* The config file is read first so the command line overrides it. */
@@ -97,7 +99,7 @@ int main(int argc, char **argv)
 		case 'e':
 			export_path = optarg;
 			break;
-		case 'b': case 'p': case 'd': case 'l': case 'm':
+		case 'b': case 'p': case 'd': case 'l': case 'm': case 'P':
 			if (config_set(names[opt], optarg, err, sizeof err) < 0) {
 				fprintf(stderr, "ternd: --%s\n", err);
 				return 2;

@@ -265,6 +265,7 @@ int op_queue_declare(struct vhost *vh, const struct actor *who, const struct que
 		int rc = redeclare(vh, who, q, d, e);
 		if (rc)
 			return rc;
+		stats_churn.queues_declared += !d->passive;
 		*out = q;
 		return 0;
 	}
@@ -291,6 +292,8 @@ int op_queue_declare(struct vhost *vh, const struct actor *who, const struct que
 	}
 	vhost_add_queue(vh, q);
 	persist_queue_declared(q);
+	stats_churn.queues_declared++;
+	stats_churn.queues_created++;
 	*out = q;
 	return 0;
 }

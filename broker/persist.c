@@ -20,6 +20,8 @@
 uint64_t persist_writes;
 bool persist_turn_ok = true;
 bool persist_blocked;
+struct hist persist_commit_time;
+uint64_t persist_delayed_waiting;
 
 /* False before the store opens and after it closes: the broker's own
  * teardown of its in-memory vhosts at shutdown must not delete durable
@@ -210,7 +212,16 @@ uint64_t persist_delayed_put(uint64_t due_wall, struct vhost *vh, const struct m
 	uint64_t id = store_put_delayed(due_wall, vh->name, message_exchange(m), message_rkey(m),
 					message_props(m), message_body(m), m->body_size);
 	wrote(id ? 0 : -1);
+	persist_delayed_waiting += id != 0;
 	return id;
+}
+
+/* The store's count, when the running one may have drifted from it. */
+static void recount_delayed(void)
+{
+	int64_t n = store_count_delayed();
+	if (n >= 0)
+		persist_delayed_waiting = (uint64_t)n;
 }
 
 int persist_delayed_scan(uint64_t from, uint64_t to,
@@ -224,8 +235,10 @@ int persist_delayed_scan(uint64_t from, uint64_t to,
 
 void persist_delayed_del(uint64_t id)
 {
-	if (active)
-		wrote(store_del_delayed(id));
+	if (!active)
+		return;
+	wrote(store_del_delayed(id));
+	persist_delayed_waiting -= persist_delayed_waiting > 0;
 }
 
 int persist_load(struct queue *q, struct qentry *e)
@@ -308,6 +321,15 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* store_commit, timed for the metrics endpoint. */
+static int timed_commit(void)
+{
+	uint64_t t0 = stats_clock_ns();
+	int rc = store_commit();
+	hist_observe(&persist_commit_time, stats_clock_ns() - t0);
+	return rc;
+}
+
 void persist_turn(void)
 {
 	while (dirty) {
@@ -319,7 +341,7 @@ void persist_turn(void)
 		queue_unref(q);
 	}
 	bool ok = !turn_failed;
-	if (store_dirty() && store_commit() < 0) {
+	if (store_dirty() && timed_commit() < 0) {
 		log_error("store commit failed: %s", store_error());
 		ok = false;
 	}
@@ -327,8 +349,10 @@ void persist_turn(void)
 		store_commit(); /* rolls back */
 	turn_failed = false;
 	persist_turn_ok = ok;
-	if (!ok)
+	if (!ok) {
 		set_blocked(true);
+		recount_delayed();
+	}
 }
 
 /* ---- recovery ---- */
@@ -484,6 +508,7 @@ int persist_open(void (*recover_objects)(void))
 		return -1;
 	}
 	active = true;
+	recount_delayed();
 	log_info("recovered %llu stored messages in %llu ms", (unsigned long long)r.nentries,
 		 (unsigned long long)(now_ms() - t0));
 	return 0;

@@ -35,6 +35,12 @@ extern uint64_t persist_writes;
 extern bool persist_turn_ok;
 /* True while publishers are blocked after a store failure. */
 extern bool persist_blocked;
+/* Time spent in store_commit, one observation per commit (metrics). */
+extern struct hist persist_commit_time;
+/* Delayed messages stored and not yet fired or cancelled: counted where
+ * rows are put and deleted, and recounted from the store at open and
+ * after a failed commit (whose puts and deletes were rolled back). */
+extern uint64_t persist_delayed_waiting;
 
 void persist_exchange_declared(struct bexchange *x);
 void persist_exchange_deleted(struct bexchange *x);

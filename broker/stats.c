@@ -1,10 +1,20 @@
 /* stats.c — sampling message counters into rates; see stats.h. */
 #include "broker/stats.h"
 
+#include <time.h>
+
 #include "broker/conn.h"
 #include "broker/vhost.h"
 
 struct stats stats_global;
+struct churn stats_churn;
+
+/* 100 us to 2.5 s: a commit without fsync takes tens of microseconds, one
+ * with fsync milliseconds, a stalled disk far more. */
+const uint64_t hist_bounds_ns[HIST_BUCKETS] = {
+	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 50000000, 250000000,
+	2500000000u,
+};
 
 const char *const stat_names[ST_N] = {
 	[ST_PUBLISH] = "publish",
@@ -44,4 +54,21 @@ void stats_sample_all(uint64_t dt_ms)
 	}
 	for (struct conn *c = conn_list; c; c = c->next)
 		stats_sample(&c->stats, dt_ms);
+}
+
+uint64_t stats_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void hist_observe(struct hist *h, uint64_t ns)
+{
+	int i = 0;
+	while (i < HIST_BUCKETS && ns > hist_bounds_ns[i])
+		i++;
+	h->n[i]++;
+	h->count++;
+	h->sum_ns += ns;
 }

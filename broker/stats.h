@@ -50,4 +50,31 @@ void stats_sample(struct stats *s, uint64_t dt_ms);
  * block (the management plugin's timer calls it). */
 void stats_sample_all(uint64_t dt_ms);
 
+/* Object churn since start-up, RabbitMQ's connection_churn_metrics: each
+ * counter is bumped once, where its event happens. A connection counts
+ * from connection.open-ok (RabbitMQ's connection_created) and is closed
+ * when such a connection is freed; a declare is any successful
+ * non-passive queue.declare, a creation one that made the queue. */
+struct churn {
+	uint64_t conns_opened, conns_closed;
+	uint64_t chans_opened, chans_closed;
+	uint64_t queues_declared, queues_created, queues_deleted;
+};
+extern struct churn stats_churn;
+
+/* A latency histogram for the metrics endpoint (Prometheus's cumulative
+ * buckets are summed when read): n[i] counts observations in
+ * (bound[i-1], bound[i]], n[HIST_BUCKETS] those above the last bound. */
+#define HIST_BUCKETS 10
+extern const uint64_t hist_bounds_ns[HIST_BUCKETS];
+struct hist {
+	uint64_t n[HIST_BUCKETS + 1];
+	uint64_t count, sum_ns;
+};
+
+/* CLOCK_MONOTONIC in nanoseconds, for timing an operation. */
+uint64_t stats_clock_ns(void);
+/* Records one observation of ns nanoseconds. */
+void hist_observe(struct hist *h, uint64_t ns);
+
 #endif

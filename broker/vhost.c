@@ -270,6 +270,7 @@ uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q)
 	if (q->deleted)
 		return 0;
 	q->deleted = true;
+	stats_churn.queues_deleted++;
 	while (q->nbinds)
 		drop_binding(vh, q->binds[q->nbinds - 1], true);
 	while (q->ncons) {

@@ -635,6 +635,17 @@ int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ct
 	return rc == SQLITE_DONE ? 0 : fail("scan delayed");
 }
 
+int64_t store_count_delayed(void)
+{
+	/* Rare (start-up, a failed commit): prepared on the spot. */
+	sqlite3_stmt *s;
+	if (!db || sqlite3_prepare_v2(db, "SELECT count(*) FROM delayed", -1, &s, NULL) != SQLITE_OK)
+		return fail("count delayed");
+	int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+	sqlite3_finalize(s);
+	return n < 0 ? fail("count delayed") : n;
+}
+
 bool store_blank(void)
 {
 	return blank;

@@ -95,6 +95,9 @@ typedef void (*store_delayed_fn)(void *ctx, uint64_t id, uint64_t due, const cha
 				 struct bytes exchange, struct bytes rkey, struct bytes props,
 				 struct bytes body);
 int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx);
+/* How many delayed messages are stored (the open transaction's included),
+ * or -1 on error. */
+int64_t store_count_delayed(void);
 
 /* The control plane: objects of a kind ("vhost", "user", "permission",
  * "policy", ...) under a unique key, each a JSON text the broker writes

@@ -11,6 +11,17 @@
 
 /* The node's name ("tern@HOST"), as RabbitMQ's "rabbit@HOST". */
 const char *node_name(void);
+
+#define TERN_VERSION "0.1.0"
+#define RABBITMQ_VERSION "3.10.8" /* the RabbitMQ whose API and metrics Tern follows */
+#define NODE_DISK_FREE_LIMIT 50000000 /* bytes: RabbitMQ's default disk_free_limit */
+
+/* What /api/nodes and /metrics say of the process (api_overview.c): its
+ * resident memory, the memory limit (the machine's RAM: Tern has no
+ * watermark) and the free disk under data_dir, in bytes. */
+uint64_t node_rss_bytes(void);
+uint64_t node_mem_limit(void);
+uint64_t node_disk_free(void);
 /* An ISO-like local time RabbitMQ shows ("2026-12-01 10:00:00") for a
  * wall-clock ms. */
 json_t *time_json(uint64_t wall_ms);

@@ -14,11 +14,9 @@
 #include "broker/stats.h"
 #include "plugins/management/api.h"
 
-#define TERN_VERSION "0.1.0"
-
 static uint64_t started_ms;
 
-static uint64_t rss_bytes(void)
+uint64_t node_rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	unsigned long pages = 0, rss = 0;
@@ -30,10 +28,15 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static uint64_t disk_free(void)
+uint64_t node_disk_free(void)
 {
 	struct statvfs s;
 	return statvfs(cfg.data_dir, &s) == 0 ? (uint64_t)s.f_bavail * s.f_frsize : 0;
+}
+
+uint64_t node_mem_limit(void)
+{
+	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 void overview_started(void)
@@ -97,6 +100,11 @@ static json_t *listeners(void)
 						     "protocol", "http", "ip_address",
 						     cfg.management_ip, "port",
 						     (json_int_t)cfg.management_port));
+	if (cfg.prometheus_port)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
+						     "protocol", "http/prometheus", "ip_address",
+						     cfg.prometheus_ip, "port",
+						     (json_int_t)cfg.prometheus_port));
 	return arr;
 }
 
@@ -105,7 +113,7 @@ void api_overview(struct req *q)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
 			      "management_version", TERN_VERSION, "rates_mode", "basic",
 			      "product_name", "Tern", "product_version", TERN_VERSION,
-			      "rabbitmq_version", "3.10.8", "erlang_version", "none", "node",
+			      "rabbitmq_version", RABBITMQ_VERSION, "erlang_version", "none", "node",
 			      node_name(), "cluster_name", node_name(), "listeners", listeners(),
 			      "message_stats", message_stats_json(&stats_global),
 			      "statistics_db_event_queue", (json_int_t)0);
@@ -134,10 +142,9 @@ static json_t *node_json(void)
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:i, s:s, "
 			 "s:s}",
 			 "name", node_name(), "type", "disc", "running", true, "mem_used",
-			 (json_int_t)rss_bytes(), "mem_limit",
-			 (json_int_t)(sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)),
-			 "mem_alarm", false, "disk_free", (json_int_t)disk_free(),
-			 "disk_free_limit", (json_int_t)50000000, "disk_free_alarm",
+			 (json_int_t)node_rss_bytes(), "mem_limit", (json_int_t)node_mem_limit(),
+			 "mem_alarm", false, "disk_free", (json_int_t)node_disk_free(),
+			 "disk_free_limit", (json_int_t)NODE_DISK_FREE_LIMIT, "disk_free_alarm",
 			 persist_blocked, "fd_used", (json_int_t)(conn_count + 8), "fd_total",
 			 (json_int_t)fds, "uptime", (json_int_t)uptime_ms(), "processors",
 			 (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid", "", "rates_mode", "basic");
@@ -188,7 +195,8 @@ void api_health_port(struct req *q)
 	}
 	char reason[128];
 	snprintf(reason, sizeof reason, "No active listener on port %ld", port);
-	health(q, port == cfg.port || port == cfg.management_port, reason);
+	health(q, port == cfg.port || port == cfg.management_port || port == cfg.prometheus_port,
+	       reason);
 }
 
 void api_health_vhosts(struct req *q)

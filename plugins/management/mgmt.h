@@ -108,6 +108,15 @@ json_t *message_stats_json(const struct stats *s);
 /* {"rate": r} */
 json_t *rate_json(double r);
 
+/* Prometheus metrics (metrics.c). metrics_serve answers GET and HEAD of
+ * /metrics and /metrics/per-object, without login, and returns true;
+ * for any other path it answers nothing and returns false.
+ * metrics_listen opens the prometheus.tcp.port listener (none when 0):
+ * 0, or -1 when it cannot bind (logged); metrics_close frees it. */
+bool metrics_serve(struct evhttp_request *r, const char *path);
+int metrics_listen(void);
+void metrics_close(void);
+
 /* Embedded page files (www.c, generated from www/). */
 struct www_file {
 	const char *path, *type;

@@ -304,6 +304,8 @@ static void on_request(struct evhttp_request *r, void *arg)
 		reply_error(&q, 400, "bad request line");
 		return;
 	}
+	if (metrics_serve(r, path))
+		return; /* Prometheus scrapes need no login, as on RabbitMQ's 15692 */
 	const char *qs = evhttp_uri_get_query(uri);
 	if (qs && evhttp_parse_query_str(qs, &q.query) < 0) {
 		reply_error(&q, 400, "bad query string");
@@ -359,6 +361,8 @@ static int mgmt_start(void)
 	last_sample = now_ms();
 	overview_started();
 	timer_add(last_sample + STATS_PERIOD_MS, on_sample, NULL);
+	if (metrics_listen() < 0)
+		return -1;
 	if (!cfg.management_port)
 		return 0;
 	http = evhttp_new(server_base);
@@ -380,6 +384,7 @@ static int mgmt_start(void)
 
 static void mgmt_stop(void)
 {
+	metrics_close();
 	if (http)
 		evhttp_free(http);
 	http = NULL;

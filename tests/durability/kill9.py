@@ -66,7 +66,8 @@ class Ternd:
 
     def start(self, timeout=15.0):
         cmd = [self.path, "--bind", "127.0.0.1", "--port", str(self.port),
-               "--data-dir", self.data_dir, "--log-level", "info", "--management-port", "0"]
+               "--data-dir", self.data_dir, "--log-level", "info", "--management-port", "0",
+               "--prometheus-port", "0"]
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
         with open(self.log_path, "ab") as log:

@@ -31,7 +31,7 @@ class Tern:
         self.log = open(os.path.join(tmp, "ternd.log"), "wb")
         self.proc = subprocess.Popen(
             [Broker(None).ternd, "--port", str(self.amqp), "--management-port", str(self.http),
-             "--data-dir", os.path.join(tmp, "data"), "--bind", "127.0.0.1"],
+             "--prometheus-port", "0", "--data-dir", os.path.join(tmp, "data"), "--bind", "127.0.0.1"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         for _ in range(200):
             if port_open("127.0.0.1", self.amqp) and port_open("127.0.0.1", self.http):

@@ -39,7 +39,8 @@ def connect(b, u, pw, vh):
 
 def export(b):
     out = subprocess.run([b.ternd, "--data-dir", b.data_dir, "--export-definitions", "-",
-                          "--log-level", "warning", "--management-port", "0"],
+                          "--log-level", "warning", "--management-port", "0",
+                          "--prometheus-port", "0"],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -175,7 +176,7 @@ def test_rabbitmq_conf_names(tmp_path):
     ternd = Broker(None).ternd
     with open(log, "wb") as out:
         p = subprocess.Popen([ternd, "--config", str(conf), "--data-dir", str(tmp_path / "d"),
-                              "--management-port", "0"],
+                              "--management-port", "0", "--prometheus-port", "0"],
                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         b = Broker(None)
@@ -202,7 +203,7 @@ def test_unknown_key_stops_ternd_naming_file_and_line(tmp_path):
     conf.write_text("port = 5999\n# fine\nno_such_option = 1\n")
     ternd = Broker(None).ternd
     p = subprocess.run([ternd, "--config", str(conf), "--data-dir", str(tmp_path / "d"),
-                        "--management-port", "0"],
+                        "--management-port", "0", "--prometheus-port", "0"],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2
     assert "%s:3: unknown option 'no_such_option'" % conf in p.stderr

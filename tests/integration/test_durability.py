@@ -606,7 +606,8 @@ class ConfiguredBroker(Broker):
     def start(self):
         cmd = [self.ternd, "--bind", self.host, "--port", str(self.port),
                "--data-dir", self.data_dir, "--config", self.config_path,
-               "--log-level", "info", "--management-port", "0"]
+               "--log-level", "info", "--management-port", "0",
+               "--prometheus-port", "0"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self._tmp,

@@ -17,7 +17,9 @@ Two modes:
   `--management-port N` is always passed (unless extra_args name one
   themselves), and mgmt_url is http://127.0.0.1:N. Everything else in
   tests/ that runs ternd directly passes `--management-port 0` (off), so
-  parallel brokers never fight over 15672.
+  parallel brokers never fight over 15672. The Prometheus listener is off
+  (`--prometheus-port 0`) unless extra_args or config_lines name a port;
+  the same goes for 15692.
   At the end it is stopped with SIGTERM and the run FAILS if the log holds a
   sanitizer report (AddressSanitizer, UBSan "runtime error:", LeakSanitizer).
 
@@ -192,6 +194,10 @@ class Broker:
         if "--management-port" not in self.extra_args and \
                 not any(a.startswith("--management-port=") for a in self.extra_args):
             cmd += ["--management-port", str(self.mgmt_port)]
+        if not any(a.split("=")[0] == "--prometheus-port" for a in self.extra_args) and \
+                not any(l.strip().startswith("prometheus.tcp.port")
+                        for l in self.config_lines or ()):
+            cmd += ["--prometheus-port", "0"]
         cmd += self.extra_args
         env = dict(os.environ)
         # make sanitizer reports land in the log and leaks get reported at exit

@@ -318,7 +318,8 @@ class DefsBroker:
 
     def ternd_cmd(self, config_path, *extra):
         return [self._tern.ternd, "--config", config_path, "--data-dir",
-                self._tern.data_dir, "--management-port", "0"] + list(extra)
+                self._tern.data_dir, "--management-port", "0",
+                "--prometheus-port", "0"] + list(extra)
 
     def write_config(self, lines, name="other.conf"):
         path = os.path.join(self._tern._tmp, name)
