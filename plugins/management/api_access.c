@@ -84,12 +84,12 @@ void api_vhost(struct req *q)
 {
 	struct vhost *vh = req_vhost(q, q->arg[0]);
 	if (vh)
-		reply_json(q, 200, vhost_json(vh));
+		reply_object(q, vhost_json(vh));
 }
 
 void api_vhost_put(struct req *q)
 {
-	if (q->body && !body_object(q))
+	if (!body_optional(q))
 		return;
 	json_t *o = q->body ? json_deep_copy(q->body) : json_object();
 	json_object_set_new(o, "name", json_string(q->arg[0]));
@@ -99,7 +99,7 @@ void api_vhost_put(struct req *q)
 void api_vhost_delete(struct req *q)
 {
 	if (definitions_delete_vhost(q->arg[0]) < 0)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_status(q, 204);
 }
@@ -137,7 +137,7 @@ void api_vhost_permissions(struct req *q)
 void api_user_permissions(struct req *q)
 {
 	if (!access_user_find(q->arg[0]))
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_list(q, perms(NULL, q->arg[0]));
 }
@@ -146,9 +146,9 @@ void api_permission(struct req *q)
 {
 	const struct perm *p = access_perm_find(q->arg[1], q->arg[0]);
 	if (!p)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, perm_json(p));
+		reply_object(q, perm_json(p));
 }
 
 void api_permission_put(struct req *q)
@@ -168,7 +168,7 @@ void api_permission_put(struct req *q)
 void api_permission_delete(struct req *q)
 {
 	if (!access_perm_find(q->arg[1], q->arg[0])) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	removed(q, "permissions", json_pack("{s:s, s:s}", "user", q->arg[1], "vhost", q->arg[0]));
@@ -199,7 +199,7 @@ void api_topic_permission(struct req *q)
 	json_t *arr = topics(q->arg[0], q->arg[1]);
 	if (!json_array_size(arr)) {
 		json_decref(arr);
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	} else {
 		reply_json(q, 200, arr);
 	}
@@ -223,7 +223,7 @@ void api_topic_permission_delete(struct req *q)
 	json_t *t;
 	if (!n) {
 		json_decref(arr);
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	char err[256];
@@ -267,9 +267,9 @@ void api_user(struct req *q)
 {
 	struct user *u = access_user_find(q->arg[0]);
 	if (!u)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, user_json(u));
+		reply_object(q, user_json(u));
 }
 
 void api_user_put(struct req *q)
@@ -292,7 +292,7 @@ void api_user_put(struct req *q)
 void api_user_delete(struct req *q)
 {
 	if (definitions_delete_user(q->arg[0]) < 0)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_status(q, 204);
 }
@@ -323,7 +323,7 @@ static void set_user_limit(struct req *q, const char *name, json_int_t value)
 {
 	struct user *u = access_user_find(q->arg[0]);
 	if (!u) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	if (strcmp(name, "max-connections") && strcmp(name, "max-channels")) {

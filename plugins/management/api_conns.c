@@ -85,7 +85,7 @@ static struct conn *find(struct req *q)
 	for (struct conn *c = conn_list; c; c = c->next)
 		if (visible(q, c) && !strcmp(c->name, q->arg[0]))
 			return c;
-	reply_error(q, 404, "Not Found");
+	reply_not_found(q);
 	return NULL;
 }
 
@@ -93,7 +93,7 @@ void api_connection(struct req *q)
 {
 	struct conn *c = find(q);
 	if (c)
-		reply_json(q, 200, connection_json(c));
+		reply_object(q, connection_json(c));
 }
 
 void api_connection_delete(struct req *q)

@@ -107,7 +107,7 @@ static struct bexchange *find(struct req *q, struct vhost **vh)
 		return NULL;
 	struct bexchange *x = vhost_exchange(*vh, bytes_of(xname(q->arg[1])));
 	if (!x)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	return x;
 }
 
@@ -116,7 +116,7 @@ void api_exchange(struct req *q)
 	struct vhost *vh;
 	struct bexchange *x = find(q, &vh);
 	if (x)
-		reply_json(q, 200, exchange_json(x));
+		reply_object(q, exchange_json(x));
 }
 
 void api_exchange_put(struct req *q)
@@ -230,7 +230,7 @@ static bool ends(struct req *q, struct ends *e)
 	e->dest = e->kind == DEST_QUEUE ? (void *)vhost_queue(e->vh, bytes_of(q->arg[3]))
 					: (void *)vhost_exchange(e->vh, bytes_of(q->arg[3]));
 	if (!e->src || !e->dest || (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e"))) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return false;
 	}
 	return true;
@@ -251,7 +251,7 @@ void api_bindings_between(struct req *q)
 void api_binding_create(struct req *q)
 {
 	struct ends e;
-	if (!ends(q, &e) || (q->body && !body_object(q)))
+	if (!ends(q, &e) || !body_optional(q))
 		return;
 	json_t *rk = json_object_get(q->body, "routing_key");
 	if (rk && (!json_is_string(rk) || json_string_length(rk) > 255)) {
@@ -295,7 +295,7 @@ static struct binding *named(struct req *q, struct ends *e)
 		if (b->dest == e->dest && !strcmp(pk, q->arg[4]))
 			return b;
 	}
-	reply_error(q, 404, "Not Found");
+	reply_not_found(q);
 	return NULL;
 }
 
@@ -304,7 +304,7 @@ void api_binding(struct req *q)
 	struct ends e;
 	struct binding *b = named(q, &e);
 	if (b)
-		reply_json(q, 200, binding_json(e.vh, b));
+		reply_object(q, binding_json(e.vh, b));
 }
 
 void api_binding_delete(struct req *q)

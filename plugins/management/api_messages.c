@@ -173,7 +173,7 @@ void api_publish(struct req *q)
 	}
 	struct bexchange *x = vhost_exchange(vh, bytes_of(xname));
 	if (!x) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	json_t *rk = json_object_get(q->body, "routing_key");

@@ -153,9 +153,9 @@ void api_nodes(struct req *q)
 void api_node(struct req *q)
 {
 	if (strcmp(q->arg[0], node_name()))
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, node_json());
+		reply_object(q, node_json());
 }
 
 void api_extensions(struct req *q)

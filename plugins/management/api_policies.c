@@ -43,9 +43,9 @@ void api_policy(struct req *q)
 {
 	const struct policy *p = policy_find(q->arg[0], q->arg[1], operator_path(q));
 	if (!p || !user_sees_vhost(q->user, p->vhost))
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, policy_json(p));
+		reply_object(q, policy_json(p));
 }
 
 void api_policy_put(struct req *q)
@@ -70,7 +70,7 @@ void api_policy_delete(struct req *q)
 {
 	bool op = operator_path(q);
 	if (!policy_find(q->arg[0], q->arg[1], op)) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	json_t *id = json_pack("{s:s, s:s}", "vhost", q->arg[0], "name", q->arg[1]);

@@ -178,7 +178,7 @@ static struct queue *find(struct req *q, struct vhost **vh)
 		return NULL;
 	struct queue *qu = vhost_queue(*vh, bytes_of(q->arg[1]));
 	if (!qu)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	return qu;
 }
 
@@ -187,13 +187,13 @@ void api_queue(struct req *q)
 	struct vhost *vh;
 	struct queue *qu = find(q, &vh);
 	if (qu)
-		reply_json(q, 200, queue_json(qu));
+		reply_object(q, queue_json(qu));
 }
 
 void api_queue_put(struct req *q)
 {
 	struct vhost *vh = req_vhost(q, q->arg[0]);
-	if (!vh || (q->body && !body_object(q)))
+	if (!vh || !body_optional(q))
 		return;
 	bool durable, ad;
 	if (!body_bool(q, "durable", true, &durable) || !body_bool(q, "auto_delete", false, &ad))

@@ -152,7 +152,7 @@ void api_tern_redrive(struct req *q)
 {
 	struct vhost *vh;
 	json_int_t count = -1;
-	if (q->body && (!body_object(q) || !body_int(q, "count", -1, &count)))
+	if (!body_optional(q) || !body_int(q, "count", -1, &count))
 		return;
 	struct queue *qu = readable(q, &vh);
 	if (!qu)
