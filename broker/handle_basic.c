@@ -190,12 +190,13 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 }
 
 /* A publish in the counters: the exchange's in and out, the vhost's, the
- * connection's and the broker's; unroutable ones returned or dropped. */
-static void count_publish(struct vhost *vh, struct conn *c, struct bexchange *x, size_t routed,
-			  bool mandatory)
+ * connection's, the channel's and the broker's; unroutable ones returned or dropped. */
+static void count_publish(struct vhost *vh, struct channel *ch, struct bexchange *x,
+			  size_t routed, bool mandatory)
 {
-	struct stats *all[] = {&vh->stats, &stats_global, c ? &c->stats : NULL};
-	for (int i = 0; i < 3 && all[i]; i++) {
+	struct stats *all[] = {&vh->stats, &stats_global, ch ? &ch->c->stats : NULL,
+			       ch ? &ch->stats : NULL};
+	for (int i = 0; i < 4 && all[i]; i++) {
 		stat_add(all[i], ST_PUBLISH, 1);
 		if (!routed)
 			stat_add(all[i], mandatory ? ST_RETURN : ST_DROP_UNROUTABLE, 1);
@@ -219,7 +220,7 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 	bool refused = false;
 	if (x)
 		n = basic_route(vh, x, m, ch->c, &refused);
-	count_publish(vh, ch->c, x, n, mandatory);
+	count_publish(vh, ch, x, n, mandatory);
 	if (n == 0 && mandatory)
 		basic_send_return(ch, m);
 	if (seq && refused)

@@ -274,10 +274,15 @@ int op_queue_declare(struct vhost *vh, const struct actor *who, const struct que
 			       "reached",
 			       NAME(name), vh->name, (long long)vh->max_queues);
 	char why[256];
-	if (queue_args_validate(d->args, why, sizeof why) < 0)
+	if (queue_args_validate(d->args, why, sizeof why) < 0) {
+		/* why is "'x-arg': detail"; RabbitMQ names the queue between. */
+		char *detail = strstr(why, "': ");
+		if (detail)
+			*++detail = '\0', detail += 2;
 		return op_fail(e, AMQP_PRECONDITION_FAILED,
-			       "invalid arg %s for queue '%.*s' in vhost '%s'", why, NAME(name),
-			       vh->name);
+			       "invalid arg %s for queue '%.*s' in vhost '%s': %s", why, NAME(name),
+			       vh->name, detail ? detail : "invalid");
+	}
 	int rc = check_forward(who, vh, d->args, "x-dead-letter-exchange", "queue", name, e);
 	if (rc)
 		return rc;
@@ -325,7 +330,7 @@ int op_queue_delete(struct vhost *vh, const struct actor *who, struct bytes name
 		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' in use",
 			       q->name, vh->name);
 	if (if_empty && q->len)
-		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' is not empty",
+		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' not empty",
 			       q->name, vh->name);
 	*count = vhost_delete_queue(vh, q);
 	return 0;

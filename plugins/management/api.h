@@ -11,8 +11,7 @@
 
 /* The node's name ("tern@HOST"), as RabbitMQ's "rabbit@HOST". */
 const char *node_name(void);
-/* An ISO-like local time RabbitMQ shows ("2026-12-01 10:00:00") for a
- * wall-clock ms. */
+/* A wall-clock ms as RabbitMQ shows times: "2026-12-01T10:05:42.188+00:00". */
 json_t *time_json(uint64_t wall_ms);
 
 json_t *queue_json(const struct queue *q);
@@ -25,6 +24,9 @@ json_t *props_json(struct bytes raw_props);
 json_t *message_json(const struct message *m, const char *encoding, long truncate);
 /* The connection's name in the API: "PEER -> LOCAL". */
 void connection_name(const struct conn *c, char *out, size_t n);
+/* Its peer's address and port, as JSON. */
+json_t *connection_peer_host(const struct conn *c);
+json_t *connection_peer_port(const struct conn *c);
 
 /* api_overview.c; overview_started() marks the start (uptime). */
 void overview_started(void);
@@ -69,6 +71,7 @@ void api_connection(struct req *q);
 void api_connection_delete(struct req *q);
 void api_connection_channels(struct req *q);
 void api_channels(struct req *q);
+void api_channel(struct req *q);
 void api_consumers(struct req *q);
 
 /* api_access.c */

@@ -140,10 +140,17 @@ static json_t *columns(json_t *o, const char *cols)
 	char *save = NULL;
 	for (char *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
 		json_t *v = field(o, c);
-		if (!v)
+		char *dot = strchr(c, '.');
+		if (dot) { /* RabbitMQ keeps the parent object, even when the leaf is missing */
+			*dot = '\0';
+			bool parent = json_is_object(json_object_get(o, c));
+			*dot = '.';
+			if (!parent)
+				continue;
+		} else if (!v) {
 			continue;
+		}
 		json_t *at = out;
-		char *dot;
 		while ((dot = strchr(c, '.'))) {
 			*dot = '\0';
 			json_t *next = json_object_get(at, c);
@@ -154,7 +161,8 @@ static json_t *columns(json_t *o, const char *cols)
 			at = next;
 			c = dot + 1;
 		}
-		json_object_set(at, c, v);
+		if (v)
+			json_object_set(at, c, v);
 	}
 	return out;
 }

@@ -142,7 +142,12 @@ json_t *message_json(const struct message *m, const char *encoding, long truncat
 							       message_exchange(m).len));
 	json_object_set_new(o, "routing_key", json_stringn_nocheck((const char *)message_rkey(m).p,
 								  message_rkey(m).len));
-	json_object_set_new(o, "properties", props_json(message_props(m)));
+	json_t *props = props_json(message_props(m));
+	if (!json_object_size(props)) { /* sic: RabbitMQ writes no properties as [] */
+		json_decref(props);
+		props = json_array();
+	}
+	json_object_set_new(o, "properties", props);
 	if (strcmp(encoding, "base64") && utf8_ok(body, shown)) {
 		json_object_set_new(o, "payload", json_stringn(shown ? (const char *)body : "", shown));
 		json_object_set_new(o, "payload_encoding", json_string("string"));
@@ -238,6 +243,9 @@ void api_get(struct req *q)
 	struct vhost *vh = req_vhost(q, q->arg[0]);
 	if (!vh || !body_object(q))
 		return;
+	static const char *const needed[] = {"count", "ackmode", "encoding", NULL};
+	if (!body_has(q, needed))
+		return;
 	json_int_t count, trunc;
 	if (!body_int(q, "count", 0, &count) || !body_int(q, "truncate", -1, &trunc))
 		return;
@@ -246,19 +254,25 @@ void api_get(struct req *q)
 	bool requeue = mode && (!strcmp(mode, "ack_requeue_true") ||
 				!strcmp(mode, "reject_requeue_true"));
 	bool reject = mode && !strncmp(mode, "reject_", 7);
+	if (!enc || (strcmp(enc, "auto") && strcmp(enc, "base64"))) {
+		reply_error(q, 400, "Unsupported encoding. Please use auto or base64.");
+		return;
+	}
 	if (count < 1 || !mode ||
-	    (!requeue && strcmp(mode, "ack_requeue_false") && strcmp(mode, "reject_requeue_false")) ||
-	    (enc && strcmp(enc, "auto") && strcmp(enc, "base64"))) {
+	    (!requeue && strcmp(mode, "ack_requeue_false") && strcmp(mode, "reject_requeue_false"))) {
 		reply_error(q, 400, "count (a positive integer) and ackmode (ack_requeue_true, "
 				    "ack_requeue_false, reject_requeue_true, reject_requeue_false) are "
-				    "needed; encoding is auto or base64");
+				    "needed");
 		return;
 	}
 	struct actor who = req_actor(q);
 	struct queue *qu;
 	struct op_err e;
 	if (op_queue_for_read(vh, &who, bytes_of(q->arg[1]), &qu, &e)) {
-		reply_op_error(q, &e);
+		if (e.code == AMQP_NOT_FOUND) /* RabbitMQ shows the AMQP error here */
+			reply_error_json(q, 404, "not_found", json_sprintf("NOT_FOUND - %s", e.text));
+		else
+			reply_op_error(q, &e);
 		return;
 	}
 	json_t *out = json_array();

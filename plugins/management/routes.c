@@ -32,6 +32,7 @@ const struct route mgmt_routes[] = {
 	{GET, "connections/:name/channels", api_connection_channels, MGMT},
 	{GET, "vhosts/:vhost/connections", api_connections, MGMT},
 	{GET, "channels", api_channels, MGMT},
+	{GET, "channels/:name", api_channel, MGMT},
 	{GET, "vhosts/:vhost/channels", api_channels, MGMT},
 	{GET, "consumers", api_consumers, MGMT},
 	{GET, "consumers/:vhost", api_consumers, MGMT},
