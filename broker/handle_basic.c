@@ -117,15 +117,8 @@ static int may_publish(struct channel *ch, const struct amqp_basic_publish *a)
 		ch->wperm_len = (uint8_t)xn.len;
 		memcpy(ch->wperm_x, xn.p, xn.len);
 	}
-	struct bexchange *x = vhost_exchange(vh, xn);
-	if (!x)
-		return chan_fail(ch, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'", NAME(xn),
-				 vh->name);
-	if (x->internal)
-		return chan_fail(ch, AMQP_ACCESS_REFUSED,
-				 "cannot publish to internal exchange '%.*s' in vhost '%s'", NAME(xn),
-				 vh->name);
-	if (op_check_topic(&CHAN_ACTOR(ch), vh, x, PERM_WRITE, a->routing_key, &e))
+	struct bexchange *x;
+	if (op_publish_target(vh, &CHAN_ACTOR(ch), xn, a->routing_key, &x, &e))
 		return chan_fail(ch, e.code, "%s", e.text);
 	return 0;
 }

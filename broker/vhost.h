@@ -25,6 +25,7 @@ struct bexchange {
 	struct bytes args;
 	char *alternate;      /* alternate exchange (argument or policy), or NULL */
 	char *policy;         /* name of the policy in effect, or NULL */
+	char *creator;        /* the user who declared it (the API shows it), or NULL */
 	struct binding **out; /* bindings with this exchange as source */
 	size_t nout, nout_cap;
 	struct binding **in;  /* exchange-to-exchange bindings into this one */

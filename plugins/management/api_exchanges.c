@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/jtable.h"
+#include "exchanges/exchange.h"
 #include "plugins/management/api.h"
 
 /* "amq.default" in a path is the default exchange. */
@@ -17,15 +18,28 @@ static const char *xname(const char *path_name)
 	return strcmp(path_name, "amq.default") ? path_name : "";
 }
 
+static bool any_stats(const struct stats *st)
+{
+	for (int k = 0; k < ST_N; k++)
+		if (st->n[k])
+			return true;
+	return false;
+}
+
 json_t *exchange_json(const struct bexchange *x)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "name", x->base.name,
-			      "vhost", x->vh->name, "type", x->base.type->name, "durable",
-			      x->durable, "auto_delete", x->auto_delete, "internal", x->internal,
-			      "arguments", jtable_to_json(x->args), "message_stats",
-			      message_stats_json(&x->stats));
-	json_object_set_new(o, "policy", x->policy ? json_string(x->policy) : json_null());
-	json_object_set_new(o, "user_who_performed_action", json_string(""));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o}", "name", x->base.name, "vhost",
+			      x->vh->name, "type", x->base.type->name, "durable", x->durable,
+			      "auto_delete", x->auto_delete, "internal", x->internal, "arguments",
+			      jtable_to_json(x->args));
+	/* RabbitMQ leaves out what has no value yet: message_stats before
+	 * the first publish, policy when none applies. */
+	if (any_stats(&x->stats))
+		json_object_set_new(o, "message_stats", message_stats_json(&x->stats));
+	if (x->policy)
+		json_object_set_new(o, "policy", json_string(x->policy));
+	json_object_set_new(o, "user_who_performed_action",
+			    json_string(x->creator ? x->creator : x->builtin ? "rmq-internal" : ""));
 	return o;
 }
 
@@ -115,26 +129,36 @@ void api_exchange(struct req *q)
 {
 	struct vhost *vh;
 	struct bexchange *x = find(q, &vh);
-	if (x)
-		reply_object(q, exchange_json(x));
+	if (x) {
+		json_t *o = exchange_json(x);
+		json_object_set_new(o, "incoming", json_array());
+		json_object_set_new(o, "outgoing", json_array());
+		reply_object(q, o);
+	}
 }
 
 void api_exchange_put(struct req *q)
 {
-	struct vhost *vh = req_vhost(q, q->arg[0]);
+	struct vhost *vh = req_vhost_put(q, q->arg[0]);
 	if (!vh || !body_object(q))
 		return;
+	/* RabbitMQ's API defaults: a direct exchange, not durable. */
 	json_t *type = json_object_get(q->body, "type");
 	const char *bools[] = {"durable", "auto_delete", "internal"};
-	bool val[3] = {true, false, false};
+	bool val[3] = {false, false, false};
 	for (int i = 0; i < 3; i++)
 		if (!body_bool(q, bools[i], val[i], &val[i]))
 			return;
-	if (!json_is_string(type)) {
-		reply_error(q, 400, "type: a string is needed (direct, fanout, topic, headers, ...)");
+	if (type && !json_is_string(type)) {
+		reply_bad_value(q, "not_string", json_incref(type));
 		return;
 	}
-	struct exchange_decl d = {.name = bytes_of(q->arg[1]), .type = bytes_of(json_string_value(type)),
+	const char *tname = type ? json_string_value(type) : "direct";
+	if (!exchange_type_find(bytes_of(tname))) {
+		reply_error(q, 400, "invalid exchange type '%s'", tname);
+		return;
+	}
+	struct exchange_decl d = {.name = bytes_of(q->arg[1]), .type = bytes_of(tname),
 				  .durable = val[0], .auto_delete = val[1], .internal = val[2]};
 	char why[256];
 	if (jtable_from_json(json_object_get(q->body, "arguments"), &d.args, why, sizeof why) < 0) {
@@ -168,24 +192,26 @@ void api_exchange_delete(struct req *q)
 
 void api_exchange_bindings_source(struct req *q)
 {
-	struct vhost *vh;
-	struct bexchange *x = find(q, &vh);
-	if (!x)
+	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
+	struct vhost *vh = req_vhost(q, q->arg[0]);
+	if (!vh)
 		return;
+	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
 	json_t *arr = json_array();
-	for (size_t i = 0; i < x->nout; i++)
+	for (size_t i = 0; x && i < x->nout; i++)
 		json_array_append_new(arr, binding_json(vh, x->out[i]));
 	reply_list(q, arr);
 }
 
 void api_exchange_bindings_destination(struct req *q)
 {
-	struct vhost *vh;
-	struct bexchange *x = find(q, &vh);
-	if (!x)
+	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
+	struct vhost *vh = req_vhost(q, q->arg[0]);
+	if (!vh)
 		return;
+	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
 	json_t *arr = json_array();
-	for (size_t i = 0; i < x->nin; i++)
+	for (size_t i = 0; x && i < x->nin; i++)
 		json_array_append_new(arr, binding_json(vh, x->in[i]));
 	reply_list(q, arr);
 }
