@@ -19,6 +19,8 @@ json_t *queue_json(const struct queue *q);
 json_t *consumers_json(const struct queue *q);
 json_t *exchange_json(const struct bexchange *x);
 json_t *binding_json(const struct vhost *vh, const struct binding *b);
+/* The default exchange's implicit binding to a queue. */
+json_t *default_binding_json(const struct vhost *vh, const struct queue *qu);
 json_t *connection_json(const struct conn *c);
 json_t *props_json(struct bytes raw_props);
 json_t *message_json(const struct message *m, const char *encoding, long truncate);

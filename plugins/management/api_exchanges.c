@@ -216,6 +216,19 @@ void api_exchange_bindings_destination(struct req *q)
 	reply_list(q, arr);
 }
 
+/* The default exchange's implicit binding to a queue: RabbitMQ lists it
+ * first, keyed by the queue's name. */
+json_t *default_binding_json(const struct vhost *vh, const struct queue *qu)
+{
+	char key[1024];
+	struct binding b = {.key = qu->name, .key_len = qu->name_len};
+	props_key(&b, key, sizeof key);
+	return json_pack("{s:s, s:s, s:s%, s:s, s:s%, s:{}, s:s}", "source", "", "vhost", vh->name,
+			 "destination", qu->name, (size_t)qu->name_len, "destination_type",
+			 "queue", "routing_key", qu->name, (size_t)qu->name_len, "arguments",
+			 "properties_key", key);
+}
+
 void api_bindings(struct req *q)
 {
 	struct vhost *only = NULL;
@@ -226,6 +239,8 @@ void api_bindings(struct req *q)
 	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
 		if (only || user_sees_vhost(q->user, vh->name)) {
 			void *v;
+			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
+				json_array_append_new(arr, default_binding_json(vh, v));
 			for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);) {
 				struct bexchange *x = v;
 				for (size_t k = 0; k < x->nout; k++)
@@ -246,7 +261,9 @@ struct ends {
 	enum binding_dest kind;
 };
 
-static bool ends(struct req *q, struct ends *e)
+/* The ends a path names; false (with 404 replied unless missing_ok)
+ * when the vhost, the source or the destination is missing. */
+static bool ends(struct req *q, struct ends *e, bool missing_ok)
 {
 	e->vh = req_vhost(q, q->arg[0]);
 	if (!e->vh)
@@ -255,7 +272,11 @@ static bool ends(struct req *q, struct ends *e)
 	e->src = vhost_exchange(e->vh, bytes_of(xname(q->arg[1])));
 	e->dest = e->kind == DEST_QUEUE ? (void *)vhost_queue(e->vh, bytes_of(q->arg[3]))
 					: (void *)vhost_exchange(e->vh, bytes_of(q->arg[3]));
-	if (!e->src || !e->dest || (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e"))) {
+	if (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e")) {
+		reply_not_found(q);
+		return false;
+	}
+	if ((!e->src || !e->dest) && !missing_ok) {
 		reply_not_found(q);
 		return false;
 	}
@@ -264,11 +285,12 @@ static bool ends(struct req *q, struct ends *e)
 
 void api_bindings_between(struct req *q)
 {
+	/* Between objects that are not there: no bindings (200 []). */
 	struct ends e;
-	if (!ends(q, &e))
+	if (!ends(q, &e, true))
 		return;
 	json_t *arr = json_array();
-	for (size_t i = 0; i < e.src->nout; i++)
+	for (size_t i = 0; e.src && e.dest && i < e.src->nout; i++)
 		if (e.src->out[i]->dest == e.dest)
 			json_array_append_new(arr, binding_json(e.vh, e.src->out[i]));
 	reply_list(q, arr);
@@ -276,9 +298,14 @@ void api_bindings_between(struct req *q)
 
 void api_binding_create(struct req *q)
 {
-	struct ends e;
-	if (!ends(q, &e) || !body_optional(q))
+	struct vhost *vh = req_vhost_put(q, q->arg[0]);
+	if (!vh || !body_optional(q))
 		return;
+	if (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e")) {
+		reply_not_found(q);
+		return;
+	}
+	enum binding_dest kind = !strcmp(q->arg[2], "q") ? DEST_QUEUE : DEST_EXCHANGE;
 	json_t *rk = json_object_get(q->body, "routing_key");
 	if (rk && (!json_is_string(rk) || json_string_length(rk) > 255)) {
 		reply_error(q, 400, "routing_key must be a string of at most 255 octets");
@@ -293,17 +320,19 @@ void api_binding_create(struct req *q)
 	struct bytes key = bytes_of(rk ? json_string_value(rk) : "");
 	struct actor who = req_actor(q);
 	struct op_err err;
-	if (op_bind(e.vh, &who, e.kind, bytes_of(xname(q->arg[1])), bytes_of(q->arg[3]), key, args,
+	/* ops.h checks permissions, then that both ends exist (404 with
+	 * RabbitMQ's "no queue 'q' in vhost 'v'"). */
+	if (op_bind(vh, &who, kind, bytes_of(xname(q->arg[1])), bytes_of(q->arg[3]), key, args,
 		    false, &err)) {
 		reply_op_error(q, &err);
 	} else {
+		/* Relative to the request's URL, as RabbitMQ: "DEST/PROPS". */
 		struct binding b = {.key = (char *)key.p, .key_len = key.len, .args = args};
 		char pk[1024], loc[2048];
 		props_key(&b, pk, sizeof pk);
-		char *v = evhttp_encode_uri(q->arg[0]), *s = evhttp_encode_uri(q->arg[1]),
-		     *d = evhttp_encode_uri(q->arg[3]), *p = evhttp_encode_uri(pk);
-		snprintf(loc, sizeof loc, "/api/bindings/%s/e/%s/%s/%s/%s", v, s, q->arg[2], d, p);
-		free(v), free(s), free(d), free(p);
+		char *d = evhttp_uriencode(q->arg[3], -1, 0), *p = evhttp_uriencode(pk, -1, 0);
+		snprintf(loc, sizeof loc, "%s/%s", d, p);
+		free(d), free(p);
 		evhttp_add_header(evhttp_request_get_output_headers(q->r), "Location", loc);
 		reply_status(q, 201);
 	}
@@ -312,7 +341,7 @@ void api_binding_create(struct req *q)
 
 static struct binding *named(struct req *q, struct ends *e)
 {
-	if (!ends(q, e))
+	if (!ends(q, e, false))
 		return NULL;
 	for (size_t i = 0; i < e->src->nout; i++) {
 		struct binding *b = e->src->out[i];

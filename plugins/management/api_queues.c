@@ -298,11 +298,7 @@ void api_queue_bindings(struct req *q)
 		return;
 	json_t *arr = json_array();
 	/* RabbitMQ lists the default exchange's implicit binding first. */
-	json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s%, s:{}, s:s%}", "source", "",
-					     "vhost", vh->name, "destination", qu->name,
-					     "destination_type", "queue", "routing_key", qu->name,
-					     (size_t)qu->name_len, "arguments", "properties_key",
-					     qu->name, (size_t)qu->name_len));
+	json_array_append_new(arr, default_binding_json(vh, qu));
 	for (size_t i = 0; i < qu->nbinds; i++)
 		json_array_append_new(arr, binding_json(vh, qu->binds[i]));
 	reply_list(q, arr);
