@@ -40,6 +40,7 @@ struct bexchange {
 struct vhost {
 	char *name;
 	char *description;     /* RabbitMQ's vhost metadata, kept for export */
+	bool tracing;          /* the API's flag (RabbitMQ's firehose; Tern traces nothing) */
 	char *tags;            /* comma-separated */
 	char *default_queue_type;
 	int64_t max_connections, max_queues; /* vhost limits; -1: none */

@@ -40,7 +40,8 @@ void api_extensions(struct req *q);
 void api_health_alarms(struct req *q);
 void api_health_port(struct req *q);
 void api_health_vhosts(struct req *q);
-void api_health_ready(struct req *q);
+void api_health_protocol(struct req *q);
+void api_aliveness(struct req *q);
 
 /* api_queues.c */
 void api_queues(struct req *q);
@@ -83,6 +84,10 @@ void api_vhost_put(struct req *q);
 void api_vhost_delete(struct req *q);
 void api_vhost_permissions(struct req *q);
 void api_users(struct req *q);
+void api_users_without_permissions(struct req *q);
+void api_users_bulk_delete(struct req *q);
+void api_vhost_topic_permissions(struct req *q);
+void api_user_topic_permissions(struct req *q);
 void api_user(struct req *q);
 void api_user_put(struct req *q);
 void api_user_delete(struct req *q);

@@ -50,7 +50,8 @@ void api_policy(struct req *q)
 
 void api_policy_put(struct req *q)
 {
-	if (!body_object(q) || !req_vhost(q, q->arg[0]))
+	static const char *const keys[] = {"pattern", "definition", NULL};
+	if (!req_vhost_put(q, q->arg[0]) || !body_object(q) || !body_has(q, keys))
 		return;
 	bool op = operator_path(q);
 	bool existed = policy_find(q->arg[0], q->arg[1], op) != NULL;
