@@ -64,6 +64,9 @@ bool body_has(struct req *q, const char *const *keys);
 /* An error from ops.h as RabbitMQ's API gives it: 404 not_found with the
  * text, 401 "Access refused." for ACCESS_REFUSED, 400 otherwise. */
 void reply_op_error(struct req *q, const struct op_err *e);
+/* The same for Tern's own endpoints (/api/tern/): the AMQP code as the
+ * status (404, 403 refused, 405 locked, else 400) with ops.h's text. */
+void reply_op_error_tern(struct req *q, const struct op_err *e);
 /* A single object (stolen) with 200, cut to ?columns= as lists are. */
 void reply_object(struct req *q, json_t *o);
 

@@ -140,6 +140,15 @@ void reply_op_error(struct req *q, const struct op_err *e)
 		reply_error(q, 400, "%s", e->text);
 }
 
+void reply_op_error_tern(struct req *q, const struct op_err *e)
+{
+	int status = e->code == AMQP_NOT_FOUND	     ? 404
+		     : e->code == AMQP_ACCESS_REFUSED ? 403
+		     : e->code == AMQP_RESOURCE_LOCKED ? 405
+						       : 400;
+	reply_error(q, status, "%s", e->text);
+}
+
 const char *query(struct req *q, const char *name)
 {
 	return evhttp_find_header(&q->query, name);
