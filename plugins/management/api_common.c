@@ -2,7 +2,9 @@
  * RabbitMQ's shapes: paging (page, page_size -> {items, page, page_size,
  * page_count, filtered_count, item_count, total_count}), the name filter
  * (use_regex), sorting by any field (dotted paths such as
- * message_stats.publish_details.rate), columns, and message_stats. */
+ * message_stats.publish_details.rate), columns, and message_stats; the
+ * body readers and RabbitMQ's 400 reasons for bodies (["not_boolean", v],
+ * [{key_missing,k}]), and paging's own errors. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,44 @@
 
 #include "broker/stats.h"
 #include "plugins/management/mgmt.h"
+#include "protocol/frame.h"
 #include "util/regex.h"
+
+void reply_bad_value(struct req *q, const char *what, json_t *value)
+{
+	reply_error_json(q, 400, NULL, json_pack("[s, o]", what, value));
+}
+
+void reply_key_missing(struct req *q, const char *const *keys)
+{
+	char reason[300] = "[";
+	size_t n = 1;
+	for (size_t i = 0; keys[i]; i++)
+		if (!json_object_get(q->body, keys[i]))
+			n += (size_t)snprintf(reason + n, sizeof reason - n, "%s{key_missing,%s}",
+					      n > 1 ? "," : "", keys[i]);
+	snprintf(reason + n, sizeof reason - n, "]");
+	reply_error(q, 400, "%s", reason);
+}
+
+bool body_has(struct req *q, const char *const *keys)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (!json_object_get(q->body, keys[i])) {
+			reply_key_missing(q, keys);
+			return false;
+		}
+	return true;
+}
+
+void reply_op_error_tern(struct req *q, const struct op_err *e)
+{
+	int status = e->code == AMQP_NOT_FOUND	     ? 404
+		     : e->code == AMQP_ACCESS_REFUSED ? 403
+		     : e->code == AMQP_RESOURCE_LOCKED ? 405
+						       : 400;
+	reply_error(q, status, "%s", e->text);
+}
 
 bool body_bool(struct req *q, const char *key, bool def, bool *out)
 {

@@ -103,33 +103,6 @@ void reply_not_found(struct req *q)
 	reply_error_json(q, 404, "Object Not Found", json_string("Not Found"));
 }
 
-void reply_bad_value(struct req *q, const char *what, json_t *value)
-{
-	reply_error_json(q, 400, NULL, json_pack("[s, o]", what, value));
-}
-
-void reply_key_missing(struct req *q, const char *const *keys)
-{
-	char reason[300] = "[";
-	size_t n = 1;
-	for (size_t i = 0; keys[i]; i++)
-		if (!json_object_get(q->body, keys[i]))
-			n += (size_t)snprintf(reason + n, sizeof reason - n, "%s{key_missing,%s}",
-					      n > 1 ? "," : "", keys[i]);
-	snprintf(reason + n, sizeof reason - n, "]");
-	reply_error(q, 400, "%s", reason);
-}
-
-bool body_has(struct req *q, const char *const *keys)
-{
-	for (size_t i = 0; keys[i]; i++)
-		if (!json_object_get(q->body, keys[i])) {
-			reply_key_missing(q, keys);
-			return false;
-		}
-	return true;
-}
-
 void reply_op_error(struct req *q, const struct op_err *e)
 {
 	if (e->code == AMQP_NOT_FOUND)
@@ -138,15 +111,6 @@ void reply_op_error(struct req *q, const struct op_err *e)
 		reply_error_json(q, 401, "not_authorised", json_string("Access refused."));
 	else
 		reply_error(q, 400, "%s", e->text);
-}
-
-void reply_op_error_tern(struct req *q, const struct op_err *e)
-{
-	int status = e->code == AMQP_NOT_FOUND	     ? 404
-		     : e->code == AMQP_ACCESS_REFUSED ? 403
-		     : e->code == AMQP_RESOURCE_LOCKED ? 405
-						       : 400;
-	reply_error(q, status, "%s", e->text);
 }
 
 const char *query(struct req *q, const char *name)
