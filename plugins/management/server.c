@@ -287,9 +287,11 @@ static bool match(const char *pattern, char **seg, int nseg, struct req *q)
 	return i == nseg;
 }
 
+/* HEAD is answered as GET (evhttp sends no body for it). */
 static int method_of(struct evhttp_request *r)
 {
-	return (int)evhttp_request_get_command(r);
+	int m = (int)evhttp_request_get_command(r);
+	return m == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : m;
 }
 
 /* The page: "/", "/index.html" and the files beside it. */
@@ -378,9 +380,9 @@ static void dispatch(struct req *q, const char *path)
 	}
 	enum login how;
 	if (!found) {
-		if (other_methods) {
+		if (other_methods) { /* OPTIONS: 200 with the methods, as RabbitMQ */
 			allow_header(q, other_methods);
-			reply_status(q, 405);
+			reply_status(q, method_of(q->r) == EVHTTP_REQ_OPTIONS ? 200 : 405);
 		} else {
 			reply_not_found(q);
 		}
