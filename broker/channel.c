@@ -156,12 +156,14 @@ static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 {
 	struct queue *q = u->q;
 	q->unacked--;
+	q->unacked_bytes -= u->e.size;
 	if (u->cons)
 		u->cons->unacked--;
 	if (how == SETTLE_ACK) {
 		stat_add(&q->stats, ST_ACK, 1);
 		stat_add(&q->vh->stats, ST_ACK, 1);
 		stat_add(&ch->c->stats, ST_ACK, 1);
+		stat_add(&ch->stats, ST_ACK, 1);
 		stat_add(&stats_global, ST_ACK, 1);
 		queue_ack_entry(q, &u->e);
 	} else if (how == SETTLE_REJECT) {
@@ -244,8 +246,8 @@ static void count_delivery(struct channel *ch, struct queue *q, bool consumer, b
 {
 	enum stat_kind k = consumer ? (no_ack ? ST_DELIVER_NOACK : ST_DELIVER)
 			       : (no_ack ? ST_GET_NOACK : ST_GET);
-	struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &stats_global};
-	for (int i = 0; i < 4; i++) {
+	struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &ch->stats, &stats_global};
+	for (int i = 0; i < 5; i++) {
 		stat_add(all[i], k, 1);
 		if (redelivered)
 			stat_add(all[i], ST_REDELIVER, 1);
@@ -297,6 +299,7 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 	}
 	queue_ref(q);
 	q->unacked++;
+	q->unacked_bytes += e.size;
 	if (cons)
 		cons->unacked++;
 	e.deliveries++;
@@ -334,6 +337,7 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 		return;
 	if (id == AMQP_BASIC_ACK) {
 		stat_add(&ch->c->stats, ST_CONFIRM, upto - ch->confirm_sent);
+		stat_add(&ch->stats, ST_CONFIRM, upto - ch->confirm_sent);
 		stat_add(&ch->c->vh->stats, ST_CONFIRM, upto - ch->confirm_sent);
 		stat_add(&stats_global, ST_CONFIRM, upto - ch->confirm_sent);
 	}

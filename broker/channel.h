@@ -91,6 +91,7 @@ struct channel {
 
 	/* transactions */
 	bool tx;
+	struct stats stats; /* the channel's message counters (the API's message_stats) */
 	struct txop *txops;
 	size_t ntx, ntx_cap;
 

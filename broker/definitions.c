@@ -447,7 +447,10 @@ int definitions_load(const char *path, const struct defs_opts *o, struct defs_re
 
 json_t *definitions_export(void)
 {
-	json_t *doc = json_pack("{s:s, s:s}", "product_name", "Tern", "product_version", "0.1.0");
+	/* rabbit_version: the RabbitMQ whose format this is (tools check it). */
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "rabbit_version", "3.10.8",
+				"rabbitmq_version", "3.10.8", "product_name", "Tern",
+				"product_version", "0.1.0");
 	for (int k = 0; k < DK_N; k++) {
 		if (k == DK_OPERATOR_POLICY)
 			continue; /* among the parameters, as RabbitMQ writes them */

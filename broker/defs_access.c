@@ -260,8 +260,13 @@ static json_t *vhost_json(const struct vhost *vh)
 		t += len + (t[len] == ',');
 	}
 	const char *desc = vh->description ? vh->description : "";
-	json_t *o = json_pack("{s:s, s:s, s:O, s:{s:s, s:O}}", "name", vh->name, "description",
-			      desc, "tags", tags, "metadata", "description", desc, "tags", tags);
+	/* RabbitMQ 3.10 writes a vhost as its name alone; Tern adds the
+	 * metadata when there is some, so an export keeps it. */
+	json_t *o = json_array_size(tags) || *desc
+			    ? json_pack("{s:s, s:s, s:O, s:{s:s, s:O}}", "name", vh->name,
+					"description", desc, "tags", tags, "metadata", "description",
+					desc, "tags", tags)
+			    : json_pack("{s:s}", "name", vh->name);
 	if (vh->default_queue_type)
 		json_object_set_new(o, "default_queue_type", json_string(vh->default_queue_type));
 	json_decref(tags);

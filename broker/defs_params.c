@@ -323,7 +323,8 @@ static int policy_fields(const json_t *o, bool op, struct policy_fields *f, char
 	struct policy_def d;
 	char why[256];
 	if (policy_def_parse(f->definition, op, &d, ignore_key, NULL, why, sizeof why) < 0)
-		return ERR("definition: %s", why);
+		return ERR("%s%s", strncmp(why, "definition:", 11) ? "definition: " : "",
+			   why); /* policy.c names the definition itself in some */
 	policy_def_free(&d);
 	struct regex *re = regex_compile(f->pattern, "pattern", err, errlen);
 	regex_free(re);

@@ -152,12 +152,13 @@ static void queue_export(json_t *arr)
 			struct queue *q = v;
 			if (q->exclusive)
 				continue;
+			/* RabbitMQ 3.10 writes no "type" for classic queues. */
 			json_array_append_new(arr,
-					      json_pack("{s:s%, s:s, s:s, s:b, s:b, s:o}", "name",
-							q->name, (size_t)q->name_len, "vhost",
-							vh->name, "type", "classic", "durable",
-							q->durable, "auto_delete", q->auto_delete,
-							"arguments", jtable_to_json(q->args)));
+					      json_pack("{s:s%, s:s, s:b, s:b, s:o}", "name", q->name,
+							(size_t)q->name_len, "vhost", vh->name,
+							"durable", q->durable, "auto_delete",
+							q->auto_delete, "arguments",
+							jtable_to_json(q->args)));
 		}
 	}
 }

@@ -117,15 +117,8 @@ static int may_publish(struct channel *ch, const struct amqp_basic_publish *a)
 		ch->wperm_len = (uint8_t)xn.len;
 		memcpy(ch->wperm_x, xn.p, xn.len);
 	}
-	struct bexchange *x = vhost_exchange(vh, xn);
-	if (!x)
-		return chan_fail(ch, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'", NAME(xn),
-				 vh->name);
-	if (x->internal)
-		return chan_fail(ch, AMQP_ACCESS_REFUSED,
-				 "cannot publish to internal exchange '%.*s' in vhost '%s'", NAME(xn),
-				 vh->name);
-	if (op_check_topic(&CHAN_ACTOR(ch), vh, x, PERM_WRITE, a->routing_key, &e))
+	struct bexchange *x;
+	if (op_publish_target(vh, &CHAN_ACTOR(ch), xn, a->routing_key, &x, &e))
 		return chan_fail(ch, e.code, "%s", e.text);
 	return 0;
 }
@@ -190,12 +183,13 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 }
 
 /* A publish in the counters: the exchange's in and out, the vhost's, the
- * connection's and the broker's; unroutable ones returned or dropped. */
-static void count_publish(struct vhost *vh, struct conn *c, struct bexchange *x, size_t routed,
-			  bool mandatory)
+ * connection's, the channel's and the broker's; unroutable ones returned or dropped. */
+static void count_publish(struct vhost *vh, struct channel *ch, struct bexchange *x,
+			  size_t routed, bool mandatory)
 {
-	struct stats *all[] = {&vh->stats, &stats_global, c ? &c->stats : NULL};
-	for (int i = 0; i < 3 && all[i]; i++) {
+	struct stats *all[] = {&vh->stats, &stats_global, ch ? &ch->c->stats : NULL,
+			       ch ? &ch->stats : NULL};
+	for (int i = 0; i < 4 && all[i]; i++) {
 		stat_add(all[i], ST_PUBLISH, 1);
 		if (!routed)
 			stat_add(all[i], mandatory ? ST_RETURN : ST_DROP_UNROUTABLE, 1);
@@ -219,7 +213,7 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 	bool refused = false;
 	if (x)
 		n = basic_route(vh, x, m, ch->c, &refused);
-	count_publish(vh, ch->c, x, n, mandatory);
+	count_publish(vh, ch, x, n, mandatory);
 	if (n == 0 && mandatory)
 		basic_send_return(ch, m);
 	if (seq && refused)

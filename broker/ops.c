@@ -12,6 +12,7 @@
 #include "broker/queue_args.h"
 #include "protocol/frame.h"
 #include "protocol/table.h"
+#include "util/xalloc.h"
 
 #define NAME(b) (int)(b).len, (const char *)(b).p
 
@@ -145,6 +146,7 @@ int op_exchange_declare(struct vhost *vh, const struct actor *who, const struct 
 		x->durable = d->durable;
 		x->auto_delete = d->auto_delete;
 		x->internal = d->internal;
+		x->creator = who && who->user ? xstrdup(who->user) : NULL;
 		persist_exchange_declared(x);
 		goto done;
 	}
@@ -160,6 +162,18 @@ int op_exchange_declare(struct vhost *vh, const struct actor *who, const struct 
 				      tf(x->auto_delete), e);
 	if (x->internal != d->internal)
 		return x_inequivalent(vh, d->name, "internal", tf(d->internal), tf(x->internal), e);
+	/* Of an exchange's arguments RabbitMQ compares alternate-exchange. */
+	struct fvalue a, b;
+	bool ha = table_get(x->args, "alternate-exchange", &a);
+	bool hb = table_get(d->args, "alternate-exchange", &b);
+	if (ha != hb || (ha && !fvalue_equal(&a, &b))) {
+		char detail[300];
+		queue_args_mismatch(x->args, d->args, "alternate-exchange", detail, sizeof detail);
+		return op_fail(e, AMQP_PRECONDITION_FAILED,
+			       "inequivalent arg 'alternate-exchange' for exchange '%.*s' in vhost "
+			       "'%s': %s",
+			       NAME(d->name), vh->name, detail);
+	}
 done:
 	if (out)
 		*out = x;
@@ -275,10 +289,15 @@ int op_queue_declare(struct vhost *vh, const struct actor *who, const struct que
 			       "reached",
 			       NAME(name), vh->name, (long long)vh->max_queues);
 	char why[256];
-	if (queue_args_validate(d->args, why, sizeof why) < 0)
+	if (queue_args_validate(d->args, why, sizeof why) < 0) {
+		/* why is "'x-arg': detail"; RabbitMQ names the queue between. */
+		char *detail = strstr(why, "': ");
+		if (detail)
+			*++detail = '\0', detail += 2;
 		return op_fail(e, AMQP_PRECONDITION_FAILED,
-			       "invalid arg %s for queue '%.*s' in vhost '%s'", why, NAME(name),
-			       vh->name);
+			       "invalid arg %s for queue '%.*s' in vhost '%s': %s", why, NAME(name),
+			       vh->name, detail ? detail : "invalid");
+	}
 	int rc = check_forward(who, vh, d->args, "x-dead-letter-exchange", "queue", name, e);
 	if (rc)
 		return rc;
@@ -328,7 +347,7 @@ int op_queue_delete(struct vhost *vh, const struct actor *who, struct bytes name
 		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' in use",
 			       q->name, vh->name);
 	if (if_empty && q->len)
-		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' is not empty",
+		return op_fail(e, AMQP_PRECONDITION_FAILED, "queue '%s' in vhost '%s' not empty",
 			       q->name, vh->name);
 	*count = vhost_delete_queue(vh, q);
 	return 0;
@@ -385,4 +404,18 @@ int op_bind(struct vhost *vh, const struct actor *who, enum binding_dest kind, s
 	const char *why = "";
 	rc = vhost_bind(vh, src, kind, d, key, args, &why);
 	return rc ? op_fail(e, rc, "%s", why) : 0;
+}
+
+int op_publish_target(struct vhost *vh, const struct actor *who, struct bytes xname,
+		      struct bytes routing_key, struct bexchange **out, struct op_err *e)
+{
+	struct bexchange *x = *out = vhost_exchange(vh, xname);
+	if (!x)
+		return op_fail(e, AMQP_NOT_FOUND, "no exchange '%.*s' in vhost '%s'", NAME(xname),
+			       vh->name);
+	if (x->internal)
+		return op_fail(e, AMQP_ACCESS_REFUSED,
+			       "cannot publish to internal exchange '%.*s' in vhost '%s'",
+			       NAME(xname), vh->name);
+	return op_check_topic(who, vh, x, PERM_WRITE, routing_key, e);
 }

@@ -40,6 +40,12 @@ int op_check(const struct actor *who, struct vhost *vh, enum access_perm kind, c
 int op_check_topic(const struct actor *who, struct vhost *vh, const struct bexchange *x,
 		   enum access_perm kind, struct bytes routing_key, struct op_err *e);
 
+/* What basic.publish checks after the write permission on the exchange
+ * (which callers may cache): that it exists, is not internal, and the
+ * topic permission on the routing key. *out gets the exchange. */
+int op_publish_target(struct vhost *vh, const struct actor *who, struct bytes xname,
+		      struct bytes routing_key, struct bexchange **out, struct op_err *e);
+
 struct exchange_decl {
 	struct bytes name, type, args;
 	bool passive, durable, auto_delete, internal;

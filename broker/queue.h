@@ -58,6 +58,7 @@ struct queue {
 	uint64_t next_seq;
 	uint64_t ready_bytes;
 	uint32_t unacked; /* delivered, not yet acked */
+	uint64_t unacked_bytes; /* their bodies (the API's message_bytes_unacknowledged) */
 
 	struct consumer **cons; /* in registration order */
 	size_t ncons, ncons_cap, rr;

@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include "broker/channel.h"
 #include "broker/conn.h"
 #include "broker/vhost.h"
 
@@ -52,8 +53,12 @@ void stats_sample_all(uint64_t dt_ms)
 		for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);)
 			stats_sample(&((struct bexchange *)v)->stats, dt_ms);
 	}
-	for (struct conn *c = conn_list; c; c = c->next)
+	for (struct conn *c = conn_list; c; c = c->next) {
 		stats_sample(&c->stats, dt_ms);
+		for (uint32_t i = 0; i < c->nchans; i++)
+			if (c->chans[i])
+				stats_sample(&c->chans[i]->stats, dt_ms);
+	}
 }
 
 uint64_t stats_clock_ns(void)

@@ -21,13 +21,17 @@ static struct strmap vhosts;
 /* The exchanges every vhost has (RabbitMQ's set). */
 static const struct {
 	const char *name, *type;
+	bool internal;
 } builtins[] = {
-	{"", "direct"},
-	{"amq.direct", "direct"},
-	{"amq.fanout", "fanout"},
-	{"amq.topic", "topic"},
-	{"amq.headers", "headers"},
-	{"amq.match", "headers"},
+	{"", "direct", false},
+	{"amq.direct", "direct", false},
+	{"amq.fanout", "fanout", false},
+	{"amq.topic", "topic", false},
+	{"amq.headers", "headers", false},
+	{"amq.match", "headers", false},
+	/* RabbitMQ's firehose tracer publishes here; Tern has no tracer, so
+	 * nothing does, but clients (and the API) see it as in RabbitMQ. */
+	{"amq.rabbitmq.trace", "topic", true},
 };
 
 bool vhost_builtin_exchange(struct bytes name)
@@ -38,7 +42,8 @@ bool vhost_builtin_exchange(struct bytes name)
 	return false;
 }
 
-static struct bexchange *add_builtin(struct vhost *vh, const char *name, const char *type)
+static struct bexchange *add_builtin(struct vhost *vh, const char *name, const char *type,
+				     bool internal)
 {
 	int code;
 	const char *why;
@@ -46,6 +51,7 @@ static struct bexchange *add_builtin(struct vhost *vh, const char *name, const c
 						 (struct bytes){0}, &code, &why);
 	x->durable = true;
 	x->builtin = true;
+	x->internal = internal;
 	return x;
 }
 
@@ -59,7 +65,7 @@ struct vhost *vhost_create(const char *name)
 	vh->refs = 1;
 	strmap_put(&vhosts, vh->name, strlen(vh->name), vh);
 	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-		add_builtin(vh, builtins[i].name, builtins[i].type);
+		add_builtin(vh, builtins[i].name, builtins[i].type, builtins[i].internal);
 	return vh;
 }
 
@@ -255,6 +261,7 @@ void vhost_delete_exchange(struct vhost *vh, struct bexchange *x)
 	free(x->in);
 	free(x->alternate);
 	free(x->policy);
+	free(x->creator);
 	free((void *)x->args.p);
 	free(x->base.name);
 	free(x);

@@ -25,6 +25,7 @@ struct bexchange {
 	struct bytes args;
 	char *alternate;      /* alternate exchange (argument or policy), or NULL */
 	char *policy;         /* name of the policy in effect, or NULL */
+	char *creator;        /* the user who declared it (the API shows it), or NULL */
 	struct binding **out; /* bindings with this exchange as source */
 	size_t nout, nout_cap;
 	struct binding **in;  /* exchange-to-exchange bindings into this one */
@@ -39,6 +40,7 @@ struct bexchange {
 struct vhost {
 	char *name;
 	char *description;     /* RabbitMQ's vhost metadata, kept for export */
+	bool tracing;          /* the API's flag (RabbitMQ's firehose; Tern traces nothing) */
 	char *tags;            /* comma-separated */
 	char *default_queue_type;
 	int64_t max_connections, max_queues; /* vhost limits; -1: none */

@@ -78,6 +78,10 @@ int exchange_type_register(const struct exchange_type *t);
 /* Looks up a registered type by name; NULL when unknown. */
 const struct exchange_type *exchange_type_find(struct bytes name);
 
+/* The i-th registered type in registration order, NULL past the last
+ * (lists of the types, as the management API's exchange_types). */
+const struct exchange_type *exchange_type_at(size_t i);
+
 /* Registers the built-in types: direct, fanout, topic, headers. Idempotent. */
 void exchange_types_init(void);
 

@@ -62,6 +62,11 @@ const struct exchange_type *exchange_type_find(struct bytes name)
 	return find(name);
 }
 
+const struct exchange_type *exchange_type_at(size_t i)
+{
+	return i < ntypes ? types[i] : NULL;
+}
+
 void exchange_types_init(void)
 {
 	/* A second call, or a plugin that took one of these names first,

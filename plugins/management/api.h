@@ -22,8 +22,7 @@ const char *node_name(void);
 uint64_t node_rss_bytes(void);
 uint64_t node_mem_limit(void);
 uint64_t node_disk_free(void);
-/* An ISO-like local time RabbitMQ shows ("2026-12-01 10:00:00") for a
- * wall-clock ms. */
+/* A wall-clock ms as RabbitMQ shows times: "2026-12-01T10:05:42.188+00:00". */
 json_t *time_json(uint64_t wall_ms);
 
 json_t *queue_json(const struct queue *q);
@@ -31,11 +30,16 @@ json_t *queue_json(const struct queue *q);
 json_t *consumers_json(const struct queue *q);
 json_t *exchange_json(const struct bexchange *x);
 json_t *binding_json(const struct vhost *vh, const struct binding *b);
+/* The default exchange's implicit binding to a queue. */
+json_t *default_binding_json(const struct vhost *vh, const struct queue *qu);
 json_t *connection_json(const struct conn *c);
 json_t *props_json(struct bytes raw_props);
 json_t *message_json(const struct message *m, const char *encoding, long truncate);
 /* The connection's name in the API: "PEER -> LOCAL". */
 void connection_name(const struct conn *c, char *out, size_t n);
+/* Its peer's address and port, as JSON. */
+json_t *connection_peer_host(const struct conn *c);
+json_t *connection_peer_port(const struct conn *c);
 
 /* api_overview.c; overview_started() marks the start (uptime). */
 void overview_started(void);
@@ -47,7 +51,8 @@ void api_extensions(struct req *q);
 void api_health_alarms(struct req *q);
 void api_health_port(struct req *q);
 void api_health_vhosts(struct req *q);
-void api_health_ready(struct req *q);
+void api_health_protocol(struct req *q);
+void api_aliveness(struct req *q);
 
 /* api_queues.c */
 void api_queues(struct req *q);
@@ -80,6 +85,7 @@ void api_connection(struct req *q);
 void api_connection_delete(struct req *q);
 void api_connection_channels(struct req *q);
 void api_channels(struct req *q);
+void api_channel(struct req *q);
 void api_consumers(struct req *q);
 
 /* api_access.c */
@@ -89,6 +95,10 @@ void api_vhost_put(struct req *q);
 void api_vhost_delete(struct req *q);
 void api_vhost_permissions(struct req *q);
 void api_users(struct req *q);
+void api_users_without_permissions(struct req *q);
+void api_users_bulk_delete(struct req *q);
+void api_vhost_topic_permissions(struct req *q);
+void api_user_topic_permissions(struct req *q);
 void api_user(struct req *q);
 void api_user_put(struct req *q);
 void api_user_delete(struct req *q);

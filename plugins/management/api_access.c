@@ -3,13 +3,16 @@
  * a definitions object put or removed through definitions.h, so the API,
  * definitions files and recovery share one implementation (and one set
  * of checks and error texts). */
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/definitions.h"
+#include "broker/log.h"
 #include "broker/policy.h"
 #include "plugins/management/api.h"
+#include "util/regex.h"
 
 /* Puts obj (stolen) as a definitions object of kind; 201 when it is new,
  * 204 when it replaced one, 400 with the reason otherwise. */
@@ -57,13 +60,16 @@ static json_t *vhost_json(const struct vhost *vh)
 	}
 	const char *desc = vh->description ? vh->description : "";
 	json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:o, s:{s:s}}", "name", vh->name,
-			      "description", desc, "tags", tags_list(vh->tags), "tracing", false,
+			      "description", desc, "tags", tags_list(vh->tags), "tracing", vh->tracing,
 			      "messages", (json_int_t)(ready + unacked), "messages_ready",
 			      (json_int_t)ready, "messages_unacknowledged", (json_int_t)unacked,
 			      "message_stats", message_stats_json(&vh->stats), "cluster_state",
 			      node_name(), "running");
 	json_object_set_new(o, "metadata", json_pack("{s:s, s:o}", "description", desc, "tags",
 						     tags_list(vh->tags)));
+	json_object_set_new(o, "messages_details", rate_json(0));
+	json_object_set_new(o, "messages_ready_details", rate_json(0));
+	json_object_set_new(o, "messages_unacknowledged_details", rate_json(0));
 	json_object_set_new(o, "default_queue_type",
 			    json_string(vh->default_queue_type ? vh->default_queue_type
 							       : "classic"));
@@ -84,22 +90,42 @@ void api_vhost(struct req *q)
 {
 	struct vhost *vh = req_vhost(q, q->arg[0]);
 	if (vh)
-		reply_json(q, 200, vhost_json(vh));
+		reply_object(q, vhost_json(vh));
 }
 
 void api_vhost_put(struct req *q)
 {
-	if (q->body && !body_object(q))
+	bool tracing;
+	if (!body_optional(q) || !body_bool(q, "tracing", false, &tracing))
 		return;
 	json_t *o = q->body ? json_deep_copy(q->body) : json_object();
 	json_object_set_new(o, "name", json_string(q->arg[0]));
-	put(q, "vhosts", o, vhost_find(bytes_of(q->arg[0])) != NULL);
+	json_object_del(o, "tracing");
+	bool existed = vhost_find(bytes_of(q->arg[0])) != NULL;
+	char err[1024];
+	if (definitions_put("vhosts", o, err, sizeof err) < 0) {
+		reply_error(q, 400, "%s", err);
+	} else {
+		struct vhost *vh = vhost_find(bytes_of(q->arg[0]));
+		if (vh && json_object_get(q->body, "tracing"))
+			vh->tracing = tracing;
+		/* RabbitMQ gives the user who creates a vhost full permissions
+		 * on it. */
+		json_t *perm = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", q->user->name, "vhost",
+					 q->arg[0], "configure", ".*", "write", ".*", "read", ".*");
+		if (!existed && definitions_put("permissions", perm, err, sizeof err) < 0)
+			log_warn("api: vhost '%s': permissions of its creator: %s", q->arg[0],
+				    err);
+		json_decref(perm);
+		reply_status(q, existed ? 204 : 201);
+	}
+	json_decref(o);
 }
 
 void api_vhost_delete(struct req *q)
 {
 	if (definitions_delete_vhost(q->arg[0]) < 0)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_status(q, 204);
 }
@@ -137,7 +163,7 @@ void api_vhost_permissions(struct req *q)
 void api_user_permissions(struct req *q)
 {
 	if (!access_user_find(q->arg[0]))
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_list(q, perms(NULL, q->arg[0]));
 }
@@ -146,19 +172,40 @@ void api_permission(struct req *q)
 {
 	const struct perm *p = access_perm_find(q->arg[1], q->arg[0]);
 	if (!p)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, perm_json(p));
+		reply_object(q, perm_json(p));
+}
+
+/* A pattern that does not compile: 400 ["invalid_regexp", pattern,
+ * why], as RabbitMQ's. */
+static bool patterns_ok(struct req *q, const char *const *keys)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		const char *p = json_string_value(json_object_get(q->body, keys[i]));
+		char err[256];
+		struct regex *re = p ? regex_compile(p, keys[i], err, sizeof err) : NULL;
+		if (p && !re) {
+			reply_error_json(q, 400, NULL,
+					 json_pack("[s, s, s]", "invalid_regexp", p, err));
+			return false;
+		}
+		regex_free(re);
+	}
+	return true;
 }
 
 void api_permission_put(struct req *q)
 {
-	if (!body_object(q))
+	static const char *const keys[] = {"configure", "write", "read", NULL};
+	if (!body_object(q) || !body_has(q, keys))
 		return;
-	if (!vhost_find(bytes_of(q->arg[0]))) {
-		reply_error(q, 400, "vhost: no vhost '%s'", q->arg[0]);
+	if (!vhost_find(bytes_of(q->arg[0])) || !access_user_find(q->arg[1])) {
+		reply_error(q, 400, "vhost_or_user_not_found");
 		return;
 	}
+	if (!patterns_ok(q, keys))
+		return;
 	json_t *o = json_deep_copy(q->body);
 	json_object_set_new(o, "vhost", json_string(q->arg[0]));
 	json_object_set_new(o, "user", json_string(q->arg[1]));
@@ -168,7 +215,7 @@ void api_permission_put(struct req *q)
 void api_permission_delete(struct req *q)
 {
 	if (!access_perm_find(q->arg[1], q->arg[0])) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	removed(q, "permissions", json_pack("{s:s, s:s}", "user", q->arg[1], "vhost", q->arg[0]));
@@ -194,12 +241,26 @@ void api_topic_permissions(struct req *q)
 	reply_list(q, topics(NULL, NULL));
 }
 
+void api_vhost_topic_permissions(struct req *q)
+{
+	if (req_vhost(q, q->arg[0]))
+		reply_list(q, topics(q->arg[0], NULL));
+}
+
+void api_user_topic_permissions(struct req *q)
+{
+	if (!access_user_find(q->arg[0]))
+		reply_not_found(q);
+	else
+		reply_list(q, topics(NULL, q->arg[0]));
+}
+
 void api_topic_permission(struct req *q)
 {
 	json_t *arr = topics(q->arg[0], q->arg[1]);
 	if (!json_array_size(arr)) {
 		json_decref(arr);
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	} else {
 		reply_json(q, 200, arr);
 	}
@@ -207,12 +268,26 @@ void api_topic_permission(struct req *q)
 
 void api_topic_permission_put(struct req *q)
 {
-	if (!body_object(q))
+	static const char *const keys[] = {"exchange", "write", "read", NULL};
+	if (!body_object(q) || !body_has(q, keys))
 		return;
+	if (!vhost_find(bytes_of(q->arg[0])) || !access_user_find(q->arg[1])) {
+		reply_error(q, 400, "vhost_or_user_not_found");
+		return;
+	}
+	if (!patterns_ok(q, keys + 1))
+		return;
+	/* 204 when the user already has topic permissions on that exchange. */
+	bool existed = false;
+	const char *x = json_string_value(json_object_get(q->body, "exchange"));
+	const struct topic_perm *t;
+	for (size_t i = 0; x && (t = access_topic_next(&i));)
+		existed |= !strcmp(t->vhost, q->arg[0]) && !strcmp(t->user, q->arg[1]) &&
+			   !strcmp(t->exchange, x);
 	json_t *o = json_deep_copy(q->body);
 	json_object_set_new(o, "vhost", json_string(q->arg[0]));
 	json_object_set_new(o, "user", json_string(q->arg[1]));
-	put(q, "topic_permissions", o, false);
+	put(q, "topic_permissions", o, existed);
 }
 
 void api_topic_permission_delete(struct req *q)
@@ -223,7 +298,7 @@ void api_topic_permission_delete(struct req *q)
 	json_t *t;
 	if (!n) {
 		json_decref(arr);
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	char err[256];
@@ -263,13 +338,58 @@ void api_users(struct req *q)
 	reply_list(q, arr);
 }
 
+void api_users_without_permissions(struct req *q)
+{
+	json_t *arr = json_array();
+	struct user *u;
+	for (size_t i = 0; (u = access_user_next(&i));) {
+		bool any = false;
+		const struct perm *p;
+		for (size_t j = 0; !any && (p = access_perm_next(&j));)
+			any = !strcmp(p->user, u->name);
+		if (!any)
+			json_array_append_new(arr, user_json(u));
+	}
+	reply_list(q, arr);
+}
+
+void api_users_bulk_delete(struct req *q)
+{
+	static const char *const keys[] = {"users", NULL};
+	if (!body_object(q) || !body_has(q, keys))
+		return;
+	json_t *names = json_object_get(q->body, "users"), *n;
+	size_t i;
+	if (!json_is_array(names)) {
+		reply_bad_value(q, "not_list", json_incref(names));
+		return;
+	}
+	json_array_foreach(names, i, n)
+		if (!json_is_string(n) || !access_user_find(json_string_value(n))) {
+			reply_bad_value(q, "no_such_user", json_incref(n));
+			return;
+		}
+	json_array_foreach(names, i, n)
+		definitions_delete_user(json_string_value(n));
+	reply_status(q, 204);
+}
+
+static bool base64_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n % 4 == 0 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") +
+			       (n && s[n - 1] == '=') + (n > 1 && s[n - 2] == '=') ==
+		       n;
+}
+
 void api_user(struct req *q)
 {
 	struct user *u = access_user_find(q->arg[0]);
 	if (!u)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, user_json(u));
+		reply_object(q, user_json(u));
 }
 
 void api_user_put(struct req *q)
@@ -277,10 +397,30 @@ void api_user_put(struct req *q)
 	if (!body_object(q))
 		return;
 	struct user *u = access_user_find(q->arg[0]);
+	if (!json_object_get(q->body, "tags")) {
+		reply_error(q, 400, "tags_not_present");
+		return;
+	}
+	json_t *hash = json_object_get(q->body, "password_hash");
+	if (json_is_string(hash) && !base64_ok(json_string_value(hash))) {
+		reply_bad_value(q, "not_base64", json_incref(hash));
+		return;
+	}
 	json_t *o = json_deep_copy(q->body);
 	json_object_set_new(o, "name", json_string(q->arg[0]));
-	if (!json_object_get(o, "tags"))
-		json_object_set_new(o, "tags", json_string(""));
+	/* Neither a password nor a hash: RabbitMQ clears an existing user's
+	 * password and gives a new user one nobody knows. */
+	if (!json_object_get(o, "password") && !hash) {
+		unsigned char rnd[24];
+		char hex[49];
+		if (!u && RAND_bytes(rnd, sizeof rnd) == 1) {
+			for (size_t i = 0; i < sizeof rnd; i++)
+				snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+			json_object_set_new(o, "password", json_string(hex));
+		} else {
+			json_object_set_new(o, "password_hash", json_string(""));
+		}
+	}
 	if (u && !json_object_get(o, "limits")) { /* the API's PUT leaves limits alone */
 		json_t *have = user_json(u);
 		json_object_set(o, "limits", json_object_get(have, "limits"));
@@ -292,7 +432,7 @@ void api_user_put(struct req *q)
 void api_user_delete(struct req *q)
 {
 	if (definitions_delete_user(q->arg[0]) < 0)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
 		reply_status(q, 204);
 }
@@ -308,6 +448,10 @@ static json_t *user_limits_json(const struct user *u)
 
 void api_user_limits(struct req *q)
 {
+	if (q->narg && !access_user_find(q->arg[0])) {
+		reply_not_found(q);
+		return;
+	}
 	json_t *arr = json_array();
 	struct user *u;
 	for (size_t i = 0; (u = access_user_next(&i));)
@@ -323,7 +467,7 @@ static void set_user_limit(struct req *q, const char *name, json_int_t value)
 {
 	struct user *u = access_user_find(q->arg[0]);
 	if (!u) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	if (strcmp(name, "max-connections") && strcmp(name, "max-channels")) {
@@ -338,21 +482,30 @@ static void set_user_limit(struct req *q, const char *name, json_int_t value)
 	put(q, "users", o, true);
 }
 
-static bool limit_value(struct req *q, json_int_t *v)
+/* The body's {"value": N} of a limit named name: 400 with the
+ * key_missing reason, or "NAME should be a number". */
+static bool limit_value(struct req *q, const char *name, json_int_t *v)
 {
-	if (!body_object(q) || !body_int(q, "value", 0, v))
+	static const char *const keys[] = {"value", NULL};
+	if (!body_object(q) || !body_has(q, keys))
 		return false;
-	if (!json_object_get(q->body, "value")) {
-		reply_error(q, 400, "value: an integer is needed");
+	json_t *j = json_object_get(q->body, "value");
+	if (!json_is_integer(j)) {
+		char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+		reply_error(q, 400, "%s should be a number, actually was %s", name, text);
+		free(text);
 		return false;
 	}
+	*v = json_integer_value(j);
 	return true;
 }
 
 void api_user_limit_put(struct req *q)
 {
 	json_int_t v;
-	if (limit_value(q, &v))
+	if (!access_user_find(q->arg[0]))
+		reply_bad_value(q, "no_such_user", json_string(q->arg[0]));
+	else if (limit_value(q, q->arg[1], &v))
 		set_user_limit(q, q->arg[1], v);
 }
 
@@ -373,6 +526,8 @@ static json_t *vhost_limits_value(const struct vhost *vh)
 
 void api_vhost_limits(struct req *q)
 {
+	if (q->narg && !req_vhost(q, q->arg[0]))
+		return;
 	json_t *arr = json_array();
 	struct vhost *vh;
 	for (size_t i = 0; (vh = vhost_next(&i));) {
@@ -404,13 +559,13 @@ static void set_vhost_limit(struct req *q, json_int_t value)
 	put(q, "parameters",
 	    json_pack("{s:s, s:s, s:s, s:o}", "vhost", vh->name, "component", "vhost-limits",
 		      "name", "limits", "value", v),
-	    true);
+	    true); /* RabbitMQ answers 204 whether the limit is new or not */
 }
 
 void api_vhost_limit_put(struct req *q)
 {
 	json_int_t v;
-	if (limit_value(q, &v))
+	if (req_vhost_put(q, q->arg[0]) && limit_value(q, q->arg[1], &v))
 		set_vhost_limit(q, v);
 }
 

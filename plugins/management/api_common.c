@@ -2,7 +2,9 @@
  * RabbitMQ's shapes: paging (page, page_size -> {items, page, page_size,
  * page_count, filtered_count, item_count, total_count}), the name filter
  * (use_regex), sorting by any field (dotted paths such as
- * message_stats.publish_details.rate), columns, and message_stats. */
+ * message_stats.publish_details.rate), columns, and message_stats; the
+ * body readers and RabbitMQ's 400 reasons for bodies (["not_boolean", v],
+ * [{key_missing,k}]), and paging's own errors. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,44 @@
 
 #include "broker/stats.h"
 #include "plugins/management/mgmt.h"
+#include "protocol/frame.h"
 #include "util/regex.h"
+
+void reply_bad_value(struct req *q, const char *what, json_t *value)
+{
+	reply_error_json(q, 400, NULL, json_pack("[s, o]", what, value));
+}
+
+void reply_key_missing(struct req *q, const char *const *keys)
+{
+	char reason[300] = "[";
+	size_t n = 1;
+	for (size_t i = 0; keys[i]; i++)
+		if (!json_object_get(q->body, keys[i]))
+			n += (size_t)snprintf(reason + n, sizeof reason - n, "%s{key_missing,%s}",
+					      n > 1 ? "," : "", keys[i]);
+	snprintf(reason + n, sizeof reason - n, "]");
+	reply_error(q, 400, "%s", reason);
+}
+
+bool body_has(struct req *q, const char *const *keys)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (!json_object_get(q->body, keys[i])) {
+			reply_key_missing(q, keys);
+			return false;
+		}
+	return true;
+}
+
+void reply_op_error_tern(struct req *q, const struct op_err *e)
+{
+	int status = e->code == AMQP_NOT_FOUND	     ? 404
+		     : e->code == AMQP_ACCESS_REFUSED ? 403
+		     : e->code == AMQP_RESOURCE_LOCKED ? 405
+						       : 400;
+	reply_error(q, status, "%s", e->text);
+}
 
 bool body_bool(struct req *q, const char *key, bool def, bool *out)
 {
@@ -23,7 +62,7 @@ bool body_bool(struct req *q, const char *key, bool def, bool *out)
 	else if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
 		*out = s[0] == 't';
 	else {
-		reply_error(q, 400, "%s: expected true or false", key);
+		reply_bad_value(q, "not_boolean", json_incref(v));
 		return false;
 	}
 	return true;
@@ -117,6 +156,20 @@ static int compare(const void *a, const void *b)
 	return sort_reverse ? -r : r;
 }
 
+static int by_vhost_and_name(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	const char *vx = json_string_value(json_object_get(x, "vhost"));
+	const char *vy = json_string_value(json_object_get(y, "vhost"));
+	int r = vx && vy ? strcmp(vx, vy) : 0;
+	if (!r) {
+		const char *nx = json_string_value(json_object_get(x, "name"));
+		const char *ny = json_string_value(json_object_get(y, "name"));
+		r = nx && ny ? strcmp(nx, ny) : 0;
+	}
+	return r;
+}
+
 /* columns=a,b.c: keeps only those fields (nested ones as nested objects). */
 static json_t *columns(json_t *o, const char *cols)
 {
@@ -126,10 +179,17 @@ static json_t *columns(json_t *o, const char *cols)
 	char *save = NULL;
 	for (char *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
 		json_t *v = field(o, c);
-		if (!v)
+		char *dot = strchr(c, '.');
+		if (dot) { /* RabbitMQ keeps the parent object, even when the leaf is missing */
+			*dot = '\0';
+			bool parent = json_is_object(json_object_get(o, c));
+			*dot = '.';
+			if (!parent)
+				continue;
+		} else if (!v) {
 			continue;
+		}
 		json_t *at = out;
-		char *dot;
 		while ((dot = strchr(c, '.'))) {
 			*dot = '\0';
 			json_t *next = json_object_get(at, c);
@@ -140,19 +200,89 @@ static json_t *columns(json_t *o, const char *cols)
 			at = next;
 			c = dot + 1;
 		}
-		json_object_set(at, c, v);
+		if (v)
+			json_object_set(at, c, v);
 	}
 	return out;
 }
 
-static bool positive(const char *s, long *out)
+static bool whole(const char *s, long *out)
 {
 	char *end;
-	long v = s ? strtol(s, &end, 10) : 0;
-	if (!s || *end || v < 1)
+	long v = s && *s ? strtol(s, &end, 10) : 0;
+	if (!s || !*s || *end)
 		return false;
 	*out = v;
 	return true;
+}
+
+#define MAX_PAGE_SIZE 500
+
+/* page and page_size (default 100) checked as RabbitMQ does, with its
+ * error objects; false with the 400 replied. */
+static bool paging(struct req *q, long *page, long *size)
+{
+	*size = 100;
+	if (!whole(query(q, "page"), page) ||
+	    (query(q, "page_size") && !whole(query(q, "page_size"), size))) {
+		reply_error(q, 400, "Pagination parameters are invalid");
+		return false;
+	}
+	if (*page < 1 || *size < 1 || *size > MAX_PAGE_SIZE) {
+		reply_error_json(q, 400, "invalid_pagination_parameters",
+				 json_sprintf("Invalid pagination parameters: page number %ld, "
+					      "page size %ld",
+					      *page, *size));
+		return false;
+	}
+	return true;
+}
+
+/* The page count of kept items; false with RabbitMQ's 400 when page is
+ * past it. */
+static bool page_in_range(struct req *q, long page, long size, size_t kept, size_t *pages)
+{
+	*pages = kept ? (kept + (size_t)size - 1) / (size_t)size : 1;
+	if ((size_t)page <= *pages)
+		return true;
+	reply_error_json(q, 400, "page_out_of_range",
+			 json_sprintf("Page out of range, page: %ld page size: %ld, len: %zu", page,
+				      size, kept));
+	return false;
+}
+
+/* The name filter of a paged list: a substring, or with use_regex=true a
+ * regular expression, both ignoring case as RabbitMQ's. NULL *re and
+ * true for a substring; false with 400 replied for a bad pattern. */
+static bool name_filter(struct req *q, const char *filter, struct regex **re)
+{
+	*re = NULL;
+	const char *ur = query(q, "use_regex");
+	if (!ur || strcmp(ur, "true"))
+		return true;
+	char pattern[1100], err[256];
+	snprintf(pattern, sizeof pattern, "(?i)%s", filter);
+	if ((*re = regex_compile(pattern, "name", err, sizeof err)))
+		return true;
+	reply_error(q, 400, "Pagination parameters are invalid");
+	return false;
+}
+
+static bool name_matches(const struct regex *re, const char *name, const char *filter)
+{
+	return re ? regex_match(re, (const uint8_t *)name, strlen(name))
+		  : strcasestr(name, filter) != NULL;
+}
+
+void reply_object(struct req *q, json_t *o)
+{
+	const char *cols = query(q, "columns");
+	if (cols && *cols && json_is_object(o)) {
+		json_t *c = columns(o, cols);
+		json_decref(o);
+		o = c;
+	}
+	reply_json(q, 200, o);
 }
 
 static const char *(*name_fn)(const void *o);
@@ -192,42 +322,32 @@ void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const 
 		reply_list(q, arr);
 		return;
 	}
+	long page, size;
+	if (!paging(q, &page, &size)) {
+		free(objs);
+		return;
+	}
 	size_t kept = n;
 	if (filter && *filter) {
-		bool regex = query(q, "use_regex") && !strcmp(query(q, "use_regex"), "true");
-		char err[256];
-		struct regex *re = regex ? regex_compile(filter, "name", err, sizeof err) : NULL;
-		if (regex && !re) {
+		struct regex *re;
+		if (!name_filter(q, filter, &re)) {
 			free(objs);
-			reply_error(q, 400, "%s", err);
 			return;
 		}
 		kept = 0;
-		for (size_t i = 0; i < n; i++) {
-			const char *s = name(objs[i]);
-			if (re ? regex_match(re, (const uint8_t *)s, strlen(s)) : strstr(s, filter) != NULL)
+		for (size_t i = 0; i < n; i++)
+			if (name_matches(re, name(objs[i]), filter))
 				objs[kept++] = objs[i];
-		}
 		regex_free(re);
 	}
 	name_fn = name;
 	number_fn = number;
 	sort_key = sort && *sort ? sort : "name";
 	sort_reverse = query(q, "sort_reverse") && !strcmp(query(q, "sort_reverse"), "true");
-	if (sort && *sort)
-		qsort(objs, kept, sizeof *objs, by_key);
-	long page, size = 100;
-	if (!positive(query(q, "page"), &page) ||
-	    (query(q, "page_size") && !positive(query(q, "page_size"), &size)) || size > 500) {
+	qsort(objs, kept, sizeof *objs, by_key);
+	size_t pages;
+	if (!page_in_range(q, page, size, kept, &pages)) {
 		free(objs);
-		reply_error(q, 400, "page and page_size must be positive integers (page_size at "
-				    "most 500)");
-		return;
-	}
-	size_t pages = kept ? (kept + (size_t)size - 1) / (size_t)size : 1;
-	if ((size_t)page > pages) {
-		free(objs);
-		reply_error(q, 400, "page out of range");
 		return;
 	}
 	json_t *slice = json_array();
@@ -254,14 +374,18 @@ void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const 
 void reply_list(struct req *q, json_t *items)
 {
 	size_t total = json_array_size(items);
+	long page = 0, size = 100;
+	bool paged = query(q, "page") != NULL;
+	if (paged && !paging(q, &page, &size)) {
+		json_decref(items);
+		return;
+	}
+	/* RabbitMQ filters by name only in paged lists. */
 	const char *name = query(q, "name");
-	if (name && *name) {
-		bool regex = query(q, "use_regex") && !strcmp(query(q, "use_regex"), "true");
-		char err[256];
-		struct regex *re = regex ? regex_compile(name, "name", err, sizeof err) : NULL;
-		if (regex && !re) {
+	if (paged && name && *name) {
+		struct regex *re;
+		if (!name_filter(q, name, &re)) {
 			json_decref(items);
-			reply_error(q, 400, "%s", err);
 			return;
 		}
 		json_t *kept = json_array();
@@ -270,8 +394,7 @@ void reply_list(struct req *q, json_t *items)
 		json_array_foreach(items, i, o)
 		{
 			const char *n = json_string_value(json_object_get(o, "name"));
-			if (n && (re ? regex_match(re, (const uint8_t *)n, strlen(n))
-				     : strstr(n, name) != NULL))
+			if (n && name_matches(re, n, name))
 				json_array_append(kept, o);
 		}
 		regex_free(re);
@@ -279,7 +402,18 @@ void reply_list(struct req *q, json_t *items)
 		items = kept;
 	}
 	const char *sort = query(q, "sort");
-	if (sort && *sort) {
+	if ((!sort || !*sort) && json_object_get(json_array_get(items, 0), "name")) {
+		/* RabbitMQ's default order: by vhost, then name. */
+		size_t n = json_array_size(items);
+		json_t **v = malloc((n + 1) * sizeof *v);
+		for (size_t i = 0; i < n; i++)
+			v[i] = json_incref(json_array_get(items, i));
+		qsort(v, n, sizeof *v, by_vhost_and_name);
+		json_array_clear(items);
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(items, v[i]);
+		free(v);
+	} else if (sort && *sort) {
 		size_t n = json_array_size(items);
 		json_t **v = malloc((n + 1) * sizeof *v);
 		for (size_t i = 0; i < n; i++)
@@ -302,8 +436,7 @@ void reply_list(struct req *q, json_t *items)
 		json_decref(items);
 		items = picked;
 	}
-	long page, size = 100;
-	if (!query(q, "page")) {
+	if (!paged) {
 		bool big = json_array_size(items) > 1000;
 		reply_json(q, 200, items);
 		/* Thousands of objects were built and freed: give the memory back
@@ -312,25 +445,16 @@ void reply_list(struct req *q, json_t *items)
 			malloc_trim(0);
 		return;
 	}
-	if (!positive(query(q, "page"), &page) ||
-	    (query(q, "page_size") && !positive(query(q, "page_size"), &size)) || size > 500) {
+	size_t filtered = json_array_size(items), pages;
+	if (!page_in_range(q, page, size, filtered, &pages)) {
 		json_decref(items);
-		reply_error(q, 400, "page and page_size must be positive integers (page_size at "
-				    "most 500)");
 		return;
 	}
-	size_t filtered = json_array_size(items);
-	size_t pages = filtered ? (filtered + (size_t)size - 1) / (size_t)size : 1;
 	json_t *slice = json_array();
 	for (size_t i = (size_t)(page - 1) * (size_t)size;
 	     i < filtered && i < (size_t)page * (size_t)size; i++)
 		json_array_append(slice, json_array_get(items, i));
 	json_decref(items);
-	if ((size_t)page > pages) {
-		json_decref(slice);
-		reply_error(q, 400, "page out of range");
-		return;
-	}
 	reply_json(q, 200,
 		   json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count",
 			     (json_int_t)filtered, "item_count", (json_int_t)json_array_size(slice),

@@ -15,6 +15,18 @@ void connection_name(const struct conn *c, char *out, size_t n)
 	snprintf(out, n, "%s", c->name);
 }
 
+json_t *connection_peer_host(const struct conn *c)
+{
+	const char *colon = strrchr(c->peer, ':');
+	return json_stringn(c->peer, colon ? (size_t)(colon - c->peer) : strlen(c->peer));
+}
+
+json_t *connection_peer_port(const struct conn *c)
+{
+	const char *colon = strrchr(c->peer, ':');
+	return json_integer(colon ? atoi(colon + 1) : 0);
+}
+
 /* "host:port" split at the last colon. */
 static json_t *host_of(const char *hostport)
 {
@@ -35,6 +47,10 @@ static int open_channels(const struct conn *c)
 		n += c->chans[i] != NULL;
 	return n;
 }
+
+static const char *const tls_fields[] = {"peer_cert_issuer", "peer_cert_subject",
+					 "peer_cert_validity", "ssl_cipher", "ssl_hash",
+					 "ssl_key_exchange", "ssl_protocol"};
 
 json_t *connection_json(const struct conn *c)
 {
@@ -61,6 +77,25 @@ json_t *connection_json(const struct conn *c)
 	json_object_set_new(o, "client_properties",
 			    jtable_to_json((struct bytes){c->client_props, c->client_props_len}));
 	json_object_set_new(o, "send_pend", json_integer(0));
+	json_object_set_new(o, "recv_oct_details", rate_json(0));
+	json_object_set_new(o, "send_oct_details", rate_json(0));
+	json_object_set_new(o, "user_who_performed_action", json_string(c->user ? c->user : ""));
+	json_t *props = json_object_get(o, "client_properties");
+	json_t *given = json_object_get(props, "connection_name");
+	json_object_set_new(o, "user_provided_name",
+			    json_is_string(given) ? json_incref(given) : json_null());
+	/* RabbitMQ's TLS fields: null in lists, "" for one connection
+	 * (tls_fields() fills those in). */
+	for (size_t i = 0; i < sizeof tls_fields / sizeof tls_fields[0]; i++)
+		json_object_set_new(o, tls_fields[i], json_null());
+	return o;
+}
+
+static json_t *one_connection_json(const struct conn *c)
+{
+	json_t *o = connection_json(c);
+	for (size_t i = 0; i < sizeof tls_fields / sizeof tls_fields[0]; i++)
+		json_object_set_new(o, tls_fields[i], json_string(""));
 	return o;
 }
 
@@ -73,6 +108,8 @@ static bool visible(struct req *q, const struct conn *c)
 
 void api_connections(struct req *q)
 {
+	if (q->narg && !req_vhost(q, q->arg[0]))
+		return;
 	json_t *arr = json_array();
 	for (struct conn *c = conn_list; c; c = c->next)
 		if (visible(q, c) && (!q->narg || !strcmp(c->vh->name, q->arg[0])))
@@ -85,7 +122,7 @@ static struct conn *find(struct req *q)
 	for (struct conn *c = conn_list; c; c = c->next)
 		if (visible(q, c) && !strcmp(c->name, q->arg[0]))
 			return c;
-	reply_error(q, 404, "Not Found");
+	reply_not_found(q);
 	return NULL;
 }
 
@@ -93,7 +130,7 @@ void api_connection(struct req *q)
 {
 	struct conn *c = find(q);
 	if (c)
-		reply_json(q, 200, connection_json(c));
+		reply_object(q, one_connection_json(c));
 }
 
 void api_connection_delete(struct req *q)
@@ -123,11 +160,66 @@ static json_t *channel_json(const struct channel *ch)
 			      (json_int_t)ch->prefetch_global, "confirm", ch->confirm,
 			      "transactional", ch->tx, "connection_details", "name", c->name,
 			      "peer_host", host_of(c->peer), "peer_port", port_of(c->peer));
+	size_t uncommitted = 0, acks = 0;
+	for (size_t i = 0; i < ch->ntx; i++) {
+		if (ch->txops[i].kind == TX_PUBLISH)
+			uncommitted++;
+		else
+			acks++;
+	}
+	json_object_set_new(o, "messages_uncommitted", json_integer((json_int_t)uncommitted));
+	json_object_set_new(o, "acks_uncommitted", json_integer((json_int_t)acks));
+	json_object_set_new(o, "message_stats", message_stats_json(&ch->stats));
 	return o;
+}
+
+/* The channel's consumers, as the queue object gives them. */
+static json_t *channel_consumers(const struct channel *ch)
+{
+	json_t *arr = json_array();
+	void *v;
+	for (size_t i = 0; strmap_next(&ch->consumers, &i, &v);) {
+		const struct consumer *cons = v;
+		json_t *all = consumers_json(cons->q), *o;
+		size_t j;
+		json_array_foreach(all, j, o)
+		{
+			const char *tag = json_string_value(json_object_get(o, "consumer_tag"));
+			if (strlen(tag) == cons->tag_len && !memcmp(tag, cons->tag, cons->tag_len))
+				json_array_append(arr, o);
+		}
+		json_decref(all);
+	}
+	return arr;
+}
+
+void api_channel(struct req *q)
+{
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (!visible(q, c))
+			continue;
+		for (uint32_t i = 0; i < c->nchans; i++) {
+			char name[200];
+			if (!c->chans[i])
+				continue;
+			snprintf(name, sizeof name, "%s (%u)", c->name, c->chans[i]->id);
+			if (strcmp(name, q->arg[0]))
+				continue;
+			json_t *o = channel_json(c->chans[i]);
+			json_object_set_new(o, "consumer_details", channel_consumers(c->chans[i]));
+			json_object_set_new(o, "deliveries", json_array());
+			json_object_set_new(o, "publishes", json_array());
+			reply_object(q, o);
+			return;
+		}
+	}
+	reply_not_found(q);
 }
 
 void api_channels(struct req *q)
 {
+	if (q->narg && !req_vhost(q, q->arg[0]))
+		return;
 	json_t *arr = json_array();
 	for (struct conn *c = conn_list; c; c = c->next) {
 		if (!visible(q, c) || (q->narg && strcmp(c->vh->name, q->arg[0])))

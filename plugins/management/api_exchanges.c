@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/jtable.h"
+#include "exchanges/exchange.h"
 #include "plugins/management/api.h"
 
 /* "amq.default" in a path is the default exchange. */
@@ -17,15 +18,28 @@ static const char *xname(const char *path_name)
 	return strcmp(path_name, "amq.default") ? path_name : "";
 }
 
+static bool any_stats(const struct stats *st)
+{
+	for (int k = 0; k < ST_N; k++)
+		if (st->n[k])
+			return true;
+	return false;
+}
+
 json_t *exchange_json(const struct bexchange *x)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "name", x->base.name,
-			      "vhost", x->vh->name, "type", x->base.type->name, "durable",
-			      x->durable, "auto_delete", x->auto_delete, "internal", x->internal,
-			      "arguments", jtable_to_json(x->args), "message_stats",
-			      message_stats_json(&x->stats));
-	json_object_set_new(o, "policy", x->policy ? json_string(x->policy) : json_null());
-	json_object_set_new(o, "user_who_performed_action", json_string(""));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o}", "name", x->base.name, "vhost",
+			      x->vh->name, "type", x->base.type->name, "durable", x->durable,
+			      "auto_delete", x->auto_delete, "internal", x->internal, "arguments",
+			      jtable_to_json(x->args));
+	/* RabbitMQ leaves out what has no value yet: message_stats before
+	 * the first publish, policy when none applies. */
+	if (any_stats(&x->stats))
+		json_object_set_new(o, "message_stats", message_stats_json(&x->stats));
+	if (x->policy)
+		json_object_set_new(o, "policy", json_string(x->policy));
+	json_object_set_new(o, "user_who_performed_action",
+			    json_string(x->creator ? x->creator : x->builtin ? "rmq-internal" : ""));
 	return o;
 }
 
@@ -107,7 +121,7 @@ static struct bexchange *find(struct req *q, struct vhost **vh)
 		return NULL;
 	struct bexchange *x = vhost_exchange(*vh, bytes_of(xname(q->arg[1])));
 	if (!x)
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	return x;
 }
 
@@ -115,26 +129,36 @@ void api_exchange(struct req *q)
 {
 	struct vhost *vh;
 	struct bexchange *x = find(q, &vh);
-	if (x)
-		reply_json(q, 200, exchange_json(x));
+	if (x) {
+		json_t *o = exchange_json(x);
+		json_object_set_new(o, "incoming", json_array());
+		json_object_set_new(o, "outgoing", json_array());
+		reply_object(q, o);
+	}
 }
 
 void api_exchange_put(struct req *q)
 {
-	struct vhost *vh = req_vhost(q, q->arg[0]);
+	struct vhost *vh = req_vhost_put(q, q->arg[0]);
 	if (!vh || !body_object(q))
 		return;
+	/* RabbitMQ's API defaults: a direct exchange, not durable. */
 	json_t *type = json_object_get(q->body, "type");
 	const char *bools[] = {"durable", "auto_delete", "internal"};
-	bool val[3] = {true, false, false};
+	bool val[3] = {false, false, false};
 	for (int i = 0; i < 3; i++)
 		if (!body_bool(q, bools[i], val[i], &val[i]))
 			return;
-	if (!json_is_string(type)) {
-		reply_error(q, 400, "type: a string is needed (direct, fanout, topic, headers, ...)");
+	if (type && !json_is_string(type)) {
+		reply_bad_value(q, "not_string", json_incref(type));
 		return;
 	}
-	struct exchange_decl d = {.name = bytes_of(q->arg[1]), .type = bytes_of(json_string_value(type)),
+	const char *tname = type ? json_string_value(type) : "direct";
+	if (!exchange_type_find(bytes_of(tname))) {
+		reply_error(q, 400, "invalid exchange type '%s'", tname);
+		return;
+	}
+	struct exchange_decl d = {.name = bytes_of(q->arg[1]), .type = bytes_of(tname),
 				  .durable = val[0], .auto_delete = val[1], .internal = val[2]};
 	char why[256];
 	if (jtable_from_json(json_object_get(q->body, "arguments"), &d.args, why, sizeof why) < 0) {
@@ -168,26 +192,41 @@ void api_exchange_delete(struct req *q)
 
 void api_exchange_bindings_source(struct req *q)
 {
-	struct vhost *vh;
-	struct bexchange *x = find(q, &vh);
-	if (!x)
+	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
+	struct vhost *vh = req_vhost(q, q->arg[0]);
+	if (!vh)
 		return;
+	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
 	json_t *arr = json_array();
-	for (size_t i = 0; i < x->nout; i++)
+	for (size_t i = 0; x && i < x->nout; i++)
 		json_array_append_new(arr, binding_json(vh, x->out[i]));
 	reply_list(q, arr);
 }
 
 void api_exchange_bindings_destination(struct req *q)
 {
-	struct vhost *vh;
-	struct bexchange *x = find(q, &vh);
-	if (!x)
+	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
+	struct vhost *vh = req_vhost(q, q->arg[0]);
+	if (!vh)
 		return;
+	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
 	json_t *arr = json_array();
-	for (size_t i = 0; i < x->nin; i++)
+	for (size_t i = 0; x && i < x->nin; i++)
 		json_array_append_new(arr, binding_json(vh, x->in[i]));
 	reply_list(q, arr);
+}
+
+/* The default exchange's implicit binding to a queue: RabbitMQ lists it
+ * first, keyed by the queue's name. */
+json_t *default_binding_json(const struct vhost *vh, const struct queue *qu)
+{
+	char key[1024];
+	struct binding b = {.key = qu->name, .key_len = qu->name_len};
+	props_key(&b, key, sizeof key);
+	return json_pack("{s:s, s:s, s:s%, s:s, s:s%, s:{}, s:s}", "source", "", "vhost", vh->name,
+			 "destination", qu->name, (size_t)qu->name_len, "destination_type",
+			 "queue", "routing_key", qu->name, (size_t)qu->name_len, "arguments",
+			 "properties_key", key);
 }
 
 void api_bindings(struct req *q)
@@ -200,6 +239,8 @@ void api_bindings(struct req *q)
 	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
 		if (only || user_sees_vhost(q->user, vh->name)) {
 			void *v;
+			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
+				json_array_append_new(arr, default_binding_json(vh, v));
 			for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);) {
 				struct bexchange *x = v;
 				for (size_t k = 0; k < x->nout; k++)
@@ -220,7 +261,9 @@ struct ends {
 	enum binding_dest kind;
 };
 
-static bool ends(struct req *q, struct ends *e)
+/* The ends a path names; false (with 404 replied unless missing_ok)
+ * when the vhost, the source or the destination is missing. */
+static bool ends(struct req *q, struct ends *e, bool missing_ok)
 {
 	e->vh = req_vhost(q, q->arg[0]);
 	if (!e->vh)
@@ -229,8 +272,12 @@ static bool ends(struct req *q, struct ends *e)
 	e->src = vhost_exchange(e->vh, bytes_of(xname(q->arg[1])));
 	e->dest = e->kind == DEST_QUEUE ? (void *)vhost_queue(e->vh, bytes_of(q->arg[3]))
 					: (void *)vhost_exchange(e->vh, bytes_of(q->arg[3]));
-	if (!e->src || !e->dest || (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e"))) {
-		reply_error(q, 404, "Not Found");
+	if (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e")) {
+		reply_not_found(q);
+		return false;
+	}
+	if ((!e->src || !e->dest) && !missing_ok) {
+		reply_not_found(q);
 		return false;
 	}
 	return true;
@@ -238,11 +285,12 @@ static bool ends(struct req *q, struct ends *e)
 
 void api_bindings_between(struct req *q)
 {
+	/* Between objects that are not there: no bindings (200 []). */
 	struct ends e;
-	if (!ends(q, &e))
+	if (!ends(q, &e, true))
 		return;
 	json_t *arr = json_array();
-	for (size_t i = 0; i < e.src->nout; i++)
+	for (size_t i = 0; e.src && e.dest && i < e.src->nout; i++)
 		if (e.src->out[i]->dest == e.dest)
 			json_array_append_new(arr, binding_json(e.vh, e.src->out[i]));
 	reply_list(q, arr);
@@ -250,9 +298,14 @@ void api_bindings_between(struct req *q)
 
 void api_binding_create(struct req *q)
 {
-	struct ends e;
-	if (!ends(q, &e) || (q->body && !body_object(q)))
+	struct vhost *vh = req_vhost_put(q, q->arg[0]);
+	if (!vh || !body_optional(q))
 		return;
+	if (strcmp(q->arg[2], "q") && strcmp(q->arg[2], "e")) {
+		reply_not_found(q);
+		return;
+	}
+	enum binding_dest kind = !strcmp(q->arg[2], "q") ? DEST_QUEUE : DEST_EXCHANGE;
 	json_t *rk = json_object_get(q->body, "routing_key");
 	if (rk && (!json_is_string(rk) || json_string_length(rk) > 255)) {
 		reply_error(q, 400, "routing_key must be a string of at most 255 octets");
@@ -267,17 +320,19 @@ void api_binding_create(struct req *q)
 	struct bytes key = bytes_of(rk ? json_string_value(rk) : "");
 	struct actor who = req_actor(q);
 	struct op_err err;
-	if (op_bind(e.vh, &who, e.kind, bytes_of(xname(q->arg[1])), bytes_of(q->arg[3]), key, args,
+	/* ops.h checks permissions, then that both ends exist (404 with
+	 * RabbitMQ's "no queue 'q' in vhost 'v'"). */
+	if (op_bind(vh, &who, kind, bytes_of(xname(q->arg[1])), bytes_of(q->arg[3]), key, args,
 		    false, &err)) {
 		reply_op_error(q, &err);
 	} else {
+		/* Relative to the request's URL, as RabbitMQ: "DEST/PROPS". */
 		struct binding b = {.key = (char *)key.p, .key_len = key.len, .args = args};
 		char pk[1024], loc[2048];
 		props_key(&b, pk, sizeof pk);
-		char *v = evhttp_encode_uri(q->arg[0]), *s = evhttp_encode_uri(q->arg[1]),
-		     *d = evhttp_encode_uri(q->arg[3]), *p = evhttp_encode_uri(pk);
-		snprintf(loc, sizeof loc, "/api/bindings/%s/e/%s/%s/%s/%s", v, s, q->arg[2], d, p);
-		free(v), free(s), free(d), free(p);
+		char *d = evhttp_uriencode(q->arg[3], -1, 0), *p = evhttp_uriencode(pk, -1, 0);
+		snprintf(loc, sizeof loc, "%s/%s", d, p);
+		free(d), free(p);
 		evhttp_add_header(evhttp_request_get_output_headers(q->r), "Location", loc);
 		reply_status(q, 201);
 	}
@@ -286,7 +341,7 @@ void api_binding_create(struct req *q)
 
 static struct binding *named(struct req *q, struct ends *e)
 {
-	if (!ends(q, e))
+	if (!ends(q, e, false))
 		return NULL;
 	for (size_t i = 0; i < e->src->nout; i++) {
 		struct binding *b = e->src->out[i];
@@ -295,7 +350,7 @@ static struct binding *named(struct req *q, struct ends *e)
 		if (b->dest == e->dest && !strcmp(pk, q->arg[4]))
 			return b;
 	}
-	reply_error(q, 404, "Not Found");
+	reply_not_found(q);
 	return NULL;
 }
 
@@ -304,7 +359,7 @@ void api_binding(struct req *q)
 	struct ends e;
 	struct binding *b = named(q, &e);
 	if (b)
-		reply_json(q, 200, binding_json(e.vh, b));
+		reply_object(q, binding_json(e.vh, b));
 }
 
 void api_binding_delete(struct req *q)

@@ -63,14 +63,14 @@ json_t *props_json(struct bytes raw)
 	return o;
 }
 
-/* RabbitMQ's publish properties into raw property bytes (w). */
-static int props_from_json(const json_t *o, struct wbuf *w, struct bytes *headers, char *err,
-			   size_t errlen)
+/* RabbitMQ's publish properties into raw property bytes (w); -1 with
+ * RabbitMQ's reason in *why (["not_int", "delivery_mode"]) otherwise. */
+static int props_from_json(const json_t *o, struct wbuf *w, struct bytes *headers, json_t **why)
 {
 	struct amqp_props p = {0};
 	*headers = (struct bytes){0};
 	if (o && !json_is_object(o)) {
-		snprintf(err, errlen, "properties: expected an object");
+		*why = json_sprintf("properties: expected an object");
 		return -1;
 	}
 	const char *key;
@@ -82,7 +82,7 @@ static int props_from_json(const json_t *o, struct wbuf *w, struct bytes *header
 			;
 		if (i < NSTR) {
 			if (!json_is_string(v) || json_string_length(v) > 255) {
-				snprintf(err, errlen, "properties: %s: expected a short string", key);
+				*why = json_sprintf("properties: %s: expected a short string", key);
 				return -1;
 			}
 			struct bytes *b = (void *)((char *)&p + str_props[i].off);
@@ -92,7 +92,7 @@ static int props_from_json(const json_t *o, struct wbuf *w, struct bytes *header
 		} else if (!strcmp(key, "delivery_mode") || !strcmp(key, "priority")) {
 			json_int_t n = json_integer_value(v);
 			if (!json_is_integer(v) || n < 0 || n > 255) {
-				snprintf(err, errlen, "properties: %s: expected an integer 0 to 255", key);
+				*why = json_pack("[s, s]", "not_int", key);
 				return -1;
 			}
 			if (key[0] == 'd')
@@ -101,23 +101,20 @@ static int props_from_json(const json_t *o, struct wbuf *w, struct bytes *header
 				p.priority = (uint8_t)n, p.flags |= PROP_PRIORITY;
 		} else if (!strcmp(key, "timestamp")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0) {
-				snprintf(err, errlen, "properties: timestamp: expected an integer");
+				*why = json_sprintf("properties: timestamp: expected an integer");
 				return -1;
 			}
 			p.timestamp = (uint64_t)json_integer_value(v);
 			p.flags |= PROP_TIMESTAMP;
 		} else if (!strcmp(key, "headers")) {
-			char why[256];
-			if (jtable_from_json(v, headers, why, sizeof why) < 0) {
-				snprintf(err, errlen, "properties: headers: %s", why);
+			char bad[256];
+			if (jtable_from_json(v, headers, bad, sizeof bad) < 0) {
+				*why = json_sprintf("properties: headers: %s", bad);
 				return -1;
 			}
 			p.headers = *headers;
 			p.flags |= PROP_HEADERS;
-		} else {
-			snprintf(err, errlen, "properties: unknown property '%s'", key);
-			return -1;
-		}
+		} /* RabbitMQ ignores properties it does not know */
 	}
 	props_encode(w, &p);
 	return 0;
@@ -142,7 +139,12 @@ json_t *message_json(const struct message *m, const char *encoding, long truncat
 							       message_exchange(m).len));
 	json_object_set_new(o, "routing_key", json_stringn_nocheck((const char *)message_rkey(m).p,
 								  message_rkey(m).len));
-	json_object_set_new(o, "properties", props_json(message_props(m)));
+	json_t *props = props_json(message_props(m));
+	if (!json_object_size(props)) { /* sic: RabbitMQ writes no properties as [] */
+		json_decref(props);
+		props = json_array();
+	}
+	json_object_set_new(o, "properties", props);
 	if (strcmp(encoding, "base64") && utf8_ok(body, shown)) {
 		json_object_set_new(o, "payload", json_stringn(shown ? (const char *)body : "", shown));
 		json_object_set_new(o, "payload_encoding", json_string("string"));
@@ -158,43 +160,49 @@ json_t *message_json(const struct message *m, const char *encoding, long truncat
 
 /* ---- publish ---- */
 
+/* A publish's AMQP error as RabbitMQ's API shows it: 400 with "CODE
+ * NAME - text". */
+static void publish_error(struct req *q, const struct op_err *e)
+{
+	reply_error(q, 400, "%d %s - %s", e->code, amqp_reply_name(e->code), e->text);
+}
+
 void api_publish(struct req *q)
 {
-	struct vhost *vh = req_vhost(q, q->arg[0]);
-	if (!vh || !body_object(q))
+	struct vhost *vh = req_vhost_put(q, q->arg[0]);
+	static const char *const needed[] = {"routing_key", "properties", "payload",
+					     "payload_encoding", NULL};
+	if (!vh || !body_object(q) || !body_has(q, needed))
 		return;
+	json_t *rk = json_object_get(q->body, "routing_key");
+	json_t *pl = json_object_get(q->body, "payload");
+	json_t *encv = json_object_get(q->body, "payload_encoding");
+	const char *enc = json_string_value(encv);
+	if (!enc || (strcmp(enc, "string") && strcmp(enc, "base64"))) {
+		reply_bad_value(q, "unsupported_encoding", json_incref(encv));
+		return;
+	}
+	if (!json_is_string(rk) || json_string_length(rk) > 255 || !json_is_string(pl)) {
+		reply_error(q, 400, "routing_key and payload must be strings (routing_key of at "
+				    "most 255 bytes)");
+		return;
+	}
 	/* amq.default is how the API names the default exchange. */
 	const char *xname = strcmp(q->arg[1], "amq.default") ? q->arg[1] : "";
 	struct actor who = req_actor(q);
 	struct op_err e;
-	if (op_check(&who, vh, PERM_WRITE, "exchange", bytes_of(xname), &e)) {
-		reply_op_error(q, &e);
+	struct bexchange *x;
+	if (op_check(&who, vh, PERM_WRITE, "exchange", bytes_of(xname), &e) ||
+	    op_publish_target(vh, &who, bytes_of(xname), bytes_of(json_string_value(rk)), &x, &e)) {
+		publish_error(q, &e);
 		return;
 	}
-	struct bexchange *x = vhost_exchange(vh, bytes_of(xname));
-	if (!x) {
-		reply_error(q, 404, "Not Found");
-		return;
-	}
-	json_t *rk = json_object_get(q->body, "routing_key");
-	json_t *pl = json_object_get(q->body, "payload");
-	const char *enc = json_string_value(json_object_get(q->body, "payload_encoding"));
-	if (!json_is_string(rk) || json_string_length(rk) > 255 || !json_is_string(pl) ||
-	    (enc && strcmp(enc, "string") && strcmp(enc, "base64"))) {
-		reply_error(q, 400, "routing_key and payload must be strings, payload_encoding "
-				    "\"string\" or \"base64\"");
-		return;
-	}
-	if (op_check_topic(&who, vh, x, PERM_WRITE, bytes_of(json_string_value(rk)), &e)) {
-		reply_op_error(q, &e);
-		return;
-	}
-	char err[300];
 	struct wbuf props = {0};
 	struct bytes headers;
-	if (props_from_json(json_object_get(q->body, "properties"), &props, &headers, err,
-			    sizeof err) < 0) {
-		reply_error(q, 400, "%s", err);
+	json_t *why = NULL;
+	if (props_from_json(json_object_get(q->body, "properties"), &props, &headers, &why) < 0) {
+		reply_error_json(q, 400, NULL, why);
+		wb_free(&props);
 		return;
 	}
 	const char *payload = json_string_value(pl);
@@ -207,7 +215,7 @@ void api_publish(struct req *q)
 			free(raw);
 			free((void *)headers.p);
 			wb_free(&props);
-			reply_error(q, 400, "payload: not base64");
+			reply_bad_value(q, "not_base64", json_incref(pl));
 			return;
 		}
 		n = (size_t)len - (n && payload[n - 1] == '=') - (n > 1 && payload[n - 2] == '=');
@@ -238,6 +246,9 @@ void api_get(struct req *q)
 	struct vhost *vh = req_vhost(q, q->arg[0]);
 	if (!vh || !body_object(q))
 		return;
+	static const char *const needed[] = {"count", "ackmode", "encoding", NULL};
+	if (!body_has(q, needed))
+		return;
 	json_int_t count, trunc;
 	if (!body_int(q, "count", 0, &count) || !body_int(q, "truncate", -1, &trunc))
 		return;
@@ -246,19 +257,25 @@ void api_get(struct req *q)
 	bool requeue = mode && (!strcmp(mode, "ack_requeue_true") ||
 				!strcmp(mode, "reject_requeue_true"));
 	bool reject = mode && !strncmp(mode, "reject_", 7);
+	if (!enc || (strcmp(enc, "auto") && strcmp(enc, "base64"))) {
+		reply_error(q, 400, "Unsupported encoding. Please use auto or base64.");
+		return;
+	}
 	if (count < 1 || !mode ||
-	    (!requeue && strcmp(mode, "ack_requeue_false") && strcmp(mode, "reject_requeue_false")) ||
-	    (enc && strcmp(enc, "auto") && strcmp(enc, "base64"))) {
+	    (!requeue && strcmp(mode, "ack_requeue_false") && strcmp(mode, "reject_requeue_false"))) {
 		reply_error(q, 400, "count (a positive integer) and ackmode (ack_requeue_true, "
 				    "ack_requeue_false, reject_requeue_true, reject_requeue_false) are "
-				    "needed; encoding is auto or base64");
+				    "needed");
 		return;
 	}
 	struct actor who = req_actor(q);
 	struct queue *qu;
 	struct op_err e;
 	if (op_queue_for_read(vh, &who, bytes_of(q->arg[1]), &qu, &e)) {
-		reply_op_error(q, &e);
+		if (e.code == AMQP_NOT_FOUND) /* RabbitMQ shows the AMQP error here */
+			reply_error_json(q, 404, "not_found", json_sprintf("NOT_FOUND - %s", e.text));
+		else
+			reply_op_error(q, &e);
 		return;
 	}
 	json_t *out = json_array();

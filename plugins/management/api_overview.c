@@ -12,6 +12,7 @@
 #include "broker/persist.h"
 #include "broker/server.h"
 #include "broker/stats.h"
+#include "exchanges/exchange.h"
 #include "plugins/management/api.h"
 
 static uint64_t started_ms;
@@ -86,6 +87,30 @@ static void totals(struct req *q, json_t *o)
 				      "messages_unacknowledged_details", rate_json(0)));
 }
 
+/* RabbitMQ's descriptions of its exchange types; a plugin's type shows
+ * its name. */
+static json_t *exchange_types_json(void)
+{
+	static const char *const desc[][2] = {
+		{"direct", "AMQP direct exchange, as per the AMQP specification"},
+		{"fanout", "AMQP fanout exchange, as per the AMQP specification"},
+		{"topic", "AMQP topic exchange, as per the AMQP specification"},
+		{"headers", "AMQP headers exchange, as per the AMQP specification"},
+		{"x-delayed-message", "Delayed Message Exchange."},
+	};
+	json_t *arr = json_array();
+	const struct exchange_type *t;
+	for (size_t i = 0; (t = exchange_type_at(i)); i++) {
+		const char *d = t->name;
+		for (size_t k = 0; k < sizeof desc / sizeof desc[0]; k++)
+			if (!strcmp(desc[k][0], t->name))
+				d = desc[k][1];
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", t->name,
+						     "description", d, "enabled", true));
+	}
+	return arr;
+}
+
 static json_t *listeners(void)
 {
 	json_t *arr = json_array();
@@ -111,7 +136,7 @@ static json_t *listeners(void)
 void api_overview(struct req *q)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
-			      "management_version", TERN_VERSION, "rates_mode", "basic",
+			      "management_version", RABBITMQ_VERSION, "rates_mode", "basic",
 			      "product_name", "Tern", "product_version", TERN_VERSION,
 			      "rabbitmq_version", RABBITMQ_VERSION, "erlang_version", "none", "node",
 			      node_name(), "cluster_name", node_name(), "listeners", listeners(),
@@ -121,9 +146,7 @@ void api_overview(struct req *q)
 			    json_pack("[{s:s, s:s, s:s, s:I}]", "node", node_name(), "description",
 				      "Tern management", "path", "/", "port",
 				      (json_int_t)cfg.management_port));
-	json_object_set_new(o, "exchange_types",
-			    json_pack("[{s:s},{s:s},{s:s},{s:s}]", "name", "direct", "name",
-				      "fanout", "name", "topic", "name", "headers"));
+	json_object_set_new(o, "exchange_types", exchange_types_json());
 	totals(q, o);
 	reply_json(q, 200, o);
 }
@@ -139,15 +162,45 @@ void api_whoami(struct req *q)
 static json_t *node_json(void)
 {
 	long fds = sysconf(_SC_OPEN_MAX);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:i, s:s, "
-			 "s:s}",
-			 "name", node_name(), "type", "disc", "running", true, "mem_used",
-			 (json_int_t)node_rss_bytes(), "mem_limit", (json_int_t)node_mem_limit(),
-			 "mem_alarm", false, "disk_free", (json_int_t)node_disk_free(),
-			 "disk_free_limit", (json_int_t)NODE_DISK_FREE_LIMIT, "disk_free_alarm",
-			 persist_blocked, "fd_used", (json_int_t)(conn_count + 8), "fd_total",
-			 (json_int_t)fds, "uptime", (json_int_t)uptime_ms(), "processors",
-			 (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid", "", "rates_mode", "basic");
+	char pid[24];
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	json_t *o = json_pack(
+		"{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:i, s:s, s:s}", "name",
+		node_name(), "type", "disc", "running", true, "mem_used", (json_int_t)node_rss_bytes(),
+		"mem_limit", (json_int_t)node_mem_limit(),
+		"mem_alarm", false, "disk_free", (json_int_t)node_disk_free(), "disk_free_limit",
+		(json_int_t)NODE_DISK_FREE_LIMIT, "disk_free_alarm", persist_blocked, "fd_used",
+		(json_int_t)(conn_count + 8), "fd_total", (json_int_t)fds, "uptime",
+		(json_int_t)uptime_ms(), "processors", (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid",
+		pid, "rates_mode", "basic");
+	/* RabbitMQ's Erlang-VM figures, in Tern's terms: sockets are the
+	 * connections, one "process" each plus the broker's own. */
+	json_object_set_new(o, "sockets_used", json_integer((json_int_t)conn_count));
+	json_object_set_new(o, "sockets_total", json_integer(fds));
+	json_object_set_new(o, "proc_used", json_integer((json_int_t)conn_count + 1));
+	json_object_set_new(o, "proc_total", json_integer(1048576));
+	json_object_set_new(o, "run_queue", json_integer(0));
+	json_object_set_new(o, "net_ticktime", json_integer(60));
+	json_object_set_new(o, "partitions", json_array());
+	json_object_set_new(o, "exchange_types", exchange_types_json());
+	json_object_set_new(o, "auth_mechanisms",
+			    json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
+				      "description", "SASL PLAIN authentication mechanism", "enabled",
+				      true, "name", "AMQPLAIN", "description",
+				      "QPid AMQPLAIN mechanism", "enabled", true));
+	json_object_set_new(o, "applications",
+			    json_pack("[{s:s, s:s, s:s}]", "name", "tern", "description", "Tern",
+				      "version", TERN_VERSION));
+	json_object_set_new(o, "contexts",
+			    json_pack("[{s:s, s:s, s:I}]", "description", "Tern management",
+				      "path", "/", "port", (json_int_t)cfg.management_port));
+	json_object_set_new(o, "enabled_plugins", json_pack("[s]", "rabbitmq_management"));
+	json_object_set_new(o, "mem_used_details", rate_json(0));
+	json_object_set_new(o, "fd_used_details", rate_json(0));
+	json_object_set_new(o, "sockets_used_details", rate_json(0));
+	json_object_set_new(o, "proc_used_details", rate_json(0));
+	json_object_set_new(o, "disk_free_details", rate_json(0));
+	return o;
 }
 
 void api_nodes(struct req *q)
@@ -160,9 +213,9 @@ void api_nodes(struct req *q)
 void api_node(struct req *q)
 {
 	if (strcmp(q->arg[0], node_name()))
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 	else
-		reply_json(q, 200, node_json());
+		reply_object(q, node_json());
 }
 
 void api_extensions(struct req *q)
@@ -185,18 +238,55 @@ void api_health_alarms(struct req *q)
 	health(q, !persist_blocked, "resource alarm in effect: the store is failing");
 }
 
+/* The ports and protocols Tern listens with: AMQP and this API. */
+static json_t *ports_json(void)
+{
+	json_t *a = json_pack("[I]", (json_int_t)cfg.port);
+	if (cfg.management_port)
+		json_array_append_new(a, json_integer((json_int_t)cfg.management_port));
+	if (cfg.prometheus_port)
+		json_array_append_new(a, json_integer((json_int_t)cfg.prometheus_port));
+	return a;
+}
+
 void api_health_port(struct req *q)
 {
 	char *end;
 	long port = strtol(q->arg[0], &end, 10);
-	if (*end || port < 1 || port > 65535) {
-		reply_error(q, 400, "'%s' is not a port number", q->arg[0]);
+	if (!*q->arg[0] || *end || port < 0 || port > 65535) {
+		reply_error(q, 400, "Invalid port");
 		return;
 	}
-	char reason[128];
-	snprintf(reason, sizeof reason, "No active listener on port %ld", port);
-	health(q, port == cfg.port || port == cfg.management_port || port == cfg.prometheus_port,
-	       reason);
+	if (port == cfg.port || (cfg.management_port && port == cfg.management_port) ||
+	    (cfg.prometheus_port && port == cfg.prometheus_port))
+		reply_json(q, 200, json_pack("{s:s, s:i}", "status", "ok", "port", (int)port));
+	else
+		reply_json(q, 503, json_pack("{s:s, s:s, s:i, s:o}", "status", "failed", "reason",
+					     "No active listener", "missing", (int)port, "ports",
+					     ports_json()));
+}
+
+void api_health_protocol(struct req *q)
+{
+	const char *p = q->arg[0];
+	if (!strcmp(p, "amqp") || !strcmp(p, "amqp091") ||
+	    (cfg.management_port && !strcmp(p, "http")))
+		reply_json(q, 200, json_pack("{s:s, s:s}", "status", "ok", "protocol", p));
+	else
+		reply_json(q, 503,
+			   json_pack("{s:s, s:s, s:s, s:o}", "status", "failed", "reason",
+				     "No active listener", "missing", p, "protocols",
+				     cfg.management_port ? json_pack("[s, s]", "amqp", "http")
+							 : json_pack("[s]", "amqp")));
+}
+
+/* RabbitMQ declares, publishes to and gets from a queue there; Tern's
+ * one thread answers this request only when it serves AMQP too, so a
+ * vhost that exists is alive. */
+void api_aliveness(struct req *q)
+{
+	if (req_vhost(q, q->arg[0]))
+		health(q, !persist_blocked, "the store is failing");
 }
 
 void api_health_vhosts(struct req *q)
@@ -204,7 +294,3 @@ void api_health_vhosts(struct req *q)
 	health(q, true, "");
 }
 
-void api_health_ready(struct req *q)
-{
-	health(q, !persist_blocked, "the node is not accepting publishes: the store is failing");
-}

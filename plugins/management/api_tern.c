@@ -39,7 +39,7 @@ static struct queue *readable(struct req *q, struct vhost **vh)
 	struct queue *qu;
 	struct op_err e;
 	if (op_queue_for_read(*vh, &who, bytes_of(q->arg[1]), &qu, &e)) {
-		reply_op_error(q, &e);
+		reply_op_error_tern(q, &e);
 		return NULL;
 	}
 	return qu;
@@ -104,7 +104,7 @@ static bool may_write(struct req *q, struct vhost *vh, struct queue *to, bool an
 	if (!op_check(&who, vh, PERM_WRITE, "queue", bytes_of(to->name), &e))
 		return true;
 	if (answer)
-		reply_op_error(q, &e);
+		reply_op_error_tern(q, &e);
 	return false;
 }
 
@@ -152,7 +152,7 @@ void api_tern_redrive(struct req *q)
 {
 	struct vhost *vh;
 	json_int_t count = -1;
-	if (q->body && (!body_object(q) || !body_int(q, "count", -1, &count)))
+	if (!body_optional(q) || !body_int(q, "count", -1, &count))
 		return;
 	struct queue *qu = readable(q, &vh);
 	if (!qu)
@@ -205,7 +205,7 @@ static const struct bexchange *delayed_exchange(struct req *q)
 	struct actor who = req_actor(q);
 	struct op_err e;
 	if (op_check(&who, vh, PERM_READ, "exchange", bytes_of(q->arg[1]), &e)) {
-		reply_op_error(q, &e);
+		reply_op_error_tern(q, &e);
 		return NULL;
 	}
 	struct bexchange *x = vhost_exchange(vh, bytes_of(q->arg[1]));

@@ -33,7 +33,8 @@ struct req {
 	const char *arg[MAX_ARGS]; /* the route's captures, percent-decoded */
 	int narg;
 	struct user *user;
-	json_t *body; /* the parsed JSON body, or NULL */
+	json_t *body; /* the parsed JSON body (an object), or NULL */
+	const char *body_error; /* RabbitMQ's reason when the body is not an object */
 	struct evkeyvalq query;
 	bool answered;
 };
@@ -41,21 +42,43 @@ struct req {
 typedef void (*handler_fn)(struct req *q);
 
 /* Replies: a JSON value (stolen), an empty body with a status, or
- * RabbitMQ's error object {"error": ..., "reason": ...}. */
+ * RabbitMQ's error object {"error": ..., "reason": ...}: reply_error's
+ * error is RabbitMQ's name for the status ("bad_request", "not_found",
+ * "not_authorised"); reply_error_json names it (NULL: the same default)
+ * and takes any JSON reason (stolen), as RabbitMQ's are Erlang terms
+ * turned JSON: ["not_boolean", "yes"]. */
 void reply_json(struct req *q, int status, json_t *v);
 void reply_status(struct req *q, int status);
 void reply_error(struct req *q, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* An AMQP-style error from ops.h as HTTP: 404 for NOT_FOUND, 403 for
- * ACCESS_REFUSED, 405 for RESOURCE_LOCKED, 400 otherwise. */
+void reply_error_json(struct req *q, int status, const char *error, json_t *reason);
+/* 404 {"error": "Object Not Found", "reason": "Not Found"}: no such path
+ * or object. */
+void reply_not_found(struct req *q);
+/* 400 [what, value] (value stolen): ["not_boolean", 2]. */
+void reply_bad_value(struct req *q, const char *what, json_t *value);
+/* 400 "[{key_missing,a},{key_missing,b}]" for those of keys (NULL-ended)
+ * the body lacks; body_has replies it and returns false when any is. */
+void reply_key_missing(struct req *q, const char *const *keys);
+bool body_has(struct req *q, const char *const *keys);
+/* An error from ops.h as RabbitMQ's API gives it: 404 not_found with the
+ * text, 401 "Access refused." for ACCESS_REFUSED, 400 otherwise. */
 void reply_op_error(struct req *q, const struct op_err *e);
+/* The same for Tern's own endpoints (/api/tern/): the AMQP code as the
+ * status (404, 403 refused, 405 locked, else 400) with ops.h's text. */
+void reply_op_error_tern(struct req *q, const struct op_err *e);
+/* A single object (stolen) with 200, cut to ?columns= as lists are. */
+void reply_object(struct req *q, json_t *o);
 
 /* A query parameter, or NULL. */
 const char *query(struct req *q, const char *name);
 
-/* The vhost an argument names (404 "Not Found" replied when missing, or
- * when the user may not see it). */
+/* The vhost an argument names (404 Object Not Found replied when it is
+ * missing, 401 when the user may not see it). */
 struct vhost *req_vhost(struct req *q, const char *name);
+/* The same for a PUT or POST into the vhost: RabbitMQ answers 404
+ * {"error": "not_found", "reason": "vhost_not_found"} there. */
+struct vhost *req_vhost_put(struct req *q, const char *name);
 /* True when the user may see the vhost (tags or permissions). */
 bool user_sees_vhost(const struct user *u, const char *vhost);
 bool user_is(const struct user *u, enum need need);
@@ -79,12 +102,15 @@ void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const 
  * sorting by it needs no objects built; false for fields it does not
  * know (those are sorted on built objects). */
 
-/* The body must be a JSON object: false with 400 replied otherwise. */
+/* The body must be a JSON object or empty (then {}): false with 400
+ * replied otherwise ("not_json", or the doubly-encoded reason). */
 bool body_object(struct req *q);
+/* The same, leaving q->body NULL for an empty body. */
+bool body_optional(struct req *q);
 /* Fields as RabbitMQ reads them: rabbitmqadmin sends booleans and
  * numbers as strings ("true", "1"), so both forms are taken. Each
- * returns false with 400 replied for a wrong type; an absent field gives
- * def. */
+ * returns false with 400 replied for a wrong type (["not_boolean", v]);
+ * an absent field gives def. */
 bool body_bool(struct req *q, const char *key, bool def, bool *out);
 bool body_int(struct req *q, const char *key, json_int_t def, json_int_t *out);
 /* Rewrites a string field holding a number as that number (for bodies

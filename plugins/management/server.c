@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <sys/queue.h>
 #include <openssl/evp.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@
 #include "util/xalloc.h"
 
 #define MAX_BODY (16 << 20)
+#define MAX_URI 10000
+#define MAX_HEADER_BYTES (64 << 10)
+#define MAX_HEADERS (1 << 20) /* evhttp drops the connection past this */
 
 static struct evhttp *http;
 static uint64_t last_sample;
@@ -68,13 +72,20 @@ static const char *error_name(int status)
 	case 400: return "bad_request";
 	case 401: return "not_authorised";
 	case 403: return "not_authorised";
-	case 404: return "Object Not Found";
+	case 404: return "not_found";
 	case 405: return "Method Not Allowed";
 	case 409: return "conflict";
 	case 413: return "payload_too_large";
 	case 503: return "service_unavailable";
 	default: return "internal_server_error";
 	}
+}
+
+void reply_error_json(struct req *q, int status, const char *error, json_t *reason)
+{
+	reply_json(q, status,
+		   json_pack("{s:s, s:o}", "error", error ? error : error_name(status), "reason",
+			     reason));
 }
 
 void reply_error(struct req *q, int status, const char *fmt, ...)
@@ -84,16 +95,22 @@ void reply_error(struct req *q, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	reply_json(q, status, json_pack("{s:s, s:s}", "error", error_name(status), "reason", reason));
+	reply_error_json(q, status, NULL, json_string(reason));
+}
+
+void reply_not_found(struct req *q)
+{
+	reply_error_json(q, 404, "Object Not Found", json_string("Not Found"));
 }
 
 void reply_op_error(struct req *q, const struct op_err *e)
 {
-	int status = e->code == AMQP_NOT_FOUND	     ? 404
-		     : e->code == AMQP_ACCESS_REFUSED ? 403
-		     : e->code == AMQP_RESOURCE_LOCKED ? 405
-						       : 400;
-	reply_error(q, status, "%s", e->text);
+	if (e->code == AMQP_NOT_FOUND)
+		reply_error_json(q, 404, "not_found", json_string(e->text));
+	else if (e->code == AMQP_ACCESS_REFUSED)
+		reply_error_json(q, 401, "not_authorised", json_string("Access refused."));
+	else
+		reply_error(q, 400, "%s", e->text);
 }
 
 const char *query(struct req *q, const char *name)
@@ -101,34 +118,56 @@ const char *query(struct req *q, const char *name)
 	return evhttp_find_header(&q->query, name);
 }
 
+/* RabbitMQ's reasons for a body that is not a JSON object. */
+static const char DOUBLY[] = "invalid payload: the request body JSON-decoded to a string. Is the "
+			     "input doubly-JSON-encoded?";
+
+bool body_optional(struct req *q)
+{
+	if (!q->body_error)
+		return true;
+	reply_error(q, 400, "%s", q->body_error);
+	return false;
+}
+
 bool body_object(struct req *q)
 {
-	if (json_is_object(q->body))
-		return true;
-	reply_error(q, 400, q->body ? "the body must be a JSON object" : "a JSON body is needed");
-	return false;
+	if (!body_optional(q))
+		return false;
+	if (!q->body)
+		q->body = json_object(); /* an empty body is {} to RabbitMQ */
+	return true;
 }
 
 /* ---- authentication ---- */
 
-/* The user of "Authorization: Basic base64(user:password)", or NULL. */
-static struct user *basic_auth(struct evhttp_request *r)
+/* What the Authorization header gave. */
+enum login { LOGIN_NONE, LOGIN_MALFORMED, LOGIN_FAILED, LOGIN_OK };
+
+/* The user of "Authorization: Basic base64(user:password)". A header
+ * that is not base64 of "user:password" is malformed (400, as RabbitMQ);
+ * another scheme (Bearer) is a failed login. */
+static enum login basic_auth(struct evhttp_request *r, struct user **out)
 {
+	*out = NULL;
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
-	if (!h || strncasecmp(h, "Basic ", 6))
-		return NULL;
+	if (!h)
+		return LOGIN_NONE;
+	if (strncasecmp(h, "Basic ", 6))
+		return LOGIN_FAILED;
 	h += 6;
 	size_t n = strlen(h);
-	if (n == 0 || n % 4 || n > 1024)
-		return NULL;
+	if (n == 0 || n % 4 || n > 1024 || strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					       "0123456789+/=") != n)
+		return LOGIN_MALFORMED;
 	unsigned char raw[800];
 	int len = EVP_DecodeBlock(raw, (const unsigned char *)h, (int)n);
 	if (len < 0)
-		return NULL;
+		return LOGIN_MALFORMED;
 	len -= (h[n - 1] == '=') + (h[n - 2] == '=');
 	unsigned char *colon = memchr(raw, ':', (size_t)len);
 	if (!colon)
-		return NULL;
+		return LOGIN_MALFORMED;
 	struct bytes name = {raw, (uint32_t)(colon - raw)};
 	struct bytes pass = {colon + 1, (uint32_t)(len - (colon + 1 - raw))};
 	char *host;
@@ -136,7 +175,8 @@ static struct user *basic_auth(struct evhttp_request *r)
 	evhttp_connection_get_peer(evhttp_request_get_connection(r), &host, &port);
 	bool loopback = !strncmp(host, "127.", 4) || !strcmp(host, "::1") ||
 			!strncmp(host, "::ffff:127.", 11);
-	return access_login(name, pass, loopback);
+	*out = access_login(name, pass, loopback);
+	return *out ? LOGIN_OK : LOGIN_FAILED;
 }
 
 bool user_is(const struct user *u, enum need need)
@@ -162,11 +202,23 @@ bool user_sees_vhost(const struct user *u, const char *vhost)
 struct vhost *req_vhost(struct req *q, const char *name)
 {
 	struct vhost *vh = vhost_find(bytes_of(name));
-	if (!vh || !user_sees_vhost(q->user, name)) {
-		reply_error(q, 404, "Not Found");
+	if (!vh)
+		reply_not_found(q);
+	else if (!user_sees_vhost(q->user, name))
+		reply_error_json(q, 401, "not_authorised",
+				 json_string("User not authorised to access virtual host"));
+	else
+		return vh;
+	return NULL;
+}
+
+struct vhost *req_vhost_put(struct req *q, const char *name)
+{
+	if (!vhost_find(bytes_of(name))) {
+		reply_error_json(q, 404, "not_found", json_string("vhost_not_found"));
 		return NULL;
 	}
-	return vh;
+	return req_vhost(q, name);
 }
 
 struct actor req_actor(struct req *q)
@@ -177,7 +229,8 @@ struct actor req_actor(struct req *q)
 /* ---- routing ---- */
 
 /* Splits path (after "/api/") into percent-decoded segments. Returns
- * their number, or -1 when a segment does not decode to a name. */
+ * their number, -1 when a segment does not decode to a name, -2 for a
+ * '%' not followed by two hex digits. */
 static int split(const char *path, char **seg, int max)
 {
 	int n = 0;
@@ -187,6 +240,10 @@ static int split(const char *path, char **seg, int max)
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		if (n == max)
 			return -1;
+		for (size_t i = 0; i < len; i++)
+			if (p[i] == '%' && !(i + 2 < len && isxdigit((unsigned char)p[i + 1]) &&
+					     isxdigit((unsigned char)p[i + 2])))
+				goto bad_escape;
 		char *raw = xstrndup(p, len);
 		size_t out;
 		seg[n] = evhttp_uridecode(raw, 0, &out);
@@ -201,6 +258,10 @@ static int split(const char *path, char **seg, int max)
 			break;
 	}
 	return n;
+bad_escape: /* "%ZZ": 400, as RabbitMQ's HTTP server */
+	for (int i = 0; i < n; i++)
+		free(seg[i]);
+	return -2;
 }
 
 /* Matches segments against a pattern ("queues/:vhost/:name"); fills the
@@ -226,9 +287,11 @@ static bool match(const char *pattern, char **seg, int nseg, struct req *q)
 	return i == nseg;
 }
 
+/* HEAD is answered as GET (evhttp sends no body for it). */
 static int method_of(struct evhttp_request *r)
 {
-	return (int)evhttp_request_get_command(r);
+	int m = (int)evhttp_request_get_command(r);
+	return m == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : m;
 }
 
 /* The page: "/", "/index.html" and the files beside it. */
@@ -251,46 +314,114 @@ static bool serve_file(struct evhttp_request *r, const char *path)
 	return false;
 }
 
+/* A 401 as RabbitMQ gives it: the challenge only for a failed login,
+ * an empty body when no credentials came. */
+static void unauthorised(struct req *q, enum login how)
+{
+	/* No challenge for the page's own requests (X-Requested-With), or
+	 * browsers open their password prompt over its login form. */
+	if (how != LOGIN_OK &&
+	    !evhttp_find_header(evhttp_request_get_input_headers(q->r), "X-Requested-With"))
+		evhttp_add_header(evhttp_request_get_output_headers(q->r), "WWW-Authenticate",
+				  "Basic realm=\"RabbitMQ Management\"");
+	if (how == LOGIN_NONE)
+		reply_status(q, 401);
+	else if (how == LOGIN_FAILED)
+		reply_error_json(q, 401, "not_authorized", json_string("Login failed"));
+	else
+		reply_error_json(q, 401, "not_authorised", json_string("Not management user"));
+}
+
+/* RabbitMQ's reason when a user lacks the tag a route needs. */
+static const char *refusal(enum need need)
+{
+	switch (need) {
+	case NEED_MONITORING: return "Not monitor user";
+	case NEED_POLICYMAKER: return "User not authorised to access object";
+	default: return "Not administrator user";
+	}
+}
+
+/* The Allow header of a 405: the methods the path's routes take. */
+static void allow_header(struct req *q, int methods)
+{
+	static const struct {
+		int m;
+		const char *name;
+	} names[] = {{EVHTTP_REQ_GET, "GET, HEAD"}, {EVHTTP_REQ_PUT, "PUT"},
+		     {EVHTTP_REQ_POST, "POST"}, {EVHTTP_REQ_DELETE, "DELETE"}};
+	char allow[64] = "";
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (methods & names[i].m)
+			snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+				 *allow ? ", " : "", names[i].name);
+	snprintf(allow + strlen(allow), sizeof allow - strlen(allow), ", OPTIONS");
+	evhttp_add_header(evhttp_request_get_output_headers(q->r), "Allow", allow);
+}
+
 static void dispatch(struct req *q, const char *path)
 {
 	char *seg[16];
 	int nseg = split(path, seg, 16);
+	if (nseg == -2) {
+		reply_error(q, 400, "bad percent-encoding in the path");
+		return;
+	}
 	if (nseg < 0) {
-		reply_error(q, 404, "Not Found");
+		reply_not_found(q);
 		return;
 	}
 	const struct route *found = NULL;
-	bool other_method = false;
+	int other_methods = 0;
 	for (size_t i = 0; i < mgmt_nroutes && !found; i++) {
 		if (!match(mgmt_routes[i].pattern, seg, nseg, q))
 			continue;
 		if (mgmt_routes[i].methods & method_of(q->r))
 			found = &mgmt_routes[i];
 		else
-			other_method = true;
+			other_methods |= mgmt_routes[i].methods;
 	}
+	enum login how;
 	if (!found) {
-		if (other_method)
-			reply_error(q, 405, "Method Not Allowed");
-		else
-			reply_error(q, 404, "Not Found");
-	} else if (!(q->user = basic_auth(q->r)) || !user_is(q->user, NEED_MANAGEMENT)) {
-		/* RabbitMQ: a bad login or a user without management tags. The
-		 * challenge is left out for the page's own requests
-		 * (X-Requested-With), or browsers open their password prompt
-		 * over its login form. */
-		if (!evhttp_find_header(evhttp_request_get_input_headers(q->r), "X-Requested-With"))
-			evhttp_add_header(evhttp_request_get_output_headers(q->r), "WWW-Authenticate",
-					  "Basic realm=\"RabbitMQ Management\"");
-		reply_error(q, 401, q->user ? "Not management user" : "Login failed");
+		if (other_methods) { /* OPTIONS: 200 with the methods, as RabbitMQ */
+			allow_header(q, other_methods);
+			reply_status(q, method_of(q->r) == EVHTTP_REQ_OPTIONS ? 200 : 405);
+		} else {
+			reply_not_found(q);
+		}
+	} else if ((how = basic_auth(q->r, &q->user)) == LOGIN_MALFORMED) {
+		reply_status(q, 400);
+	} else if (how != LOGIN_OK || !user_is(q->user, NEED_MANAGEMENT)) {
+		unauthorised(q, how);
 	} else if (!user_is(q->user, found->need)) {
-		reply_error(q, 403, "Not administrator user");
+		reply_error_json(q, 401, "not_authorised", json_string(refusal(found->need)));
 	} else {
 		found->fn(q);
 		server_defer(); /* what the call changed commits at the end of the turn */
 	}
 	for (int i = 0; i < nseg; i++)
 		free(seg[i]);
+}
+
+/* RabbitMQ's HTTP server refuses a request line over 10,000 bytes (414)
+ * and headers over 64 KiB (431); evhttp's own cap (MAX_HEADERS) is
+ * higher, so these are answered here. */
+static bool too_big(struct evhttp_request *r)
+{
+	size_t total = 0;
+	struct evkeyval *h;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(r), next)
+		total += strlen(h->key) + strlen(h->value) + 4;
+	int status = strlen(evhttp_request_get_uri(r)) > MAX_URI ? 414
+		     : total > MAX_HEADER_BYTES			  ? 431
+									  : 0;
+	if (status) {
+		evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
+		evhttp_send_reply(r, status, status == 414 ? "URI Too Long"
+							  : "Request Header Fields Too Large",
+				  NULL);
+	}
+	return status != 0;
 }
 
 static void on_request(struct evhttp_request *r, void *arg)
@@ -300,6 +431,8 @@ static void on_request(struct evhttp_request *r, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	TAILQ_INIT(&q.query);
+	if (too_big(r))
+		return;
 	if (!path) {
 		reply_error(&q, 400, "bad request line");
 		return;
@@ -313,7 +446,7 @@ static void on_request(struct evhttp_request *r, void *arg)
 	}
 	if (strncmp(path, "/api/", 5) != 0) {
 		if (!(method_of(r) & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) || !serve_file(r, path))
-			reply_error(&q, 404, "Not Found");
+			reply_not_found(&q);
 		evhttp_clear_headers(&q.query);
 		return;
 	}
@@ -321,12 +454,14 @@ static void on_request(struct evhttp_request *r, void *arg)
 	size_t len = evbuffer_get_length(in);
 	if (len) {
 		json_error_t je;
-		q.body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
-		if (!q.body) {
-			reply_error(&q, 400, "body is not JSON: %s at line %d column %d", je.text,
-				    je.line, je.column);
-			evhttp_clear_headers(&q.query);
-			return;
+		q.body = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_DECODE_ANY, &je);
+		if (json_is_string(q.body))
+			q.body_error = DOUBLY;
+		else if (!json_is_object(q.body))
+			q.body_error = "not_json";
+		if (q.body_error) {
+			json_decref(q.body);
+			q.body = NULL;
 		}
 	}
 	dispatch(&q, path + 5);
@@ -367,8 +502,10 @@ static int mgmt_start(void)
 		return 0;
 	http = evhttp_new(server_base);
 	evhttp_set_max_body_size(http, MAX_BODY);
+	evhttp_set_max_headers_size(http, MAX_HEADERS);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						 EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+						 EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+						 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(http, on_request, NULL);
 	if (!evhttp_bind_socket_with_handle(http, cfg.management_ip,
 					    (ev_uint16_t)cfg.management_port)) {
