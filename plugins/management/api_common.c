@@ -285,6 +285,18 @@ void reply_object(struct req *q, json_t *o)
 	reply_json(q, 200, o);
 }
 
+/* RabbitMQ's paged list object around one page's items (taken). */
+static void reply_page(struct req *q, json_t *slice, size_t filtered, size_t total, long page,
+		       size_t pages, long size)
+{
+	reply_json(q, 200,
+		   json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count",
+			     (json_int_t)filtered, "item_count", (json_int_t)json_array_size(slice),
+			     "items", slice, "page", (json_int_t)page, "page_count",
+			     (json_int_t)pages, "page_size", (json_int_t)size, "total_count",
+			     (json_int_t)total));
+}
+
 static const char *(*name_fn)(const void *o);
 static bool (*number_fn)(const void *o, const char *field, double *out);
 
@@ -363,12 +375,7 @@ void reply_objects(struct req *q, void **objs, size_t n, json_t *(*build)(const 
 		json_array_append_new(slice, o);
 	}
 	free(objs);
-	reply_json(q, 200,
-		   json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count",
-			     (json_int_t)kept, "item_count", (json_int_t)json_array_size(slice),
-			     "items", slice, "page", (json_int_t)page, "page_count",
-			     (json_int_t)pages, "page_size", (json_int_t)size, "total_count",
-			     (json_int_t)n));
+	reply_page(q, slice, kept, n, page, pages, size);
 }
 
 void reply_list(struct req *q, json_t *items)
@@ -455,10 +462,5 @@ void reply_list(struct req *q, json_t *items)
 	     i < filtered && i < (size_t)page * (size_t)size; i++)
 		json_array_append(slice, json_array_get(items, i));
 	json_decref(items);
-	reply_json(q, 200,
-		   json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count",
-			     (json_int_t)filtered, "item_count", (json_int_t)json_array_size(slice),
-			     "items", slice, "page", (json_int_t)page, "page_count",
-			     (json_int_t)pages, "page_size", (json_int_t)size, "total_count",
-			     (json_int_t)total));
+	reply_page(q, slice, filtered, total, page, pages, size);
 }

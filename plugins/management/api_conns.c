@@ -250,17 +250,13 @@ void api_consumers(struct req *q)
 		return;
 	json_t *arr = json_array();
 	struct vhost *vh;
-	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
-		if (only || user_sees_vhost(q->user, vh->name)) {
-			void *v;
-			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
-				json_t *c = consumers_json(v);
-				json_array_extend(arr, c);
-				json_decref(c);
-			}
+	for (size_t i = 0; (vh = list_vhost(q, only, &i));) {
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
+			json_t *c = consumers_json(v);
+			json_array_extend(arr, c);
+			json_decref(c);
 		}
-		if (only)
-			break;
 	}
 	reply_list(q, arr);
 }

@@ -102,14 +102,10 @@ void api_exchanges(struct req *q)
 		return;
 	json_t *arr = json_array();
 	struct vhost *vh;
-	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
-		if (only || user_sees_vhost(q->user, vh->name)) {
-			void *v;
-			for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);)
-				json_array_append_new(arr, exchange_json(v));
-		}
-		if (only)
-			break;
+	for (size_t i = 0; (vh = list_vhost(q, only, &i));) {
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);)
+			json_array_append_new(arr, exchange_json(v));
 	}
 	reply_list(q, arr);
 }
@@ -236,19 +232,15 @@ void api_bindings(struct req *q)
 		return;
 	json_t *arr = json_array();
 	struct vhost *vh;
-	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
-		if (only || user_sees_vhost(q->user, vh->name)) {
-			void *v;
-			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
-				json_array_append_new(arr, default_binding_json(vh, v));
-			for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);) {
-				struct bexchange *x = v;
-				for (size_t k = 0; k < x->nout; k++)
-					json_array_append_new(arr, binding_json(vh, x->out[k]));
-			}
+	for (size_t i = 0; (vh = list_vhost(q, only, &i));) {
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
+			json_array_append_new(arr, default_binding_json(vh, v));
+		for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);) {
+			struct bexchange *x = v;
+			for (size_t k = 0; k < x->nout; k++)
+				json_array_append_new(arr, binding_json(vh, x->out[k]));
 		}
-		if (only)
-			break;
 	}
 	reply_list(q, arr);
 }

@@ -198,17 +198,13 @@ void api_queues(struct req *q)
 	size_t n = 0, cap = 64;
 	void **objs = xmalloc(cap * sizeof *objs);
 	struct vhost *vh;
-	for (size_t i = 0; (vh = only ? only : vhost_next(&i));) {
-		if (only || user_sees_vhost(q->user, vh->name)) {
-			void *v;
-			for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
-				if (n == cap)
-					objs = xrealloc(objs, (cap *= 2) * sizeof *objs);
-				objs[n++] = v;
-			}
+	for (size_t i = 0; (vh = list_vhost(q, only, &i));) {
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
+			if (n == cap)
+				objs = xrealloc(objs, (cap *= 2) * sizeof *objs);
+			objs[n++] = v;
 		}
-		if (only)
-			break;
 	}
 	reply_objects(q, objs, n, build_queue, queue_name_of, queue_number);
 }

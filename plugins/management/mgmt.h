@@ -81,6 +81,9 @@ struct vhost *req_vhost(struct req *q, const char *name);
 struct vhost *req_vhost_put(struct req *q, const char *name);
 /* True when the user may see the vhost (tags or permissions). */
 bool user_sees_vhost(const struct user *u, const char *vhost);
+/* The vhosts a list covers: `only` (the path's) if given, else each one
+ * the user sees. Start with *i = 0; NULL at the end. */
+struct vhost *list_vhost(struct req *q, struct vhost *only, size_t *i);
 bool user_is(const struct user *u, enum need need);
 
 /* The actor for ops.h: the API user (administrators are checked like

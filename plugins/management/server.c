@@ -199,6 +199,16 @@ bool user_sees_vhost(const struct user *u, const char *vhost)
 	return user_is(u, NEED_MONITORING) || access_perm_find(u->name, vhost) != NULL;
 }
 
+struct vhost *list_vhost(struct req *q, struct vhost *only, size_t *i)
+{
+	if (only)
+		return (*i)++ ? NULL : only;
+	struct vhost *vh;
+	while ((vh = vhost_next(i)) && !user_sees_vhost(q->user, vh->name))
+		;
+	return vh;
+}
+
 struct vhost *req_vhost(struct req *q, const char *name)
 {
 	struct vhost *vh = vhost_find(bytes_of(name));
