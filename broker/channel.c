@@ -160,11 +160,9 @@ static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 	if (u->cons)
 		u->cons->unacked--;
 	if (how == SETTLE_ACK) {
-		stat_add(&q->stats, ST_ACK, 1);
-		stat_add(&q->vh->stats, ST_ACK, 1);
-		stat_add(&ch->c->stats, ST_ACK, 1);
-		stat_add(&ch->stats, ST_ACK, 1);
-		stat_add(&stats_global, ST_ACK, 1);
+		stat_add_all((struct stats *[]){&q->stats, &q->vh->stats, &ch->c->stats, &ch->stats,
+						&stats_global, NULL},
+			     ST_ACK, 1);
 		queue_ack_entry(q, &u->e);
 	} else if (how == SETTLE_REJECT) {
 		queue_discard(q, u->e, "rejected");
@@ -246,12 +244,11 @@ static void count_delivery(struct channel *ch, struct queue *q, bool consumer, b
 {
 	enum stat_kind k = consumer ? (no_ack ? ST_DELIVER_NOACK : ST_DELIVER)
 			       : (no_ack ? ST_GET_NOACK : ST_GET);
-	struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &ch->stats, &stats_global};
-	for (int i = 0; i < 5; i++) {
-		stat_add(all[i], k, 1);
-		if (redelivered)
-			stat_add(all[i], ST_REDELIVER, 1);
-	}
+	struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &ch->stats, &stats_global,
+			       NULL};
+	stat_add_all(all, k, 1);
+	if (redelivered)
+		stat_add_all(all, ST_REDELIVER, 1);
 }
 
 void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q, struct qentry e,
@@ -336,10 +333,9 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 	if (upto <= ch->confirm_sent)
 		return;
 	if (id == AMQP_BASIC_ACK) {
-		stat_add(&ch->c->stats, ST_CONFIRM, upto - ch->confirm_sent);
-		stat_add(&ch->stats, ST_CONFIRM, upto - ch->confirm_sent);
-		stat_add(&ch->c->vh->stats, ST_CONFIRM, upto - ch->confirm_sent);
-		stat_add(&stats_global, ST_CONFIRM, upto - ch->confirm_sent);
+		stat_add_all((struct stats *[]){&ch->c->stats, &ch->stats, &ch->c->vh->stats,
+						&stats_global, NULL},
+			     ST_CONFIRM, upto - ch->confirm_sent);
 	}
 	struct amqp_method m = {.id = id};
 	/* ack and nack share delivery_tag and multiple at the same place. */

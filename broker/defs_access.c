@@ -23,12 +23,6 @@
 
 /* ---- users ---- */
 
-static char *user_id(const json_t *o, char *err, size_t errlen)
-{
-	const char *name = defs_str(o, "name", err, errlen);
-	return name ? ID(name) : NULL;
-}
-
 static void user_describe(const char *id, char *out, size_t n)
 {
 	json_t *a = defs_id_parts(id);
@@ -390,9 +384,7 @@ static void vhost_export(json_t *arr)
 
 static char *perm_id(const json_t *o, char *err, size_t errlen)
 {
-	const char *u = defs_str(o, "user", err, errlen);
-	const char *v = u ? defs_str(o, "vhost", err, errlen) : NULL;
-	return v ? ID(u, v) : NULL;
+	return FIELDS_ID(o, err, errlen, "user", "vhost");
 }
 
 static void perm_describe(const char *id, char *out, size_t n)
@@ -481,10 +473,7 @@ static void perm_export(json_t *arr)
 
 static char *topic_id(const json_t *o, char *err, size_t errlen)
 {
-	const char *u = defs_str(o, "user", err, errlen);
-	const char *v = u ? defs_str(o, "vhost", err, errlen) : NULL;
-	const char *x = v ? defs_str(o, "exchange", err, errlen) : NULL;
-	return x ? ID(u, v, x) : NULL;
+	return FIELDS_ID(o, err, errlen, "user", "vhost", "exchange");
 }
 
 static void topic_describe(const char *id, char *out, size_t n)
@@ -571,7 +560,7 @@ static void topic_export(json_t *arr)
 		json_array_append_new(arr, topic_json(t));
 }
 
-const struct defs_kind_ops defs_user_ops = {"users",       "user",      user_id,
+const struct defs_kind_ops defs_user_ops = {"users",       "user",      defs_name_id,
 					    user_describe, user_plan,   user_apply,
 					    user_each,     user_remove, user_export};
 

@@ -151,10 +151,24 @@ int defs_tags(const json_t *o, const char *key, char tags[][64], int max)
 	return n;
 }
 
+char *defs_fields_id(const json_t *o, size_t n, const char *const *keys, char *err,
+		     size_t errlen)
+{
+	const char *v[6];
+	for (size_t i = 0; i < n && i < 6; i++)
+		if (!(v[i] = defs_str(o, keys[i], err, errlen)))
+			return NULL;
+	return defs_make_id(n < 6 ? n : 6, v);
+}
+
 char *defs_name_id(const json_t *o, char *err, size_t errlen)
 {
-	const char *name = defs_str(o, "name", err, errlen);
-	return name ? ID(name) : NULL;
+	return FIELDS_ID(o, err, errlen, "name");
+}
+
+char *defs_vhost_name_id(const json_t *o, char *err, size_t errlen)
+{
+	return FIELDS_ID(o, err, errlen, "vhost", "name");
 }
 
 /* ---- the table ---- */

@@ -75,8 +75,16 @@ char *defs_make_id(size_t n, const char *const *parts);
 /* An id's parts (a new JSON array) and part i of them (borrowed). */
 json_t *defs_id_parts(const char *id);
 const char *defs_part(json_t *parts, size_t i);
-/* ["name"] of an object with a "name" field; NULL with err. */
+/* The id made of the string fields keys[0..n) of o (at most 6); NULL
+ * with err naming the first missing or mistyped one. */
+char *defs_fields_id(const json_t *o, size_t n, const char *const *keys, char *err,
+		     size_t errlen);
+#define FIELDS_ID(o, err, errlen, ...)                                                   \
+	defs_fields_id(o, sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *),          \
+		       (const char *[]){__VA_ARGS__}, err, errlen)
+/* ["name"] and ["vhost", "name"], the ids of most kinds. */
 char *defs_name_id(const json_t *o, char *err, size_t errlen);
+char *defs_vhost_name_id(const json_t *o, char *err, size_t errlen);
 
 /* Field readers: a required string (NULL with err "KEY: missing" or
  * "KEY: expected a string"); an optional string (def when absent); an

@@ -30,10 +30,7 @@ static struct strmap params, globals;
 
 static char *param_id(const json_t *o, char *err, size_t errlen)
 {
-	const char *v = defs_str(o, "vhost", err, errlen);
-	const char *c = v ? defs_str(o, "component", err, errlen) : NULL;
-	const char *n = c ? defs_str(o, "name", err, errlen) : NULL;
-	return n ? ID(v, c, n) : NULL;
+	return FIELDS_ID(o, err, errlen, "vhost", "component", "name");
 }
 
 static void param_describe(const char *id, char *out, size_t n)
@@ -254,13 +251,6 @@ void defs_params_free(void)
 	}
 }
 /* ---- policies and operator policies ---- */
-
-static char *policy_id(const json_t *o, char *err, size_t errlen)
-{
-	const char *v = defs_str(o, "vhost", err, errlen);
-	const char *n = v ? defs_str(o, "name", err, errlen) : NULL;
-	return n ? ID(v, n) : NULL;
-}
 
 static void describe_policy(const char *id, char *out, size_t n, bool op)
 {
@@ -507,11 +497,11 @@ const struct defs_kind_ops defs_global_parameter_ops = {
 	"global_parameters", "global_parameter", defs_name_id,  global_describe, global_plan,
 	global_apply,        global_each,        global_remove, global_export};
 
-const struct defs_kind_ops defs_policy_ops = {"policies",      "policy",      policy_id,
+const struct defs_kind_ops defs_policy_ops = {"policies",      "policy",      defs_vhost_name_id,
 					      policy_describe, policy_plan,   policy_apply,
 					      policy_each,     policy_remove, policy_export};
 
 const struct defs_kind_ops defs_operator_policy_ops = {
-	"operator_policies", "operator_policy", policy_id,
+	"operator_policies", "operator_policy", defs_vhost_name_id,
 	op_policy_describe,  op_policy_plan,    op_policy_apply,
 	op_policy_each,      op_policy_remove,  op_policy_export};

@@ -24,13 +24,6 @@
 
 /* ---- queues and exchanges ---- */
 
-static char *vhost_name_id(const json_t *o, char *err, size_t errlen)
-{
-	const char *v = defs_str(o, "vhost", err, errlen);
-	const char *n = v ? defs_str(o, "name", err, errlen) : NULL;
-	return n ? ID(v, n) : NULL;
-}
-
 static void queue_describe(const char *id, char *out, size_t n)
 {
 	json_t *a = defs_id_parts(id);
@@ -499,12 +492,12 @@ static void binding_export(json_t *arr)
 	each_model_binding(export_binding, arr);
 }
 
-const struct defs_kind_ops defs_queue_ops = {"queues",       NULL,         vhost_name_id,
+const struct defs_kind_ops defs_queue_ops = {"queues",       NULL,         defs_vhost_name_id,
 					     queue_describe, queue_plan,   queue_apply,
 					     queue_each,     queue_remove, queue_export};
 
 const struct defs_kind_ops defs_exchange_ops = {
-	"exchanges",    NULL,          vhost_name_id,   exchange_describe, exchange_plan,
+	"exchanges",    NULL,          defs_vhost_name_id,   exchange_describe, exchange_plan,
 	exchange_apply, exchange_each, exchange_remove, exchange_export};
 
 const struct defs_kind_ops defs_binding_ops = {"bindings",       NULL,           binding_id,

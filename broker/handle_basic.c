@@ -187,13 +187,12 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 static void count_publish(struct vhost *vh, struct channel *ch, struct bexchange *x,
 			  size_t routed, bool mandatory)
 {
+	/* Without a channel (the HTTP API) the list ends after the broker. */
 	struct stats *all[] = {&vh->stats, &stats_global, ch ? &ch->c->stats : NULL,
-			       ch ? &ch->stats : NULL};
-	for (int i = 0; i < 4 && all[i]; i++) {
-		stat_add(all[i], ST_PUBLISH, 1);
-		if (!routed)
-			stat_add(all[i], mandatory ? ST_RETURN : ST_DROP_UNROUTABLE, 1);
-	}
+			       ch ? &ch->stats : NULL, NULL};
+	stat_add_all(all, ST_PUBLISH, 1);
+	if (!routed)
+		stat_add_all(all, mandatory ? ST_RETURN : ST_DROP_UNROUTABLE, 1);
 	if (x) {
 		stat_add(&x->stats, ST_PUBLISH, 1);
 		stat_add(&x->stats, ST_PUBLISH_OUT, routed);
@@ -247,9 +246,9 @@ static int get(struct channel *ch, const struct amqp_basic_get *a)
 	if (!queue_pop(q, &e)) {
 		struct amqp_method empty = {.id = AMQP_BASIC_GET_EMPTY};
 		conn_send_method(ch->c, ch->id, &empty);
-		struct stats *all[] = {&q->stats, &q->vh->stats, &ch->c->stats, &stats_global};
-		for (int i = 0; i < 4; i++)
-			stat_add(all[i], ST_GET_EMPTY, 1);
+		stat_add_all((struct stats *[]){&q->stats, &q->vh->stats, &ch->c->stats, &stats_global,
+						NULL},
+			     ST_GET_EMPTY, 1);
 		return 0;
 	}
 	channel_deliver(ch, NULL, q, e, a->no_ack, (uint32_t)q->len);

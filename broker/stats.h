@@ -43,6 +43,14 @@ static inline void stat_add(struct stats *s, enum stat_kind k, uint64_t d)
 	s->n[k] += d;
 }
 
+/* Adds d to counter k of every block of a NULL-terminated list: one event
+ * counts for its queue, vhost, connection, channel and the broker alike. */
+static inline void stat_add_all(struct stats *const *blocks, enum stat_kind k, uint64_t d)
+{
+	for (; *blocks; blocks++)
+		(*blocks)->n[k] += d;
+}
+
 /* Turns the counts since the last sample into rates (dt: ms elapsed). */
 void stats_sample(struct stats *s, uint64_t dt_ms);
 

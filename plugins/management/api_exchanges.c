@@ -186,30 +186,29 @@ void api_exchange_delete(struct req *q)
 		reply_status(q, 204);
 }
 
-void api_exchange_bindings_source(struct req *q)
+/* An exchange's bindings as source (out) or destination (in). A missing
+ * exchange has none: 200 [], as RabbitMQ. */
+static void exchange_bindings(struct req *q, bool as_source)
 {
-	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
 	struct vhost *vh = req_vhost(q, q->arg[0]);
 	if (!vh)
 		return;
 	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
+	size_t n = !x ? 0 : as_source ? x->nout : x->nin;
 	json_t *arr = json_array();
-	for (size_t i = 0; x && i < x->nout; i++)
-		json_array_append_new(arr, binding_json(vh, x->out[i]));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, binding_json(vh, as_source ? x->out[i] : x->in[i]));
 	reply_list(q, arr);
+}
+
+void api_exchange_bindings_source(struct req *q)
+{
+	exchange_bindings(q, true);
 }
 
 void api_exchange_bindings_destination(struct req *q)
 {
-	/* A missing exchange has no bindings: 200 [], as RabbitMQ. */
-	struct vhost *vh = req_vhost(q, q->arg[0]);
-	if (!vh)
-		return;
-	struct bexchange *x = vhost_exchange(vh, bytes_of(xname(q->arg[1])));
-	json_t *arr = json_array();
-	for (size_t i = 0; x && i < x->nin; i++)
-		json_array_append_new(arr, binding_json(vh, x->in[i]));
-	reply_list(q, arr);
+	exchange_bindings(q, false);
 }
 
 /* The default exchange's implicit binding to a queue: RabbitMQ lists it

@@ -289,9 +289,8 @@ void api_get(struct req *q)
 		json_object_set_new(o, "redelivered", json_boolean(taken[n].deliveries > 0));
 		json_object_set_new(o, "message_count", json_integer((json_int_t)qu->len));
 		json_array_append_new(out, o);
-		stat_add(&qu->stats, ST_GET, 1);
-		stat_add(&vh->stats, ST_GET, 1);
-		stat_add(&stats_global, ST_GET, 1);
+		stat_add_all((struct stats *[]){&qu->stats, &vh->stats, &stats_global, NULL}, ST_GET,
+			     1);
 		n++;
 	}
 	/* Requeued ones go back after all were taken, as RabbitMQ's get
