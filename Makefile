@@ -49,7 +49,7 @@ LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 # Everything but main() goes into one library that ternd, tools and tests link.
 LIB_SRC   := $(wildcard util/*.c protocol/*.c exchanges/*.c store/*.c plugins/*.c \
                plugins/management/*.c) \
-             $(filter-out broker/main.c,$(wildcard broker/*.c))
+             $(filter-out broker/core/main.c,$(wildcard broker/*/*.c))
 # The management page, compiled in: www/ files -> $(BUILD)/gen/www.c.
 WWW_SRC   := $(sort $(filter-out %.md,$(wildcard plugins/management/www/*)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/www.o
@@ -88,7 +88,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(TERND): $(BUILD)/obj/broker/main.o $(LIB)
+$(TERND): $(BUILD)/obj/broker/core/main.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)

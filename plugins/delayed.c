@@ -16,14 +16,14 @@
  * message from its exchange, if it still exists, and deletes its row. */
 #include <stdlib.h>
 
-#include "broker/channel.h"
-#include "broker/conn.h"
-#include "broker/handlers.h"
-#include "broker/log.h"
-#include "broker/persist.h"
-#include "broker/server.h"
-#include "broker/timer.h"
-#include "broker/vhost.h"
+#include "broker/amqp/channel.h"
+#include "broker/net/conn.h"
+#include "broker/amqp/handlers.h"
+#include "broker/core/log.h"
+#include "broker/queue/persist.h"
+#include "broker/net/server.h"
+#include "broker/queue/timer.h"
+#include "broker/model/vhost.h"
 #include "plugins/delayed.h"
 #include "plugins/tern_plugin.h"
 #include "protocol/frame.h"

@@ -1,7 +1,7 @@
 /* plugins.c — the built-in plugins and their start-up; see plugins.h. */
 #include "plugins/plugins.h"
 
-#include "broker/log.h"
+#include "broker/core/log.h"
 #include "plugins/tern_plugin.h"
 
 extern const struct tern_plugin delayed_plugin, management_plugin;

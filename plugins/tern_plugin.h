@@ -5,12 +5,12 @@
  * recovery (load state, arm timers, open listeners); stop, at shutdown,
  * releases what start took. Plugins reach the broker through the
  * exchange-type registry (exchanges/exchange.h) and the hooks
- * (broker/hooks.h), re-exported here. Built-in plugins are listed in
+ * (broker/core/hooks.h), re-exported here. Built-in plugins are listed in
  * plugins.c. */
 #ifndef TERN_PLUGINS_TERN_PLUGIN_H
 #define TERN_PLUGINS_TERN_PLUGIN_H
 
-#include "broker/hooks.h"
+#include "broker/core/hooks.h"
 #include "exchanges/exchange.h"
 
 #define TERN_PLUGIN_ABI 1

@@ -5,8 +5,8 @@
 #ifndef TERN_PLUGINS_MANAGEMENT_API_H
 #define TERN_PLUGINS_MANAGEMENT_API_H
 
-#include "broker/conn.h"
-#include "broker/vhost.h"
+#include "broker/net/conn.h"
+#include "broker/model/vhost.h"
 #include "plugins/management/mgmt.h"
 
 /* The node's name ("tern@HOST"), as RabbitMQ's "rabbit@HOST". */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/stats.h"
+#include "broker/core/stats.h"
 #include "plugins/management/mgmt.h"
 #include "protocol/frame.h"
 #include "util/regex.h"

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/channel.h"
-#include "broker/jtable.h"
+#include "broker/amqp/channel.h"
+#include "broker/model/jtable.h"
 #include "plugins/management/api.h"
 
 void connection_name(const struct conn *c, char *out, size_t n)

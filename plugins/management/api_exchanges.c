@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/jtable.h"
+#include "broker/model/jtable.h"
 #include "exchanges/exchange.h"
 #include "plugins/management/api.h"
 

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/config.h"
-#include "broker/handlers.h"
-#include "broker/jtable.h"
-#include "broker/message.h"
-#include "broker/vhost.h"
+#include "broker/core/config.h"
+#include "broker/amqp/handlers.h"
+#include "broker/model/jtable.h"
+#include "broker/queue/message.h"
+#include "broker/model/vhost.h"
 #include "plugins/management/api.h"
 #include "protocol/props.h"
 #include "util/xalloc.h"

@@ -8,10 +8,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "broker/config.h"
-#include "broker/persist.h"
-#include "broker/server.h"
-#include "broker/stats.h"
+#include "broker/core/config.h"
+#include "broker/queue/persist.h"
+#include "broker/net/server.h"
+#include "broker/core/stats.h"
 #include "exchanges/exchange.h"
 #include "plugins/management/api.h"
 

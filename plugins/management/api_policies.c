@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/definitions.h"
-#include "broker/log.h"
-#include "broker/policy.h"
+#include "broker/model/definitions.h"
+#include "broker/core/log.h"
+#include "broker/model/policy.h"
 #include "plugins/management/api.h"
 
 static bool operator_path(struct req *q)

@@ -7,10 +7,10 @@
 #include <sys/utsname.h>
 #include <time.h>
 
-#include "broker/channel.h"
-#include "broker/jtable.h"
-#include "broker/policy.h"
-#include "broker/server.h"
+#include "broker/amqp/channel.h"
+#include "broker/model/jtable.h"
+#include "broker/model/policy.h"
+#include "broker/net/server.h"
 #include "plugins/management/api.h"
 #include "util/xalloc.h"
 

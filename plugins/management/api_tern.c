@@ -3,16 +3,16 @@
  * them, delete one by its id, move messages to another queue, redrive a
  * dead-letter queue, see who holds each unacked message, and list and
  * cancel the messages waiting in an x-delayed-message exchange. The
- * actions are broker/queue_ops.h's and plugins/delayed.h's; permissions
+ * actions are broker/queue/queue_ops.h's and plugins/delayed.h's; permissions
  * are RabbitMQ's kinds: read on a queue taken from, write on a queue
  * put into. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/channel.h"
-#include "broker/queue_ops.h"
-#include "broker/server.h"
+#include "broker/amqp/channel.h"
+#include "broker/queue/queue_ops.h"
+#include "broker/net/server.h"
 #include "plugins/delayed.h"
 #include "plugins/management/api.h"
 

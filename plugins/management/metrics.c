@@ -9,7 +9,7 @@
  * Design notes. The text goes straight into an evbuffer from the live
  * structures: the broker is single-threaded, so one scrape sees one
  * state, and nothing here runs per message (the hot path only bumps the
- * counters of broker/stats.h). The format wants a family's samples
+ * counters of broker/core/stats.h). The format wants a family's samples
  * together, so each per-object family walks its objects once. */
 #include <dirent.h>
 #include <event2/buffer.h>
@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "broker/channel.h"
-#include "broker/config.h"
-#include "broker/log.h"
-#include "broker/message.h"
-#include "broker/persist.h"
-#include "broker/server.h"
+#include "broker/amqp/channel.h"
+#include "broker/core/config.h"
+#include "broker/core/log.h"
+#include "broker/queue/message.h"
+#include "broker/queue/persist.h"
+#include "broker/net/server.h"
 #include "plugins/management/api.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

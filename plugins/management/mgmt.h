@@ -1,8 +1,8 @@
 /* mgmt.h — the management plugin's inside: one request as the handlers
  * see it, the reply helpers, and the route table (routes.c) that maps
  * RabbitMQ's management API paths to handlers (api_*.c). Handlers call
- * the same broker functions as the AMQP handlers (broker/ops.h,
- * broker/definitions.h, ...): the plugin decodes and encodes, nothing
+ * the same broker functions as the AMQP handlers (broker/model/ops.h,
+ * broker/model/definitions.h, ...): the plugin decodes and encodes, nothing
  * more. */
 #ifndef TERN_PLUGINS_MANAGEMENT_MGMT_H
 #define TERN_PLUGINS_MANAGEMENT_MGMT_H
@@ -12,8 +12,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "broker/access.h"
-#include "broker/ops.h"
+#include "broker/model/access.h"
+#include "broker/model/ops.h"
 
 /* What a route needs of the user: RabbitMQ's management tags. */
 enum need {

@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/config.h"
+#include "broker/core/config.h"
 #include "protocol/frame.h"
-#include "broker/log.h"
-#include "broker/server.h"
-#include "broker/stats.h"
-#include "broker/timer.h"
+#include "broker/core/log.h"
+#include "broker/net/server.h"
+#include "broker/core/stats.h"
+#include "broker/queue/timer.h"
 #include "plugins/management/api.h"
 #include "plugins/tern_plugin.h"
 #include "util/xalloc.h"

@@ -19,13 +19,13 @@
 
 #include <event2/event.h>
 
-#include "broker/channel.h"
-#include "broker/config.h"
-#include "broker/conn.h"
-#include "broker/handlers.h"
-#include "broker/log.h"
-#include "broker/server.h"
-#include "broker/vhost.h"
+#include "broker/amqp/channel.h"
+#include "broker/core/config.h"
+#include "broker/net/conn.h"
+#include "broker/amqp/handlers.h"
+#include "broker/core/log.h"
+#include "broker/net/server.h"
+#include "broker/model/vhost.h"
 #include "protocol/props.h"
 #include "util/xalloc.h"
 

@@ -1,4 +1,4 @@
-/* check_access.c — unit tests for broker/access.c: RabbitMQ's salted
+/* check_access.c — unit tests for broker/model/access.c: RabbitMQ's salted
  * password hashes against vectors computed independently (Python's
  * hashlib, and the sha256 example of RabbitMQ's passwords guide), logins,
  * malformed hashes, tags and limits, permission patterns as {pattern,
@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "broker/access.h"
+#include "broker/model/access.h"
 
 static char err[256];
 

@@ -1,4 +1,4 @@
-/* check_channel.c — unit tests for the delivery side of broker/channel.c:
+/* check_channel.c — unit tests for the delivery side of broker/amqp/channel.c:
  * the unacked ring (tags 1..N, ack out of order, multiple, tag 0, unknown
  * and double acks as 406, growth with holes and wrap), prefetch per
  * consumer and per channel (RabbitMQ's basic.qos global semantics), and

@@ -1,4 +1,4 @@
-/* check_deadletter.c — unit tests for broker/deadletter.c: the x-death
+/* check_deadletter.c — unit tests for broker/queue/deadletter.c: the x-death
  * entry of a first death (every field, type and value), x-first-death-*
  * and x-last-death-*, the expiration dropped and kept as
  * original-expiration, repeated deaths (count, order), CC/BCC and the
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/deadletter.h"
+#include "broker/queue/deadletter.h"
 #include "protocol/props.h"
 #include "protocol/table.h"
 

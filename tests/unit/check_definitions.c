@@ -1,4 +1,4 @@
-/* check_definitions.c — unit tests for broker/definitions.c and the kinds
+/* check_definitions.c — unit tests for broker/model/definitions.c and the kinds
  * of defs_*.c (no store: the model only): import -> export -> import gives
  * the same set; a second import changes nothing; updates are seen;
  * malformed files are named with line and column; semantic errors name
@@ -13,16 +13,16 @@
 
 #include <event2/event.h>
 
-#include "broker/access.h"
-#include "broker/config.h"
-#include "broker/definitions.h"
-#include "broker/jtable.h"
-#include "broker/log.h"
-#include "broker/message.h"
-#include "broker/policy.h"
-#include "broker/queue.h"
-#include "broker/server.h"
-#include "broker/vhost.h"
+#include "broker/model/access.h"
+#include "broker/core/config.h"
+#include "broker/model/definitions.h"
+#include "broker/model/jtable.h"
+#include "broker/core/log.h"
+#include "broker/queue/message.h"
+#include "broker/model/policy.h"
+#include "broker/queue/queue.h"
+#include "broker/net/server.h"
+#include "broker/model/vhost.h"
 
 static void setup(void)
 {

@@ -1,4 +1,4 @@
-/* check_policy.c — unit tests for broker/policy.c: definition parsing as
+/* check_policy.c — unit tests for broker/model/policy.c: definition parsing as
  * rows (each key with good and bad values, the error naming the key,
  * warnings for accepted-but-ignored keys, operator-policy restrictions),
  * x-arguments as a definition, which policy applies (priority, name
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/policy.h"
+#include "broker/model/policy.h"
 #include "protocol/table.h"
 
 static json_t *js(const char *text)

@@ -1,11 +1,11 @@
-/* check_priority_ttl.c — unit tests for priority levels (broker/queue.c)
- * and message TTL (broker/queue_ttl.c): pop order by level then FIFO,
+/* check_priority_ttl.c — unit tests for priority levels (broker/queue/queue.c)
+ * and message TTL (broker/queue/queue_ttl.c): pop order by level then FIFO,
  * clamping to x-max-priority, 256 levels and the non-empty bitmap across
  * its words, requeue into level and place; expiry in the middle of a
  * level, x-message-ttl from the head, TTL 0, x-max-length drop-head. */
 #include "tests/unit/broker_fixture.h"
 
-#include "broker/timer.h"
+#include "broker/queue/timer.h"
 #include "protocol/table.h"
 
 /* ---- fixture for the queue-only tests: the loop and the "/" vhost, no

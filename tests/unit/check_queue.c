@@ -1,4 +1,4 @@
-/* check_queue.c — unit tests for the ready ring of broker/queue.c: FIFO
+/* check_queue.c — unit tests for the ready ring of broker/queue/queue.c: FIFO
  * order across growth, requeue back to the original position (shuffled,
  * into the middle of a ring that has wrapped, growth while wrapped, both
  * shift directions), purge counts and ready_bytes, checked step by step
@@ -11,12 +11,12 @@
 
 #include <event2/event.h>
 
-#include "broker/config.h"
-#include "broker/log.h"
-#include "broker/message.h"
-#include "broker/queue.h"
-#include "broker/server.h"
-#include "broker/vhost.h"
+#include "broker/core/config.h"
+#include "broker/core/log.h"
+#include "broker/queue/message.h"
+#include "broker/queue/queue.h"
+#include "broker/net/server.h"
+#include "broker/model/vhost.h"
 
 /* ---- fixture: the server loop (requeue kicks through server_defer) and
  * the "/" vhost, freed by server_free ---- */

@@ -1,4 +1,4 @@
-/* check_timer.c — unit tests for broker/timer.c, the deadline min-heap
+/* check_timer.c — unit tests for broker/queue/timer.c, the deadline min-heap
  * under one libevent timer: deadlines fire in order (ties included),
  * timers added from callbacks, an earlier deadline re-arming the libevent
  * timer, timer_pending(), timer_free() handing each pending timer
@@ -11,11 +11,11 @@
 
 #include <event2/event.h>
 
-#include "broker/config.h"
-#include "broker/log.h"
-#include "broker/server.h"
-#include "broker/timer.h"
-#include "broker/vhost.h"
+#include "broker/core/config.h"
+#include "broker/core/log.h"
+#include "broker/net/server.h"
+#include "broker/queue/timer.h"
+#include "broker/model/vhost.h"
 
 /* ---- what fired: one record per call with when > 0, in call order, and
  * per-timer counts of both kinds of call; a timer is named by its index,

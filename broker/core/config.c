@@ -1,0 +1,366 @@
+/* config.c — the option table and its parsers; see config.h and
+ * etc/tern.conf, which documents every option with its default. */
+#include "broker/core/config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/log.h"
+#include "util/xalloc.h"
+
+struct config cfg;
+
+enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE, OPT_BOOL };
+
+static const struct option_row {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	const char *def;
+	int64_t min, max;
+	const char *help;
+	const char *choices; /* OPT_CHOICE: '|'-separated; the value is the index */
+} options[] = {
+	{"bind", OPT_STR, offsetof(struct config, bind), "127.0.0.1,::1", 0, 0,
+	 "addresses to listen on, comma-separated", NULL},
+	{"port", OPT_INT, offsetof(struct config, port), "5672", 1, 65535, "AMQP port", NULL},
+	{"data_dir", OPT_STR, offsetof(struct config, data_dir), "./var", 0, 0,
+	 "directory for the database", NULL},
+	{"log_level", OPT_LEVEL, offsetof(struct config, log_level), "info", 0, 3,
+	 "error, warning, info or debug", NULL},
+	{"frame_max", OPT_SIZE, offsetof(struct config, frame_max), "131072", 4096, 1 << 24,
+	 "largest frame offered to clients, in bytes", NULL},
+	{"channel_max", OPT_INT, offsetof(struct config, channel_max), "2047", 1, 65535,
+	 "most channels per connection", NULL},
+	{"heartbeat", OPT_INT, offsetof(struct config, heartbeat), "60", 0, 65535,
+	 "heartbeat interval offered to clients, in seconds (0: off)", NULL},
+	{"max_message_size", OPT_SIZE, offsetof(struct config, max_message_size), "16777216", 1,
+	 (int64_t)512 << 20, "largest message body accepted, in bytes", NULL},
+	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10", 1, 3600,
+	 "seconds a client has to finish the handshake", NULL},
+	{"default_user", OPT_STR, offsetof(struct config, default_user), "guest", 0, 0,
+	 "user created on a blank node (no definitions loaded at its first boot)", NULL},
+	{"default_pass", OPT_STR, offsetof(struct config, default_pass), "guest", 0, 0,
+	 "its password", NULL},
+	{"default_vhost", OPT_STR, offsetof(struct config, default_vhost), "/", 0, 0,
+	 "vhost created on a blank node", NULL},
+	{"default_permissions.configure", OPT_STR,
+	 offsetof(struct config, default_permissions_configure), ".*", 0, 0,
+	 "the default user's configure permission on the default vhost", NULL},
+	{"default_permissions.write", OPT_STR, offsetof(struct config, default_permissions_write),
+	 ".*", 0, 0, "its write permission", NULL},
+	{"default_permissions.read", OPT_STR, offsetof(struct config, default_permissions_read),
+	 ".*", 0, 0, "its read permission", NULL},
+	{"loopback_users", OPT_STR, offsetof(struct config, loopback_users), "guest", 0, 0,
+	 "users who may log in from loopback only, comma-separated (none: nobody); "
+	 "loopback_users.NAME = true|false adds or removes one",
+	 NULL},
+	{"management.tcp.port", OPT_INT, offsetof(struct config, management_port), "15672", 0, 65535,
+	 "port of the management page and HTTP API (0: off)", NULL},
+	{"management.tcp.ip", OPT_STR, offsetof(struct config, management_ip), "127.0.0.1", 0, 0,
+	 "address the management listener binds (loopback by default)", NULL},
+	{"prometheus.tcp.port", OPT_INT, offsetof(struct config, prometheus_port), "15692", 0, 65535,
+	 "port of the Prometheus metrics (/metrics, /metrics/per-object; no login; 0: off)", NULL},
+	{"prometheus.tcp.ip", OPT_STR, offsetof(struct config, prometheus_ip), "127.0.0.1", 0, 0,
+	 "address the Prometheus listener binds (loopback by default)", NULL},
+	{"load_definitions", OPT_STR, offsetof(struct config, load_definitions), "", 0, 0,
+	 "definitions file (RabbitMQ's JSON) or directory of *.json, applied at boot and on SIGHUP",
+	 NULL},
+	{"definitions.prune", OPT_BOOL, offsetof(struct config, definitions_prune), "false", 0, 1,
+	 "true: objects the definitions no longer list are deleted on reload", NULL},
+	{"definitions.prune_nonempty_queues", OPT_BOOL,
+	 offsetof(struct config, definitions_prune_nonempty_queues), "false", 0, 1,
+	 "true: prune deletes queues that still hold messages too", NULL},
+	{"durability", OPT_CHOICE, offsetof(struct config, durability), "full", 0, 1,
+	 "full: a confirm means fsync'd; normal: no fsync per commit (faster, a machine "
+	 "crash may lose the last commits)", "full|normal"},
+	{"memory_budget", OPT_SIZE, offsetof(struct config, memory_budget), "256m", 0,
+	 INT64_MAX / 2,
+	 "message bodies kept in RAM; past it, durable queues keep persistent messages on disk "
+	 "only and read them back when consumers need them", NULL},
+	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
+	 "1", 0, 1, "1: the default user is one of loopback_users (0 takes it out)", NULL},
+};
+
+/* RabbitMQ's rabbitmq.conf names for Tern's options. */
+static const struct alias {
+	const char *rabbit, *tern;
+} aliases[] = {
+	{"log.console.level", "log_level"},
+	{"definitions.local.path", "load_definitions"},
+	{"management.load_definitions", "load_definitions"},
+};
+
+/* rabbitmq.conf keys (or their prefixes, ending in '.') Tern accepts
+ * without acting on them: a file written for RabbitMQ still loads. */
+static const char *const ignored[] = {
+	"cluster_formation.", "cluster_name", "cluster_partition_handling", "cluster_keepalive_interval",
+	"vm_memory_high_watermark", "vm_memory_high_watermark.", "vm_memory_calculation_strategy",
+	"disk_free_limit.", "total_memory_available_override_value", "listeners.ssl.", "ssl_options.",
+	"ssl_handshake_timeout", "management.ssl.", "management.rates_mode",
+	"management.sample_retention_policies.", "management.cors.", "management.csp.",
+	"management.hsts.", "management.path_prefix", "management.http_log_dir",
+	"management.tcp.compress", "management.tcp.idle_timeout", "management.tcp.inactivity_timeout",
+	"management.tcp.request_timeout", "management.disable_stats", "management.enable_queue_totals",
+	"management_agent.", "prometheus.return_per_object_metrics", "prometheus.path",
+	"prometheus.filter_aggregated_queue_metrics_pattern", "prometheus.ssl.",
+	"prometheus.tcp.compress", "prometheus.tcp.idle_timeout", "prometheus.tcp.inactivity_timeout",
+	"prometheus.tcp.request_timeout", "log.",
+	"collect_statistics", "collect_statistics_interval", "queue_master_locator",
+	"mqtt.", "stomp.", "web_mqtt.", "web_stomp.", "auth_backends.", "auth_mechanisms.",
+	"auth_ldap.", "auth_oauth2.", "default_user_tags.", "definitions.import_backend",
+	"definitions.skip_if_unchanged", "definitions.hashing.algorithm", "password_hashing_module",
+	"tcp_listen_options.", "num_acceptors.", "reverse_dns_lookups", "proxy_protocol",
+	"mirroring_sync_batch_size", "queue_index_embed_msgs_below", "lazy_queue_explicit_gc_run_operation_threshold",
+	"credit_flow_default_credit", "channel_operation_timeout", "connection_max",
+	"consumer_timeout", "background_gc_enabled", "background_gc_target_interval",
+	"classic_queue.", "quorum_queue.", "stream.", "raft.", "distribution.", "delegate_count",
+	"msg_store_", "queue_explicit_gc_run_operation_threshold", "max_message_size_",
+	"deprecated_features.", "cluster_queue_limit", "vhost_max", "anonymous_login_",
+};
+#define NIGNORED (sizeof ignored / sizeof ignored[0])
+#define NOPTS (sizeof options / sizeof options[0])
+
+/* Parses an integer with an optional k/m/g suffix (for sizes). */
+static int parse_int(const char *v, bool size, int64_t *out)
+{
+	errno = 0;
+	char *end;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v)
+		return -1;
+	int64_t mul = 1;
+	if (size && *end) {
+		switch (*end++ | 0x20) {
+		case 'k': mul = 1024; break;
+		case 'm': mul = 1024 * 1024; break;
+		case 'g': mul = 1024 * 1024 * 1024; break;
+		default: return -1;
+		}
+		if ((*end | 0x20) == 'b')
+			end++;
+	}
+	if (*end || n < 0 || n > INT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+static int set_row(const struct option_row *o, const char *value, char *err, size_t errlen)
+{
+	void *dst = (char *)&cfg + o->offset;
+	int64_t n;
+	switch (o->type) {
+	case OPT_STR:
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(value);
+		return 0;
+	case OPT_LEVEL:
+		n = log_level_parse(value);
+		if (n < 0) {
+			snprintf(err, errlen, "%s: '%s' is not one of error, warning, info, debug",
+				 o->name, value);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
+	case OPT_CHOICE: {
+		size_t len = strlen(value);
+		n = 0;
+		for (const char *p = o->choices; *p; n++) {
+			const char *bar = strchr(p, '|');
+			size_t k = bar ? (size_t)(bar - p) : strlen(p);
+			if (k == len && !strncmp(p, value, k)) {
+				*(int64_t *)dst = n;
+				return 0;
+			}
+			p += k + (bar != NULL);
+		}
+		snprintf(err, errlen, "%s: '%s' is not one of %s", o->name, value, o->choices);
+		return -1;
+	}
+	case OPT_BOOL:
+		if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes"))
+			n = 1;
+		else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
+			n = 0;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not true or false", o->name, value);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
+	case OPT_INT:
+	case OPT_SIZE:
+		if (parse_int(value, o->type == OPT_SIZE, &n) < 0) {
+			snprintf(err, errlen, "%s: '%s' is not a %s", o->name, value,
+				 o->type == OPT_SIZE ? "size (like 16777216 or 16m)" : "whole number");
+			return -1;
+		}
+		if (n < o->min || n > o->max) {
+			snprintf(err, errlen, "%s: %lld is out of range (%lld to %lld)", o->name,
+				 (long long)n, (long long)o->min, (long long)o->max);
+			return -1;
+		}
+		*(int64_t *)dst = n;
+		return 0;
+	}
+	return -1;
+}
+
+void config_defaults(void)
+{
+	char err[128];
+	for (size_t i = 0; i < NOPTS; i++)
+		if (set_row(&options[i], options[i].def, err, sizeof err) < 0)
+			abort(); /* a bad default is a programming error */
+}
+
+static int set_named(const char *name, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (!strcmp(options[i].name, name))
+			return set_row(&options[i], value, err, errlen);
+	}
+	snprintf(err, errlen, "unknown option '%s'", name);
+	return -1;
+}
+
+/* loopback_users.NAME = true|false: NAME joins or leaves the list. */
+static int set_loopback_user(const char *name, const char *value, char *err, size_t errlen)
+{
+	bool on = !strcmp(value, "true");
+	if (!on && strcmp(value, "false")) {
+		snprintf(err, errlen, "loopback_users.%s: '%s' is not true or false", name, value);
+		return -1;
+	}
+	char list[1024] = "";
+	const char *p = strcmp(cfg.loopback_users, "none") ? cfg.loopback_users : "";
+	while (*p) {
+		size_t len = strcspn(p, ", ");
+		if (len && (len != strlen(name) || strncmp(p, name, len)))
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.*s",
+				 *list ? "," : "", (int)len, p);
+		p += len;
+		p += strspn(p, ", ");
+	}
+	if (on)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? "," : "",
+			 name);
+	free(cfg.loopback_users);
+	cfg.loopback_users = xstrdup(*list ? list : "none");
+	return 0;
+}
+
+/* listeners.tcp.NAME = [HOST:]PORT (RabbitMQ's): Tern has one port for
+ * all its addresses; each host given joins the bind list. */
+static bool listeners_seen;
+static int set_listener(const char *value, char *err, size_t errlen)
+{
+	const char *colon = strrchr(value, ':');
+	if (!colon)
+		return set_named("port", value, err, errlen);
+	char host[256];
+	snprintf(host, sizeof host, "%.*s", (int)(colon - value), value);
+	if (host[0] == '[') { /* [::1]:5672 */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (set_named("port", colon + 1, err, errlen) < 0)
+		return -1;
+	char list[1024];
+	snprintf(list, sizeof list, "%s%s%s", listeners_seen ? cfg.bind : "",
+		 listeners_seen ? "," : "", host);
+	listeners_seen = true;
+	return set_named("bind", list, err, errlen);
+}
+
+int config_set(const char *name, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (!strcmp(aliases[i].rabbit, name))
+			name = aliases[i].tern;
+	if (!strncmp(name, "listeners.tcp.", 14))
+		return set_listener(value, err, errlen);
+	if (!strncmp(name, "loopback_users.", 15))
+		return set_loopback_user(name + 15, value, err, errlen);
+	if (!strcmp(name, "loopback_only_default_user") && set_named(name, value, err, errlen) == 0)
+		return set_loopback_user(cfg.default_user, cfg.loopback_only_default_user ? "true"
+											   : "false",
+					 err, errlen);
+	return set_named(name, value, err, errlen);
+}
+
+/* A rabbitmq.conf key Tern accepts but does not implement. */
+static bool ignored_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (!strcmp(aliases[i].rabbit, name))
+			return false;
+	for (size_t i = 0; i < NIGNORED; i++) {
+		size_t n = strlen(ignored[i]);
+		bool prefix = ignored[i][n - 1] == '.' || ignored[i][n - 1] == '_';
+		if (prefix ? !strncmp(name, ignored[i], n) : !strcmp(name, ignored[i]))
+			return true;
+	}
+	return false;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[1024], why[256];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *name = trim(s);
+		if (ignored_key(name)) {
+			log_warn("%s:%d: '%s' is a RabbitMQ setting Tern does not implement; ignored",
+				 path, lineno, name);
+			continue;
+		}
+		if (config_set(name, trim(eq + 1), why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+void config_print_help(void)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		printf("  %-28s %s (default: %s)\n", options[i].name, options[i].help, options[i].def);
+}

@@ -1,0 +1,348 @@
+/* server.c — the event loop: listeners, signals, and the end-of-turn event
+ * that delivers from kicked queues, sends batched confirms, writes every
+ * connection with pending output once, and frees dead connections. */
+#include "broker/net/server.h"
+#include "broker/queue/timer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <stdio.h>
+
+#include "broker/model/access.h"
+#include "broker/amqp/channel.h"
+#include "broker/core/config.h"
+#include "broker/net/conn.h"
+#include "broker/model/definitions.h"
+#include "broker/queue/dlx.h"
+#include "broker/queue/flow.h"
+#include "broker/core/log.h"
+#include "broker/queue/persist.h"
+#include "broker/model/policy.h"
+#include "broker/queue/queue.h"
+#include "broker/model/vhost.h"
+#include "util/xalloc.h"
+
+struct event_base *server_base;
+
+static struct evconnlistener *listeners[8];
+static int nlisteners;
+static struct event *turn_event, *sig_int, *sig_term, *sig_hup;
+static int (*reload_config)(char *err, size_t errlen);
+static struct queue *kicked;
+static struct channel *deferred_channels;
+static struct conn *to_flush;
+static bool turn_armed;
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_defer(void)
+{
+	if (!turn_armed) {
+		turn_armed = true;
+		event_active(turn_event, EV_TIMEOUT, 0);
+	}
+}
+
+void server_defer_queue(struct queue *q)
+{
+	q->next_kick = kicked;
+	kicked = q;
+	server_defer();
+}
+
+void server_defer_channel(struct channel *ch)
+{
+	ch->next_defer = deferred_channels;
+	deferred_channels = ch;
+	server_defer();
+}
+
+void server_defer_flush(struct conn *c)
+{
+	if (c->flush_pending)
+		return;
+	c->flush_pending = true;
+	c->next_flush = to_flush;
+	to_flush = c;
+	server_defer();
+}
+
+static void free_dead(void)
+{
+	struct conn *c = conn_list;
+	while (c) {
+		struct conn *next = c->next;
+		if (c->state == CONN_DEAD && !c->flush_pending)
+			conn_free(c);
+		c = next;
+	}
+}
+
+/* Runs after all I/O callbacks of a loop turn (lower priority). Delivery
+ * can kick more queues and queue more output, so loop until quiet. */
+static void on_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	turn_armed = false;
+	bool more = true;
+	while (more) {
+		while (kicked) {
+			struct queue *q = kicked;
+			kicked = q->next_kick;
+			q->kick_pending = false;
+			queue_deliver(q);
+			queue_unref(q); /* the reference queue_kick took */
+		}
+		if (dlx_turn())
+			continue; /* dead-letters reached queues: deliver them too */
+		/* Commit before confirms go out: they may wait on it. */
+		persist_turn();
+		while (deferred_channels) {
+			struct channel *ch = deferred_channels;
+			deferred_channels = ch->next_defer;
+			ch->defer_pending = false;
+			channel_flush_confirms(ch);
+		}
+		while (to_flush) {
+			struct conn *c = to_flush;
+			to_flush = c->next_flush;
+			c->flush_pending = false;
+			conn_flush(c);
+		}
+		more = kicked || deferred_channels || to_flush;
+	}
+	flow_turn();
+	free_dead();
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+		      int len, void *arg)
+{
+	(void)l;
+	(void)arg;
+	conn_accept(fd, addr, (socklen_t)len);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(server_base);
+}
+
+/* Applies load_definitions (at boot, and on SIGHUP after re-reading the
+ * config), logging each change; a dry run prints the plan instead.
+ * Returns 0 (also when none is configured) or -1 with err. */
+static int apply_definitions(bool dry_run, char *err, size_t errlen)
+{
+	if (!cfg.load_definitions || !*cfg.load_definitions)
+		return 0;
+	struct defs_opts o = {.prune = cfg.definitions_prune,
+			      .prune_nonempty_queues = cfg.definitions_prune_nonempty_queues,
+			      .dry_run = dry_run};
+	struct defs_report r = {0};
+	int rc = definitions_load(cfg.load_definitions, &o, &r, err, errlen);
+	for (size_t i = 0; rc == 0 && i < r.n; i++) {
+		if (dry_run)
+			printf("%s\n", r.lines[i]);
+		else
+			log_info("definitions: %s", r.lines[i]);
+	}
+	if (rc == 0 && dry_run)
+		printf("%u to create, %u to update, %u to delete, %u kept as they are\n", r.created,
+		       r.updated, r.deleted, r.kept);
+	else if (rc == 0)
+		log_info("definitions: applied %s (%u created, %u updated, %u deleted, %u kept)",
+			 cfg.load_definitions, r.created, r.updated, r.deleted, r.kept);
+	defs_report_free(&r);
+	return rc;
+}
+
+/* --export-definitions: what the store holds, as RabbitMQ writes it (the
+ * file `rabbitmqctl export_definitions` would give). */
+static int export_definitions(const char *path)
+{
+	json_t *doc = definitions_export();
+	int rc = !strcmp(path, "-") ? json_dumpf(doc, stdout, JSON_INDENT(2))
+				    : json_dump_file(doc, path, JSON_INDENT(2));
+	json_decref(doc);
+	persist_close();
+	if (rc < 0)
+		log_error("cannot write definitions to %s", path);
+	return rc < 0 ? -1 : 0;
+}
+
+/* SIGHUP: the config file again, then its definitions, whole or not at
+ * all. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	char err[1024];
+	log_info("SIGHUP: reloading");
+	if (reload_config && reload_config(err, sizeof err) < 0) {
+		log_error("definitions: %s", err);
+		log_error("definitions: config refused, nothing applied");
+		return;
+	}
+	if (apply_definitions(false, err, sizeof err) < 0) {
+		log_error("definitions: %s", err);
+		log_error("definitions: %s refused, nothing applied", cfg.load_definitions);
+	}
+	server_defer(); /* commit what changed */
+}
+
+static int listen_on(const char *host)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *a4 = (void *)&ss;
+	struct sockaddr_in6 *a6 = (void *)&ss;
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)cfg.port);
+		len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)cfg.port);
+		len = sizeof *a6;
+	} else {
+		log_error("bind: '%s' is not an IPv4 or IPv6 address", host);
+		return -1;
+	}
+	if (nlisteners == (int)(sizeof listeners / sizeof listeners[0])) {
+		log_error("bind: too many addresses");
+		return -1;
+	}
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	if (ss.ss_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	struct evconnlistener *l = evconnlistener_new_bind(server_base, on_accept, NULL, flags, 511,
+							    (struct sockaddr *)&ss, (int)len);
+	if (!l) {
+		log_warn("cannot listen on [%s]:%lld: %s", host, (long long)cfg.port, strerror(errno));
+		return -1;
+	}
+	listeners[nlisteners++] = l;
+	log_info("listening on [%s]:%lld", host, (long long)cfg.port);
+	return 0;
+}
+
+int server_init_loop(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	server_base = event_base_new();
+	if (!server_base)
+		return -1;
+	event_base_priority_init(server_base, 2);
+	turn_event = event_new(server_base, -1, 0, on_turn, NULL);
+	event_priority_set(turn_event, 1);
+	sig_int = evsignal_new(server_base, SIGINT, on_signal, NULL);
+	sig_term = evsignal_new(server_base, SIGTERM, on_signal, NULL);
+	sig_hup = evsignal_new(server_base, SIGHUP, on_hup, NULL);
+	event_add(sig_int, NULL);
+	event_add(sig_term, NULL);
+	event_add(sig_hup, NULL);
+	timer_init();
+	return 0;
+}
+
+/* The broker's one-second tick: connection heartbeats and deadlines. */
+static void on_tick(void *obj, uint64_t when)
+{
+	(void)obj;
+	if (!when)
+		return;
+	conn_tick_all();
+	timer_add(now_ms() + 1000, on_tick, NULL);
+}
+
+int server_init(const struct server_opts *o)
+{
+	if (server_init_loop() < 0)
+		return -1;
+	reload_config = o->reload_config;
+	exchange_types_init();
+	if (persist_open(definitions_recover) < 0)
+		return -1;
+	if (o->export_path)
+		return export_definitions(o->export_path);
+	char err[1024];
+	if (apply_definitions(o->dry_run, err, sizeof err) < 0) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return -2;
+	}
+	if (o->dry_run) {
+		persist_close(); /* nothing was written */
+		return 0;
+	}
+	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
+	persist_turn(); /* what the definitions changed is on disk before clients come */
+	timer_add(now_ms() + 1000, on_tick, NULL);
+	/* Listen on every address given; one that fails (say ::1 on a host
+	 * without IPv6) is only fatal when none succeeds. */
+	char *list = xstrdup(cfg.bind), *save = NULL;
+	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
+		listen_on(h);
+	free(list);
+	if (nlisteners == 0) {
+		log_error("could not listen on any of '%s' port %lld", cfg.bind, (long long)cfg.port);
+		return -1;
+	}
+	return 0;
+}
+
+int server_run(void)
+{
+	event_base_dispatch(server_base);
+	for (int i = 0; i < nlisteners; i++)
+		evconnlistener_disable(listeners[i]);
+	conn_close_all("broker shutdown");
+	on_turn(-1, 0, NULL);
+	persist_close();
+	return 0;
+}
+
+void server_free(void)
+{
+	for (int i = 0; i < nlisteners; i++)
+		evconnlistener_free(listeners[i]);
+	nlisteners = 0;
+	timer_free(); /* releases what pending timers hold, before vhosts go */
+	dlx_free();
+	vhosts_free();
+	definitions_free();
+	policy_free_all();
+	access_free();
+	event_free(turn_event);
+	event_free(sig_int);
+	event_free(sig_term);
+	event_free(sig_hup);
+	event_base_free(server_base);
+	server_base = NULL;
+}

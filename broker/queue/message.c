@@ -1,0 +1,137 @@
+/* message.c — the refcounted message; see message.h. */
+#include "broker/queue/message.h"
+
+#include <stdlib.h>
+
+#include "protocol/props.h"
+#include "protocol/table.h"
+#include "util/xalloc.h"
+
+uint64_t message_live;
+uint64_t message_bytes;
+
+struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+			    uint64_t body_size)
+{
+	size_t head = (size_t)exchange.len + rkey.len + raw_props.len;
+	struct message *m = xmalloc(sizeof *m + head + body_size);
+	m->refs = 1;
+	m->flags = 0;
+	m->priority = 0;
+	m->exchange_len = (uint8_t)exchange.len;
+	m->rkey_len = (uint8_t)rkey.len;
+	m->props_len = raw_props.len;
+	m->body_size = (uint32_t)body_size; /* bounded by max_message_size */
+	m->store_id = 0;
+	message_bytes += body_size;
+	uint8_t *p = m->data;
+	const struct bytes parts[3] = {exchange, rkey, raw_props};
+	for (int i = 0; i < 3; i++) {
+		if (parts[i].len)
+			memcpy(p, parts[i].p, parts[i].len);
+		p += parts[i].len;
+	}
+	message_live++;
+	return m;
+}
+
+void message_unref(struct message *m)
+{
+	if (--m->refs == 0) {
+		message_live--;
+		message_bytes -= m->body_size;
+		free(m);
+	}
+}
+
+/* A copy of m with header `key` removed and, when set is true, added back
+ * as the integer v. */
+static struct message *rewrite_header(const struct message *m, const char *key, bool set,
+				      int64_t v)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	struct fvalue old;
+	if (props_decode(raw.p, raw.len, &p) != 0 || (!set && !table_get(p.headers, key, &old)))
+		return NULL;
+	struct wbuf headers = {0}, props = {0};
+	size_t t = tw_begin(&headers);
+	struct table_iter it = table_iter(p.headers);
+	struct bytes k;
+	struct fvalue val;
+	while (table_next(&it, &k, &val)) {
+		if (bytes_eq(k, key))
+			continue;
+		wb_shortstr(&headers, k);
+		tv_value(&headers, &val);
+	}
+	if (set) {
+		tw_key(&headers, key);
+		tv_i64(&headers, v);
+	}
+	tw_end(&headers, t);
+	p.headers = (struct bytes){headers.p + 4, (uint32_t)(headers.len - 4)};
+	p.flags |= PROP_HEADERS;
+	props_encode(&props, &p);
+	struct message *c = message_new(message_exchange(m), message_rkey(m),
+					 (struct bytes){props.p, (uint32_t)props.len}, m->body_size);
+	if (m->body_size)
+		memcpy(message_body(c), message_body(m), m->body_size);
+	c->flags = m->flags;
+	c->priority = m->priority;
+	c->store_id = m->store_id;
+	wb_free(&headers);
+	wb_free(&props);
+	return c;
+}
+
+struct message *message_with_header(const struct message *m, const char *key, int64_t v)
+{
+	return rewrite_header(m, key, true, v);
+}
+
+struct message *message_without_header(const struct message *m, const char *key)
+{
+	return rewrite_header(m, key, false, 0);
+}
+
+int message_parse_expiration(struct bytes s, uint32_t *ms)
+{
+	uint64_t v = 0;
+	if (s.len == 0 || s.len > 10)
+		return -1;
+	for (uint32_t i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*ms = (uint32_t)v;
+	return 0;
+}
+
+uint32_t message_expiration(const struct message *m)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	uint32_t ms = 0;
+	if (props_decode(raw.p, raw.len, &p) == 0 && (p.flags & PROP_EXPIRATION))
+		message_parse_expiration(p.expiration, &ms);
+	return ms;
+}
+
+void message_read_props(struct message *m)
+{
+	struct amqp_props p;
+	struct bytes raw = message_props(m);
+	if (props_decode(raw.p, raw.len, &p) != 0)
+		return;
+	if ((p.flags & PROP_DELIVERY_MODE) && p.delivery_mode == 2)
+		m->flags |= MSG_PERSISTENT;
+	if (p.flags & PROP_PRIORITY)
+		m->priority = p.priority;
+	uint32_t ms;
+	if ((p.flags & PROP_EXPIRATION) && message_parse_expiration(p.expiration, &ms) == 0)
+		m->flags |= MSG_EXPIRATION;
+}

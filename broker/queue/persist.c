@@ -1,0 +1,525 @@
+/* persist.c — durable topology and persistent messages through the store,
+ * group commit once per loop turn, and recovery at start-up (see the design
+ * notes in persist.h and store/store.h). */
+#include "broker/queue/persist.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "broker/core/config.h"
+#include "broker/net/conn.h"
+#include "broker/core/log.h"
+#include "broker/net/server.h"
+#include "broker/model/vhost.h"
+#include "protocol/props.h"
+#include "store/store.h"
+#include "util/xalloc.h"
+
+uint64_t persist_writes;
+bool persist_turn_ok = true;
+bool persist_blocked;
+struct hist persist_commit_time;
+uint64_t persist_delayed_waiting;
+
+/* False before the store opens and after it closes: the broker's own
+ * teardown of its in-memory vhosts at shutdown must not delete durable
+ * state, and recovery must not write back what it reads. */
+static bool active;
+static bool turn_failed;        /* a write of this turn failed */
+static struct queue *dirty;     /* queues whose delivered_upto moved */
+static struct event *probe_timer;
+
+/* Every store call goes through here, so one failure fails the turn. */
+static void wrote(int rc)
+{
+	persist_writes++;
+	server_defer(); /* the end of this loop turn commits, even when idle */
+	if (rc < 0 && !turn_failed) {
+		turn_failed = true;
+		log_error("store: %s", store_error());
+	}
+}
+
+static bool durable_queue(const struct queue *q)
+{
+	return q->durable && !q->exclusive && !q->auto_delete;
+}
+
+static int xflags(const struct bexchange *x)
+{
+	return (x->durable ? STORE_F_DURABLE : 0) | (x->auto_delete ? STORE_F_AUTO_DELETE : 0) |
+	       (x->internal ? STORE_F_INTERNAL : 0);
+}
+
+static struct bytes xname(const struct bexchange *x)
+{
+	return (struct bytes){(const uint8_t *)x->base.name, x->name_len};
+}
+
+static struct bytes qname(const struct queue *q)
+{
+	return (struct bytes){(const uint8_t *)q->name, q->name_len};
+}
+
+void persist_exchange_declared(struct bexchange *x)
+{
+	if (!active)
+		return;
+	if (x->durable && !x->builtin)
+		wrote(store_put_exchange(x->vh->name, xname(x), x->base.type->name, xflags(x),
+					 x->args));
+}
+
+void persist_exchange_deleted(struct bexchange *x)
+{
+	if (!active)
+		return;
+	if (x->durable && !x->builtin)
+		wrote(store_del_exchange(x->vh->name, xname(x)));
+}
+
+void persist_queue_declared(struct queue *q)
+{
+	if (!active)
+		return;
+	if (!durable_queue(q))
+		return;
+	q->store_id = store_put_queue(q->vh->name, qname(q), STORE_F_DURABLE, q->args);
+	wrote(q->store_id > 0 ? 0 : -1);
+}
+
+void persist_queue_deleted(struct queue *q)
+{
+	if (!active)
+		return;
+	if (q->store_id > 0)
+		wrote(store_del_queue(q->store_id));
+	q->store_id = 0;
+}
+
+/* A binding is durable when both of its ends are. */
+static bool durable_binding(const struct binding *b)
+{
+	const struct bexchange *src = (const struct bexchange *)b->source;
+	if (!src->durable || src->name_len == 0)
+		return false;
+	if (b->kind == DEST_QUEUE)
+		return ((const struct queue *)b->dest)->store_id > 0;
+	return ((const struct bexchange *)b->dest)->durable;
+}
+
+static struct bytes dest_name(const struct binding *b)
+{
+	return b->kind == DEST_QUEUE ? qname(b->dest) : xname(b->dest);
+}
+
+void persist_binding_added(struct binding *b)
+{
+	if (!active)
+		return;
+	const struct bexchange *src = (const struct bexchange *)b->source;
+	if (durable_binding(b))
+		wrote(store_put_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
+					b->args));
+}
+
+void persist_binding_removed(struct binding *b)
+{
+	if (!active)
+		return;
+	const struct bexchange *src = (const struct bexchange *)b->source;
+	if (durable_binding(b))
+		wrote(store_del_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
+					b->args));
+}
+
+void persist_object_put(const char *kind, const char *key, const char *value)
+{
+	if (active)
+		wrote(store_put_object(kind, key, value));
+}
+
+void persist_object_del(const char *kind, const char *key)
+{
+	if (active)
+		wrote(store_del_object(kind, key));
+}
+
+/* Recovery of a store written before vhosts were stored (schema < 5):
+ * the vhost its topology names comes back. */
+static struct vhost *recovered_vhost(const char *name)
+{
+	struct vhost *vh = vhost_find(bytes_of(name));
+	if (!vh) {
+		log_warn("recovery: vhost '%s' was not stored; re-created for its topology", name);
+		vh = vhost_create(name);
+	}
+	return vh;
+}
+
+void persist_enqueue(struct queue *q, struct qentry *e)
+{
+	if (!active)
+		return;
+	struct message *m = e->m;
+	/* A TTL deadline is kept in wall-clock time: it must mean the same
+	 * after a restart, when the monotonic clock starts over. */
+	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
+	e->flags |= QE_STORED;
+	if (!(m->flags & MSG_STORE_SHARED)) {
+		/* One durable queue: the message rides in its entry row. */
+		e->msg_id = 0;
+		wrote(store_enqueue_inline(q->store_id, e->seq, e->deliveries, expires,
+					   message_exchange(m), message_rkey(m), message_props(m),
+					   message_body(m), m->body_size));
+		return;
+	}
+	if (!m->store_id) {
+		/* Stored once, however many durable queues it reaches. */
+		m->store_id = store_next_message_id();
+		wrote(store_put_message(m->store_id, message_exchange(m), message_rkey(m),
+					message_props(m), message_body(m), m->body_size));
+	}
+	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries, expires));
+	e->msg_id = m->store_id;
+}
+
+void persist_drop(struct queue *q, const struct qentry *e)
+{
+	if (!active)
+		return;
+	if (q->store_id > 0)
+		wrote(store_dequeue(q->store_id, e->seq));
+	/* A shared row stays while another queue's entry uses it. */
+	if (e->msg_id)
+		wrote(store_del_message(e->msg_id));
+}
+
+void persist_requeue(struct queue *q, const struct qentry *e)
+{
+	if (!active)
+		return;
+	if (q->store_id > 0)
+		wrote(store_set_deliveries(q->store_id, e->seq, e->deliveries));
+}
+
+uint64_t persist_delayed_put(uint64_t due_wall, struct vhost *vh, const struct message *m)
+{
+	uint64_t id = store_put_delayed(due_wall, vh->name, message_exchange(m), message_rkey(m),
+					message_props(m), message_body(m), m->body_size);
+	wrote(id ? 0 : -1);
+	persist_delayed_waiting += id != 0;
+	return id;
+}
+
+/* The store's count, when the running one may have drifted from it. */
+static void recount_delayed(void)
+{
+	int64_t n = store_count_delayed();
+	if (n >= 0)
+		persist_delayed_waiting = (uint64_t)n;
+}
+
+int persist_delayed_scan(uint64_t from, uint64_t to,
+			 void (*fn)(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+				    struct bytes exchange, struct bytes rkey, struct bytes props,
+				    struct bytes body),
+			 void *ctx)
+{
+	return active ? store_scan_delayed(from, to, fn, ctx) : -1;
+}
+
+void persist_delayed_del(uint64_t id)
+{
+	if (!active)
+		return;
+	wrote(store_del_delayed(id));
+	persist_delayed_waiting -= persist_delayed_waiting > 0;
+}
+
+int persist_load(struct queue *q, struct qentry *e)
+{
+	struct bytes x, rkey, props, body;
+	if (store_get_message(q->store_id, e->seq, e->msg_id, &x, &rkey, &props, &body) < 0) {
+		log_error("queue '%s': %s", q->name, store_error());
+		return -1;
+	}
+	struct message *m = message_new(x, rkey, props, body.len);
+	if (body.len)
+		memcpy(message_body(m), body.p, body.len);
+	m->store_id = e->msg_id;
+	m->flags |= MSG_PERSISTENT;
+	e->m = m;
+	e->flags &= (uint16_t)~QE_PAGED;
+	return 0;
+}
+
+void persist_delivered(struct queue *q, const struct qentry *e)
+{
+	if (!active || q->store_id <= 0)
+		return;
+	/* Priority levels deliver out of seq order, so no watermark holds:
+	 * a first delivery marks the entry itself. */
+	if (q->nlv > 1) {
+		if (e->deliveries == 0)
+			wrote(store_set_deliveries(q->store_id, e->seq, 1));
+		return;
+	}
+	if (e->seq <= q->delivered_upto)
+		return;
+	q->delivered_upto = e->seq;
+	if (!q->upto_dirty) {
+		q->upto_dirty = true;
+		queue_ref(q);
+		q->next_dirty = dirty;
+		dirty = q;
+	}
+}
+
+/* connection.blocked / unblocked to every client that understands it. */
+static void set_blocked(bool on)
+{
+	if (persist_blocked == on)
+		return;
+	persist_blocked = on;
+	log_warn(on ? "store failing: publishers blocked" : "store writable again: unblocked");
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (c->state != CONN_OPEN || !c->cap_blocked)
+			continue;
+		struct amqp_method m = {.id = on ? AMQP_CONNECTION_BLOCKED : AMQP_CONNECTION_UNBLOCKED};
+		if (on)
+			m.a.connection_blocked.reason = bytes_of("low on disk space or store failing");
+		conn_send_method(c, 0, &m);
+	}
+	if (on) {
+		struct timeval second = {1, 0};
+		event_add(probe_timer, &second);
+	} else {
+		event_del(probe_timer);
+	}
+}
+
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* The probe commits what this loop turn wrote before it: when it
+	 * fails, those writes are rolled back too, so the turn must nack. */
+	bool pending = store_dirty();
+	if (store_probe() == 0)
+		set_blocked(false);
+	else {
+		if (pending)
+			turn_failed = true;
+		struct timeval second = {1, 0};
+		event_add(probe_timer, &second);
+	}
+}
+
+/* store_commit, timed for the metrics endpoint. */
+static int timed_commit(void)
+{
+	uint64_t t0 = stats_clock_ns();
+	int rc = store_commit();
+	hist_observe(&persist_commit_time, stats_clock_ns() - t0);
+	return rc;
+}
+
+void persist_turn(void)
+{
+	while (dirty) {
+		struct queue *q = dirty;
+		dirty = q->next_dirty;
+		q->upto_dirty = false;
+		if (q->store_id > 0)
+			wrote(store_set_delivered_upto(q->store_id, q->delivered_upto));
+		queue_unref(q);
+	}
+	bool ok = !turn_failed;
+	if (store_dirty() && timed_commit() < 0) {
+		log_error("store commit failed: %s", store_error());
+		ok = false;
+	}
+	if (turn_failed && store_dirty())
+		store_commit(); /* rolls back */
+	turn_failed = false;
+	persist_turn_ok = ok;
+	if (!ok) {
+		set_blocked(true);
+		recount_delayed();
+	}
+}
+
+/* ---- recovery ---- */
+
+struct recovery {
+	/* store id -> message, so fan-out shares one message again. The key
+	 * is the message's own store_id field; the map holds a reference. */
+	struct strmap messages;
+	uint64_t nentries;
+};
+
+static void rec_exchange(void *ctx, const char *vhost, struct bytes name, const char *type,
+			 int flags, struct bytes args)
+{
+	(void)ctx;
+	struct vhost *vh = recovered_vhost(vhost);
+	const struct exchange_type *t = exchange_type_find(bytes_of(type));
+	if (!t || vhost_exchange(vh, name)) {
+		log_warn("recovery: skipping exchange '%.*s' of type '%s'", (int)name.len,
+			 (const char *)name.p, type);
+		return;
+	}
+	int code;
+	const char *why;
+	struct bexchange *x = vhost_add_exchange(vh, name, t, args, &code, &why);
+	if (!x)
+		return;
+	x->durable = flags & STORE_F_DURABLE;
+	x->auto_delete = flags & STORE_F_AUTO_DELETE;
+	x->internal = flags & STORE_F_INTERNAL;
+}
+
+static void *rec_queue(void *ctx, int64_t qid, const char *vhost, struct bytes name, int flags,
+		       struct bytes args)
+{
+	(void)ctx;
+	(void)flags;
+	struct vhost *vh = recovered_vhost(vhost);
+	struct queue *q = queue_new(vh, name, args);
+	q->durable = true;
+	q->store_id = qid;
+	vhost_add_queue(vh, q);
+	return q;
+}
+
+static void rec_binding(void *ctx, const char *vhost, struct bytes source, bool to_queue,
+			struct bytes dest, struct bytes key, struct bytes args)
+{
+	(void)ctx;
+	struct vhost *vh = vhost_find(bytes_of(vhost));
+	struct bexchange *src = vh ? vhost_exchange(vh, source) : NULL;
+	void *d = !vh ? NULL : to_queue ? (void *)vhost_queue(vh, dest) : (void *)vhost_exchange(vh, dest);
+	if (!src || !d)
+		return;
+	const char *why;
+	vhost_bind(vh, src, to_queue ? DEST_QUEUE : DEST_EXCHANGE, d, key, args, &why);
+}
+
+/* A stored wall-clock deadline on today's monotonic clock; one that
+ * passed while the broker was down is due at once. */
+static uint64_t mono(uint64_t wall)
+{
+	if (!wall)
+		return 0;
+	uint64_t now = now_ms(), w = wall_ms();
+	return wall > w ? now + (wall - w) : now - 1;
+}
+
+/* The priority level a recovered message goes back to. */
+static uint8_t level_of(const struct queue *q, struct bytes raw_props)
+{
+	struct amqp_props p;
+	if (q->nlv == 1 || props_decode(raw_props.p, raw_props.len, &p) != 0 ||
+	    !(p.flags & PROP_PRIORITY))
+		return 0;
+	return p.priority < q->nlv ? p.priority : (uint8_t)(q->nlv - 1);
+}
+
+static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries, bool redelivered,
+		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
+		      struct bytes body, uint64_t expires_wall)
+{
+	struct recovery *r = ctx;
+	struct queue *q = handle;
+	if (!q)
+		return;
+	if (redelivered && deliveries == 0)
+		deliveries = 1;
+	if (seq > q->next_seq)
+		q->next_seq = seq;
+	r->nentries++;
+	/* Shared messages (msg_id > 0) are rebuilt once for all their queues;
+	 * an inline one (0) belongs to this entry alone. */
+	struct message *m = msg_id ? strmap_get(&r->messages, &msg_id, sizeof msg_id) : NULL;
+	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
+		/* Over the budget: keep only the index entry. */
+		struct qentry e = {.seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
+				   .size = body.len, .deliveries = (uint16_t)deliveries,
+				   .flags = QE_STORED | QE_PAGED, .priority = level_of(q, props)};
+		queue_requeue(q, e);
+		if (e.expires)
+			queue_ttl_recovered(q, &e);
+		return;
+	}
+	if (!m) {
+		m = message_new(exchange, rkey, props, body.len);
+		if (body.len)
+			memcpy(message_body(m), body.p, body.len);
+		m->store_id = msg_id;
+		m->flags |= MSG_PERSISTENT;
+		/* The map keeps the first reference of a shared message (it is
+		 * dropped after recovery); an inline one gives it to its entry. */
+		if (msg_id)
+			strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);
+	}
+	if (msg_id)
+		message_ref(m); /* the queue entry's */
+	/* In seq order: the store returns them sorted, so this appends. */
+	struct qentry e = {.m = m, .seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
+			   .size = body.len, .deliveries = (uint16_t)deliveries, .flags = QE_STORED,
+			   .priority = level_of(q, props)};
+	queue_requeue(q, e);
+	if (e.expires)
+		queue_ttl_recovered(q, &e);
+}
+
+int persist_open(void (*recover_objects)(void))
+{
+	probe_timer = evtimer_new(server_base, on_probe, NULL);
+	if (mkdir(cfg.data_dir, 0750) < 0 && errno != EEXIST) {
+		log_error("data dir %s: %s", cfg.data_dir, strerror(errno));
+		return -1;
+	}
+	char err[512];
+	if (store_open(cfg.data_dir, cfg.durability ? STORE_NORMAL : STORE_FULL, err, sizeof err) < 0) {
+		log_error("store: %s", err);
+		return -1;
+	}
+	uint64_t t0 = now_ms();
+	struct recovery r = {0};
+	active = false;
+	static const struct store_visitor v = {rec_exchange, rec_queue, rec_binding, rec_entry};
+	if (recover_objects)
+		recover_objects();
+	int rc = store_recover(&v, &r);
+	/* Drop the recovery's reference on each message: queues hold theirs. */
+	void *val;
+	for (size_t i = 0; strmap_next(&r.messages, &i, &val);)
+		message_unref(val);
+	strmap_free(&r.messages);
+	if (rc < 0) {
+		log_error("recovery failed: %s", store_error());
+		return -1;
+	}
+	active = true;
+	recount_delayed();
+	log_info("recovered %llu stored messages in %llu ms", (unsigned long long)r.nentries,
+		 (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
+void persist_close(void)
+{
+	persist_turn();
+	active = false;
+	store_close();
+	if (probe_timer)
+		event_free(probe_timer);
+	probe_timer = NULL;
+}

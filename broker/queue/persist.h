@@ -1,0 +1,82 @@
+/* persist.h — what the broker keeps on disk and when: the glue between
+ * broker structures and store/store.h.
+ *
+ * Design notes. Durable: exchanges with durable=true; queues with
+ * durable=true that are neither exclusive nor auto-delete (they must not
+ * come back after a restart); bindings whose source and destination are
+ * both durable; persistent messages (delivery_mode 2) in durable queues.
+ * Every write lands in the store's open transaction; persist_turn() at the
+ * end of each loop turn commits it, then channels send the confirms that
+ * waited for it (basic.ack), or basic.nack if it failed. After a failure,
+ * clients that asked for it get connection.blocked until a probe write
+ * succeeds again; consumers keep being served meanwhile. */
+#ifndef TERN_BROKER_PERSIST_H
+#define TERN_BROKER_PERSIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/queue/queue.h"
+
+struct bexchange;
+struct channel;
+struct vhost;
+
+/* Opens the store under cfg.data_dir and recovers everything into the
+ * vhosts: first the control plane, through recover_objects (which reads
+ * it with store_scan_objects), then exchanges, queues, bindings and
+ * messages. Returns 0 or -1 (logged). */
+int persist_open(void (*recover_objects)(void));
+void persist_close(void);
+
+/* Counts store writes; a publish that changed it must wait for commit. */
+extern uint64_t persist_writes;
+/* Result of the last commit: false when the turn's writes were lost. */
+extern bool persist_turn_ok;
+/* True while publishers are blocked after a store failure. */
+extern bool persist_blocked;
+/* Time spent in store_commit, one observation per commit (metrics). */
+extern struct hist persist_commit_time;
+/* Delayed messages stored and not yet fired or cancelled: counted where
+ * rows are put and deleted, and recounted from the store at open and
+ * after a failed commit (whose puts and deletes were rolled back). */
+extern uint64_t persist_delayed_waiting;
+
+void persist_exchange_declared(struct bexchange *x);
+void persist_exchange_deleted(struct bexchange *x);
+void persist_queue_declared(struct queue *q);
+void persist_queue_deleted(struct queue *q);
+void persist_binding_added(struct binding *b);
+void persist_binding_removed(struct binding *b);
+
+/* The control plane's objects (definitions.c): stored under (kind, key)
+ * as JSON text, in the turn's transaction. */
+void persist_object_put(const char *kind, const char *key, const char *value);
+void persist_object_del(const char *kind, const char *key);
+
+/* A new entry of a persistent message in a durable queue: stores it. */
+void persist_enqueue(struct queue *q, struct qentry *e);
+/* An entry leaves for good (ack, reject without requeue, purge). */
+void persist_drop(struct queue *q, const struct qentry *e);
+/* A stored entry went back to its queue with a new delivery count. */
+void persist_requeue(struct queue *q, const struct qentry *e);
+/* Reads a paged-out entry's message back (sets e->m). Returns 0 or -1. */
+int persist_load(struct queue *q, struct qentry *e);
+/* A stored entry was delivered. */
+void persist_delivered(struct queue *q, const struct qentry *e);
+
+/* Delayed messages (plugins/delayed.c): stored until they fire. put
+ * returns the row id, 0 on failure. */
+uint64_t persist_delayed_put(uint64_t due_wall, struct vhost *vh, const struct message *m);
+void persist_delayed_del(uint64_t id);
+/* Visits the stored delayed messages due in [from, to) (wall-clock ms). */
+int persist_delayed_scan(uint64_t from, uint64_t to,
+			 void (*fn)(void *ctx, uint64_t id, uint64_t due, const char *vhost,
+				    struct bytes exchange, struct bytes rkey, struct bytes props,
+				    struct bytes body),
+			 void *ctx);
+
+/* End of turn: writes delivery watermarks, commits. */
+void persist_turn(void);
+
+#endif
