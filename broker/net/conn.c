@@ -223,6 +223,22 @@ void conn_closed_by_peer(struct conn *c)
 	c->opened_ms = now_ms();
 }
 
+void conn_pause_reading(struct conn *c, enum conn_pause why)
+{
+	if (!c->read_paused && c->state != CONN_DEAD)
+		event_del(c->rev);
+	c->read_paused |= why;
+}
+
+void conn_resume_reading(struct conn *c, enum conn_pause why)
+{
+	if (!(c->read_paused & why))
+		return;
+	c->read_paused &= ~why;
+	if (!c->read_paused && c->state != CONN_DEAD)
+		event_add(c->rev, NULL);
+}
+
 void conn_kill(struct conn *c)
 {
 	if (c->state == CONN_DEAD)

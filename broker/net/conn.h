@@ -41,6 +41,7 @@ struct conn {
 	size_t in_len, in_cap;
 	struct evbuffer *out;
 	bool out_choked; /* consumers paused until out drains */
+	unsigned read_paused;  /* PAUSE_* reasons reading is stopped for */
 	struct queue *throttle_q;     /* reading paused until it drains (flow.c) */
 	struct conn *next_throttled;
 
@@ -78,6 +79,16 @@ struct conn {
 	struct conn *next_flush;
 	struct conn *next, *prev; /* all connections */
 };
+
+/* Why a connection is not being read; reading resumes when no reason
+ * is left. Each holder (flow control, resource alarms) sets and clears
+ * only its own bit, so one cannot resume what another paused. */
+enum conn_pause {
+	PAUSE_FLOW = 1u << 0,  /* a queue it feeds is behind (flow.c) */
+	PAUSE_ALARM = 1u << 1, /* a resource alarm blocks publishers */
+};
+void conn_pause_reading(struct conn *c, enum conn_pause why);
+void conn_resume_reading(struct conn *c, enum conn_pause why);
 
 /* Takes over an accepted socket. */
 void conn_accept(int fd, const struct sockaddr *addr, socklen_t len);

@@ -1,8 +1,6 @@
 /* flow.c — publisher back-pressure; see flow.h. */
 #include "broker/queue/flow.h"
 
-#include <event2/event.h>
-
 #include "broker/net/conn.h"
 #include "broker/queue/queue.h"
 
@@ -17,7 +15,7 @@ void flow_note_publish(struct conn *c, struct queue *q)
 		return;
 	queue_ref(q);
 	c->throttle_q = q;
-	event_del(c->rev);
+	conn_pause_reading(c, PAUSE_FLOW);
 	c->next_throttled = throttled;
 	throttled = c;
 }
@@ -37,6 +35,6 @@ void flow_turn(void)
 		c->throttle_q = NULL;
 		queue_unref(q);
 		if (!dead)
-			event_add(c->rev, NULL);
+			conn_resume_reading(c, PAUSE_FLOW);
 	}
 }
