@@ -278,6 +278,7 @@ void conn_free(struct conn *c)
 	if (c->vh)
 		vhost_unref(c->vh);
 	free(c->chans);
+	free(c->crossed);
 	free(c->excl);
 	free(c->client_props);
 	free(c->user);
@@ -422,6 +423,9 @@ static struct channel *open_channel(struct conn *c, uint16_t id)
 			n *= 2;
 		c->chans = xrealloc(c->chans, n * sizeof *c->chans);
 		memset(c->chans + c->nchans, 0, (n - c->nchans) * sizeof *c->chans);
+		size_t had = (c->nchans + 63) / 64, words = (n + 63) / 64;
+		c->crossed = xrealloc(c->crossed, words * sizeof *c->crossed);
+		memset(c->crossed + had, 0, (words - had) * sizeof *c->crossed);
 		c->nchans = n;
 	}
 	return c->chans[id] = channel_new(c, id);
@@ -447,6 +451,11 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		id = get32(f->payload);
 	*method_id = id;
 	if (!ch) {
+		if (f->channel < c->nchans && (c->crossed[f->channel / 64] >> (f->channel % 64) & 1)) {
+			c->crossed[f->channel / 64] &= ~(1ull << (f->channel % 64));
+			if (id == AMQP_CHANNEL_CLOSE_OK)
+				return 0; /* the late close-ok after a crossing close */
+		}
 		if (id != AMQP_CHANNEL_OPEN)
 			return conn_fail(c, AMQP_CHANNEL_ERROR, "expected 'channel.open' on channel %u",
 					 f->channel);
@@ -465,11 +474,16 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		return 0;
 	}
 	if (ch->state == CH_CLOSING) {
-		/* Only close-ok (or a crossing close) ends a closing channel. */
+		/* Only close-ok, or the client's own close crossing ours, ends
+		 * a closing channel; everything else was sent before the client
+		 * saw our close and is dropped (spec §1.5.2.5). A crossing close
+		 * is answered and ends the channel here, and the close-ok the
+		 * client may still send for our close is expected. */
 		if (id == AMQP_CHANNEL_CLOSE_OK || id == AMQP_CHANNEL_CLOSE) {
 			if (id == AMQP_CHANNEL_CLOSE) {
 				struct amqp_method ok = {.id = AMQP_CHANNEL_CLOSE_OK};
 				conn_send_method(c, ch->id, &ok);
+				c->crossed[ch->id / 64] |= 1ull << (ch->id % 64);
 			}
 			channel_free(ch);
 			c->chans[f->channel] = NULL;
