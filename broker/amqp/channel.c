@@ -14,7 +14,9 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "broker/amqp/direct_reply.h"
 #include "broker/core/config.h"
+#include "broker/core/log.h"
 #include "broker/net/conn.h"
 #include "broker/amqp/handlers.h"
 #include "broker/queue/persist.h"
@@ -94,6 +96,7 @@ void channel_free(struct channel *ch)
 		channel_cancel_consumer(ch, v, false);
 		it = 0; /* the map changed: start over */
 	}
+	direct_reply_forget(ch);
 	channel_requeue_all(ch);
 	free(ch->ring);
 	strmap_free(&ch->consumers);
@@ -394,6 +397,20 @@ void channel_flush_confirms(struct channel *ch)
 	ch->nnacks = 0;
 }
 
+void channel_close(struct channel *ch, int code, uint32_t method_id)
+{
+	struct conn *c = ch->c;
+	struct amqp_method m = {.id = AMQP_CHANNEL_CLOSE};
+	m.a.channel_close.reply_code = (uint16_t)code;
+	m.a.channel_close.reply_text = bytes_of(c->err);
+	m.a.channel_close.class_id = METHOD_CLASS(method_id);
+	m.a.channel_close.method_id = METHOD_INDEX(method_id);
+	conn_send_method(c, ch->id, &m);
+	log_debug("%s: closing channel %u: %s", c->peer, ch->id, c->err);
+	ch->state = CH_CLOSING;
+	channel_requeue_all(ch);
+}
+
 /* ---- frames ---- */
 
 static int on_header(struct channel *ch, const struct frame *f)
@@ -411,16 +428,28 @@ static int on_header(struct channel *ch, const struct frame *f)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
 				 "message size %llu is larger than configured max size %lld",
 				 (unsigned long long)h.body_size, (long long)cfg.max_message_size);
+	/* Direct reply-to: the request carries the channel's reply name
+	 * (checked here, in RabbitMQ's order; rewritten owns the new props). */
+	struct wbuf rewritten = {0};
+	if ((rc = direct_reply_rewrite(ch, &h.props, &rewritten)))
+		goto fail;
+	if (rewritten.len)
+		h.raw_props = (struct bytes){rewritten.p, (uint32_t)rewritten.len};
 	/* As RabbitMQ: a user_id property must name the authenticated user. */
-	if ((h.props.flags & PROP_USER_ID) && !bytes_eq(h.props.user_id, ch->c->user))
-		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
-				 "user_id property set to '%.*s' but authenticated user was '%s'",
-				 (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
+	if ((h.props.flags & PROP_USER_ID) && !bytes_eq(h.props.user_id, ch->c->user)) {
+		rc = chan_fail(ch, AMQP_PRECONDITION_FAILED,
+			       "user_id property set to '%.*s' but authenticated user was '%s'",
+			       (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
+		goto fail;
+	}
 	/* expiration: milliseconds as a decimal string (RabbitMQ's ttl page). */
 	uint32_t ttl = 0;
-	if ((h.props.flags & PROP_EXPIRATION) && message_parse_expiration(h.props.expiration, &ttl) < 0)
-		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
-				 (int)h.props.expiration.len, (const char *)h.props.expiration.p);
+	if ((h.props.flags & PROP_EXPIRATION) &&
+	    message_parse_expiration(h.props.expiration, &ttl) < 0) {
+		rc = chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
+			       (int)h.props.expiration.len, (const char *)h.props.expiration.p);
+		goto fail;
+	}
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
 					h.body_size);
@@ -433,7 +462,9 @@ static int on_header(struct channel *ch, const struct frame *f)
 	if (h.props.flags & PROP_EXPIRATION)
 		m->flags |= MSG_EXPIRATION;
 	ch->content = CONTENT_BODY;
-	return 0;
+fail:
+	wb_free(&rewritten); /* message_new copied the properties */
+	return rc;
 }
 
 static int publish_assembled(struct channel *ch)

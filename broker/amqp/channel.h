@@ -80,6 +80,11 @@ struct channel {
 	bool flow_active;           /* client's channel.flow */
 	struct strmap consumers;    /* tag -> struct consumer */
 
+	/* direct reply-to (direct_reply.c): the reply consumer, if any */
+	char *reply_tag; /* NULL: none */
+	uint32_t reply_tag_len;
+	char reply_key[23]; /* the random part of the reply name, 22 characters */
+
 	/* publisher confirms */
 	bool confirm;
 	uint64_t pub_seq;      /* last publish sequence number */
@@ -139,6 +144,12 @@ void channel_flush_confirms(struct channel *ch);
 /* Cancels and frees one consumer; notify sends basic.cancel to the client
  * (when it asked for consumer_cancel_notify). */
 void channel_cancel_consumer(struct channel *ch, struct consumer *cons, bool notify);
+
+/* Sends channel.close with `code`, the text in the connection's error
+ * buffer (chan_fail) and the method that failed (0: none), and enters
+ * CH_CLOSING: deliveries stop and unacked messages are requeued now. A
+ * soft error in a handler ends here, and so does a timed-out consumer. */
+void channel_close(struct channel *ch, int code, uint32_t method_id);
 
 /* Processes one frame for this channel (called by conn). Returns 0 or a
  * reply code (text already in the connection's error buffer). */

@@ -431,17 +431,6 @@ static struct channel *open_channel(struct conn *c, uint16_t id)
 	return c->chans[id] = channel_new(c, id);
 }
 
-static void send_channel_close(struct conn *c, struct channel *ch, int code, uint32_t method_id)
-{
-	struct amqp_method m = {.id = AMQP_CHANNEL_CLOSE};
-	m.a.channel_close.reply_code = (uint16_t)code;
-	m.a.channel_close.reply_text = bytes_of(c->err);
-	m.a.channel_close.class_id = METHOD_CLASS(method_id);
-	m.a.channel_close.method_id = METHOD_INDEX(method_id);
-	conn_send_method(c, ch->id, &m);
-	log_debug("%s: closing channel %u: %s", c->peer, ch->id, c->err);
-}
-
 /* Frames on channels other than 0. Returns 0 or a hard reply code. */
 static int channel_level(struct conn *c, const struct frame *f, uint32_t *method_id)
 {
@@ -502,9 +491,7 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 	if (rc == 0 || amqp_reply_is_hard(rc))
 		return rc;
 	/* A soft error closes the channel only. */
-	send_channel_close(c, ch, rc, id);
-	ch->state = CH_CLOSING;
-	channel_requeue_all(ch);
+	channel_close(ch, rc, *method_id);
 	return 0;
 }
 
