@@ -32,6 +32,7 @@ struct channel *channel_new(struct conn *c, uint16_t id)
 	ch->id = id;
 	ch->flow_active = true;
 	ch->ring_base = 1;
+	ch->ct_gen = queue_timeout_gen;
 	stats_churn.chans_opened++;
 	return ch;
 }
@@ -104,6 +105,7 @@ void channel_free(struct channel *ch)
 		message_unref(ch->pub);
 	tx_clear(ch);
 	free(ch->txops);
+	free(ch->reclaimed);
 	free(ch->last_queue);
 	stats_churn.chans_closed++;
 	/* A deferred confirm flush may still point here: unlink by flag. */
@@ -182,6 +184,36 @@ static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 		ch->ring_base++;
 		ch->ring_len--;
 	}
+	if (!ch->ring_len) { /* nothing outstanding: no timeout bound either */
+		ch->ct_floor = 0;
+		ch->ct_gen = queue_timeout_gen;
+	}
+}
+
+/* True when tag was taken back from a timed-out consumer. */
+static bool reclaimed_has(const struct channel *ch, uint64_t tag)
+{
+	for (size_t i = 0; i < ch->nreclaimed; i++)
+		if (tag >= ch->reclaimed[i].from && tag <= ch->reclaimed[i].to)
+			return true;
+	return false;
+}
+
+static void remember_reclaimed(struct channel *ch, uint64_t tag)
+{
+	struct seqrange *last = ch->nreclaimed ? &ch->reclaimed[ch->nreclaimed - 1] : NULL;
+	if (last && last->to + 1 == tag) {
+		last->to = tag;
+		return;
+	}
+	if (!ch->reclaimed)
+		ch->reclaimed = xmalloc(CHANNEL_RECLAIMED_MAX * sizeof *ch->reclaimed);
+	if (ch->nreclaimed == CHANNEL_RECLAIMED_MAX) { /* forget the oldest */
+		memmove(ch->reclaimed, ch->reclaimed + 1,
+			(CHANNEL_RECLAIMED_MAX - 1) * sizeof *ch->reclaimed);
+		ch->nreclaimed--;
+	}
+	ch->reclaimed[ch->nreclaimed++] = (struct seqrange){tag, tag};
 }
 
 static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum settle_how how)
@@ -199,6 +231,8 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum set
 		return 0;
 	}
 	struct unacked *u = slot(ch, tag);
+	if (!u && reclaimed_has(ch, tag))
+		return 0; /* the consumer timed out and the message went back */
 	if (!u)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "unknown delivery tag %llu",
 				 (unsigned long long)tag);
@@ -227,6 +261,23 @@ void channel_requeue_all(struct channel *ch)
 			ch->ring_len--;
 		}
 	}
+}
+
+uint32_t channel_reclaim(struct channel *ch, struct consumer *cons)
+{
+	/* settle() only moves the base past cleared slots, so walking the
+	 * tags as they stood at the start sees every record once. */
+	uint32_t n = 0;
+	uint64_t end = ch->ring_base + ch->ring_len;
+	for (uint64_t t = ch->ring_base; t < end; t++) {
+		struct unacked *u = slot(ch, t);
+		if (!u || u->cons != cons)
+			continue;
+		remember_reclaimed(ch, t);
+		settle(ch, u, SETTLE_REQUEUE);
+		n++;
+	}
+	return n;
 }
 
 bool channel_consumer_ready(const struct channel *ch, const struct consumer *cons)
@@ -308,6 +359,11 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 	event_base_gettimeofday_cached(server_base, &tv);
 	record(ch, tag,
 	       (struct unacked){e, q, cons, (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000});
+	/* The consumer timeout's bound: a compare per delivery, the check
+	 * itself runs once a second (consumer_timeout.c). */
+	uint64_t t = queue_consumer_timeout(q);
+	if (t && (!ch->ct_floor || t < ch->ct_floor))
+		ch->ct_floor = t;
 }
 
 /* ---- confirms ---- */

@@ -414,6 +414,28 @@ struct channel *conn_channel(struct conn *c, uint16_t id)
 	return id < c->nchans ? c->chans[id] : NULL;
 }
 
+/* The crossing-close marks (see conn.h's crossed). */
+static void crossed_set(struct conn *c, uint16_t id)
+{
+	uint32_t w = id / 64;
+	if (w >= c->ncrossed) {
+		c->crossed = xrealloc(c->crossed, (w + 1) * sizeof *c->crossed);
+		memset(c->crossed + c->ncrossed, 0, (w + 1 - c->ncrossed) * sizeof *c->crossed);
+		c->ncrossed = w + 1;
+	}
+	c->crossed[w] |= 1ull << (id % 64);
+}
+
+/* Clears id's mark; returns whether it was set. */
+static bool crossed_take(struct conn *c, uint16_t id)
+{
+	uint32_t w = id / 64;
+	if (w >= c->ncrossed || !(c->crossed[w] >> (id % 64) & 1))
+		return false;
+	c->crossed[w] &= ~(1ull << (id % 64));
+	return true;
+}
+
 /* Opens channel id; the caller checked it is free and within channel_max. */
 static struct channel *open_channel(struct conn *c, uint16_t id)
 {
@@ -423,9 +445,6 @@ static struct channel *open_channel(struct conn *c, uint16_t id)
 			n *= 2;
 		c->chans = xrealloc(c->chans, n * sizeof *c->chans);
 		memset(c->chans + c->nchans, 0, (n - c->nchans) * sizeof *c->chans);
-		size_t had = (c->nchans + 63) / 64, words = (n + 63) / 64;
-		c->crossed = xrealloc(c->crossed, words * sizeof *c->crossed);
-		memset(c->crossed + had, 0, (words - had) * sizeof *c->crossed);
 		c->nchans = n;
 	}
 	return c->chans[id] = channel_new(c, id);
@@ -440,11 +459,8 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		id = get32(f->payload);
 	*method_id = id;
 	if (!ch) {
-		if (f->channel < c->nchans && (c->crossed[f->channel / 64] >> (f->channel % 64) & 1)) {
-			c->crossed[f->channel / 64] &= ~(1ull << (f->channel % 64));
-			if (id == AMQP_CHANNEL_CLOSE_OK)
-				return 0; /* the late close-ok after a crossing close */
-		}
+		if (crossed_take(c, f->channel) && id == AMQP_CHANNEL_CLOSE_OK)
+			return 0; /* the late close-ok after a crossing close */
 		if (id != AMQP_CHANNEL_OPEN)
 			return conn_fail(c, AMQP_CHANNEL_ERROR, "expected 'channel.open' on channel %u",
 					 f->channel);
@@ -472,7 +488,7 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 			if (id == AMQP_CHANNEL_CLOSE) {
 				struct amqp_method ok = {.id = AMQP_CHANNEL_CLOSE_OK};
 				conn_send_method(c, ch->id, &ok);
-				c->crossed[ch->id / 64] |= 1ull << (ch->id % 64);
+				crossed_set(c, ch->id);
 			}
 			channel_free(ch);
 			c->chans[f->channel] = NULL;
