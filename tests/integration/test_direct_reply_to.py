@@ -21,9 +21,14 @@ Every expectation here was checked against RabbitMQ 3.10.8 on this machine
     reply name: declare-ok with 0 messages and 1 consumer, no permission
     needed; of a dead or made-up name, or any other amq.rabbitmq.reply-to*
     name: 404 "NOT_FOUND - no queue 'NAME' in vhost '/'";
-  * basic.get on the pseudo-queue: 404;
+  * basic.get on the pseudo-queue: 404; a reply consumer with the tag of
+    one of the channel's consumers: 530 "NOT_ALLOWED - attempt to reuse
+    consumer tag 'T'" on the connection;
   * the replier needs write permission on amq.default, the requester no
     read permission.
+One deliberate difference (tern_only): a reply published inside a
+transaction is delivered at tx.commit (and never after tx.rollback);
+RabbitMQ 3.10.8 delivers it at once, before the commit.
 """
 import re
 import struct
@@ -190,6 +195,36 @@ def test_errors_on_the_wire(broker):
         f = raw.read_method(BASIC_CONSUME_OK, channel=3)
         tag = f.payload[5:5 + f.payload[4]].decode()
         assert re.fullmatch(r"amq\.ctag-[A-Za-z0-9_-]{22}", tag), tag
+
+
+def test_reply_consumer_tag_reuse(broker, names):
+    q = names.queue()
+    with broker.raw() as raw:
+        raw.handshake(broker.user, broker.password, broker.vhost)
+        raw.open_channel(1)
+        raw.declare_queue(q, exclusive=False)
+        for queue in (q, PSEUDO):
+            raw.send_method(1, BASIC_CONSUME, struct.pack(">H", 0) + shortstr(queue) +
+                            shortstr("same") + bits(False, True, False, False) + table({}))
+        # (RabbitMQ's consume-ok for the first may come after the close)
+        code, text, cls, meth = raw.expect_close(530)
+        assert text == "NOT_ALLOWED - attempt to reuse consumer tag 'same'"
+        assert (cls, meth) == (60, 20)
+
+
+@pytest.mark.tern_only
+def test_reply_in_a_transaction_waits_for_commit(rpc):
+    props, _ = rpc.request()
+    rpc.sch.tx_select()
+    rpc.reply(props.reply_to, b"rolled back")
+    rpc.sch.tx_rollback()
+    rpc.reply(props.reply_to, b"committed")
+    settle([rpc.client, rpc.server])
+    assert len(rpc.got) == 0
+    rpc.sch.tx_commit()
+    assert rpc.wait_replies(1)
+    settle([rpc.client, rpc.server])
+    assert rpc.got.bodies() == [b"committed"]
 
 
 def test_mandatory_reply_is_returned_even_when_delivered(rpc):
