@@ -283,7 +283,7 @@ begin
 rescue Failure => e
   puts "FAIL #{$step}: #{e.message}"
   exit!(1)
-rescue Exception => e # rubocop:disable Lint/RescueException
+rescue Exception => e # anything Bunny raised, Interrupt included
   puts "FAIL #{$step}: #{e.class}: #{e.message}\n#{e.backtrace.first(8).join("\n")}"
   exit!(1)
 end
