@@ -22,7 +22,7 @@
 static const char *const capabilities[] = {
 	"publisher_confirms", "exchange_exchange_bindings", "basic.nack", "consumer_priorities",
 	"consumer_cancel_notify", "connection.blocked", "authentication_failure_close",
-	"per_consumer_qos",
+	"per_consumer_qos", "direct_reply_to",
 };
 
 void handshake_start(struct conn *c)
