@@ -138,6 +138,7 @@ struct perf {
 	long broker_rss_kb;       /* last reading, -1 when unknown */
 	long broker_rss_start_kb; /* reading before the connections opened */
 	char server[64];          /* "RabbitMQ 3.10.8", from connection.start */
+	char tls[64];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" = plaintext */
 };
 
 extern struct perf perf;

@@ -199,6 +199,9 @@ int tls_handshake(struct conn *c)
 	int rc = SSL_connect(c->ssl);
 	if (rc == 1) {
 		BIO_set_callback_ex(SSL_get_rbio(c->ssl), NULL); /* off the data path */
+		if (c->id == 0)
+			snprintf(perf.tls, sizeof perf.tls, "%s %s", SSL_get_version(c->ssl),
+				 SSL_get_cipher_name(c->ssl));
 		c->tls_rd_out = false;
 		return 1;
 	}
