@@ -101,11 +101,13 @@ def openssl(*args):
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """A CA and a server certificate for localhost and 127.0.0.1 signed by
-    it, and a second CA that signed nothing here (trusting it alone must
+    it, a client certificate with its key encrypted (password "s3cret"),
+    and a second CA that signed nothing here (trusting it alone must
     refuse the server)."""
     d = tmp_path_factory.mktemp("tls")
     p = {k: str(d / k) for k in ("ca.pem", "ca.key", "server.pem", "server.key",
-                                 "server.csr", "san.ext", "other-ca.pem", "other-ca.key")}
+                                 "server.csr", "san.ext", "other-ca.pem", "other-ca.key",
+                                 "client.pem", "client.key", "client.csr")}
     with open(p["san.ext"], "w") as f:
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     for ca, cn in (("ca", "ternperf test CA"), ("other-ca", "some other CA")):
@@ -115,6 +117,10 @@ def certs(tmp_path_factory):
             "-keyout", p["server.key"], "-out", p["server.csr"])
     openssl("x509", "-req", "-in", p["server.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
             "-CAcreateserial", "-days", "2", "-extfile", p["san.ext"], "-out", p["server.pem"])
+    openssl("req", "-newkey", "rsa:2048", "-passout", "pass:s3cret", "-subj", "/CN=guest",
+            "-keyout", p["client.key"], "-out", p["client.csr"])
+    openssl("x509", "-req", "-in", p["client.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"],
+            "-CAcreateserial", "-days", "2", "-out", p["client.pem"])
     return p
 
 
@@ -280,6 +286,19 @@ def test_amqps_untrusted_certificate_refused(tls_port, certs):
     # the same CA with verify_none connects: it was the check that refused
     run_uri(amqps(tls_port, "cacertfile=" + certs["other-ca.pem"] + "&verify=verify_none"),
             "-x", "1", "-y", "1", "-C", "100")
+
+
+@pytest.mark.time_limit(60)
+def test_amqps_client_certificate_with_encrypted_key(tls_port, certs):
+    """Offered when the server asks for one (Tern's listener does, as
+    verify_peer; it is signed by the CA the server trusts)."""
+    q = "cacertfile=%s&certfile=%s&keyfile=%s" % (certs["ca.pem"], certs["client.pem"],
+                                                  certs["client.key"])
+    run_uri(amqps(tls_port, q + "&password=s3cret"), "-x", "1", "-y", "1", "-C", "100")
+    err = fails(amqps(tls_port, q + "&password=wrong"))
+    assert "keyfile (for the certfile) %s: bad decrypt" % certs["client.key"] in err, err
+    err = fails(amqps(tls_port, q))
+    assert "encrypted? give password=" in err, err
 
 
 @pytest.mark.time_limit(60)

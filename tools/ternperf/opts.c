@@ -1,6 +1,7 @@
 /* opts.c — ternperf's command line: flags named after RabbitMQ PerfTest's
- * (-x -y -s -c -q -A -a -r -z -C -f -u -e -t), an amqp:// URI, and the
- * presets --connections-only and --declare-only. */
+ * (-x -y -s -c -q -A -a -r -z -C -f -u -e -t), an amqp:// or amqps:// URI
+ * with RabbitMQ's query parameters, and the presets --connections-only and
+ * --declare-only. */
 #include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -38,7 +39,10 @@ static const char usage_text[] =
 	"  -e, --exchange NAME      publish through this exchange (default: the\n"
 	"                           default exchange); queues are bound to it\n"
 	"  -t, --type TYPE          its type: direct topic fanout headers\n"
-	"      --uri URI            amqp://user:pass@host:port/vhost\n"
+	"      --uri URI            amqp://user:pass@host:port/vhost, or amqps://...\n"
+	"                           for TLS (port 5671 by default) with the query\n"
+	"                           parameters below, e.g.\n"
+	"                           amqps://guest:guest@localhost/?cacertfile=ca.pem\n"
 	"                           (default amqp://guest:guest@127.0.0.1:5672/)\n"
 	"      --json               one JSON object per report line and at the end\n"
 	"      --connections-only N N producer connections publishing slowly (-r,\n"
@@ -58,7 +62,27 @@ static const char usage_text[] =
 	"confirm latency, ternperf's own CPU, and lost (during the run: sequence\n"
 	"gaps so far; in the summary: never delivered), duplicated (same message\n"
 	"twice without the redelivered flag) and redelivered counts. Heartbeats are\n"
-	"off (tune-ok heartbeat 0); only PLAIN authentication, no TLS.\n";
+	"off (tune-ok heartbeat 0).\n"
+	"\n"
+	"URI query parameters (RabbitMQ's names; all but auth_mechanism need amqps://):\n"
+	"  cacertfile=FILE          CA certificates to trust (default: the system's)\n"
+	"  certfile=FILE, keyfile=FILE  a client certificate and its key (keyfile\n"
+	"                           defaults to certfile); password=P for an\n"
+	"                           encrypted key\n"
+	"  verify=verify_peer       (the default) the server's certificate must chain\n"
+	"                           to a trusted CA and name the host: the SNI name,\n"
+	"                           else the URI's host name or IP address;\n"
+	"                           verify=verify_none checks nothing\n"
+	"  server_name_indication=NAME  the name sent as SNI and checked (default:\n"
+	"                           the URI's host when it is a DNS name); =disable\n"
+	"                           sends none and checks the chain only\n"
+	"  depth=N                  longest certificate chain accepted\n"
+	"  auth_mechanism=external  log in with the client certificate (SASL\n"
+	"                           EXTERNAL) instead of PLAIN user:pass\n"
+	"  fail_if_no_peer_cert=B   a server option: accepted and ignored\n"
+	"TLS is 1.2 or 1.3, each connection does its own handshake, and each loop\n"
+	"turn writes a connection's pending frames with one SSL_write. The JSON\n"
+	"summary's \"tls\" field names the version and cipher negotiated.\n";
 
 static void usage(int status)
 {

@@ -100,10 +100,9 @@ void tls_init(void)
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUF);
-	if (cfg->keypass) {
-		SSL_CTX_set_default_passwd_cb(ctx, pass_cb);
-		SSL_CTX_set_default_passwd_cb_userdata(ctx, cfg->keypass);
-	}
+	/* Always ours: OpenSSL's default would prompt on the terminal. */
+	SSL_CTX_set_default_passwd_cb(ctx, pass_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, cfg->keypass);
 	if (cfg->cacertfile) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->cacertfile, NULL) != 1)
 			die("cacertfile", cfg->cacertfile);
@@ -117,7 +116,9 @@ void tls_init(void)
 		/* A key that does not match the certificate fails here too. */
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1)
-			die("keyfile (for the certfile)", key);
+			die(cfg->keypass ? "keyfile (for the certfile)"
+					 : "keyfile (for the certfile; encrypted? give password=...)",
+			    key);
 	} else if (cfg->keyfile) {
 		fprintf(stderr, "ternperf: keyfile %s without a certfile\n", cfg->keyfile);
 		exit(2);
