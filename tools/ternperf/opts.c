@@ -152,8 +152,8 @@ static void uri_param(struct perf_cfg *cfg, const char *uri, const char *k, size
 		return;
 	}
 	if (!cfg->tls) {
-		fprintf(stderr, "ternperf: URI parameter '%.*s' needs an amqps:// URI: %s\n", (int)kn,
-			k, uri);
+		fprintf(stderr, "ternperf: URI parameter '%.*s' needs an amqps:// URI: %s\n",
+			(int)kn, k, uri);
 		exit(2);
 	}
 	if (IS("cacertfile")) {
@@ -264,8 +264,10 @@ static void uri_parse(struct perf_cfg *cfg, const char *uri)
 		k = amp ? amp + 1 : NULL;
 	}
 	if (cfg->external && !cfg->certfile) {
-		fprintf(stderr, "ternperf: auth_mechanism=external needs a client certificate "
-				"(amqps:// with certfile and keyfile): %s\n", uri);
+		fprintf(stderr,
+			"ternperf: auth_mechanism=external needs a client certificate "
+			"(amqps:// with certfile and keyfile): %s\n",
+			uri);
 		exit(2);
 	}
 }

@@ -89,9 +89,9 @@ struct conn {
 	bool flow_off;   /* channel.flow active=false received */
 	bool role_ready; /* the role finished its setup methods */
 	int step;        /* progress through the role's setup methods */
-	struct ssl_st *ssl; /* amqps://: the TLS session, else NULL */
-	bool tls_rd_out;    /* a TLS read (or the handshake) waits for EPOLLOUT */
-	bool tls_wr_in;     /* a TLS write waits for EPOLLIN */
+	struct ssl_st *ssl;                  /* amqps://: the TLS session, else NULL */
+	bool tls_rd_out;                     /* a TLS read (or the handshake) waits for EPOLLOUT */
+	bool tls_wr_in;                      /* a TLS write waits for EPOLLIN */
 	uint8_t tls_first[8], tls_first_len; /* the server's first octets */
 	union {
 		struct producer *p;

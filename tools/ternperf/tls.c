@@ -116,8 +116,9 @@ void tls_init(void)
 		/* A key that does not match the certificate fails here too. */
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1)
-			die(cfg->keypass ? "keyfile (for the certfile)"
-					 : "keyfile (for the certfile; encrypted? give password=...)",
+			die(cfg->keypass
+				    ? "keyfile (for the certfile)"
+				    : "keyfile (for the certfile; encrypted? give password=...)",
 			    key);
 	} else if (cfg->keyfile) {
 		fprintf(stderr, "ternperf: keyfile %s without a certfile\n", cfg->keyfile);
@@ -183,7 +184,8 @@ static const char *handshake_reason(struct conn *c, int err)
 		return "the server answered in plaintext AMQP: that port is not a TLS "
 		       "port (amqps:// wants the broker's TLS listener, 5671 by default)";
 	if (v != X509_V_OK) {
-		snprintf(why, sizeof why, "server certificate not accepted: %s (verify=verify_peer%s)",
+		snprintf(why, sizeof why,
+			 "server certificate not accepted: %s (verify=verify_peer%s)",
 			 X509_verify_cert_error_string(v),
 			 perf.cfg.cacertfile ? "" : ", no cacertfile: the system's CAs");
 		ERR_clear_error();
