@@ -17,9 +17,9 @@
 #        on a free port, or TERN_TLS_PORT) with TLS_CA/TLS_CERT/TLS_KEY, or
 #        certificates made here with the openssl CLI; ternperf verifies it
 #        (verify_peer). RabbitMQ is measured on --rabbitmq-tls-port N (or
-#        RABBITMQ_TLS_PORT; either implies --tls; default 5671) with
-#        RABBITMQ_TLS_CA to verify its certificate (verify_none without),
-#        or RABBITMQ_TLS_URI as given.
+#        RABBITMQ_TLS_PORT; default 5671) with RABBITMQ_TLS_CA to verify
+#        its certificate (verify_none without), or RABBITMQ_TLS_URI as
+#        given. Any of the ports or RABBITMQ_TLS_URI implies --tls.
 #
 # A broker that is missing or fails a scenario gets "n/a" there; the run
 # goes on. The RabbitMQ pid (for its RSS) is found by port when not given.
@@ -36,7 +36,7 @@ S8_CONNS=${S8_CONNS:-1000}
 S7_MESSAGES=${S7_MESSAGES:-1000000}
 S9_QUEUES=${S9_QUEUES:-10000}
 tls=${BENCH_TLS:-0}
-[ -n "${RABBITMQ_TLS_PORT:-}${RABBITMQ_TLS_URI:-}" ] && tls=1
+[ -n "${RABBITMQ_TLS_PORT:-}${RABBITMQ_TLS_URI:-}${TERN_TLS_PORT:-}" ] && tls=1
 RABBITMQ_TLS_PORT=${RABBITMQ_TLS_PORT:-5671}
 secs=10 only="" rabbit_pid="" write_doc=1 pause=1 only_scen=${BENCH_SCENARIOS:-}
 while [ $# -gt 0 ]; do
