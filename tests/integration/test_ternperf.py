@@ -191,8 +191,8 @@ def ternd_has_tls():
     if os.environ.get("BROKER_URL"):
         return False
     try:
-        out = subprocess.run([Broker(None).ternd, "--help"], capture_output=True, text=True,
-                             timeout=10).stdout
+        out = subprocess.run([Broker._resolve_ternd(None), "--help"], capture_output=True,
+                             text=True, timeout=10).stdout
     except OSError:
         return False
     return "listeners.ssl" in out and "ssl_options" in out
