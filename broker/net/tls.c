@@ -133,10 +133,18 @@ static int set_identity(SSL_CTX *ctx, const struct tls_config *o, const char *pr
 			    o->certfile, tls_error_reason());
 	SSL_CTX_set_default_passwd_cb(ctx, password_cb);
 	SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o->password);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		return fail(err, errlen, "%s.%s: %s: the private key could not be read (%s; %s %s.password)",
-			    prefix, keyopt, key, tls_error_reason(),
-			    *o->password ? "check" : "an encrypted key needs", prefix);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		const char *why = tls_error_reason();
+		if (strstr(why, "mismatch"))
+			return fail(err, errlen, "%s.%s: %s: the key does not match %s.certfile %s",
+				    prefix, keyopt, key, prefix, o->certfile);
+		if (strstr(why, "decrypt") || strstr(why, "password"))
+			return fail(err, errlen, "%s.%s: %s: the key does not decrypt (%s; %s %s.password)",
+				    prefix, keyopt, key, why,
+				    *o->password ? "check" : "an encrypted key needs", prefix);
+		return fail(err, errlen, "%s.%s: %s: no private key could be read (%s)", prefix, keyopt,
+			    key, why);
+	}
 	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL); /* o->password may be freed */
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return fail(err, errlen, "%s.%s: %s: the key does not match %s.certfile %s", prefix,
