@@ -502,8 +502,18 @@ static void on_sample(void *obj, uint64_t when)
 
 /* ---- the plugin ---- */
 
+/* The HTTPS context is built here, before the store opens and any
+ * listener is up, so a bad management.ssl.* file stops start-up first. */
 static int mgmt_init(void)
 {
+	if (!*cfg.management_ssl.certfile)
+		return 0;
+	char err[512];
+	if (tls_ctx_open(&https_tls, err, sizeof err) < 0) {
+		log_error("management: %s", err);
+		fprintf(stderr, "ternd: %s\n", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -544,18 +554,12 @@ static int listen_http(struct evhttp *h, const char *ip, int64_t port, const cha
 	return 0;
 }
 
-/* HTTPS, when management.ssl.certfile is set; a bad certificate or key
- * stops start-up with the option named. */
+/* HTTPS, when management.ssl.certfile is set (mgmt_init built its
+ * context). */
 static int https_start(void)
 {
-	if (!*cfg.management_ssl.certfile)
+	if (!https_tls.ctx)
 		return 0;
-	char err[512];
-	if (tls_ctx_open(&https_tls, err, sizeof err) < 0) {
-		log_error("management: %s", err);
-		fprintf(stderr, "ternd: %s\n", err);
-		return -1;
-	}
 	https = http_new();
 	evhttp_set_bevcb(https, https_bev, NULL);
 	if (listen_http(https, cfg.management_ssl_ip, cfg.management_ssl_port,
