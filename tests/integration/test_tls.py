@@ -25,6 +25,16 @@ ssl_cert_login_from = common_name; client certificates signed by its CA):
 - a client certificate from another CA: the handshake fails with the
   unknown_ca alert (TLS 1.3 clients see it at their first read);
 - /api/overview lists "amqp/ssl" and "https" listeners.
+And on a second RabbitMQ 3.10.8 node (verify_peer, fail_if_no_peer_cert =
+true, ssl_cert_login_from = distinguished_name, auth_mechanisms PLAIN,
+EXTERNAL), with the certificates of support/certs.py:
+- no client certificate: the handshake fails (certificate_required alert in
+  TLS 1.3, handshake_failure in 1.2); one from the rogue CA: unknown_ca;
+- EXTERNAL with client_dn logs in the user named certs.DN_NAME; with the
+  CN=certuser certificate (user "O=Tern,CN=certuser" absent) it is refused
+  with 403.
+RabbitMQ offers the mechanisms in its registry's order ("EXTERNAL PLAIN"
+there), not the file's; Tern offers them in the file's order.
 Tern's own (RabbitMQ differs or was not configured so): fail_if_no_peer_cert
 = true, listeners.tcp = none, SIGHUP reload, ssl_handshake_timeout, the
 start-up errors' texts, and an unknown or not offered mechanism answered
