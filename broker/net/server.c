@@ -18,6 +18,7 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
+#include "broker/amqp/consumer_timeout.h"
 #include "broker/core/config.h"
 #include "broker/net/conn.h"
 #include "broker/model/definitions.h"
@@ -328,13 +329,15 @@ int server_init_loop(void)
 	return 0;
 }
 
-/* The broker's one-second tick: connection heartbeats and deadlines. */
+/* The broker's one-second tick: connection heartbeats and deadlines,
+ * and the consumer (delivery acknowledgement) timeout. */
 static void on_tick(void *obj, uint64_t when)
 {
 	(void)obj;
 	if (!when)
 		return;
 	conn_tick_all();
+	consumer_timeout_tick();
 	timer_add(now_ms() + 1000, on_tick, NULL);
 }
 
