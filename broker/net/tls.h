@@ -81,7 +81,6 @@ void tls_conn_free(struct conn *c);
 struct tls_info {
 	char protocol[16], cipher[32], key_exchange[24], hash[16];
 	char subject[512], issuer[512], validity[64];
-	bool peer_cert;
 };
 void tls_conn_info(const struct conn *c, struct tls_info *out);
 

@@ -11,7 +11,10 @@
  * buffer over in pieces of at least 16 KiB (a full record), copied
  * together when the chains are smaller, and encrypts ahead at most
  * ENC_AHEAD, so a slow reader holds plaintext (counted by conn.c's
- * back-pressure) rather than records. Input that OpenSSL already holds
+ * back-pressure) rather than records. Should OpenSSL still ask for a
+ * retry (WANT_READ/WANT_WRITE) either way, the read stops until the socket
+ * speaks and the write is retried from the same bytes at the next flush,
+ * which the next read asks for. Input that OpenSSL already holds
  * does not wake the socket's event: a read that fills the caller's buffer
  * re-arms the event itself, and conn_resume_reading asks
  * tls_conn_pending. */
@@ -42,6 +45,8 @@ struct tls_conn {
 	struct evbuffer *enc; /* records waiting for the socket */
 	bool ready;           /* handshake done */
 	bool broken;          /* a fatal TLS error: no more SSL calls but free */
+	int write_waits;      /* SSL_write asked to be retried: WANT_READ or
+			       * WANT_WRITE (neither is expected), or 0 */
 	/* An end (close or failure) seen behind data the last read returned,
 	 * given to the next read: 0 closed, or the errno of a failure. */
 	bool end_pending;
@@ -101,6 +106,8 @@ void tls_conn_start(struct conn *c, SSL_CTX *ctx)
 		abort();
 	SSL_set_bio(t->ssl, rd, records_bio(t->enc));
 	SSL_set_accept_state(t->ssl);
+	/* A retried write may come from the staging copy or the chain itself. */
+	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_read_ahead(t->ssl, 1);
 	SSL_set_default_read_buffer_len(t->ssl, READ_AHEAD);
 	c->tls = t;
@@ -170,8 +177,8 @@ ssize_t tls_conn_read(struct conn *c, unsigned char *buf, size_t len)
 			continue;
 		}
 		int err = SSL_get_error(t->ssl, 0);
-		if (err == SSL_ERROR_WANT_READ)
-			break;
+		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+			break; /* WANT_WRITE: what it wrote is in enc, flushed below */
 		if (err == SSL_ERROR_ZERO_RETURN) {
 			if (!t->ready)
 				log_info("%s: TLS handshake failed: the client closed the connection",
@@ -188,7 +195,7 @@ ssize_t tls_conn_read(struct conn *c, unsigned char *buf, size_t len)
 		log_debug("%s: TLS handshake done (%s, %s)", c->peer, SSL_get_version(t->ssl),
 			  SSL_get_cipher_name(t->ssl));
 	}
-	if (evbuffer_get_length(t->enc))
+	if (evbuffer_get_length(t->enc) || t->write_waits)
 		server_defer_flush(c); /* handshake messages, tickets, alerts */
 	if (got && end >= 0) {
 		/* Hand over what came before the end first. */
@@ -225,7 +232,14 @@ static int encrypt(struct conn *c)
 		size_t w;
 		ERR_clear_error();
 		if (!SSL_write_ex(t->ssl, p, n, &w)) {
-			failed(c, SSL_get_error(t->ssl, 0));
+			int err = SSL_get_error(t->ssl, 0);
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+				/* Retried with the same bytes at the front of c->out
+				 * by the next flush (after a read, for WANT_READ). */
+				t->write_waits = err;
+				return 0;
+			}
+			failed(c, err);
 			return -1;
 		}
 		evbuffer_drain(c->out, w); /* w == n: the records BIO never blocks */
@@ -242,6 +256,7 @@ int tls_conn_flush(struct conn *c, size_t *left)
 	/* Output before the handshake ends (none is made) or after a failure
 	 * waits or is dropped with the connection. */
 	bool can_encrypt = t->ready && !t->broken;
+	t->write_waits = 0;
 	for (;;) {
 		if (can_encrypt && encrypt(c) < 0)
 			return -1;
@@ -250,10 +265,13 @@ int tls_conn_flush(struct conn *c, size_t *left)
 			return -1;
 		}
 		/* Go on while the socket takes everything and plaintext is left. */
-		if (evbuffer_get_length(t->enc) || !can_encrypt || !evbuffer_get_length(c->out))
+		if (evbuffer_get_length(t->enc) || !can_encrypt || !evbuffer_get_length(c->out) ||
+		    t->write_waits)
 			break;
 	}
-	*left = evbuffer_get_length(c->out) + evbuffer_get_length(t->enc);
+	/* Plaintext that waits for a read is not the socket's to take. */
+	*left = evbuffer_get_length(t->enc) +
+		(t->write_waits == SSL_ERROR_WANT_READ ? 0 : evbuffer_get_length(c->out));
 	return 0;
 }
 
@@ -472,7 +490,6 @@ void tls_conn_info(const struct conn *c, struct tls_info *out)
 	X509 *cert = SSL_get0_peer_certificate(ssl);
 	if (!cert)
 		return;
-	out->peer_cert = true;
 	format_name(X509_get_subject_name(cert), out->subject, sizeof out->subject);
 	format_name(X509_get_issuer_name(cert), out->issuer, sizeof out->issuer);
 	char from[24], to[24];

@@ -58,7 +58,7 @@ import pika
 import pytest
 
 from support import certs as certs_mod
-from support.amqpraw import (BASIC_PUBLISH, CONNECTION_CLOSE, CONNECTION_START,
+from support.amqpraw import (BASIC_PUBLISH, CONNECTION_START,
                              CONNECTION_START_OK, PROTOCOL_HEADER, QUEUE_DECLARE,
                              QUEUE_DECLARE_OK, RawConnection, basic_publish_args, body_frame,
                              header_frame, longstr, method_frame, queue_declare_args,
@@ -360,9 +360,9 @@ def handshake_refused(b, ctx):
         with tls_raw(b, ctx) as r:
             r.send(PROTOCOL_HEADER)
             r.read_frame()
-    except (ssl.SSLError, ConnectionError, OSError, Exception) as e:
-        if isinstance(e, AssertionError):
-            raise
+    except AssertionError:
+        raise
+    except Exception:  # an SSL alert, a reset, or the socket closed
         return
     raise AssertionError("the handshake was accepted")
 
@@ -424,7 +424,7 @@ def closed_by_server(s, timeout):
 
 # ---------------------------------------------------------------- files and start-up
 
-def bad_start(lines, tmp_path):
+def bad_start(lines):
     b = Broker()
     try:
         with pytest.raises(BrokerError) as e:
@@ -471,7 +471,7 @@ def test_bad_files_refused_at_start(certs, tmp_path):
          "management.ssl.keyfile: %s: No such file or directory" % missing),
     ]
     for lines, expect in cases:
-        text = bad_start(base + lines, tmp_path)
+        text = bad_start(base + lines)
         assert "exited with status" in text and "status 0" not in text, text
         assert expect in text, "expected %r in:\n%s" % (expect, text)
 
@@ -489,7 +489,7 @@ def test_versions_and_ciphers(certs, tls_broker):
                                 "ssl_options.ciphers.1 = ECDHE-RSA-AES128-GCM-SHA256",
                                 "ssl_options.honor_cipher_order = true"))
     ctx = client_ctx(certs)
-    with connect(b, ctx, name="v12") as conn:
+    with connect(b, ctx, name="v12"):
         entry, _ = conn_json(b, "v12")
         assert entry["ssl_protocol"] == "tlsv1.2"
         assert entry["ssl_cipher"] == "aes_128_gcm" and entry["ssl_key_exchange"] == "ecdhe_rsa"
