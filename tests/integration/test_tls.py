@@ -528,15 +528,21 @@ def test_sighup_reloads_certificate(certs, tls_broker, tmp_path):
 
 
 def test_listeners_tcp_none(certs, tls_broker):
-    b = tls_broker(server_lines(certs, "listeners.tcp = none"), ready_tls=True)
+    """AMQPS only, on two listeners: listeners.ssl.default (a bare port, on
+    the bind address) and listeners.ssl.second = HOST:PORT."""
+    second = free_port()
+    b = tls_broker(server_lines(certs, "listeners.tcp = none",
+                                "listeners.ssl.second = 127.0.0.1:%d" % second), ready_tls=True)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((b.host, b.port), timeout=2).close()
     with connect(b, client_ctx(certs)) as conn:
         round_trip(conn, [b"tls only"])
+    with b.connect(port=second, ssl_options=pika.SSLOptions(client_ctx(certs), "localhost")) as conn:
+        round_trip(conn, [b"second listener"])
     listeners = api(b, "/api/overview")["listeners"]
     amqp = [(l["protocol"], l["ip_address"], l["port"]) for l in listeners
             if l["protocol"].startswith("amqp")]
-    assert amqp == [("amqp/ssl", "127.0.0.1", b.tls_port)]
+    assert amqp == [("amqp/ssl", "127.0.0.1", b.tls_port), ("amqp/ssl", "127.0.0.1", second)]
 
 
 # ---------------------------------------------------------------- HTTPS management
