@@ -8,6 +8,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The "NAME.KEY = VALUE" lines of a list option (RabbitMQ's indexed
+ * keys: auth_mechanisms.1, ssl_options.versions.2, listeners.ssl.default),
+ * in file order; a KEY given again replaces its value. A config file
+ * that is read gives the whole list, so lists start empty at each load. */
+struct cfg_list {
+	size_t n;
+	char **keys, **vals;
+};
+
+/* The TLS options of one kind of listener under RabbitMQ's names:
+ * ssl_options.* (AMQPS) or management.ssl.* (HTTPS). broker/net/tls.c
+ * builds an OpenSSL context from them. */
+struct tls_config {
+	char *cacertfile, *certfile, *keyfile, *password; /* "" when not given */
+	int64_t verify;               /* 0: verify_none, 1: verify_peer */
+	int64_t fail_if_no_peer_cert; /* boolean */
+	int64_t honor_cipher_order;   /* boolean */
+	struct cfg_list versions;     /* tlsv1.2, tlsv1.3; empty: both */
+	struct cfg_list ciphers;      /* OpenSSL names; empty: OpenSSL's defaults */
+};
+
 struct config {
 	char *bind;             /* comma-separated addresses */
 	int64_t port;
@@ -34,6 +55,15 @@ struct config {
 	char *prometheus_ip;
 	char *load_definitions; /* file or directory applied at boot and on SIGHUP */
 	int64_t definitions_prune, definitions_prune_nonempty_queues; /* booleans */
+	int64_t tcp_off;                 /* 1: listeners.tcp = none */
+	struct cfg_list ssl_listeners;   /* listeners.ssl.NAME = [HOST:]PORT */
+	struct tls_config ssl;           /* ssl_options.* */
+	int64_t ssl_handshake_timeout;   /* milliseconds */
+	struct cfg_list auth_mechanisms; /* offered in order; empty: PLAIN, AMQPLAIN */
+	int64_t ssl_cert_login_from;     /* 0: distinguished_name, 1: common_name */
+	int64_t management_ssl_port;     /* HTTPS, when management_ssl.certfile is set */
+	char *management_ssl_ip;
+	struct tls_config management_ssl; /* management.ssl.* */
 };
 
 extern struct config cfg;
@@ -51,6 +81,10 @@ int config_set(const char *name, const char *value, char *err, size_t errlen);
  * file and line. Returns 0, or -1 with err naming the file, the line and
  * the problem. */
 int config_load(const char *path, char *err, size_t errlen);
+
+/* Parses RabbitMQ's listener value [HOST:]PORT ("5671", "127.0.0.1:5671",
+ * "[::1]:5671"): host is "" for a bare port. Returns 0 or -1. */
+int config_listener_parse(const char *value, char *host, size_t hostlen, int64_t *port);
 
 /* Prints every option with its default and help, for --help. */
 void config_print_help(void);

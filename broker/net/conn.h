@@ -22,6 +22,8 @@ struct vhost;
 struct queue;
 struct evbuffer;
 struct event;
+struct tls_conn;
+typedef struct ssl_ctx_st SSL_CTX;
 
 enum conn_state {
 	CONN_HEADER,   /* waiting for the protocol header */
@@ -36,6 +38,7 @@ enum conn_state {
 struct conn {
 	int fd;
 	enum conn_state state;
+	struct tls_conn *tls; /* NULL for plaintext (tls.h) */
 	struct event *rev, *wev;
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -69,6 +72,7 @@ struct conn {
 	uint32_t client_props_len;
 	uint64_t connected_wall;    /* wall-clock ms */
 	bool loopback;
+	const char *auth_mechanism; /* the SASL mechanism it logged in with */
 	bool cap_cancel_notify;
 	bool cap_blocked;
 
@@ -95,8 +99,9 @@ enum conn_pause {
 void conn_pause_reading(struct conn *c, enum conn_pause why);
 void conn_resume_reading(struct conn *c, enum conn_pause why);
 
-/* Takes over an accepted socket. */
-void conn_accept(int fd, const struct sockaddr *addr, socklen_t len);
+/* Takes over an accepted socket; with tls (an AMQPS listener's context)
+ * the TLS handshake comes first. */
+void conn_accept(int fd, const struct sockaddr *addr, socklen_t len, SSL_CTX *tls);
 
 /* Queues a method frame for sending. */
 void conn_send_method(struct conn *c, uint16_t ch, const struct amqp_method *m);
