@@ -66,8 +66,10 @@ static const struct option_row {
 	 "heartbeat interval offered to clients, in seconds (0: off)", NULL},
 	{"max_message_size", OPT_SIZE, offsetof(struct config, max_message_size), "16777216", 1,
 	 (int64_t)512 << 20, "largest message body accepted, in bytes", NULL},
-	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10", 1, 3600,
-	 "seconds a client has to finish the handshake", NULL},
+	{"handshake_timeout", OPT_INT, offsetof(struct config, handshake_timeout), "10000", 100,
+	 3600000,
+	 "milliseconds a client has to finish the AMQP handshake (RabbitMQ's unit and default)",
+	 NULL},
 	{"consumer_timeout", OPT_INT, offsetof(struct config, consumer_timeout), "1800000", 0,
 	 0xFFFFFFFFll,
 	 "milliseconds a delivery may stay unacknowledged before its consumer is cancelled "

@@ -38,7 +38,7 @@ struct config {
 	int64_t channel_max;
 	int64_t heartbeat;      /* seconds; 0 disables */
 	int64_t max_message_size;
-	int64_t handshake_timeout; /* seconds */
+	int64_t handshake_timeout; /* milliseconds */
 	int64_t consumer_timeout;  /* ms a delivery may stay unacked; 0: no limit */
 	char *default_user;
 	char *default_pass;

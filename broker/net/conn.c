@@ -363,8 +363,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
-/* Once a second for each connection: handshake and close-ok deadlines,
- * heartbeats both ways. */
+/* Every broker tick (a quarter second) for each connection: handshake and
+ * close-ok deadlines, heartbeats both ways. */
 static void tick(struct conn *c, uint64_t now)
 {
 	if (c->tls && !tls_conn_ready(c) &&
@@ -374,7 +374,7 @@ static void tick(struct conn *c, uint64_t now)
 		conn_kill(c);
 		return;
 	}
-	if (c->state < CONN_OPEN && now - c->opened_ms > (uint64_t)cfg.handshake_timeout * 1000) {
+	if (c->state < CONN_OPEN && now - c->opened_ms > (uint64_t)cfg.handshake_timeout) {
 		log_info("%s: handshake timed out", c->peer);
 		conn_kill(c);
 		return;

@@ -131,7 +131,7 @@ void conn_flush(struct conn *c);
 void conn_free(struct conn *c);
 
 /* Heartbeats and handshake/close deadlines of every connection; the
- * server calls it once a second from the broker timer (timer.h). */
+ * server calls it every tick (250 ms) from the broker timer (timer.h). */
 void conn_tick_all(void);
 
 /* Closes every connection with 320 CONNECTION_FORCED (shutdown). */

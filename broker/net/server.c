@@ -329,16 +329,22 @@ int server_init_loop(void)
 	return 0;
 }
 
-/* The broker's one-second tick: connection heartbeats and deadlines,
- * and the consumer (delivery acknowledgement) timeout. */
+/* The broker's tick. Connections are looked at every TICK_MS, a fraction
+ * of the shortest heartbeat interval (1 s), so a heartbeat goes out within
+ * half an interval plus TICK_MS of the last frame sent: a client that
+ * negotiates heartbeat = 1 and gives up after one silent second stays
+ * connected, as with RabbitMQ. The consumer timeout needs only seconds. */
+#define TICK_MS 250
 static void on_tick(void *obj, uint64_t when)
 {
+	static unsigned ticks;
 	(void)obj;
 	if (!when)
 		return;
 	conn_tick_all();
-	consumer_timeout_tick();
-	timer_add(now_ms() + 1000, on_tick, NULL);
+	if (++ticks % (1000 / TICK_MS) == 0)
+		consumer_timeout_tick();
+	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 }
 
 int server_init(const struct server_opts *o)
@@ -362,7 +368,7 @@ int server_init(const struct server_opts *o)
 	}
 	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
 	persist_turn(); /* what the definitions changed is on disk before clients come */
-	timer_add(now_ms() + 1000, on_tick, NULL);
+	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
 	if (!cfg.tcp_off)
