@@ -28,6 +28,7 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
+#include "broker/net/alarm.h"
 #include "broker/core/config.h"
 #include "broker/net/handshake.h"
 #include "broker/core/log.h"
@@ -235,8 +236,10 @@ void conn_resume_reading(struct conn *c, enum conn_pause why)
 	if (!(c->read_paused & why))
 		return;
 	c->read_paused &= ~why;
-	if (!c->read_paused && c->state != CONN_DEAD)
+	if (!c->read_paused && c->state != CONN_DEAD) {
 		event_add(c->rev, NULL);
+		c->last_recv_ms = now_ms(); /* heartbeats are due from now */
+	}
 }
 
 void conn_kill(struct conn *c)
@@ -351,7 +354,7 @@ static void tick(struct conn *c, uint64_t now)
 	if (!c->heartbeat || c->state < CONN_OPEN_WAIT)
 		return;
 	uint64_t hb = (uint64_t)c->heartbeat * 1000;
-	if (now - c->last_recv_ms > 2 * hb) {
+	if (!c->read_paused && now - c->last_recv_ms > 2 * hb) {
 		log_info("%s: missed heartbeats from client, timeout: %us", c->peer, c->heartbeat);
 		conn_kill(c);
 		return;
@@ -480,6 +483,9 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 	if (ch->content != CONTENT_NONE)
 		*method_id = AMQP_BASIC_PUBLISH;
 	int rc = channel_frame(ch, f);
+	/* A publish during a resource alarm blocks the connection. */
+	if (alarm_on && f->type != FRAME_METHOD)
+		alarm_publish_received(c);
 	if (ch->free_me) {
 		channel_free(ch);
 		c->chans[f->channel] = NULL;

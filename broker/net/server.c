@@ -19,6 +19,7 @@
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
 #include "broker/core/config.h"
+#include "broker/net/alarm.h"
 #include "broker/net/conn.h"
 #include "broker/model/definitions.h"
 #include "broker/queue/dlx.h"
@@ -209,6 +210,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		log_error("definitions: config refused, nothing applied");
 		return;
 	}
+	alarm_configure(); /* the watermarks may have changed */
 	if (apply_definitions(false, err, sizeof err) < 0) {
 		log_error("definitions: %s", err);
 		log_error("definitions: %s refused, nothing applied", cfg.load_definitions);
@@ -272,13 +274,15 @@ int server_init_loop(void)
 	return 0;
 }
 
-/* The broker's one-second tick: connection heartbeats and deadlines. */
+/* The broker's one-second tick: connection heartbeats and deadlines,
+ * resource alarms. */
 static void on_tick(void *obj, uint64_t when)
 {
 	(void)obj;
 	if (!when)
 		return;
 	conn_tick_all();
+	alarm_check();
 	timer_add(now_ms() + 1000, on_tick, NULL);
 }
 
@@ -288,6 +292,7 @@ int server_init(const struct server_opts *o)
 		return -1;
 	reload_config = o->reload_config;
 	exchange_types_init();
+	alarm_configure(); /* recovery pages by the watermark's budget too */
 	if (persist_open(definitions_recover) < 0)
 		return -1;
 	if (o->export_path)

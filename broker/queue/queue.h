@@ -114,6 +114,13 @@ void queue_unref(struct queue *q);
  * A lowered max-length applies at once. */
 void queue_configure(struct queue *q);
 
+/* Message body bytes (message_bytes) past which durable queues keep new
+ * persistent messages on disk only: the lower of cfg.memory_budget and
+ * queue_watermark_budget, which alarm.c sets to paging_ratio x the
+ * memory watermark (UINT64_MAX until it does). */
+extern uint64_t queue_watermark_budget;
+uint64_t queue_memory_budget(void);
+
 /* Appends a message (taking a new reference) and schedules delivery.
  * Past a length limit, drop-head discards from the head; reject-publish
  * refuses m instead: returns false then (the publisher gets a nack). */
