@@ -239,6 +239,8 @@ void conn_resume_reading(struct conn *c, enum conn_pause why)
 	if (!c->read_paused && c->state != CONN_DEAD) {
 		event_add(c->rev, NULL);
 		c->last_recv_ms = now_ms(); /* heartbeats are due from now */
+		if (c->in_len) /* frames read before the pause wait there */
+			event_active(c->rev, EV_READ, 0);
 	}
 }
 
@@ -556,6 +558,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct conn *c = arg;
+	if (c->read_paused) /* activated by a resume, then paused again */
+		return;
 	if (c->in_len == c->in_cap)
 		grow_in(c, c->in_cap);
 	ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
@@ -568,10 +572,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_kill(c);
 		return;
 	}
-	if (n < 0)
+	if (n < 0 && !c->in_len)
 		return;
-	bool filled = c->in_len + (size_t)n == c->in_cap;
-	c->in_len += (size_t)n;
+	/* n < 0 (EAGAIN) with input buffered: resumed after a pause. */
+	bool filled = n > 0 && c->in_len + (size_t)n == c->in_cap;
+	if (n > 0)
+		c->in_len += (size_t)n;
 	size_t off = 0;
 	while (c->state != CONN_DEAD) {
 		const uint8_t *p = c->in + off;
@@ -620,6 +626,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		off += (size_t)used;
 		handle_frame(c, &f);
+		/* Paused (flow, alarm): what is buffered waits, as unread. */
+		if (c->read_paused)
+			break;
 	}
 	if (c->state == CONN_DEAD)
 		return;

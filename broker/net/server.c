@@ -206,8 +206,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	char err[1024];
 	log_info("SIGHUP: reloading");
 	if (reload_config && reload_config(err, sizeof err) < 0) {
-		log_error("definitions: %s", err);
-		log_error("definitions: config refused, nothing applied");
+		log_error("config: %s", err);
+		log_error("config refused, nothing applied");
 		return;
 	}
 	alarm_configure(); /* the watermarks may have changed */
