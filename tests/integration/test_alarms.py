@@ -165,7 +165,13 @@ class Node:
 
 
 @pytest.fixture
-def node():
+def node(monkeypatch):
+    # Under ASan, freed memory waits in a 256 MB quarantine and the
+    # allocator keeps what leaves it: a drained broker's RSS would never
+    # drop below the watermark. A small quarantine and a periodic release
+    # to the OS let it (a plain build ignores these options).
+    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "detect_leaks=1") +
+                       ":quarantine_size_mb=4:allocator_release_to_os_interval_ms=200")
     made = []
 
     def make(*lines):
@@ -341,7 +347,6 @@ def test_memory_watermark_blocks_publisher_consumer_drains_unblocks(node):
     sent = pub.seq
     got = drain(n, q, set(pub.confirmed))
     assert pub.unblocked.wait(60), "never unblocked after the drain: node %r" % n.node()
-    assert set(pub.confirmed) <= got or True   # the drain stopped at what it expected
     pub.finish(more=10)
     got |= drain(n, q, set(pub.confirmed) - got)
     assert [e[0] for e in pub.events] == ["blocked", "unblocked"], pub.events
@@ -354,6 +359,13 @@ def test_memory_watermark_blocks_publisher_consumer_drains_unblocks(node):
     assert n.api.get("/api/health/checks/alarms").status == 200
     assert idle.is_open
     idle.close()
+    if not EXTERNAL:   # RabbitMQ's wording, with the figures
+        log = n.b.log_text()
+        assert "vm_memory_high_watermark set. Memory used:" in log
+        assert "allowed:%d" % limit in log
+        assert "memory resource limit alarm set." in log
+        assert "vm_memory_high_watermark clear. Memory used:" in log
+        assert "memory resource limit alarm cleared" in log
 
 
 # ------------------------------------------------------------------ disk
@@ -513,19 +525,29 @@ def test_limits_from_config_with_units(node):
     info = n.node()
     assert info["mem_limit"] == 1024 * MiB
     assert info["disk_free_limit"] == 2 * 1024 * MiB
-    n.set("vm_memory_high_watermark.relative", "0.25")     # wins over .absolute
-    n.wait_node(lambda x: x["mem_limit"] == 1024 * MiB * 4 // 4 and True, "relative")
-    n.set("vm_memory_high_watermark.absolute", "3GB")
-    time.sleep(1.5)
-    assert n.node()["mem_limit"] == 1024 * MiB
     m = n.metrics()
     assert m["rabbitmq_resident_memory_limit_bytes"] == 1024 * MiB
-    # paging of durable queues starts at half the watermark (under memory_budget)
+    assert m["rabbitmq_disk_space_available_limit_bytes"] == 2 * 1024 * MiB
+    # paging of durable queues: the lower of memory_budget (256 MiB) and
+    # half the watermark
     assert m["tern_memory_budget_bytes"] == 256 * MiB
+    n.set("vm_memory_high_watermark.relative", "0.375")    # wins over .absolute
+    n.wait_node(lambda x: x["mem_limit"] == 1536 * MiB, "1.5 GiB")
+    n.set("vm_memory_high_watermark.absolute", "3GB")
+    n.set("disk_free_limit.absolute", "96MB")               # .relative still wins
+    time.sleep(1.5)
+    assert n.node()["mem_limit"] == 1536 * MiB
+    assert n.node()["disk_free_limit"] == 2 * 1024 * MiB
     n.set("vm_memory_high_watermark.relative", "0.0625")   # 256 MiB
     n.wait_node(lambda x: x["mem_limit"] == 256 * MiB, "256 MiB")
     assert n.metrics()["tern_memory_budget_bytes"] == 128 * MiB
-    assert "Memory high watermark set to 256 MiB (268435456 bytes) of 4096 MiB" in n.b.log_text()
+    assert "Memory high watermark set to 256 MiB (268435456 bytes) of 4096 MiB" in \
+        n.b.log_text()
+    # a key left out of the file on reload is back at its default
+    n.lines = ["vm_memory_high_watermark.absolute = 96MB"]
+    n.set("disk_free_limit.absolute", "50MB")
+    n.wait_node(lambda x: x["mem_limit"] == 96000000, "96MB")
+    assert n.node()["disk_free_limit"] == 50000000
 
 
 @pytest.mark.tern_only
