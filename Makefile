@@ -171,6 +171,7 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 
 # Scenarios S1-S9 with ternperf against Tern and, when running on 5672,
 # RabbitMQ; rewrites docs/benchmarks.md. Still runs when ternd does not build.
+# ARGS go to tools/bench.sh (--tls adds S1 and S5 over TLS; --help).
 bench: $(BUILD)/ternperf
 	@$(MAKE) --no-print-directory $(TERND) || echo "bench: ternd does not build"
 	TERND=$(TERND) TERNPERF=$(BUILD)/ternperf tools/bench.sh $(ARGS)

@@ -3,17 +3,30 @@
 # with ternperf against Tern (build/ternd, started here on a free port with
 # a temporary data dir) and then, when something listens on 127.0.0.1:5672,
 # against RabbitMQ; prints both side by side with their ratio and rewrites
-# docs/benchmarks.md (machine, versions, exact command lines).
+# docs/benchmarks.md (machine, versions, exact command lines) down to its
+# marker line, keeping the hand-written sections after it.
 #
 #   tools/bench.sh [--only tern|rabbitmq] [--rabbitmq-pid PID] [--seconds N]
-#                  [--no-doc]
+#                  [--no-doc] [--no-pause] [--tls] [--rabbitmq-tls-port N]
+#                  [--scenarios S1,S5,...]
 #   env: TERND TERNPERF (binaries), RABBITMQ_URI, S7_MESSAGES, S8_CONNS,
 #        S9_QUEUES (the scenario sizes: 1M, 1000, 10k), BENCH_KEEP=1 keeps
 #        the raw results in /tmp/tern-bench.*
+#   TLS: --tls (or BENCH_TLS=1) adds S1-tls and S5-tls, S1 and S5 over
+#        amqps://. Tern gets a TLS listener of its own (listeners.ssl.default
+#        on a free port, or TERN_TLS_PORT) with TLS_CA/TLS_CERT/TLS_KEY, or
+#        certificates made here with the openssl CLI; ternperf verifies it
+#        (verify_peer). RabbitMQ is measured on --rabbitmq-tls-port N (or
+#        RABBITMQ_TLS_PORT; default 5671) with RABBITMQ_TLS_CA to verify
+#        its certificate (verify_none without), or RABBITMQ_TLS_URI as
+#        given. Any of the ports or RABBITMQ_TLS_URI implies --tls.
 #
 # A broker that is missing or fails a scenario gets "n/a" there; the run
 # goes on. The RabbitMQ pid (for its RSS) is found by port when not given.
-set -u
+# --scenarios runs only those named (default: all). --no-pause leaves
+# RabbitMQ running while Tern is measured (a RabbitMQ that others use
+# too); by default it is paused (see below).
+set -u -f # no globbing: URIs carry '?'
 cd "$(dirname "$0")/.." || exit 2
 
 TERND=${TERND:-build/ternd}
@@ -22,14 +35,21 @@ RABBITMQ_URI=${RABBITMQ_URI:-amqp://guest:guest@127.0.0.1:5672/}
 S8_CONNS=${S8_CONNS:-1000}
 S7_MESSAGES=${S7_MESSAGES:-1000000}
 S9_QUEUES=${S9_QUEUES:-10000}
-secs=10 only="" rabbit_pid="" write_doc=1
+tls=${BENCH_TLS:-0}
+[ -n "${RABBITMQ_TLS_PORT:-}${RABBITMQ_TLS_URI:-}${TERN_TLS_PORT:-}" ] && tls=1
+RABBITMQ_TLS_PORT=${RABBITMQ_TLS_PORT:-5671}
+secs=10 only="" rabbit_pid="" write_doc=1 pause=1 only_scen=${BENCH_SCENARIOS:-}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) only=$2; shift ;;
 	--rabbitmq-pid) rabbit_pid=$2; shift ;;
 	--seconds) secs=$2; shift ;;
 	--no-doc) write_doc=0 ;;
-	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	--no-pause) pause=0 ;;
+	--scenarios) only_scen=$2; shift ;;
+	--tls) tls=1 ;;
+	--rabbitmq-tls-port) RABBITMQ_TLS_PORT=$2 tls=1; shift ;;
+	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -55,6 +75,8 @@ S2|as S1 with confirms (window 100)|-x 1 -y 1 -s 16 -c 100 -z $T -u ternperf-s2
 S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 --auto-delete false -z $T -u ternperf-s3
 S4|fanout to 4 queues, 4 consumers|-x 1 -y 4 -s 16 -e ternperf-s4 -t fanout --queues 4 -z $T -u ternperf-s4
 S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
+S1-tls|S1 over TLS (amqps://)|-x 1 -y 1 -s 16 -z $T -u ternperf-s1-tls
+S5-tls|S5 over TLS (amqps://)|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5-tls
 S6-1k|latency at 1k msg/s|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
 S6-5k|latency at 5k msg/s|-x 1 -y 1 -s 16 -r 5000 -z $T -u ternperf-s6
 S6-10k|latency at 10k msg/s|-x 1 -y 1 -s 16 -r 10000 -z $T -u ternperf-s6
@@ -62,9 +84,16 @@ S6-50k|latency at 50k msg/s|-x 1 -y 1 -s 16 -r 50000 -z $T -u ternperf-s6
 S8|RSS with $S8_CONNS connections publishing 1 msg/s|--connections-only $S8_CONNS -r 1 -y 1 -z $T -u ternperf-s8 --broker-pid @PID@
 S7|RSS with $S7_MESSAGES queued 16 B transient messages|-x 1 -y 0 -s 16 -C $S7_MESSAGES -c 1000 -u ternperf-s7 --broker-pid @PID@
 S9|declare and bind $S9_QUEUES queues|--declare-only $S9_QUEUES"
+[ "$tls" = 1 ] || scenarios=$(grep -v -- '-tls|' <<< "$scenarios")
+if [ -n "$only_scen" ]; then
+	scenarios=$(grep -E "^(${only_scen//,/|})\|" <<< "$scenarios")
+	[ -n "$scenarios" ] || { echo "bench.sh: no scenario named in --scenarios $only_scen" >&2; exit 2; }
+fi
 
-# The broker under test: its URI, and its pid for RSS readings.
-uri="" pid=""
+# The broker under test: its URI, its amqps:// URI (empty: the -tls
+# scenarios are n/a, for the reason in no_tls), and its pid for RSS.
+uri="" tls_uri="" no_tls="" pid=""
+tls_ca="" tls_cert="" tls_key=""
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -78,28 +107,84 @@ tern_stop() {
 	tern_pid="" tern_dir=""
 }
 
-# Starts a fresh ternd: a free port, an empty data dir. Fails if it does
-# not listen within 5 s.
+# The certificate of Tern's TLS listener: TLS_CERT/TLS_KEY/TLS_CA as
+# given, or a CA and a server certificate for localhost and 127.0.0.1
+# made here once (RSA 2048, as RabbitMQ's test certificates).
+tls_files() {
+	if [ -n "${TLS_CERT:-}" ]; then
+		tls_ca=${TLS_CA:-} tls_cert=$TLS_CERT tls_key=${TLS_KEY:-$TLS_CERT}
+		return 0
+	fi
+	[ -n "$tls_cert" ] && return 0
+	local d=$out/tls
+	mkdir -p "$d"
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$d/san.ext"
+	{ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Tern bench CA" \
+		-keyout "$d/ca.key" -out "$d/ca.pem" &&
+	  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+		-keyout "$d/server.key" -out "$d/server.csr" &&
+	  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/server.pem"
+	} > "$d/openssl.log" 2>&1 || return 1
+	tls_ca=$d/ca.pem tls_cert=$d/server.pem tls_key=$d/server.key
+}
+
+# Starts a fresh ternd: a free port, an empty data dir, and with --tls a
+# TLS listener (as RabbitMQ's here: verify_peer without requiring a client
+# certificate). Fails if it does not listen within 5 s.
 tern_start() {
 	tern_stop
-	local port
+	local port tls_port="" conf=()
 	port=$(free_port)
 	tern_dir=$(mktemp -d /tmp/tern-bench-data.XXXXXX)
+	tls_uri=""
+	if [ "$tls" = 1 ] && [ -z "$no_tls" ]; then
+		tls_port=${TERN_TLS_PORT:-$(free_port)}
+		{
+			echo "listeners.ssl.default = 127.0.0.1:$tls_port"
+			echo "ssl_options.certfile = $tls_cert"
+			echo "ssl_options.keyfile = $tls_key"
+			if [ -n "$tls_ca" ]; then
+				echo "ssl_options.cacertfile = $tls_ca"
+				echo "ssl_options.verify = verify_peer"
+			else
+				echo "ssl_options.verify = verify_none"
+			fi
+			echo "ssl_options.fail_if_no_peer_cert = false"
+		} > "$tern_dir/tls.conf"
+		conf=(--config "$tern_dir/tls.conf")
+	fi
+	# The management listener on a free port of its own (RabbitMQ here has
+	# 15672, and runs its management plugin too); Prometheus off.
 	"$TERND" --bind 127.0.0.1 --port "$port" --data-dir "$tern_dir" --log-level warning \
-		>> "$out/ternd.log" 2>&1 &
+		--management-port "$(free_port)" --prometheus-port 0 \
+		"${conf[@]}" >> "$out/ternd.log" 2>&1 &
 	tern_pid=$!
-	for _ in $(seq 50); do port_open "$port" && break; sleep 0.1; done
+	for _ in $(seq 50); do
+		port_open "$port" && { [ -z "$tls_port" ] || port_open "$tls_port"; } && break
+		sleep 0.1
+	done
 	port_open "$port" || return 1
 	uri="amqp://guest:guest@127.0.0.1:$port/" pid=$tern_pid
+	if [ -n "$tls_port" ]; then
+		if ! port_open "$tls_port"; then
+			no_tls="ternd did not listen on its TLS port $tls_port (see ternd.log)"
+		elif [ -n "$tls_ca" ]; then
+			tls_uri="amqps://guest:guest@127.0.0.1:$tls_port/?cacertfile=$tls_ca"
+		else
+			tls_uri="amqps://guest:guest@127.0.0.1:$tls_port/?verify=verify_none"
+		fi
+	fi
 }
 
 # run_one BROKER NAME ARGS: one scenario; leaves $out/BROKER-NAME.json
 # (ternperf's summary line), .cmd and .err. Returns ternperf's status.
 run_one() {
-	local broker=$1 name=$2 args=$3 cmd
+	local broker=$1 name=$2 args=$3 cmd u=$uri
 	args=${args//@PID@/${pid:-0}}
 	[ -z "$pid" ] && args=${args// --broker-pid 0/}
-	cmd="$TERNPERF --uri $uri --json --cleanup --drain 5 $args"
+	case $name in *-tls) u=$tls_uri ;; esac
+	cmd="$TERNPERF --uri $u --json --cleanup --drain 5 $args"
 	echo "$cmd" > "$out/$broker-$name.cmd"
 	timeout $((secs * 6 + 120)) $cmd > "$out/$broker-$name.log" 2>> "$out/$broker-$name.err" ||
 		return 1
@@ -119,6 +204,10 @@ run_all() {
 				echo "FAILED: $TERND did not start: $(tail -n 1 "$out/ternd.log")"
 				continue
 			fi
+		fi
+		if [[ $name == *-tls ]] && [ -z "$tls_uri" ]; then
+			echo "n/a: $no_tls" | tee "$out/$broker-$name.na"
+			continue
 		fi
 		if run_one "$broker" "$name" "$args"; then
 			echo ok
@@ -152,8 +241,15 @@ trap 'rabbit_resume; tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
 
 if [ "$only" != rabbitmq ]; then
 	if [ -x "$TERND" ]; then
-		[ -n "$rabbit_beam" ] && kill -STOP "$rabbit_beam" 2>/dev/null &&
+		[ -n "$rabbit_beam" ] && [ "$pause" = 1 ] && kill -STOP "$rabbit_beam" 2>/dev/null &&
 			echo "(RabbitMQ paused while Tern runs)"
+		if [ "$tls" = 1 ]; then
+			if ! "$TERND" --help 2>&1 | grep -q 'listeners\.ssl'; then
+				no_tls="this ternd has no TLS listener (listeners.ssl)"
+			elif ! tls_files; then
+				no_tls="openssl could not make certificates: $(tail -n 1 "$out/tls/openssl.log")"
+			fi
+		fi
 		run_all tern
 		rabbit_resume
 		sleep 2
@@ -172,6 +268,17 @@ if [ "$only" != tern ]; then
 				grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
 		fi
 		[ -z "$pid" ] && echo "bench.sh: RabbitMQ's pid not found: no RSS figures"
+		tls_uri="" no_tls="nothing listens on its TLS port $RABBITMQ_TLS_PORT"
+		if [ "$tls" = 1 ] && port_open "$RABBITMQ_TLS_PORT"; then
+			no_tls=""
+			if [ -n "${RABBITMQ_TLS_URI:-}" ]; then
+				tls_uri=$RABBITMQ_TLS_URI
+			elif [ -n "${RABBITMQ_TLS_CA:-}" ]; then
+				tls_uri="amqps://guest:guest@127.0.0.1:$RABBITMQ_TLS_PORT/?cacertfile=$RABBITMQ_TLS_CA"
+			else
+				tls_uri="amqps://guest:guest@127.0.0.1:$RABBITMQ_TLS_PORT/?verify=verify_none"
+			fi
+		fi
 		run_all rabbitmq
 	else
 		echo "== rabbitmq: nothing listens on 5672; RabbitMQ column n/a"
@@ -233,6 +340,7 @@ METRICS = {
     "S2": [CONF, DEL, C50, P99], "S3": [CONF, DEL, C50, P99],
     "S4": [PUB, ("delivered msg/s, all queues", "up", field("delivered_per_s"), "%.0f"), P99],
     "S5": [PUB, DEL, P50, P99],
+    "S1-tls": [PUB, DEL, P50, P99], "S5-tls": [PUB, DEL, P50, P99],
     "S6-1k": [DEL, P50, P99, P999], "S6-10k": [DEL, P50, P99, P999],
     "S6-50k": [DEL, P50, P99, P999],
     "S7": [("broker RSS MB", "down", rss_mb, "%.0f"),
@@ -334,6 +442,9 @@ for name, what, _ in scen:
     for b in BROKERS:
         cmd = text(b, name, "cmd")
         if not cmd:
+            na = text(b, name, "na")
+            if na:
+                md.append(f"| {name} | {b} |  | {na.replace('|', '/')} | (not run) |")
             continue
         j = load(b, name)
         notes = []
@@ -371,6 +482,38 @@ md.append("- S7 and S8 read the broker's VmRSS from /proc/<pid>/status after all
           "reading just before the scenario.")
 md.append("- S9 declares and binds one queue at a time, waiting for each reply, as a "
           "plain client does; the queues are deleted afterwards.")
-open(doc, "w").write("\n".join(md) + "\n")
+if any(name.endswith("-tls") for name, _, _ in scen):
+    md.append("")
+    md.append("## TLS against plaintext\n")
+    md.append("S1-tls and S5-tls are S1 and S5 over amqps://, in the same run. Target "
+              "(issue 11): Tern's S1-tls at least 40% of its S1. The figures are delivered "
+              "msg/s, the end-to-end rate: a broker whose TLS layer reads ahead of what it "
+              "can route (RabbitMQ's does) shows a published rate far above it, which is "
+              "buffering, not throughput.\n")
+    md.append("| Broker | TLS | S1 | S1-tls | S1-tls / S1 | S5 | S5-tls | S5-tls / S5 |")
+    md.append("|---|---|--:|--:|--:|--:|--:|--:|")
+    for b in BROKERS:
+        cells, proto = [], ""
+        for plain in ("S1", "S5"):
+            p, t = load(b, plain), load(b, plain + "-tls")
+            pv = p["delivered_per_s"] if p else None
+            tv = t["delivered_per_s"] if t else None
+            proto = proto or (t or {}).get("tls", "")
+            cells += ["n/a" if pv is None else "%.0f" % pv,
+                      "n/a" if tv is None else "%.0f" % tv,
+                      "%.0f%%" % (100 * tv / pv) if pv and tv is not None else "n/a"]
+        md.append(f"| {b} | {proto or 'n/a'} | " + " | ".join(cells) + " |")
+# Hand-written sections follow the marker; they are kept as they are.
+MARK = "<!-- make bench rewrites this file down to here and keeps what follows -->"
+tail = ""
+try:
+    old = open(doc).read()
+    if MARK in old:
+        tail = old[old.index(MARK) + len(MARK):]
+except OSError:
+    pass
+md.append("")
+md.append(MARK)
+open(doc, "w").write("\n".join(md) + (tail if tail else "\n"))
 print(f"\nwrote {doc}")
 PY

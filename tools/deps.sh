@@ -11,9 +11,11 @@
 # runtime (make fuzz) and the real clients used by tests/integration:
 # besides the Python ones, Go's amqp091-go (built in GOPATH mode from
 # Debian's source package, no module proxy) and Node's amqplib (npm ci from
-# tests/clients/node/package-lock.json, so nodejs and npm). A machine whose
-# node and npm come from elsewhere (/usr/bin/node and /usr/bin/npm present)
-# gets neither Debian package.
+# tests/clients/node/package-lock.json, so nodejs and npm), Ruby's Bunny
+# (ruby-bunny, which brings ruby), PHP's php-amqp extension (php-amqp, with
+# php-cli to run it) and Python's aio-pika (python3-aio-pika), all used as
+# Debian ships them. A machine whose node and npm come from elsewhere
+# (/usr/bin/node and /usr/bin/npm present) gets neither Debian package.
 # The management tests drive Tern with RabbitMQ's own CLI (rabbitmqadmin,
 # in Debian's rabbitmq-server; its server is not started), a headless
 # Chromium (Playwright from npm drives Debian's browser, never its own
@@ -44,6 +46,11 @@ TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/share/gocode/src/github.com/rabbitmq/amqp091-go/channel.go:golang-github-rabbitmq-amqp091-go-dev
 /usr/bin/node:nodejs
 /usr/bin/npm:npm
+/usr/bin/ruby:ruby
+/usr/share/rubygems-integration/all/gems/bunny-*/lib/bunny.rb:ruby-bunny
+/usr/bin/php:php-cli
+/usr/lib/php/*/amqp.so:php-amqp
+/usr/lib/python3/dist-packages/aio_pika/patterns/rpc.py:python3-aio-pika
 /usr/bin/rabbitmqadmin:rabbitmq-server
 /usr/bin/chromium:chromium
 /usr/bin/promtool:prometheus"

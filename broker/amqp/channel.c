@@ -14,7 +14,9 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "broker/amqp/direct_reply.h"
 #include "broker/core/config.h"
+#include "broker/core/log.h"
 #include "broker/net/conn.h"
 #include "broker/amqp/handlers.h"
 #include "broker/queue/persist.h"
@@ -30,6 +32,7 @@ struct channel *channel_new(struct conn *c, uint16_t id)
 	ch->id = id;
 	ch->flow_active = true;
 	ch->ring_base = 1;
+	ch->ct_gen = queue_timeout_gen;
 	stats_churn.chans_opened++;
 	return ch;
 }
@@ -94,6 +97,7 @@ void channel_free(struct channel *ch)
 		channel_cancel_consumer(ch, v, false);
 		it = 0; /* the map changed: start over */
 	}
+	direct_reply_forget(ch);
 	channel_requeue_all(ch);
 	free(ch->ring);
 	strmap_free(&ch->consumers);
@@ -101,6 +105,7 @@ void channel_free(struct channel *ch)
 		message_unref(ch->pub);
 	tx_clear(ch);
 	free(ch->txops);
+	free(ch->reclaimed);
 	free(ch->last_queue);
 	stats_churn.chans_closed++;
 	/* A deferred confirm flush may still point here: unlink by flag. */
@@ -179,6 +184,36 @@ static void settle(struct channel *ch, struct unacked *u, enum settle_how how)
 		ch->ring_base++;
 		ch->ring_len--;
 	}
+	if (!ch->ring_len) { /* nothing outstanding: no timeout bound either */
+		ch->ct_floor = 0;
+		ch->ct_gen = queue_timeout_gen;
+	}
+}
+
+/* True when tag was taken back from a timed-out consumer. */
+static bool reclaimed_has(const struct channel *ch, uint64_t tag)
+{
+	for (size_t i = 0; i < ch->nreclaimed; i++)
+		if (tag >= ch->reclaimed[i].from && tag <= ch->reclaimed[i].to)
+			return true;
+	return false;
+}
+
+static void remember_reclaimed(struct channel *ch, uint64_t tag)
+{
+	struct seqrange *last = ch->nreclaimed ? &ch->reclaimed[ch->nreclaimed - 1] : NULL;
+	if (last && last->to + 1 == tag) {
+		last->to = tag;
+		return;
+	}
+	if (!ch->reclaimed)
+		ch->reclaimed = xmalloc(CHANNEL_RECLAIMED_MAX * sizeof *ch->reclaimed);
+	if (ch->nreclaimed == CHANNEL_RECLAIMED_MAX) { /* forget the oldest */
+		memmove(ch->reclaimed, ch->reclaimed + 1,
+			(CHANNEL_RECLAIMED_MAX - 1) * sizeof *ch->reclaimed);
+		ch->nreclaimed--;
+	}
+	ch->reclaimed[ch->nreclaimed++] = (struct seqrange){tag, tag};
 }
 
 static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum settle_how how)
@@ -196,6 +231,8 @@ static int settle_tags(struct channel *ch, uint64_t tag, bool multiple, enum set
 		return 0;
 	}
 	struct unacked *u = slot(ch, tag);
+	if (!u && reclaimed_has(ch, tag))
+		return 0; /* the consumer timed out and the message went back */
 	if (!u)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "unknown delivery tag %llu",
 				 (unsigned long long)tag);
@@ -224,6 +261,23 @@ void channel_requeue_all(struct channel *ch)
 			ch->ring_len--;
 		}
 	}
+}
+
+uint32_t channel_reclaim(struct channel *ch, struct consumer *cons)
+{
+	/* settle() only moves the base past cleared slots, so walking the
+	 * tags as they stood at the start sees every record once. */
+	uint32_t n = 0;
+	uint64_t end = ch->ring_base + ch->ring_len;
+	for (uint64_t t = ch->ring_base; t < end; t++) {
+		struct unacked *u = slot(ch, t);
+		if (!u || u->cons != cons)
+			continue;
+		remember_reclaimed(ch, t);
+		settle(ch, u, SETTLE_REQUEUE);
+		n++;
+	}
+	return n;
 }
 
 bool channel_consumer_ready(const struct channel *ch, const struct consumer *cons)
@@ -305,6 +359,11 @@ void channel_deliver(struct channel *ch, struct consumer *cons, struct queue *q,
 	event_base_gettimeofday_cached(server_base, &tv);
 	record(ch, tag,
 	       (struct unacked){e, q, cons, (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000});
+	/* The consumer timeout's bound: a compare per delivery, the check
+	 * itself runs once a second (consumer_timeout.c). */
+	uint64_t t = queue_consumer_timeout(q);
+	if (t && (!ch->ct_floor || t < ch->ct_floor))
+		ch->ct_floor = t;
 }
 
 /* ---- confirms ---- */
@@ -394,6 +453,20 @@ void channel_flush_confirms(struct channel *ch)
 	ch->nnacks = 0;
 }
 
+void channel_close(struct channel *ch, int code, uint32_t method_id)
+{
+	struct conn *c = ch->c;
+	struct amqp_method m = {.id = AMQP_CHANNEL_CLOSE};
+	m.a.channel_close.reply_code = (uint16_t)code;
+	m.a.channel_close.reply_text = bytes_of(c->err);
+	m.a.channel_close.class_id = METHOD_CLASS(method_id);
+	m.a.channel_close.method_id = METHOD_INDEX(method_id);
+	conn_send_method(c, ch->id, &m);
+	log_debug("%s: closing channel %u: %s", c->peer, ch->id, c->err);
+	ch->state = CH_CLOSING;
+	channel_requeue_all(ch);
+}
+
 /* ---- frames ---- */
 
 static int on_header(struct channel *ch, const struct frame *f)
@@ -411,16 +484,28 @@ static int on_header(struct channel *ch, const struct frame *f)
 		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
 				 "message size %llu is larger than configured max size %lld",
 				 (unsigned long long)h.body_size, (long long)cfg.max_message_size);
+	/* Direct reply-to: the request carries the channel's reply name
+	 * (checked here, in RabbitMQ's order; rewritten owns the new props). */
+	struct wbuf rewritten = {0};
+	if ((rc = direct_reply_rewrite(ch, &h.props, &rewritten)))
+		goto fail;
+	if (rewritten.len)
+		h.raw_props = (struct bytes){rewritten.p, (uint32_t)rewritten.len};
 	/* As RabbitMQ: a user_id property must name the authenticated user. */
-	if ((h.props.flags & PROP_USER_ID) && !bytes_eq(h.props.user_id, ch->c->user))
-		return chan_fail(ch, AMQP_PRECONDITION_FAILED,
-				 "user_id property set to '%.*s' but authenticated user was '%s'",
-				 (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
+	if ((h.props.flags & PROP_USER_ID) && !bytes_eq(h.props.user_id, ch->c->user)) {
+		rc = chan_fail(ch, AMQP_PRECONDITION_FAILED,
+			       "user_id property set to '%.*s' but authenticated user was '%s'",
+			       (int)h.props.user_id.len, (const char *)h.props.user_id.p, ch->c->user);
+		goto fail;
+	}
 	/* expiration: milliseconds as a decimal string (RabbitMQ's ttl page). */
 	uint32_t ttl = 0;
-	if ((h.props.flags & PROP_EXPIRATION) && message_parse_expiration(h.props.expiration, &ttl) < 0)
-		return chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
-				 (int)h.props.expiration.len, (const char *)h.props.expiration.p);
+	if ((h.props.flags & PROP_EXPIRATION) &&
+	    message_parse_expiration(h.props.expiration, &ttl) < 0) {
+		rc = chan_fail(ch, AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s'",
+			       (int)h.props.expiration.len, (const char *)h.props.expiration.p);
+		goto fail;
+	}
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
 					h.body_size);
@@ -433,7 +518,9 @@ static int on_header(struct channel *ch, const struct frame *f)
 	if (h.props.flags & PROP_EXPIRATION)
 		m->flags |= MSG_EXPIRATION;
 	ch->content = CONTENT_BODY;
-	return 0;
+fail:
+	wb_free(&rewritten); /* message_new copied the properties */
+	return rc;
 }
 
 static int publish_assembled(struct channel *ch)

@@ -39,6 +39,11 @@ struct unacked {
 	uint64_t since_ms;      /* when it was delivered: the loop's cached wall-clock ms */
 };
 
+/* A range of publish sequence numbers or delivery tags, inclusive. */
+struct seqrange {
+	uint64_t from, to;
+};
+
 /* A publish buffered inside a transaction, or an ack/reject. */
 struct txop {
 	enum { TX_PUBLISH, TX_ACK, TX_NACK } kind;
@@ -80,13 +85,26 @@ struct channel {
 	bool flow_active;           /* client's channel.flow */
 	struct strmap consumers;    /* tag -> struct consumer */
 
+	/* consumer timeout (consumer_timeout.c): no outstanding delivery has
+	 * a timeout below ct_floor ms (0: none has one), as of ct_gen. */
+	uint64_t ct_floor, ct_gen;
+	/* tags taken back from timed-out consumers (ranges, oldest first, at
+	 * most CHANNEL_RECLAIMED_MAX): a late ack or reject of one is ignored */
+	struct seqrange *reclaimed;
+	size_t nreclaimed;
+
+	/* direct reply-to (direct_reply.c): the reply consumer, if any */
+	char *reply_tag; /* NULL: none */
+	uint32_t reply_tag_len;
+	char reply_key[23]; /* the random part of the reply name, 22 characters */
+
 	/* publisher confirms */
 	bool confirm;
 	uint64_t pub_seq;      /* last publish sequence number */
 	uint64_t confirm_due;  /* all seq <= this are confirmed */
 	uint64_t confirm_sent; /* highest seq acked to the client */
 	uint64_t commit_first, commit_last; /* publishes waiting for the commit */
-	struct seqrange { uint64_t from, to; } *nacks; /* publishes to nack */
+	struct seqrange *nacks; /* publishes to nack */
 	size_t nnacks, nnacks_cap;
 
 	/* transactions */
@@ -124,6 +142,13 @@ int channel_nack(struct channel *ch, uint64_t tag, bool multiple, bool requeue);
 /* Requeues every unacked delivery (basic.recover, channel close). */
 void channel_requeue_all(struct channel *ch);
 
+/* Requeues every unacked delivery of cons (they count as redelivered)
+ * and remembers their tags, so that the client's late ack, nack or reject
+ * of one is ignored instead of being an unknown tag (a timed-out
+ * consumer, consumer_timeout.c). Returns how many were requeued. */
+uint32_t channel_reclaim(struct channel *ch, struct consumer *cons);
+#define CHANNEL_RECLAIMED_MAX 256
+
 /* Records that publish `seq` is confirmed and schedules the ack. */
 void channel_confirm(struct channel *ch, uint64_t seq);
 /* Records that publish `seq` is confirmed only once this turn's store
@@ -139,6 +164,12 @@ void channel_flush_confirms(struct channel *ch);
 /* Cancels and frees one consumer; notify sends basic.cancel to the client
  * (when it asked for consumer_cancel_notify). */
 void channel_cancel_consumer(struct channel *ch, struct consumer *cons, bool notify);
+
+/* Sends channel.close with `code`, the text in the connection's error
+ * buffer (chan_fail) and the method that failed (0: none), and enters
+ * CH_CLOSING: deliveries stop and unacked messages are requeued now. A
+ * soft error in a handler ends here, and so does a timed-out consumer. */
+void channel_close(struct channel *ch, int code, uint32_t method_id);
 
 /* Processes one frame for this channel (called by conn). Returns 0 or a
  * reply code (text already in the connection's error buffer). */

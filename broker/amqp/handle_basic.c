@@ -7,6 +7,7 @@
 
 #include "broker/net/conn.h"
 #include "broker/queue/flow.h"
+#include "broker/amqp/direct_reply.h"
 #include "broker/amqp/handlers.h"
 #include "broker/core/hooks.h"
 #include "broker/model/ops.h"
@@ -43,6 +44,8 @@ static int qos(struct channel *ch, const struct amqp_basic_qos *a)
 
 static int consume(struct channel *ch, const struct amqp_basic_consume *a)
 {
+	if (bytes_eq(a->queue, DIRECT_REPLY_QUEUE))
+		return direct_reply_consume(ch, a);
 	struct queue *q;
 	int rc = queue_lookup(ch, a->queue, &q);
 	if (rc)
@@ -89,6 +92,8 @@ static int consume(struct channel *ch, const struct amqp_basic_consume *a)
 
 static int cancel(struct channel *ch, const struct amqp_basic_cancel *a)
 {
+	if (direct_reply_cancel(ch, a))
+		return 0;
 	struct consumer *cons = strmap_get(&ch->consumers, a->consumer_tag.p, a->consumer_tag.len);
 	if (!a->no_wait) {
 		struct amqp_method ok = {.id = AMQP_BASIC_CANCEL_OK};
@@ -155,6 +160,9 @@ size_t basic_route(struct vhost *vh, struct bexchange *x, struct message *m, str
 {
 	struct queue **qs = NULL;
 	struct bytes headers;
+	/* A reply to a direct reply-to request (no queue has such a name). */
+	if (x->name_len == 0 && direct_reply_named(message_rkey(m)))
+		direct_reply_deliver(vh, message_rkey(m), m);
 	size_t n = vhost_route_message(vh, x, m, &qs, &headers);
 	/* A persistent message for two or more durable queues is stored once
 	 * and shared; for one, it is stored inline with its entry. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "broker/net/conn.h"
+#include "broker/amqp/direct_reply.h"
 #include "broker/amqp/handlers.h"
 #include "broker/model/ops.h"
 #include "util/xalloc.h"
@@ -27,6 +28,9 @@ int queue_lookup(struct channel *ch, struct bytes name, struct queue **out)
 
 static int declare(struct channel *ch, const struct amqp_queue_declare *a)
 {
+	/* RabbitMQ answers these before any other check, passive or not. */
+	if (direct_reply_named(a->queue))
+		return direct_reply_declare(ch, a->queue, a->no_wait);
 	struct queue_decl d = {.name = a->queue, .args = a->arguments, .passive = a->passive,
 			       .durable = a->durable, .exclusive = a->exclusive,
 			       .auto_delete = a->auto_delete};

@@ -18,6 +18,7 @@ struct config {
 	int64_t heartbeat;      /* seconds; 0 disables */
 	int64_t max_message_size;
 	int64_t handshake_timeout; /* seconds */
+	int64_t consumer_timeout;  /* ms a delivery may stay unacked; 0: no limit */
 	char *default_user;
 	char *default_pass;
 	char *default_vhost;

@@ -360,8 +360,6 @@ static int apply_policy(const json_t *o, bool op, char *err, size_t errlen)
 	if (policy_set(f.vhost, f.name, f.pattern, f.apply_to, f.priority, f.definition, op,
 		       warn_key, what, err, errlen) < 0)
 		return -1;
-	if (policy_find(f.vhost, f.name, op)->def.consumer_timeout >= 0)
-		warn_key(what, "consumer-timeout"); /* parsed, not enforced yet */
 	struct vhost *vh = vhost_find(bytes_of(f.vhost));
 	if (vh)
 		vhost_apply_policies(vh);

@@ -371,6 +371,23 @@ int op_queue_for_read(struct vhost *vh, const struct actor *who, struct bytes na
 	return rc ? rc : find_queue(vh, who, name, out, e);
 }
 
+/* RabbitMQ (rabbit_binding:remove) looks for the binding first: unbinding
+ * what is not bound succeeds whether or not either end exists, and only an
+ * existing binding to another connection's exclusive queue is refused. */
+static int unbind_if_bound(struct vhost *vh, const struct actor *who, enum binding_dest kind,
+			   struct bexchange *src, struct bytes dest, struct bytes key,
+			   struct bytes args, struct op_err *e)
+{
+	struct queue *q = kind == DEST_QUEUE ? vhost_queue(vh, dest) : NULL;
+	void *d = kind == DEST_QUEUE ? (void *)q : (void *)vhost_exchange(vh, dest);
+	if (!src || !d || !vhost_bound(src, kind, d, key, args))
+		return 0;
+	if (q && q->exclusive && q->owner != owner_of(who))
+		return locked(vh, dest, e);
+	vhost_unbind(vh, src, kind, d, key, args);
+	return 0;
+}
+
 int op_bind(struct vhost *vh, const struct actor *who, enum binding_dest kind, struct bytes source,
 	    struct bytes dest, struct bytes key, struct bytes args, bool unbind, struct op_err *e)
 {
@@ -386,6 +403,8 @@ int op_bind(struct vhost *vh, const struct actor *who, enum binding_dest kind, s
 	struct bexchange *src = vhost_exchange(vh, source);
 	if (src && (rc = op_check_topic(who, vh, src, PERM_READ, key, e)))
 		return rc;
+	if (unbind)
+		return unbind_if_bound(vh, who, kind, src, dest, key, args, e);
 	void *d;
 	if (to_queue) {
 		struct queue *q;
@@ -397,10 +416,6 @@ int op_bind(struct vhost *vh, const struct actor *who, enum binding_dest kind, s
 	}
 	if (!src)
 		return no_exchange(vh, source, e);
-	if (unbind) {
-		vhost_unbind(vh, src, kind, d, key, args);
-		return 0;
-	}
 	const char *why = "";
 	rc = vhost_bind(vh, src, kind, d, key, args, &why);
 	return rc ? op_fail(e, rc, "%s", why) : 0;

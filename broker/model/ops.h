@@ -73,7 +73,8 @@ int op_queue_purge(struct vhost *vh, const struct actor *who, struct bytes name,
 int op_queue_for_read(struct vhost *vh, const struct actor *who, struct bytes name,
 		      struct queue **out, struct op_err *e);
 
-/* queue.bind / exchange.bind (kind says which), and their unbinds. */
+/* queue.bind / exchange.bind (kind says which), and their unbinds: a bind
+ * needs both ends (404), an unbind of what is not bound succeeds. */
 int op_bind(struct vhost *vh, const struct actor *who, enum binding_dest kind, struct bytes source,
 	    struct bytes dest, struct bytes key, struct bytes args, bool unbind, struct op_err *e);
 

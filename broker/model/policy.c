@@ -1,7 +1,8 @@
 /* policy.c — policies and operator policies; see policy.h. Semantics of
  * RabbitMQ 3.10 (rabbit_policy.erl, rabbit_policies.erl, and
  * process_args_policy in rabbit_amqqueue_process.erl); the apply-to values
- * for queue types and the consumer-timeout key come from RabbitMQ 3.12.
+ * for queue types, the consumer-timeout key and x-consumer-timeout come
+ * from RabbitMQ 3.12.
  *
  * The table is one array of every policy, kept sorted by (vhost, kind,
  * name). A vhost's policies of one kind are then a contiguous run found by
@@ -225,6 +226,7 @@ void policy_def_from_args(struct bytes args, struct policy_def *out)
 		{"x-max-length", offsetof(struct policy_def, max_length)},
 		{"x-max-length-bytes", offsetof(struct policy_def, max_length_bytes)},
 		{"x-delivery-limit", offsetof(struct policy_def, delivery_limit)},
+		{"x-consumer-timeout", offsetof(struct policy_def, consumer_timeout)},
 	};
 	struct fvalue v;
 	struct bytes s;
@@ -441,8 +443,10 @@ void policy_effective(const struct policy_def *args, const struct policy *p,
 		min_set(min_set(a->max_length_bytes, pd->max_length_bytes), od->max_length_bytes);
 	out->delivery_limit =
 		min_set(min_set(a->delivery_limit, pd->delivery_limit), od->delivery_limit);
-	/* No queue argument carries a consumer timeout. */
-	out->consumer_timeout = min_set(pd->consumer_timeout, od->consumer_timeout);
+	/* x-consumer-timeout and the policy's consumer-timeout: the lower one,
+	 * as RabbitMQ 3.12+ (operator policies cannot set it). */
+	out->consumer_timeout =
+		min_set(min_set(a->consumer_timeout, pd->consumer_timeout), od->consumer_timeout);
 	/* The queue's own argument wins; operator policies cannot set these. */
 	out->overflow = a->overflow != POLICY_OVERFLOW_UNSET ? a->overflow : pd->overflow;
 	out->dlx = a->dlx ? a->dlx : pd->dlx;

@@ -293,12 +293,21 @@ uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q)
 	return n;
 }
 
-static bool same_binding(const struct binding *b, enum binding_dest kind, void *dest,
+static bool same_binding(const struct binding *b, enum binding_dest kind, const void *dest,
 			 struct bytes key, struct bytes args)
 {
 	return b->kind == kind && b->dest == dest && b->key_len == key.len &&
 	       memcmp(b->key, key.p, key.len) == 0 && b->args.len == args.len &&
 	       (args.len == 0 || memcmp(b->args.p, args.p, args.len) == 0);
+}
+
+bool vhost_bound(const struct bexchange *src, enum binding_dest kind, const void *dest,
+		 struct bytes key, struct bytes args)
+{
+	for (size_t i = 0; i < src->nout; i++)
+		if (same_binding(src->out[i], kind, dest, key, args))
+			return true;
+	return false;
 }
 
 int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,

@@ -96,6 +96,9 @@ uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q);
  * Returns 0 or a reply code with *why. */
 int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
 	       struct bytes key, struct bytes args, const char **why);
+/* True when src has exactly this binding. */
+bool vhost_bound(const struct bexchange *src, enum binding_dest kind, const void *dest,
+		 struct bytes key, struct bytes args);
 /* Removes a binding if present (absent is not an error, as RabbitMQ). */
 void vhost_unbind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
 		  struct bytes key, struct bytes args);

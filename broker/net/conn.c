@@ -283,6 +283,7 @@ void conn_free(struct conn *c)
 	if (c->vh)
 		vhost_unref(c->vh);
 	free(c->chans);
+	free(c->crossed);
 	free(c->excl);
 	free(c->client_props);
 	free(c->user);
@@ -418,6 +419,28 @@ struct channel *conn_channel(struct conn *c, uint16_t id)
 	return id < c->nchans ? c->chans[id] : NULL;
 }
 
+/* The crossing-close marks (see conn.h's crossed). */
+static void crossed_set(struct conn *c, uint16_t id)
+{
+	uint32_t w = id / 64;
+	if (w >= c->ncrossed) {
+		c->crossed = xrealloc(c->crossed, (w + 1) * sizeof *c->crossed);
+		memset(c->crossed + c->ncrossed, 0, (w + 1 - c->ncrossed) * sizeof *c->crossed);
+		c->ncrossed = w + 1;
+	}
+	c->crossed[w] |= 1ull << (id % 64);
+}
+
+/* Clears id's mark; returns whether it was set. */
+static bool crossed_take(struct conn *c, uint16_t id)
+{
+	uint32_t w = id / 64;
+	if (w >= c->ncrossed || !(c->crossed[w] >> (id % 64) & 1))
+		return false;
+	c->crossed[w] &= ~(1ull << (id % 64));
+	return true;
+}
+
 /* Opens channel id; the caller checked it is free and within channel_max. */
 static struct channel *open_channel(struct conn *c, uint16_t id)
 {
@@ -432,17 +455,6 @@ static struct channel *open_channel(struct conn *c, uint16_t id)
 	return c->chans[id] = channel_new(c, id);
 }
 
-static void send_channel_close(struct conn *c, struct channel *ch, int code, uint32_t method_id)
-{
-	struct amqp_method m = {.id = AMQP_CHANNEL_CLOSE};
-	m.a.channel_close.reply_code = (uint16_t)code;
-	m.a.channel_close.reply_text = bytes_of(c->err);
-	m.a.channel_close.class_id = METHOD_CLASS(method_id);
-	m.a.channel_close.method_id = METHOD_INDEX(method_id);
-	conn_send_method(c, ch->id, &m);
-	log_debug("%s: closing channel %u: %s", c->peer, ch->id, c->err);
-}
-
 /* Frames on channels other than 0. Returns 0 or a hard reply code. */
 static int channel_level(struct conn *c, const struct frame *f, uint32_t *method_id)
 {
@@ -452,6 +464,8 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		id = get32(f->payload);
 	*method_id = id;
 	if (!ch) {
+		if (crossed_take(c, f->channel) && id == AMQP_CHANNEL_CLOSE_OK)
+			return 0; /* the late close-ok after a crossing close */
 		if (id != AMQP_CHANNEL_OPEN)
 			return conn_fail(c, AMQP_CHANNEL_ERROR, "expected 'channel.open' on channel %u",
 					 f->channel);
@@ -470,11 +484,16 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 		return 0;
 	}
 	if (ch->state == CH_CLOSING) {
-		/* Only close-ok (or a crossing close) ends a closing channel. */
+		/* Only close-ok, or the client's own close crossing ours, ends
+		 * a closing channel; everything else was sent before the client
+		 * saw our close and is dropped (spec §1.5.2.5). A crossing close
+		 * is answered and ends the channel here, and the close-ok the
+		 * client may still send for our close is expected. */
 		if (id == AMQP_CHANNEL_CLOSE_OK || id == AMQP_CHANNEL_CLOSE) {
 			if (id == AMQP_CHANNEL_CLOSE) {
 				struct amqp_method ok = {.id = AMQP_CHANNEL_CLOSE_OK};
 				conn_send_method(c, ch->id, &ok);
+				crossed_set(c, ch->id);
 			}
 			channel_free(ch);
 			c->chans[f->channel] = NULL;
@@ -496,9 +515,7 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 	if (rc == 0 || amqp_reply_is_hard(rc))
 		return rc;
 	/* A soft error closes the channel only. */
-	send_channel_close(c, ch, rc, id);
-	ch->state = CH_CLOSING;
-	channel_requeue_all(ch);
+	channel_close(ch, rc, *method_id);
 	return 0;
 }
 

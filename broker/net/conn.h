@@ -54,6 +54,11 @@ struct conn {
 
 	struct channel **chans; /* indexed by channel id, grown on demand */
 	uint32_t nchans;
+	/* A bit per channel id (ncrossed words, grown on demand): we answered
+	 * a crossing channel.close there, so the client's close-ok to our own
+	 * channel.close may still follow; it is dropped, not an error. */
+	uint64_t *crossed;
+	uint32_t ncrossed;
 
 	struct vhost *vh;   /* holds a reference once open */
 	char *user;

@@ -20,9 +20,9 @@
 
 /* Capabilities Tern implements; each key listed here must work. */
 static const char *const capabilities[] = {
-	"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
+	"publisher_confirms", "exchange_exchange_bindings", "basic.nack", "consumer_priorities",
 	"consumer_cancel_notify", "connection.blocked", "authentication_failure_close",
-	"per_consumer_qos",
+	"per_consumer_qos", "direct_reply_to",
 };
 
 void handshake_start(struct conn *c)

@@ -18,6 +18,7 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
+#include "broker/amqp/consumer_timeout.h"
 #include "broker/core/config.h"
 #include "broker/net/alarm.h"
 #include "broker/net/conn.h"
@@ -275,13 +276,14 @@ int server_init_loop(void)
 }
 
 /* The broker's one-second tick: connection heartbeats and deadlines,
- * resource alarms. */
+ * the consumer (delivery acknowledgement) timeout, resource alarms. */
 static void on_tick(void *obj, uint64_t when)
 {
 	(void)obj;
 	if (!when)
 		return;
 	conn_tick_all();
+	consumer_timeout_tick();
 	alarm_check();
 	timer_add(now_ms() + 1000, on_tick, NULL);
 }

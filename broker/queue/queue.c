@@ -47,6 +47,7 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 	q->lv = xcalloc(q->nlv, sizeof *q->lv);
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
 			   v.v.b;
+	q->consumer_timeout = -1;
 	queue_configure(q);
 	return q;
 }
@@ -56,6 +57,13 @@ static bool pop_raw(struct queue *q, struct qentry *e);
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+uint64_t queue_timeout_gen;
+
+uint64_t queue_consumer_timeout(const struct queue *q)
+{
+	return (uint64_t)(q->consumer_timeout >= 0 ? q->consumer_timeout : cfg.consumer_timeout);
 }
 
 void queue_configure(struct queue *q)
@@ -71,6 +79,9 @@ void queue_configure(struct queue *q)
 	q->max_bytes = eff.max_length_bytes;
 	q->idle_ms = eff.expires;
 	q->delivery_limit = eff.delivery_limit;
+	if (q->consumer_timeout != eff.consumer_timeout && q->unacked)
+		queue_timeout_gen++; /* deliveries out now are judged by the new value */
+	q->consumer_timeout = eff.consumer_timeout;
 	q->overflow = eff.overflow == POLICY_REJECT       ? OVERFLOW_REJECT
 		      : eff.overflow == POLICY_REJECT_DLX ? OVERFLOW_REJECT_DLX
 							  : OVERFLOW_DROP_HEAD;

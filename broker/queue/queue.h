@@ -81,6 +81,7 @@ struct queue {
 	char *dlx, *dl_rkey;    /* dead-letter exchange / routing key, or NULL */
 	char *policy, *op_policy; /* names of the policies in effect, or NULL */
 	int64_t delivery_limit; /* x-delivery-limit; -1: none */
+	int64_t consumer_timeout; /* x-consumer-timeout / policy, ms; -1: the broker's */
 	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
 	int64_t max_len, max_bytes;
 	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow;
@@ -120,6 +121,14 @@ void queue_configure(struct queue *q);
  * memory watermark (UINT64_MAX until it does). */
 extern uint64_t queue_watermark_budget;
 uint64_t queue_memory_budget(void);
+
+/* The time a delivery from q may stay unacked, in ms (0: no limit): the
+ * queue's own (argument or policy) or else the broker's consumer_timeout. */
+uint64_t queue_consumer_timeout(const struct queue *q);
+
+/* Moves on whenever a queue's consumer timeout changes while it has
+ * unacked deliveries, so channels recompute their bound (consumer_timeout.c). */
+extern uint64_t queue_timeout_gen;
 
 /* Appends a message (taking a new reference) and schedules delivery.
  * Past a length limit, drop-head discards from the head; reject-publish

@@ -22,6 +22,7 @@ static const struct arg_rule {
 	{"x-max-length-bytes", K_INT, 0, INT64_MAX, NULL},
 	{"x-max-priority", K_INT, 0, 255, NULL},
 	{"x-delivery-limit", K_INT, 0, INT64_MAX, NULL},
+	{"x-consumer-timeout", K_INT, 0, 0xFFFFFFFFll, NULL},
 	{"x-overflow", K_STR, 0, 0, "drop-head|reject-publish|reject-publish-dlx"},
 	{"x-dead-letter-exchange", K_STR, 0, 0, NULL},
 	{"x-dead-letter-routing-key", K_STR, 0, 0, NULL},

@@ -11,7 +11,7 @@ from support.helpers import connection_error, get_body, wait_message_count
 REQUIRED_CAPABILITIES = (
     "publisher_confirms", "exchange_exchange_bindings", "basic.nack",
     "consumer_cancel_notify", "connection.blocked",
-    "authentication_failure_close", "per_consumer_qos")
+    "authentication_failure_close", "per_consumer_qos", "direct_reply_to")
 
 
 def test_handshake_and_first_channel(conn):

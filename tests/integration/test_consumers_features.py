@@ -10,6 +10,7 @@ Checked against RabbitMQ 3.10.8:
   when its prefetch is used up, lower-priority consumers get messages, and
   the higher one gets them again once it acknowledges; equal priorities
   share round-robin; no x-priority = 0, negative priorities are allowed;
+- connection.start advertises the capability consumer_priorities;
 - a second consumer on a queue with an exclusive consumer, and an exclusive
   consumer on a queue that already has one, are refused with 403
   "ACCESS_REFUSED - queue '...' in vhost '/' in exclusive use"; a string
@@ -93,6 +94,13 @@ def test_without_single_active_consumer_round_robin(conn, names):
 
 
 # ------------------------------------------------------------------ consumer priorities
+
+def test_consumer_priorities_capability_advertised(broker):
+    # RabbitMQ 3.10.8 lists consumer_priorities = true among the capabilities
+    # in connection.start (Bunny's server_capabilities shows it)
+    caps = broker.server_properties["capabilities"]
+    assert caps.get("consumer_priorities") is True, caps
+
 
 def test_highest_priority_consumer_gets_all(conn, names):
     pub = confirm_channel(conn)

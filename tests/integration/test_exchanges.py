@@ -182,6 +182,36 @@ def test_bind_errors(conn, names):
         ch.exchange_bind(names.exchange(), x, "k")
 
 
+def test_unbind_of_what_is_not_bound_succeeds(conn, names):
+    """RabbitMQ 3.10.8 looks for the binding before its ends: queue.unbind and
+    exchange.unbind answer unbind-ok when there is no such binding, even when
+    the queue or either exchange does not exist (aio-pika's RPC.close unbinds
+    an auto-delete queue that its basic.cancel has just deleted). The default
+    exchange is still refused, 403 as for bind."""
+    x, q = names.exchange(), names.queue()
+    gone_x, gone_q = names.exchange(), names.queue()
+    ch = conn.channel()
+    ch.exchange_declare(x, "direct")
+    ch.queue_declare(q)
+    ch.queue_unbind(gone_q, x, "k")                 # no queue
+    ch.queue_unbind(q, gone_x, "k")                 # no exchange
+    ch.queue_unbind(gone_q, gone_x, "k")            # neither
+    ch.queue_unbind(gone_q, "amq.direct", "k")
+    ch.exchange_unbind(gone_x, x, "k")              # no destination
+    ch.exchange_unbind(x, gone_x, "k")              # no source
+    ch.exchange_unbind(gone_x, names.exchange(), "k")
+    ch.queue_declare(q, passive=True)               # the channel is still open
+    for name in (gone_q, gone_x):                   # and nothing was created
+        c = conn.channel()
+        with channel_error(404, "NOT_FOUND - "):
+            if name == gone_q:
+                c.queue_declare(name, passive=True)
+            else:
+                c.exchange_declare(name, passive=True)
+    with channel_error(403, "ACCESS_REFUSED - operation not permitted on the default exchange"):
+        ch.queue_unbind(gone_q, "", "k")
+
+
 def test_publish_to_missing_exchange(ch, names):
     # RabbitMQ: 404 "NOT_FOUND - no exchange '...' in vhost '/'" (channel
     # closed asynchronously, seen at the next synchronous call)

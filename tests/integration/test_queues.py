@@ -114,6 +114,27 @@ def test_exclusive_queue_locked_for_other_connections(broker, ch, names, op):
     ch.queue_declare(q, passive=True)        # still there, still ours
 
 
+def test_unbind_of_other_connections_exclusive_queue(broker, ch, names):
+    # RabbitMQ 3.10.8: unbinding an existing binding of another connection's
+    # exclusive queue is 405 RESOURCE_LOCKED (binding kept); a binding that
+    # does not exist is unbind-ok, as the lookup comes before the lock check
+    q, x = names.queue(), names.exchange()
+    ch.exchange_declare(x, "direct")
+    ch.queue_declare(q, exclusive=True)
+    ch.queue_bind(q, x, "k")
+    other = broker.connect()
+    try:
+        och = other.channel()
+        och.queue_unbind(q, x, "never-bound")
+        with channel_error(405, LOCKED):
+            och.queue_unbind(q, x, "k")
+    finally:
+        other.close()
+    ch.basic_publish(x, "k", b"still-bound")
+    sync(ch)
+    assert get_body(ch, q) == b"still-bound"
+
+
 def test_publish_to_other_connections_exclusive_queue_routes(broker, ch, names):
     # exclusivity limits consumers/declarers, not publishers
     q = names.queue()

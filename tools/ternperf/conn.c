@@ -2,7 +2,8 @@
  * the AMQP connection and channel classes (spec §1.4.2, §1.5.2), and the
  * read/write paths. A read takes everything the socket has into one shared
  * 1 MiB buffer and dispatches every complete frame; writes collect in each
- * connection's buffer and go out once per loop turn (conn_flush_all). */
+ * connection's buffer and go out once per loop turn (conn_flush_all), as
+ * one write() or, over amqps://, one SSL_write (tls.c) per flush. */
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
@@ -73,6 +74,8 @@ void conn_loop_init(void)
 		exit(2);
 	}
 	build_client_props();
+	if (perf.cfg.tls)
+		tls_init();
 }
 
 int conn_loop_fd(void)
@@ -100,6 +103,7 @@ static void set_events(struct conn *c, bool out)
 /* Closes the socket; the connection is finished whatever state it was in. */
 static void conn_drop(struct conn *c)
 {
+	tls_free(c);
 	if (c->fd >= 0) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
@@ -153,11 +157,21 @@ void conn_method(struct conn *c, const struct amqp_method *m)
 	method_put(conn_out(c), ch, m);
 }
 
+static ssize_t io_write(struct conn *c, const uint8_t *p, size_t n)
+{
+	return c->ssl ? tls_write(c, p, n) : write(c->fd, p, n);
+}
+
+static const char *io_strerror(const struct conn *c, int err)
+{
+	return c->ssl ? tls_strerror(err) : strerror(err);
+}
+
 /* Writes what c has pending; arms EPOLLOUT when the socket is full. */
 static void conn_flush(struct conn *c)
 {
 	while (c->fd >= 0 && c->sent < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->sent, c->out.len - c->sent);
+		ssize_t n = io_write(c, c->out.p + c->sent, c->out.len - c->sent);
 		if (n > 0) {
 			c->sent += (size_t)n;
 			continue;
@@ -170,12 +184,12 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		if (c->state < CS_CLOSE_CH)
-			perf_fatal("connection %d: write: %s", c->id, strerror(errno));
+			perf_fatal("connection %d: write: %s", c->id, io_strerror(c, errno));
 		conn_drop(c);
 		return;
 	}
 	c->out.len = c->sent = 0;
-	if (c->fd >= 0 && c->want_out && c->state != CS_CONNECTING)
+	if (c->fd >= 0 && c->want_out && c->state > CS_TLS && !c->tls_rd_out)
 		set_events(c, false);
 }
 
@@ -235,30 +249,54 @@ static void note_server(struct bytes props, const char *key)
 	perf.server[n] = 0;
 }
 
+/* Is `name` one of the space-separated words of `list`? */
+static bool offers(struct bytes list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = (const char *)list.p, *end = p + list.len;
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *we = sp ? sp : end;
+		if ((size_t)(we - p) == n && !memcmp(p, name, n))
+			return true;
+		p = we + 1;
+	}
+	return false;
+}
+
 static void on_start(struct conn *c, const struct amqp_connection_start *s)
 {
 	if (c->id == 0) {
 		note_server(s->server_properties, "product");
 		note_server(s->server_properties, "version");
 	}
-	/* PLAIN is all we speak; the response is "\0user\0password". */
-	const char *mech = (const char *)s->mechanisms.p;
-	if (!memmem(mech, s->mechanisms.len, "PLAIN", 5)) {
-		perf_fatal("server does not offer PLAIN authentication");
+	const char *mech = perf.cfg.external ? "EXTERNAL" : "PLAIN";
+	if (!offers(s->mechanisms, mech)) {
+		perf_fatal("server does not offer %s authentication (it offers %.*s)", mech,
+			   (int)s->mechanisms.len, (const char *)s->mechanisms.p);
 		return;
 	}
+	struct amqp_method m = {.id = AMQP_CONNECTION_START_OK};
+	m.a.connection_start_ok.client_properties =
+		(struct bytes){client_props.p + 4, (uint32_t)client_props.len - 4};
+	m.a.connection_start_ok.mechanism = bytes_of(mech);
+	m.a.connection_start_ok.locale = bytes_of("en_US");
+	if (perf.cfg.external) {
+		/* An empty response: the server takes the name from the client
+		 * certificate (RabbitMQ's ssl_cert_login_from). */
+		m.a.connection_start_ok.response = bytes_of("");
+		conn_method(c, &m);
+		c->state = CS_TUNE;
+		return;
+	}
+	/* PLAIN: the response is "\0user\0password". */
 	size_t ul = strlen(perf.cfg.user), pl = strlen(perf.cfg.pass);
 	uint8_t *resp = xmalloc(ul + pl + 2);
 	resp[0] = 0;
 	memcpy(resp + 1, perf.cfg.user, ul);
 	resp[ul + 1] = 0;
 	memcpy(resp + ul + 2, perf.cfg.pass, pl);
-	struct amqp_method m = {.id = AMQP_CONNECTION_START_OK};
-	m.a.connection_start_ok.client_properties =
-		(struct bytes){client_props.p + 4, (uint32_t)client_props.len - 4};
-	m.a.connection_start_ok.mechanism = bytes_of("PLAIN");
 	m.a.connection_start_ok.response = (struct bytes){resp, (uint32_t)(ul + pl + 2)};
-	m.a.connection_start_ok.locale = bytes_of("en_US");
 	conn_method(c, &m);
 	free(resp);
 	c->state = CS_TUNE;
@@ -418,21 +456,28 @@ static int dispatch(struct conn *c, const struct frame *f, uint64_t now)
 }
 
 /* Reads what the socket holds and dispatches every complete frame; a
- * trailing partial frame is kept in c->carry until the next read. */
-static void conn_read(struct conn *c)
+ * trailing partial frame is kept in c->carry until the next read. Returns
+ * true when TLS may hold more already taken off the socket: epoll will
+ * not report that, so the caller reads again. */
+static bool conn_read(struct conn *c)
 {
 	size_t have = c->carry_len;
 	if (have)
 		memcpy(rbuf, c->carry, have);
-	ssize_t n = read(c->fd, rbuf + have, RBUF_SIZE - have);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
+	bool more = false;
+	ssize_t n = c->ssl ? tls_read(c, rbuf + have, RBUF_SIZE - have, &more)
+			   : read(c->fd, rbuf + have, RBUF_SIZE - have);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		if (c->tls_rd_out && !c->want_out)
+			set_events(c, true);
+		return false;
+	}
 	if (n <= 0) {
 		if (c->state < CS_CLOSE_CH || perf.phase < PH_CLOSE)
 			perf_fatal("connection %d: %s", c->id,
-				   n == 0 ? "closed by server" : strerror(errno));
+				   n == 0 ? "closed by server" : io_strerror(c, errno));
 		conn_drop(c);
-		return;
+		return false;
 	}
 	uint64_t now = now_ns(); /* one arrival time for the whole chunk */
 	size_t len = have + (size_t)n, off = 0;
@@ -444,7 +489,7 @@ static void conn_read(struct conn *c)
 		if (used < 0) {
 			perf_fatal("connection %d: bad frame from server: %s", c->id, f.why);
 			conn_drop(c);
-			return;
+			return false;
 		}
 		off += (size_t)used;
 		if (dispatch(c, &f, now) < 0) {
@@ -453,8 +498,10 @@ static void conn_read(struct conn *c)
 		}
 	}
 	c->carry_len = 0;
-	if (c->fd < 0 || off >= len)
-		return;
+	if (c->fd < 0)
+		return false;
+	if (off >= len)
+		return more;
 	size_t left = len - off;
 	if (left > c->carry_cap) {
 		c->carry_cap = left < 4096 ? 4096 : left;
@@ -462,6 +509,27 @@ static void conn_read(struct conn *c)
 	}
 	memcpy(c->carry, rbuf + off, left);
 	c->carry_len = left;
+	return more;
+}
+
+/* The transport is up (TCP, or TLS over it): AMQP begins. */
+static void start_amqp(struct conn *c)
+{
+	c->state = CS_START;
+	wb_add(conn_out(c), protocol_header, PROTOCOL_HEADER_LEN);
+	set_events(c, false);
+}
+
+/* One step of the TLS handshake; EPOLLOUT armed only while it wants it. */
+static void conn_handshake(struct conn *c)
+{
+	int rc = tls_handshake(c);
+	if (rc < 0)
+		conn_drop(c);
+	else if (rc == 0 && c->tls_rd_out != c->want_out)
+		set_events(c, c->tls_rd_out);
+	else if (rc == 1)
+		start_amqp(c);
 }
 
 void conn_on_event(struct conn *c, uint32_t events)
@@ -480,13 +548,24 @@ void conn_on_event(struct conn *c, uint32_t events)
 		}
 		if (!(events & EPOLLOUT))
 			return;
-		c->state = CS_START;
-		wb_add(conn_out(c), protocol_header, PROTOCOL_HEADER_LEN);
-		set_events(c, false);
+		if (!perf.cfg.tls) {
+			start_amqp(c);
+			return;
+		}
+		if (tls_start(c) < 0) {
+			conn_drop(c);
+			return;
+		}
+		c->state = CS_TLS;
+	}
+	if (c->state == CS_TLS) {
+		conn_handshake(c);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		conn_read(c);
-	if (c->fd >= 0 && (events & EPOLLOUT))
+	/* Over TLS a read may wait for EPOLLOUT and a write for EPOLLIN. */
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || (c->tls_rd_out && (events & EPOLLOUT)))
+		while (conn_read(c))
+			;
+	if (c->fd >= 0 && ((events & EPOLLOUT) || (c->tls_wr_in && (events & EPOLLIN))))
 		conn_flush(c);
 }

@@ -195,6 +195,11 @@ static void tick(uint64_t now)
 			perf_fatal("timed out connecting: %d of %d connections ready (the "
 				   "broker's connection or file descriptor limit?)",
 				   ready, nroles);
+		else if (perf.phase == PH_SETUP && perf.conns[0].state < CS_READY)
+			perf_fatal(
+				"timed out connecting to %s:%s (%s)", perf.cfg.host, perf.cfg.port,
+				perf.conns[0].state == CS_TLS ? "the TLS handshake did not finish"
+							      : "no AMQP handshake");
 		else
 			perf_fatal("timed out %s",
 				   perf.phase == PH_SETUP ? "declaring" : "deleting queues");

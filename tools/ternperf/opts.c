@@ -1,11 +1,13 @@
 /* opts.c — ternperf's command line: flags named after RabbitMQ PerfTest's
- * (-x -y -s -c -q -A -a -r -z -C -f -u -e -t), an amqp:// URI, and the
- * presets --connections-only and --declare-only. */
+ * (-x -y -s -c -q -A -a -r -z -C -f -u -e -t), an amqp:// or amqps:// URI
+ * with RabbitMQ's query parameters, and the presets --connections-only and
+ * --declare-only. */
 #include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tools/ternperf/perf.h"
 #include "util/xalloc.h"
@@ -37,7 +39,10 @@ static const char usage_text[] =
 	"  -e, --exchange NAME      publish through this exchange (default: the\n"
 	"                           default exchange); queues are bound to it\n"
 	"  -t, --type TYPE          its type: direct topic fanout headers\n"
-	"      --uri URI            amqp://user:pass@host:port/vhost\n"
+	"      --uri URI            amqp://user:pass@host:port/vhost, or amqps://...\n"
+	"                           for TLS (port 5671 by default) with the query\n"
+	"                           parameters below, e.g.\n"
+	"                           amqps://guest:guest@localhost/?cacertfile=ca.pem\n"
 	"                           (default amqp://guest:guest@127.0.0.1:5672/)\n"
 	"      --json               one JSON object per report line and at the end\n"
 	"      --connections-only N N producer connections publishing slowly (-r,\n"
@@ -57,7 +62,27 @@ static const char usage_text[] =
 	"confirm latency, ternperf's own CPU, and lost (during the run: sequence\n"
 	"gaps so far; in the summary: never delivered), duplicated (same message\n"
 	"twice without the redelivered flag) and redelivered counts. Heartbeats are\n"
-	"off (tune-ok heartbeat 0); only PLAIN authentication, no TLS.\n";
+	"off (tune-ok heartbeat 0).\n"
+	"\n"
+	"URI query parameters (RabbitMQ's names; all but auth_mechanism need amqps://):\n"
+	"  cacertfile=FILE          CA certificates to trust (default: the system's)\n"
+	"  certfile=FILE, keyfile=FILE  a client certificate and its key (keyfile\n"
+	"                           defaults to certfile); password=P for an\n"
+	"                           encrypted key\n"
+	"  verify=verify_peer       (the default) the server's certificate must chain\n"
+	"                           to a trusted CA and name the host: the SNI name,\n"
+	"                           else the URI's host name or IP address;\n"
+	"                           verify=verify_none checks nothing\n"
+	"  server_name_indication=NAME  the name sent as SNI and checked (default:\n"
+	"                           the URI's host when it is a DNS name); =disable\n"
+	"                           sends none and checks the chain only\n"
+	"  depth=N                  longest certificate chain accepted\n"
+	"  auth_mechanism=external  log in with the client certificate (SASL\n"
+	"                           EXTERNAL) instead of PLAIN user:pass\n"
+	"  fail_if_no_peer_cert=B   a server option: accepted and ignored\n"
+	"TLS is 1.2 or 1.3, each connection does its own handshake, and each loop\n"
+	"turn writes a connection's pending frames with one SSL_write. The JSON\n"
+	"summary's \"tls\" field names the version and cipher negotiated.\n";
 
 static void usage(int status)
 {
@@ -107,14 +132,90 @@ static char *unescape(const char *s, size_t n)
 	return out;
 }
 
-/* amqp://[user[:pass]@]host[:port][/vhost]; an empty path is vhost "/". */
+/* Sets *dst to a copy of the query value v. */
+static void set_str(char **dst, char *v)
+{
+	free(*dst);
+	*dst = v;
+}
+
+/* One key=value of the URI's query string (RabbitMQ's URI query
+ * parameters, as its Erlang client reads them); v is unescaped and ours. */
+static void uri_param(struct perf_cfg *cfg, const char *uri, const char *k, size_t kn, char *v)
+{
+#define IS(name) (kn == strlen(name) && !memcmp(k, name, kn))
+	if (IS("auth_mechanism")) {
+		if (strcasecmp(v, "plain") && strcasecmp(v, "external"))
+			bad("auth_mechanism (plain or external)", v);
+		cfg->external = !strcasecmp(v, "external");
+		free(v);
+		return;
+	}
+	if (!cfg->tls) {
+		fprintf(stderr, "ternperf: URI parameter '%.*s' needs an amqps:// URI: %s\n",
+			(int)kn, k, uri);
+		exit(2);
+	}
+	if (IS("cacertfile")) {
+		set_str(&cfg->cacertfile, v);
+	} else if (IS("certfile")) {
+		set_str(&cfg->certfile, v);
+	} else if (IS("keyfile")) {
+		set_str(&cfg->keyfile, v);
+	} else if (IS("password")) {
+		set_str(&cfg->keypass, v);
+	} else if (IS("server_name_indication")) {
+		cfg->sni_off = !strcmp(v, "disable");
+		set_str(&cfg->sni, cfg->sni_off ? (free(v), NULL) : v);
+	} else if (IS("verify")) {
+		if (strcmp(v, "verify_peer") && strcmp(v, "verify_none"))
+			bad("verify (verify_peer or verify_none)", v);
+		cfg->verify_peer = !strcmp(v, "verify_peer");
+		free(v);
+	} else if (IS("depth")) {
+		cfg->depth = (int)num(v, "depth", 0, 100);
+		free(v);
+	} else if (IS("fail_if_no_peer_cert")) {
+		/* A server option the Erlang client accepts too: nothing to do. */
+		if (strcmp(v, "true") && strcmp(v, "false"))
+			bad("fail_if_no_peer_cert (true or false)", v);
+		free(v);
+	} else {
+		fprintf(stderr,
+			"ternperf: URI parameter '%.*s' is not supported (ternperf knows "
+			"cacertfile certfile keyfile password verify server_name_indication "
+			"depth fail_if_no_peer_cert auth_mechanism): %s\n",
+			(int)kn, k, uri);
+		exit(2);
+	}
+#undef IS
+}
+
+/* amqp[s]://[user[:pass]@]host[:port][/vhost][?key=value&...]; an empty
+ * path is vhost "/"; the port defaults to 5672, or 5671 for amqps. */
 static void uri_parse(struct perf_cfg *cfg, const char *uri)
 {
-	if (strncmp(uri, "amqp://", 7) != 0)
-		bad("URI (only amqp:// is supported)", uri);
-	const char *p = uri + 7;
-	const char *slash = strchr(p, '/');
-	const char *end = slash ? slash : p + strlen(p);
+	const char *p;
+	if (!strncmp(uri, "amqp://", 7))
+		p = uri + 7;
+	else if (!strncmp(uri, "amqps://", 8))
+		p = uri + 8;
+	else
+		bad("URI (amqp:// or amqps://)", uri);
+	/* Each --uri starts from the defaults: the last one given wins whole. */
+	cfg->tls = uri[4] == 's';
+	cfg->verify_peer = true; /* as the Erlang client when verify is not given */
+	cfg->sni_off = cfg->external = false;
+	cfg->depth = -1;
+	set_str(&cfg->cacertfile, NULL);
+	set_str(&cfg->certfile, NULL);
+	set_str(&cfg->keyfile, NULL);
+	set_str(&cfg->keypass, NULL);
+	set_str(&cfg->sni, NULL);
+	const char *query = strchr(p, '?');
+	const char *stop = query ? query : p + strlen(p);
+	const char *slash = memchr(p, '/', (size_t)(stop - p));
+	const char *end = slash ? slash : stop;
 	const char *at = memchr(p, '@', (size_t)(end - p));
 	if (at) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -143,15 +244,32 @@ static void uri_parse(struct perf_cfg *cfg, const char *uri)
 		free(cfg->host);
 		cfg->host = xstrndup(hs, (size_t)(he - hs));
 	}
-	if (port && end > port) {
-		free(cfg->port);
+	free(cfg->port);
+	if (port && end > port)
 		cfg->port = xstrndup(port, (size_t)(end - port));
-	}
+	else
+		cfg->port = xstrdup(cfg->tls ? "5671" : "5672");
 	free(cfg->vhost);
-	if (slash && slash[1])
-		cfg->vhost = unescape(slash + 1, strlen(slash + 1));
+	if (slash && slash + 1 < stop)
+		cfg->vhost = unescape(slash + 1, (size_t)(stop - slash - 1));
 	else
 		cfg->vhost = xstrdup("/");
+	for (const char *k = query ? query + 1 : NULL; k && *k;) {
+		const char *amp = strchr(k, '&');
+		const char *pe = amp ? amp : k + strlen(k);
+		const char *eq = memchr(k, '=', (size_t)(pe - k));
+		if (!eq)
+			bad("URI parameter (key=value)", k);
+		uri_param(cfg, uri, k, (size_t)(eq - k), unescape(eq + 1, (size_t)(pe - eq - 1)));
+		k = amp ? amp + 1 : NULL;
+	}
+	if (cfg->external && !cfg->certfile) {
+		fprintf(stderr,
+			"ternperf: auth_mechanism=external needs a client certificate "
+			"(amqps:// with certfile and keyfile): %s\n",
+			uri);
+		exit(2);
+	}
 }
 
 enum {
@@ -216,6 +334,8 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 	cfg->user = xstrdup("guest");
 	cfg->pass = xstrdup("guest");
 	cfg->vhost = xstrdup("/");
+	cfg->verify_peer = true;
+	cfg->depth = -1;
 	bool rate_set = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "x:y:s:c:q:A:ar:z:C:fu:e:t:", longopts, NULL)) != -1) {

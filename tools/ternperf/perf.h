@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "protocol/method.h"
 #include "protocol/wire.h"
@@ -36,18 +37,26 @@ struct perf_cfg {
 	int broker_pid; /* read its VmRSS in reports; 0 = don't */
 	int max_priority; /* > 0: x-max-priority queues, priorities 0..N-1 in turn */
 	char *host, *port, *user, *pass, *vhost;
+	/* amqps:// and the URI's query parameters (RabbitMQ's names). */
+	bool tls;
+	bool verify_peer; /* verify=verify_peer, the default */
+	bool sni_off;     /* server_name_indication=disable */
+	bool external;    /* auth_mechanism=external: the client certificate logs in */
+	int depth;        /* certificate chain depth; -1 = OpenSSL's default */
+	char *cacertfile, *certfile, *keyfile, *keypass, *sni;
 };
 
 enum role { ROLE_SETUP, ROLE_PRODUCER, ROLE_CONSUMER };
 
 /* Connection states, in order; each waits for the named server method.
- *   CONNECTING ─connect()─▶ START ─start─▶ TUNE ─tune─▶ OPEN ─open-ok─▶
+ *   CONNECTING ─connect()─▶ [TLS ─handshake─▶] START ─start─▶ TUNE ─tune─▶ OPEN ─open-ok─▶
  *   CHANNEL ─channel.open-ok─▶ READY ─(close asked)─▶ CLOSE_CH
  *   ─channel.close-ok─▶ CLOSE ─connection.close-ok─▶ DONE
  * READY covers the role's own setup methods too; the role tracks those. */
 enum conn_state {
 	CS_IDLE,
 	CS_CONNECTING,
+	CS_TLS, /* amqps://: the TLS handshake (tls.c) */
 	CS_START,
 	CS_TUNE,
 	CS_OPEN,
@@ -60,6 +69,7 @@ enum conn_state {
 
 struct producer;
 struct consumer;
+struct ssl_st; /* OpenSSL's SSL */
 
 /* One AMQP connection with one channel. Owned by the global conns array;
  * never freed before exit, so pointers to it stay valid all run long. */
@@ -79,6 +89,10 @@ struct conn {
 	bool flow_off;   /* channel.flow active=false received */
 	bool role_ready; /* the role finished its setup methods */
 	int step;        /* progress through the role's setup methods */
+	struct ssl_st *ssl;                  /* amqps://: the TLS session, else NULL */
+	bool tls_rd_out;                     /* a TLS read (or the handshake) waits for EPOLLOUT */
+	bool tls_wr_in;                      /* a TLS write waits for EPOLLIN */
+	uint8_t tls_first[8], tls_first_len; /* the server's first octets */
 	union {
 		struct producer *p;
 		struct consumer *k;
@@ -124,6 +138,7 @@ struct perf {
 	long broker_rss_kb;       /* last reading, -1 when unknown */
 	long broker_rss_start_kb; /* reading before the connections opened */
 	char server[64];          /* "RabbitMQ 3.10.8", from connection.start */
+	char tls[64];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" = plaintext */
 };
 
 extern struct perf perf;
@@ -154,6 +169,20 @@ void conn_method(struct conn *c, const struct amqp_method *m);
 void conn_close(struct conn *c); /* start the polite close */
 void conn_loop_init(void);
 int conn_loop_fd(void);
+
+/* tls.c: amqps://. tls_init exits on a bad certificate or key file;
+ * tls_start/tls_handshake return -1 after reporting (perf_fatal);
+ * tls_handshake returns 1 when done, 0 while in progress. tls_read and
+ * tls_write behave as read()/write() (errno EAGAIN: try again on the next
+ * event; tls_strerror names an OpenSSL failure); tls_read sets *more when
+ * it filled buf and OpenSSL may hold more. */
+void tls_init(void);
+int tls_start(struct conn *c);
+int tls_handshake(struct conn *c);
+ssize_t tls_read(struct conn *c, uint8_t *buf, size_t n, bool *more);
+ssize_t tls_write(struct conn *c, const uint8_t *buf, size_t n);
+const char *tls_strerror(int err);
+void tls_free(struct conn *c);
 
 /* setup.c: the setup connection's declare/bind/delete sequences. */
 void setup_start(struct conn *c);

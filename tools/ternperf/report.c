@@ -152,11 +152,11 @@ void report_final(void)
 	uint64_t lost = consumers_lost(true);
 	double mean = l->n ? (double)l->sum / (double)l->n : 0;
 	if (cfg->json) {
-		printf("{\"summary\":true,\"server\":\"%s\",\"duration_s\":%.3f,\"producers\":%d,\"consumers\":%d,"
+		printf("{\"summary\":true,\"server\":\"%s\",\"tls\":\"%s\",\"duration_s\":%.3f,\"producers\":%d,\"consumers\":%d,"
 		       "\"size\":%u,\"published\":%llu,\"published_per_s\":%.1f,"
 		       "\"confirmed\":%llu,\"confirmed_per_s\":%.1f,\"nacked\":%llu,"
 		       "\"delivered\":%llu,\"delivered_per_s\":%.1f,",
-		       perf.server, run, cfg->producers, cfg->consumers, cfg->body_size,
+		       perf.server, perf.tls, run, cfg->producers, cfg->consumers, cfg->body_size,
 		       (unsigned long long)s->published, per_s(s->published, run),
 		       (unsigned long long)s->confirmed, per_s(s->confirmed, csecs),
 		       (unsigned long long)s->nacked, (unsigned long long)s->delivered,
@@ -181,6 +181,8 @@ void report_final(void)
 	printf("summary: %.1f s, %d producer(s), %d consumer(s), %u-byte bodies, %s\n", run,
 	       cfg->producers, cfg->consumers, cfg->body_size,
 	       perf.server[0] ? perf.server : "unknown server");
+	if (perf.tls[0])
+		printf("  over %s\n", perf.tls);
 	printf("  published  %llu (%.0f msg/s)\n", (unsigned long long)s->published,
 	       per_s(s->published, run));
 	char b[5][16];
