@@ -166,6 +166,8 @@ void alarm_configure(void)
 	uint64_t mem = cfg.mem_relative >= 0	 ? (uint64_t)(cfg.mem_relative * (double)total)
 		       : cfg.mem_absolute >= 0 ? (uint64_t)cfg.mem_absolute
 					       : (uint64_t)(DEFAULT_RELATIVE * (double)total);
+	if (mem > total)
+		mem = total; /* RabbitMQ's cap: never above the RAM there is */
 	uint64_t disk = cfg.disk_relative >= 0 ? (uint64_t)(cfg.disk_relative * (double)total)
 					       : (uint64_t)cfg.disk_absolute;
 	if (!configured || mem != fig.mem_limit || total != fig.total_memory)

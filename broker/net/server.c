@@ -297,6 +297,7 @@ int server_init(const struct server_opts *o)
 	alarm_configure(); /* recovery pages by the watermark's budget too */
 	if (persist_open(definitions_recover) < 0)
 		return -1;
+	alarm_check(); /* data_dir exists now: its free space is known */
 	if (o->export_path)
 		return export_definitions(o->export_path);
 	char err[1024];

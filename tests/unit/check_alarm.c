@@ -73,6 +73,12 @@ START_TEST(limits_follow_rabbitmq_precedence)
 	set("vm_memory_high_watermark_paging_ratio", "0.1");
 	alarm_configure();
 	ck_assert_uint_eq(queue_memory_budget(), (uint64_t)(0.1 * (double)(2ull << 30)));
+	/* an absolute watermark above the RAM is capped to it, as RabbitMQ */
+	set("vm_memory_high_watermark", "none");
+	set("vm_memory_high_watermark.absolute", "100GiB");
+	alarm_configure();
+	alarm_figures(&f);
+	ck_assert_uint_eq(f.mem_limit, 8ull << 30);
 	/* the legacy bare key is the relative watermark */
 	set("vm_memory_high_watermark", "0.5");
 	alarm_configure();
