@@ -5,9 +5,9 @@
  *
  * Design notes. A one-second check (the server's tick, never per
  * message) measures RSS (/proc/self/statm) and free disk (statvfs).
- * Above the watermark, glibc is first asked to give freed memory back
- * (malloc_trim), so a drained broker can drop below it; the alarm is set
- * only if the RSS stays above. The disk alarm is also on while store
+ * Above the watermark, the allocator is first asked to give freed memory
+ * back (malloc_trim; ASan's purge in a sanitizer build), so a drained
+ * broker can drop below it; the alarm is set only if the RSS stays above. The disk alarm is also on while store
  * writes fail (persist.c), until its probe succeeds.
  *
  * While any alarm is on, every open connection is `blocking`: nothing

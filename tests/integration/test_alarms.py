@@ -12,7 +12,11 @@ Checked against RabbitMQ 3.10.8 (a node of our own with the same
 rabbitmq.conf lines, the limits changed with rabbitmqctl): run with
     BROKER_URL=amqp://guest:guest@127.0.0.1:PORT/ MGMT_URL=http://guest:guest@127.0.0.1:MPORT
     ALARMS_RABBITMQCTL="rabbitmqctl -n NODE" ALARMS_METRICS_URL=http://127.0.0.1:PPORT/metrics
-and every test below runs there too, except the ones marked tern_only. What
+(that node also had vm_memory_high_watermark_paging_ratio = 0.99: its classic
+queues page even transient messages out from half the watermark on, so its
+RSS may never reach a watermark this close to its baseline; Tern never pages
+transient messages) and every test below runs there too, except the ones
+marked tern_only. What
 was checked there: a connection is "blocking" while an alarm is on and it
 has not published, "blocked" from its first content frame (that publish is
 not confirmed until the alarm clears: nothing more is read); connection.blocked
@@ -90,6 +94,7 @@ class Node:
             self.b.start(config_lines=self.lines)
             self.metrics_url = self.b.mgmt_url + "/metrics"
         self.api = Api(self.b.mgmt_url)
+        self.queues = []
 
     def ctl(self, *args):
         subprocess.run(shlex.split(RABBITMQCTL) + list(args), check=True,
@@ -129,7 +134,7 @@ class Node:
     def conn_states(self):
         """{connection_name, or "port:N" for a client without one: state}"""
         return {c["client_properties"].get("connection_name", "port:%d" % c["peer_port"]):
-                c["state"] for c in self.api.get("/api/connections").body}
+                c.get("state") for c in self.api.get("/api/connections").body}
 
     def wait_state(self, name, state, timeout=15):
         deadline = time.monotonic() + timeout
@@ -165,13 +170,7 @@ class Node:
 
 
 @pytest.fixture
-def node(monkeypatch):
-    # Under ASan, freed memory waits in a 256 MB quarantine and the
-    # allocator keeps what leaves it: a drained broker's RSS would never
-    # drop below the watermark. A small quarantine and a periodic release
-    # to the OS let it (a plain build ignores these options).
-    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "detect_leaks=1") +
-                       ":quarantine_size_mb=4:allocator_release_to_os_interval_ms=200")
+def node():
     made = []
 
     def make(*lines):
@@ -183,6 +182,8 @@ def node(monkeypatch):
         if EXTERNAL:   # leave RabbitMQ as it was
             n.ctl("set_vm_memory_high_watermark", "0.4")
             n.ctl("set_disk_free_limit", "50MB")
+            for q in n.queues:
+                n.ctl("delete_queue", q)
         n.stop()
 
 
@@ -341,6 +342,7 @@ def declare(node, queue):
     conn = pika.BlockingConnection(node.params("declarer"))
     conn.channel().queue_declare(queue)
     conn.close()
+    node.queues.append(queue)
 
 
 # ------------------------------------------------------------------ memory
@@ -366,7 +368,9 @@ def test_memory_watermark_blocks_publisher_consumer_drains_unblocks(node):
         len(pub.confirmed), n.node())
     assert pub.events[0][:2] == ("blocked", "low on memory"), pub.events
     node_info = n.wait_node(lambda x: x["mem_alarm"], "mem_alarm")
-    assert node_info["mem_used"] > limit and node_info["mem_limit"] == limit
+    assert node_info["mem_limit"] == limit
+    if not EXTERNAL:   # RabbitMQ samples mem_used apart from the alarm
+        assert node_info["mem_used"] > limit
     n.wait_state("publisher", "blocked")
     n.wait_state("idle", "blocking")
     r = n.api.get("/api/health/checks/alarms")
@@ -378,10 +382,14 @@ def test_memory_watermark_blocks_publisher_consumer_drains_unblocks(node):
         assert m["rabbitmq_alarms_memory_used_watermark"] == 1
         assert m["rabbitmq_alarms_free_disk_space_watermark"] == 0
         assert m["rabbitmq_resident_memory_limit_bytes"] == limit
-    # blocked: nothing more gets confirmed
+    # blocked: nothing more gets confirmed (RabbitMQ's VM may free memory
+    # and clear the alarm by itself meanwhile; Tern's RSS stays up)
     stuck = len(pub.confirmed)
     time.sleep(2)
-    assert len(pub.confirmed) == stuck
+    if not EXTERNAL:
+        assert not pub.unblocked.is_set()
+    if not pub.unblocked.is_set():
+        assert len(pub.confirmed) == stuck
 
     # a consumer drains on a connection of its own for the rest of the test
     # (the memory freed may leave the broker just under the watermark, and
@@ -400,8 +408,9 @@ def test_memory_watermark_blocks_publisher_consumer_drains_unblocks(node):
     assert set(pub.confirmed) == set(range(1, pub.seq + 1))
     lost = set(pub.confirmed) - got
     assert not lost, "%d confirmed messages never delivered" % len(lost)
-    n.wait_node(lambda x: not x["mem_alarm"], "the alarm cleared")
-    assert n.api.get("/api/health/checks/alarms").status == 200
+    if not EXTERNAL:   # RabbitMQ's VM may keep what it grew to, for a while
+        n.wait_node(lambda x: not x["mem_alarm"], "the alarm cleared")
+        assert n.api.get("/api/health/checks/alarms").status == 200
     assert idle.is_open
     idle.close()
     if not EXTERNAL:   # RabbitMQ's wording, with the figures
