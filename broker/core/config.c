@@ -3,6 +3,7 @@
 #include "broker/core/config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,11 @@ struct config cfg;
 
 /* OPT_LIST: RabbitMQ's indexed keys (NAME.KEY = VALUE) gathered into a
  * struct cfg_list; `choices`, when set, are the values allowed, and the
- * default is documentation only (an empty list means it). */
-enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE, OPT_BOOL, OPT_LIST };
+ * default is documentation only (an empty list means it). OPT_SIZE takes
+ * RabbitMQ's information units (config_parse_size); OPT_RATIO a
+ * non-negative decimal, below max (a double). A row whose min is -1 also
+ * takes "none", stored as -1 (not set). */
+enum opt_type { OPT_INT, OPT_SIZE, OPT_STR, OPT_LEVEL, OPT_CHOICE, OPT_BOOL, OPT_LIST, OPT_RATIO };
 
 /* The options of one TLS listener kind: ssl_options.* and management.ssl.*
  * have the same rows (RabbitMQ's names), F is the struct tls_config. */
@@ -140,6 +144,25 @@ static const struct option_row {
 	{"management.ssl.ip", OPT_STR, offsetof(struct config, management_ssl_ip), "127.0.0.1", 0, 0,
 	 "address the HTTPS management listener binds (loopback by default)", NULL},
 	TLS_ROWS("management.ssl", management_ssl, "HTTPS"),
+	/* Resource alarms (alarm.c), RabbitMQ's names and precedence: a
+	 * .relative value wins over .absolute when both are set. */
+	{"vm_memory_high_watermark.relative", OPT_RATIO, offsetof(struct config, mem_relative),
+	 "none", -1, 1000,
+	 "memory alarm above this fraction of RAM (wins over .absolute; neither set: 0.4)", NULL},
+	{"vm_memory_high_watermark.absolute", OPT_SIZE, offsetof(struct config, mem_absolute),
+	 "none", -1, INT64_MAX / 2, "memory alarm above this resident size (like 2GB or 1024MiB)",
+	 NULL},
+	{"vm_memory_high_watermark_paging_ratio", OPT_RATIO, offsetof(struct config, paging_ratio),
+	 "0.5", 0, 1,
+	 "durable queues page out at this fraction of the watermark, if under memory_budget", NULL},
+	{"total_memory_available_override_value", OPT_SIZE, offsetof(struct config, total_memory),
+	 "none", -1, INT64_MAX / 2, "RAM the relative limits are taken of (none: the machine's)",
+	 NULL},
+	{"disk_free_limit.relative", OPT_RATIO, offsetof(struct config, disk_relative), "none", -1,
+	 1000, "disk alarm below this multiple of RAM free under data_dir (wins over .absolute)",
+	 NULL},
+	{"disk_free_limit.absolute", OPT_SIZE, offsetof(struct config, disk_absolute), "50MB", 0,
+	 INT64_MAX / 2, "disk alarm below this much free space under data_dir", NULL},
 };
 
 /* RabbitMQ's rabbitmq.conf names for Tern's options. */
@@ -149,14 +172,15 @@ static const struct alias {
 	{"log.console.level", "log_level"},
 	{"definitions.local.path", "load_definitions"},
 	{"management.load_definitions", "load_definitions"},
+	/* the classic config's bare key is the relative watermark */
+	{"vm_memory_high_watermark", "vm_memory_high_watermark.relative"},
 };
 
 /* rabbitmq.conf keys (or their prefixes, ending in '.') Tern accepts
  * without acting on them: a file written for RabbitMQ still loads. */
 static const char *const ignored[] = {
 	"cluster_formation.", "cluster_name", "cluster_partition_handling", "cluster_keepalive_interval",
-	"vm_memory_high_watermark", "vm_memory_high_watermark.", "vm_memory_calculation_strategy",
-	"disk_free_limit.", "total_memory_available_override_value", "ssl_options.depth",
+	"vm_memory_calculation_strategy", "memory_monitor_interval", "ssl_options.depth",
 	"ssl_options.reuse_sessions", "ssl_options.secure_renegotiate",
 	"ssl_options.client_renegotiation", "ssl_options.honor_ecc_order", "ssl_options.crl_check",
 	"ssl_options.dh", "ssl_options.dhfile", "ssl_options.log_level", "ssl_options.log_alert",
@@ -191,28 +215,71 @@ static const char *const ignored[] = {
 #define NIGNORED (sizeof ignored / sizeof ignored[0])
 #define NOPTS (sizeof options / sizeof options[0])
 
-/* Parses an integer with an optional k/m/g suffix (for sizes). */
-static int parse_int(const char *v, bool size, int64_t *out)
+/* RabbitMQ's information units (rabbit_resource_monitor_misc): the
+ * k, M, G family and the *iB spellings are powers of 2, the *B ones
+ * (kB, MB, GB) powers of 10. Exactly these spellings, as RabbitMQ. */
+static const struct unit {
+	const char *name;
+	int64_t mul;
+} units[] = {
+	{"k", 1024}, {"K", 1024}, {"kiB", 1024}, {"KiB", 1024}, {"kib", 1024}, {"KIB", 1024},
+	{"m", 1 << 20}, {"M", 1 << 20}, {"MiB", 1 << 20}, {"mib", 1 << 20}, {"MIB", 1 << 20},
+	{"g", 1 << 30}, {"G", 1 << 30}, {"GiB", 1 << 30}, {"gib", 1 << 30}, {"GIB", 1 << 30},
+	{"kB", 1000}, {"KB", 1000}, {"kb", 1000}, {"Kb", 1000},
+	{"MB", 1000000}, {"mb", 1000000}, {"Mb", 1000000},
+	{"GB", 1000000000}, {"gb", 1000000000}, {"Gb", 1000000000},
+};
+
+int config_parse_size(const char *v, int64_t *out)
+{
+	const char *p = v;
+	int64_t n = 0;
+	while (*p >= '0' && *p <= '9') {
+		if (n > (INT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (*p++ - '0');
+	}
+	if (p == v)
+		return -1;
+	int64_t mul = 1;
+	if (*p) {
+		size_t i = 0;
+		while (i < sizeof units / sizeof units[0] && strcmp(p, units[i].name))
+			i++;
+		if (i == sizeof units / sizeof units[0])
+			return -1;
+		mul = units[i].mul;
+	}
+	if (n > INT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+/* A plain decimal, 0.4 or 2 or 1.5: no sign, exponent or hex. */
+static int parse_ratio(const char *v, double *out)
+{
+	size_t digits = strspn(v, "0123456789");
+	const char *p = v + digits;
+	if (*p == '.') {
+		size_t frac = strspn(p + 1, "0123456789");
+		digits += frac;
+		p += 1 + frac;
+	}
+	if (!digits || *p)
+		return -1;
+	*out = strtod(v, NULL);
+	return isfinite(*out) ? 0 : -1;
+}
+
+static int parse_int(const char *v, int64_t *out)
 {
 	errno = 0;
 	char *end;
 	long long n = strtoll(v, &end, 10);
-	if (errno || end == v)
+	if (errno || end == v || *end || n < 0)
 		return -1;
-	int64_t mul = 1;
-	if (size && *end) {
-		switch (*end++ | 0x20) {
-		case 'k': mul = 1024; break;
-		case 'm': mul = 1024 * 1024; break;
-		case 'g': mul = 1024 * 1024 * 1024; break;
-		default: return -1;
-		}
-		if ((*end | 0x20) == 'b')
-			end++;
-	}
-	if (*end || n < 0 || n > INT64_MAX / mul)
-		return -1;
-	*out = n * mul;
+	*out = n;
 	return 0;
 }
 
@@ -260,11 +327,33 @@ static int set_row(const struct option_row *o, const char *value, char *err, siz
 		}
 		*(int64_t *)dst = n;
 		return 0;
+	case OPT_RATIO: {
+		double d = -1;
+		if (strcmp(value, "none") || o->min != -1) {
+			if (parse_ratio(value, &d) < 0) {
+				snprintf(err, errlen, "%s: '%s' is not a decimal number (like 0.4)",
+					 o->name, value);
+				return -1;
+			}
+			if (d >= (double)o->max) {
+				snprintf(err, errlen, "%s: %s is out of range (0 to below %lld)",
+					 o->name, value, (long long)o->max);
+				return -1;
+			}
+		}
+		*(double *)dst = d;
+		return 0;
+	}
 	case OPT_INT:
 	case OPT_SIZE:
-		if (parse_int(value, o->type == OPT_SIZE, &n) < 0) {
+		if (o->min == -1 && !strcmp(value, "none")) {
+			*(int64_t *)dst = -1;
+			return 0;
+		}
+		if ((o->type == OPT_SIZE ? config_parse_size(value, &n) : parse_int(value, &n)) < 0) {
 			snprintf(err, errlen, "%s: '%s' is not a %s", o->name, value,
-				 o->type == OPT_SIZE ? "size (like 16777216 or 16m)" : "whole number");
+				 o->type == OPT_SIZE ? "size (like 16777216, 16MiB, 96MB or 2GB)"
+						     : "whole number");
 			return -1;
 		}
 		if (n < o->min || n > o->max) {
@@ -526,6 +615,42 @@ int config_load(const char *path, char *err, size_t errlen)
 	}
 	fclose(f);
 	return rc;
+}
+
+/* Frees what cfg-shaped c owns: the strings of the OPT_STR rows and the
+ * lists of the OPT_LIST rows. */
+static void free_owned(struct config *c)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		void *field = (char *)c + options[i].offset;
+		if (options[i].type == OPT_LIST) {
+			list_clear(field);
+		} else if (options[i].type == OPT_STR) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+		}
+	}
+}
+
+int config_reload(const char *path, const struct config_override *ov, int n, char *err,
+		  size_t errlen)
+{
+	struct config old = cfg;
+	bool old_seen = listeners_seen;
+	memset(&cfg, 0, sizeof cfg);
+	listeners_seen = false;
+	config_defaults();
+	int rc = config_load(path, err, errlen);
+	for (int i = 0; rc == 0 && i < n; i++)
+		rc = config_set(ov[i].name, ov[i].value, err, errlen);
+	if (rc == 0) {
+		free_owned(&old);
+		return 0;
+	}
+	free_owned(&cfg);
+	cfg = old;
+	listeners_seen = old_seen;
+	return -1;
 }
 
 void config_print_help(void)

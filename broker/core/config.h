@@ -64,6 +64,13 @@ struct config {
 	int64_t management_ssl_port;     /* HTTPS, when management_ssl.certfile is set */
 	char *management_ssl_ip;
 	struct tls_config management_ssl; /* management.ssl.* */
+	/* Resource alarms (broker/net/alarm.h); -1: not set. */
+	double mem_relative;    /* vm_memory_high_watermark.relative: fraction of RAM */
+	int64_t mem_absolute;   /* vm_memory_high_watermark.absolute: bytes */
+	double paging_ratio;    /* vm_memory_high_watermark_paging_ratio */
+	int64_t total_memory;   /* total_memory_available_override_value: bytes */
+	double disk_relative;   /* disk_free_limit.relative: a multiple of RAM */
+	int64_t disk_absolute;  /* disk_free_limit.absolute: bytes */
 };
 
 extern struct config cfg;
@@ -85,6 +92,23 @@ int config_load(const char *path, char *err, size_t errlen);
 /* Parses RabbitMQ's listener value [HOST:]PORT ("5671", "127.0.0.1:5671",
  * "[::1]:5671"): host is "" for a bare port. Returns 0 or -1. */
 int config_listener_parse(const char *value, char *host, size_t hostlen, int64_t *port);
+/* Parses a size in RabbitMQ's information units: plain bytes, or a
+ * whole number followed by k, K, kiB, KiB (1024), m, M, MiB (1024^2),
+ * g, G, GiB (1024^3), or kB, KB (1000), MB (1000^2), GB (1000^3) — the
+ * spellings RabbitMQ accepts, nothing else. Returns 0 with *out set, or
+ * -1 (not a size, or too large). */
+int config_parse_size(const char *v, int64_t *out);
+
+/* A command-line setting that wins over the file, kept for reloads. */
+struct config_override {
+	const char *name, *value;
+};
+
+/* SIGHUP: the settings again from the defaults up, then the file at path,
+ * then the n overrides. Whole or nothing: on an error cfg is left as it
+ * was and err names the file, line and problem. Returns 0 or -1. */
+int config_reload(const char *path, const struct config_override *ov, int n, char *err,
+		  size_t errlen);
 
 /* Prints every option with its default and help, for --help. */
 void config_print_help(void);

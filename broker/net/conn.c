@@ -28,6 +28,7 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
+#include "broker/net/alarm.h"
 #include "broker/core/config.h"
 #include "broker/net/handshake.h"
 #include "broker/core/log.h"
@@ -241,8 +242,10 @@ void conn_resume_reading(struct conn *c, enum conn_pause why)
 	if (c->read_paused || c->state == CONN_DEAD)
 		return;
 	event_add(c->rev, NULL);
-	/* Records OpenSSL already read do not wake the socket's event. */
-	if (c->tls && tls_conn_pending(c))
+	c->last_recv_ms = now_ms(); /* heartbeats are due from now */
+	/* Frames read before the pause wait in c->in, and records OpenSSL
+	 * already read do not wake the socket's event. */
+	if (c->in_len || (c->tls && tls_conn_pending(c)))
 		event_active(c->rev, EV_READ, 0);
 }
 
@@ -386,7 +389,7 @@ static void tick(struct conn *c, uint64_t now)
 	if (!c->heartbeat || c->state < CONN_OPEN_WAIT)
 		return;
 	uint64_t hb = (uint64_t)c->heartbeat * 1000;
-	if (now - c->last_recv_ms > 2 * hb) {
+	if (!c->read_paused && now - c->last_recv_ms > 2 * hb) {
 		log_info("%s: missed heartbeats from client, timeout: %us", c->peer, c->heartbeat);
 		conn_kill(c);
 		return;
@@ -533,6 +536,9 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 	if (ch->content != CONTENT_NONE)
 		*method_id = AMQP_BASIC_PUBLISH;
 	int rc = channel_frame(ch, f);
+	/* A publish during a resource alarm blocks the connection. */
+	if (alarm_on && f->type != FRAME_METHOD)
+		alarm_publish_received(c);
 	if (ch->free_me) {
 		channel_free(ch);
 		c->chans[f->channel] = NULL;
@@ -601,6 +607,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct conn *c = arg;
+	if (c->read_paused) /* activated by a resume, then paused again */
+		return;
 	if (c->in_len == c->in_cap)
 		grow_in(c, c->in_cap);
 	size_t room = c->in_cap - c->in_len;
@@ -614,10 +622,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_kill(c);
 		return;
 	}
-	if (n < 0)
+	if (n < 0 && !c->in_len)
 		return;
-	bool filled = c->in_len + (size_t)n == c->in_cap;
-	c->in_len += (size_t)n;
+	/* n < 0 (EAGAIN) with input buffered: resumed after a pause. */
+	bool filled = n > 0 && c->in_len + (size_t)n == c->in_cap;
+	if (n > 0)
+		c->in_len += (size_t)n;
 	size_t off = 0;
 	while (c->state != CONN_DEAD) {
 		const uint8_t *p = c->in + off;
@@ -666,6 +676,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		off += (size_t)used;
 		handle_frame(c, &f);
+		/* Paused (flow, alarm): what is buffered waits, as unread. */
+		if (c->read_paused)
+			break;
 	}
 	if (c->state == CONN_DEAD)
 		return;

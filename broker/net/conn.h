@@ -46,6 +46,8 @@ struct conn {
 	bool out_choked; /* consumers paused until out drains */
 	unsigned read_paused;  /* PAUSE_* reasons reading is stopped for */
 	struct queue *throttle_q;     /* reading paused until it drains (flow.c) */
+	bool alarm_blocked;    /* published during an alarm: not read (alarm.c) */
+	bool alarm_told;       /* and was sent connection.blocked */
 	struct conn *next_throttled;
 
 	uint32_t frame_max;
@@ -91,7 +93,9 @@ struct conn {
 
 /* Why a connection is not being read; reading resumes when no reason
  * is left. Each holder (flow control, resource alarms) sets and clears
- * only its own bit, so one cannot resume what another paused. */
+ * only its own bit, so one cannot resume what another paused. While any
+ * is set the client's heartbeats cannot be seen, so missing them does
+ * not close the connection (RabbitMQ pauses its heartbeat monitor). */
 enum conn_pause {
 	PAUSE_FLOW = 1u << 0,  /* a queue it feeds is behind (flow.c) */
 	PAUSE_ALARM = 1u << 1, /* a resource alarm blocks publishers */

@@ -20,6 +20,7 @@
 #include "broker/amqp/channel.h"
 #include "broker/amqp/consumer_timeout.h"
 #include "broker/core/config.h"
+#include "broker/net/alarm.h"
 #include "broker/net/conn.h"
 #include "broker/model/definitions.h"
 #include "broker/queue/dlx.h"
@@ -223,11 +224,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	char err[1024];
 	log_info("SIGHUP: reloading");
 	if (reload_config && reload_config(err, sizeof err) < 0) {
-		log_error("definitions: %s", err);
-		log_error("definitions: config refused, nothing applied");
+		log_error("config: %s", err);
+		log_error("config refused, nothing applied");
 		return;
 	}
 	tls_reload_all(); /* new connections get the new certificates */
+	alarm_configure(); /* the watermarks may have changed */
 	if (apply_definitions(false, err, sizeof err) < 0) {
 		log_error("definitions: %s", err);
 		log_error("definitions: %s refused, nothing applied", cfg.load_definitions);
@@ -333,7 +335,8 @@ int server_init_loop(void)
  * of the shortest heartbeat interval (1 s), so a heartbeat goes out within
  * half an interval plus TICK_MS of the last frame sent: a client that
  * negotiates heartbeat = 1 and gives up after one silent second stays
- * connected, as with RabbitMQ. The consumer timeout needs only seconds. */
+ * connected, as with RabbitMQ. The consumer timeout and the resource
+ * alarms are looked at once a second. */
 #define TICK_MS 250
 static void on_tick(void *obj, uint64_t when)
 {
@@ -342,8 +345,10 @@ static void on_tick(void *obj, uint64_t when)
 	if (!when)
 		return;
 	conn_tick_all();
-	if (++ticks % (1000 / TICK_MS) == 0)
+	if (++ticks % (1000 / TICK_MS) == 0) {
 		consumer_timeout_tick();
+		alarm_check();
+	}
 	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 }
 
@@ -353,8 +358,10 @@ int server_init(const struct server_opts *o)
 		return -1;
 	reload_config = o->reload_config;
 	exchange_types_init();
+	alarm_configure(); /* recovery pages by the watermark's budget too */
 	if (persist_open(definitions_recover) < 0)
 		return -1;
+	alarm_check(); /* data_dir exists now: its free space is known */
 	if (o->export_path)
 		return export_definitions(o->export_path);
 	char err[1024];

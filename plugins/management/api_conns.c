@@ -8,6 +8,7 @@
 
 #include "broker/amqp/channel.h"
 #include "broker/model/jtable.h"
+#include "broker/net/alarm.h"
 #include "broker/net/tls.h"
 #include "plugins/management/api.h"
 
@@ -53,6 +54,16 @@ static const char *const tls_fields[] = {"peer_cert_issuer", "peer_cert_subject"
 					 "peer_cert_validity", "ssl_cipher", "ssl_hash",
 					 "ssl_key_exchange", "ssl_protocol"};
 
+/* RabbitMQ's connection states: blocked / blocking during a resource
+ * alarm (alarm.h), flow while flow control holds it, else running. */
+static const char *state_name(const struct conn *c)
+{
+	if (c->state != CONN_OPEN)
+		return "closing";
+	const char *s = alarm_conn_state(c);
+	return s ? s : c->throttle_q ? "flow" : "running";
+}
+
 json_t *connection_json(const struct conn *c)
 {
 	const char *local = strstr(c->name, " -> ");
@@ -60,7 +71,7 @@ json_t *connection_json(const struct conn *c)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:I, s:I, s:i, s:I, s:I, "
 			      "s:I, s:I, s:I, s:o}",
 			      "name", c->name, "node", node_name(), "type", "network", "protocol",
-			      "AMQP 0-9-1", "state", c->state == CONN_OPEN ? "running" : "closing",
+			      "AMQP 0-9-1", "state", state_name(c),
 			      "user", c->user ? c->user : "", "ssl", c->tls != NULL, "channels",
 			      open_channels(c), "frame_max", (json_int_t)c->frame_max,
 			      "channel_max", (json_int_t)c->channel_max, "timeout",

@@ -1,14 +1,13 @@
 /* api_overview.c — /api/overview, /api/whoami, /api/nodes, /api/extensions
- * and the /api/health/checks, in RabbitMQ's shapes. Memory is the broker's
- * RSS; alarms are the store's (publishers blocked after a failed write),
- * until memory and disk watermarks come. */
+ * and the /api/health/checks, in RabbitMQ's shapes. Memory, disk and
+ * their alarms are what the last alarm check measured (alarm.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "broker/core/config.h"
+#include "broker/net/alarm.h"
 #include "broker/queue/persist.h"
 #include "broker/net/server.h"
 #include "broker/core/stats.h"
@@ -16,29 +15,6 @@
 #include "plugins/management/api.h"
 
 static uint64_t started_ms;
-
-uint64_t node_rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0, rss = 0;
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-uint64_t node_disk_free(void)
-{
-	struct statvfs s;
-	return statvfs(cfg.data_dir, &s) == 0 ? (uint64_t)s.f_bavail * s.f_frsize : 0;
-}
-
-uint64_t node_mem_limit(void)
-{
-	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 void overview_started(void)
 {
@@ -201,12 +177,14 @@ static json_t *node_json(void)
 	long fds = sysconf(_SC_OPEN_MAX);
 	char pid[24];
 	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	struct alarm_figures a;
+	alarm_figures(&a);
 	json_t *o = json_pack(
 		"{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:i, s:s, s:s}", "name",
-		node_name(), "type", "disc", "running", true, "mem_used", (json_int_t)node_rss_bytes(),
-		"mem_limit", (json_int_t)node_mem_limit(),
-		"mem_alarm", false, "disk_free", (json_int_t)node_disk_free(), "disk_free_limit",
-		(json_int_t)NODE_DISK_FREE_LIMIT, "disk_free_alarm", persist_blocked, "fd_used",
+		node_name(), "type", "disc", "running", true, "mem_used", (json_int_t)a.mem_used,
+		"mem_limit", (json_int_t)a.mem_limit, "mem_alarm", a.mem_alarm, "disk_free",
+		(json_int_t)a.disk_free, "disk_free_limit", (json_int_t)a.disk_free_limit,
+		"disk_free_alarm", a.disk_alarm, "fd_used",
 		(json_int_t)(conn_count + 8), "fd_total", (json_int_t)fds, "uptime",
 		(json_int_t)uptime_ms(), "processors", (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid",
 		pid, "rates_mode", "basic");
@@ -217,6 +195,7 @@ static json_t *node_json(void)
 	json_object_set_new(o, "proc_used", json_integer((json_int_t)conn_count + 1));
 	json_object_set_new(o, "proc_total", json_integer(1048576));
 	json_object_set_new(o, "run_queue", json_integer(0));
+	json_object_set_new(o, "mem_calculation_strategy", json_string("rss"));
 	json_object_set_new(o, "net_ticktime", json_integer(60));
 	json_object_set_new(o, "partitions", json_array());
 	json_object_set_new(o, "exchange_types", exchange_types_json());
@@ -266,9 +245,33 @@ static void health(struct req *q, bool ok, const char *reason)
 		reply_json(q, 503, json_pack("{s:s, s:s}", "status", "failed", "reason", reason));
 }
 
+/* RabbitMQ's body on alarm: 503 {"status": "failed", "reason": ...,
+ * "alarms": [{"node", "resource"}]}, disk ("disk space") before memory. */
+static void alarms_reply(struct req *q, const char *reason)
+{
+	if (!alarm_on) {
+		health(q, true, "");
+		return;
+	}
+	json_t *list = json_array();
+	if (alarm_on & ALARM_DISK)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", node_name(), "resource",
+						      "disk space"));
+	if (alarm_on & ALARM_MEMORY)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", node_name(), "resource",
+						      "memory"));
+	reply_json(q, 503, json_pack("{s:s, s:s, s:o}", "status", "failed", "reason", reason,
+				     "alarms", list));
+}
+
 void api_health_alarms(struct req *q)
 {
-	health(q, !persist_blocked, "resource alarm in effect: the store is failing");
+	alarms_reply(q, "There are alarms in effect in the cluster");
+}
+
+void api_health_local_alarms(struct req *q)
+{
+	alarms_reply(q, "There are alarms in effect on the node");
 }
 
 /* The ports and protocols Tern listens with: AMQP and this API. */
