@@ -1,0 +1,365 @@
+/* fuzz_conn.c — libFuzzer target over a whole broker connection: the
+ * input is what a client sends, from the protocol header through the
+ * handshake to channels, content, confirms, tx and close, fed into a real
+ * connection (conn_accept on one end of a socketpair) of a broker set up
+ * once in-process with its SQLite store in a temporary directory, so
+ * durable queues and persistent messages reach the disk.
+ *
+ * Input: one control octet, then the client's byte stream. The control
+ * octet's low two bits say how the stream is written:
+ *   0     all at once (the broker reads it in as few calls as it can)
+ *   1, 3  one frame at a time (the protocol header first), the loop run
+ *         until quiet in between, as a client waiting for replies would:
+ *         deliveries come out before the acks recorded after them
+ *   2     in chunks of 1 + (octet >> 2) bytes (1..64), loop in between
+ * After the stream the write side is shut, the broker sees the EOF and
+ * frees the connection; then everything the input declared is deleted, so
+ * no state carries over to the next input.
+ *
+ * Invariants checked on top of ASan/UBSan/LSan (a broken one aborts):
+ * what the broker wrote is well-formed (every complete frame parses
+ * within the negotiated frame_max, methods and content headers decode);
+ * after the reset no connection, queue, exchange other than the
+ * built-ins, or message is left alive.
+ *
+ * Timers: the one-second broker tick (heartbeats, handshake deadline) is
+ * never armed here, and the loop is only ever run non-blocking, so a run
+ * never waits; TTLs that fall due while an input runs fire as they would.
+ *
+ * Seeds: tests/data/fuzz_conn/ (recorded from real clients by
+ * tests/fuzz/record_conn.py); dictionary: tests/fuzz/fuzz_conn.dict. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "broker/core/config.h"
+#include "broker/core/log.h"
+#include "broker/model/definitions.h"
+#include "broker/model/ops.h"
+#include "broker/model/vhost.h"
+#include "broker/net/conn.h"
+#include "broker/net/server.h"
+#include "broker/queue/message.h"
+#include "broker/queue/persist.h"
+#include "broker/queue/timer.h"
+#include "exchanges/exchange.h"
+#include "plugins/tern_plugin.h"
+#include "protocol/frame.h"
+#include "protocol/method.h"
+#include "protocol/props.h"
+#include "tests/fuzz/fuzz_check.h"
+#include "util/xalloc.h"
+
+extern const struct tern_plugin delayed_plugin;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Loop iterations one settle() may take: enough for a full input to be
+ * read and answered, small enough that a connection whose reading is
+ * paused (flow control) cannot hold a run for long. */
+#define MAX_SPINS 256
+#define OUT_KEEP (1u << 20) /* output kept for checking; beyond, only drained */
+
+static char dir[64];
+static struct vhost *vh;
+static size_t builtin_exchanges;
+
+static int peer = -1;    /* the client's end */
+static uint8_t *out;     /* what the broker wrote this input */
+static size_t out_len;
+static bool out_dropped; /* more than OUT_KEEP came: not checked */
+static uint32_t frame_max; /* the connection's, last seen alive */
+
+static void remove_dir(void)
+{
+	static const char *const files[] = {"tern.db", "tern.db-wal", "tern.db-shm"};
+	char path[128];
+	persist_close();
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static void set(const char *name, const char *value)
+{
+	char err[256];
+	if (config_set(name, value, err, sizeof err) < 0) {
+		fprintf(stderr, "fuzz_conn: %s\n", err);
+		abort();
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	config_defaults();
+	log_level = getenv("FUZZ_CONN_LOG") ? LOG_DEBUG : -1;
+	/* tmpfs when there is one: commits cost no disk I/O. */
+	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(dir, sizeof dir, "%s/tern-fuzz-XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		perror("fuzz_conn: mkdtemp");
+		abort();
+	}
+	set("data_dir", dir);
+	set("durability", "normal");
+	/* Small, so a few persistent messages in a durable queue already
+	 * page out to the store and are read back for delivery. */
+	set("memory_budget", "4096");
+	/* A content header may claim this much before its body comes. */
+	set("max_message_size", "1048576");
+	if (delayed_plugin.init() < 0 || server_init_loop() < 0)
+		abort();
+	exchange_types_init();
+	if (persist_open(definitions_recover) < 0)
+		abort();
+	atexit(remove_dir);
+	definitions_first_boot(false); /* vhost "/", user guest/guest */
+	persist_turn();
+	vh = vhost_find(bytes_of("/"));
+	FUZZ_ASSERT(vh != NULL);
+	builtin_exchanges = vh->exchanges.n;
+	return 0;
+}
+
+/* ---- the client's end ---- */
+
+static void drain(void)
+{
+	uint8_t buf[65536];
+	ssize_t n;
+	while ((n = read(peer, buf, sizeof buf)) > 0) {
+		if (out_len + (size_t)n > OUT_KEEP) {
+			out_dropped = true;
+			continue;
+		}
+		memcpy(out + out_len, buf, (size_t)n);
+		out_len += (size_t)n;
+	}
+}
+
+/* True when the broker has nothing left to do with what it was sent. */
+static bool quiet(void)
+{
+	if (event_base_get_num_events(server_base, EVENT_BASE_COUNT_ACTIVE) > 0)
+		return false;
+	struct conn *c = conn_list;
+	if (!c || c->state == CONN_DEAD || c->read_paused)
+		return true;
+	int unread = 0;
+	return ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0 &&
+	       evbuffer_get_length(c->out) == 0;
+}
+
+/* Runs the loop until quiet (bounded), collecting what the broker writes. */
+static void settle(void)
+{
+	for (int i = 0; i < MAX_SPINS; i++) {
+		event_base_loop(server_base, EVLOOP_NONBLOCK);
+		drain();
+		if (conn_list && conn_list->state != CONN_DEAD)
+			frame_max = conn_list->frame_max;
+		if (quiet())
+			break;
+	}
+}
+
+/* Writes p[0..n) to the broker, running the loop when the socket is full.
+ * Returns false when the broker stopped taking bytes. */
+static bool feed(const uint8_t *p, size_t n)
+{
+	int stuck = 0;
+	while (n) {
+		ssize_t w = write(peer, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			stuck = 0;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return false; /* the broker closed its end */
+		if (++stuck > 4)
+			return false; /* not reading (paused): the rest is dropped */
+		settle();
+	}
+	settle();
+	return true;
+}
+
+/* The next piece in frame-at-a-time mode: the protocol header, then each
+ * frame by its declared size (what is left, when that is longer). */
+static size_t next_frame(const uint8_t *p, size_t n, bool first)
+{
+	if (first && n >= PROTOCOL_HEADER_LEN && p[0] == 'A')
+		return PROTOCOL_HEADER_LEN;
+	if (n < 7)
+		return n;
+	uint64_t len = (uint64_t)get32(p + 3) + FRAME_OVERHEAD;
+	return len < n ? (size_t)len : n;
+}
+
+static void feed_all(uint8_t mode, const uint8_t *p, size_t n)
+{
+	switch (mode & 3) {
+	case 0:
+		feed(p, n);
+		break;
+	case 2: {
+		size_t chunk = 1 + (mode >> 2);
+		for (size_t off = 0; off < n; off += chunk)
+			if (!feed(p + off, chunk < n - off ? chunk : n - off))
+				break;
+		break;
+	}
+	default:
+		for (size_t off = 0; off < n;) {
+			size_t k = next_frame(p + off, n - off, off == 0);
+			if (!feed(p + off, k))
+				break;
+			off += k;
+		}
+	}
+}
+
+/* ---- checks ---- */
+
+/* Everything the broker wrote: its protocol header alone (the client's
+ * was wrong), or frames that decode. The stream may end inside a frame
+ * only when the broker dropped the connection with output pending. */
+static void check_output(void)
+{
+	if (out_dropped || !out_len)
+		return;
+	if (out_len >= 4 && !memcmp(out, "AMQP", 4)) {
+		FUZZ_ASSERT(out_len == PROTOCOL_HEADER_LEN &&
+			    !memcmp(out, protocol_header, PROTOCOL_HEADER_LEN));
+		return;
+	}
+	size_t off = 0;
+	while (off < out_len) {
+		struct frame f;
+		long used = frame_parse(out + off, out_len - off, frame_max, &f);
+		if (used < 0)
+			fprintf(stderr, "broker wrote a bad frame at %zu of %zu: %s\n", off, out_len,
+				f.why);
+		FUZZ_ASSERT(used >= 0);
+		if (used == 0)
+			break;
+		off += (size_t)used;
+		if (f.type == FRAME_METHOD) {
+			struct amqp_method m;
+			FUZZ_ASSERT(method_decode(f.payload, f.size, &m) == 0);
+		} else if (f.type == FRAME_HEADER) {
+			struct content_header h;
+			FUZZ_ASSERT(content_header_decode(f.payload, f.size, &h) == 0);
+		} else if (f.type == FRAME_HEARTBEAT) {
+			FUZZ_ASSERT(f.channel == 0);
+		}
+	}
+}
+
+/* ---- reset ---- */
+
+/* Deletes every queue and every exchange the input declared, and the
+ * bindings it made between built-in exchanges; as the broker itself
+ * (actor without a user), through the same operations clients use. */
+static void reset(void)
+{
+	struct actor self = {0};
+	struct op_err e;
+	void *v;
+	while (vh->queues.n) {
+		size_t i = 0;
+		strmap_next(&vh->queues, &i, &v);
+		struct queue *q = v;
+		uint32_t count;
+		FUZZ_ASSERT(op_queue_delete(vh, &self, (struct bytes){(uint8_t *)q->name, q->name_len},
+					    false, false, &count, &e) == 0);
+	}
+	for (bool again = true; again;) {
+		again = false;
+		for (size_t i = 0; strmap_next(&vh->exchanges, &i, &v);) {
+			struct bexchange *x = v;
+			if (x->builtin) {
+				if (!x->nout)
+					continue;
+				/* Copies: unbinding frees the binding. */
+				struct binding *b = x->out[x->nout - 1];
+				char key[256];
+				uint8_t args[65536];
+				FUZZ_ASSERT(b->key_len < sizeof key && b->args.len <= sizeof args);
+				memcpy(key, b->key, b->key_len);
+				memcpy(args, b->args.p, b->args.len);
+				vhost_unbind(vh, x, b->kind, b->dest, (struct bytes){(uint8_t *)key, b->key_len},
+					     (struct bytes){args, b->args.len});
+			} else {
+				FUZZ_ASSERT(op_exchange_delete(vh, &self,
+							       (struct bytes){(uint8_t *)x->base.name,
+									      x->name_len},
+							       false, &e) == 0);
+			}
+			again = true;
+			break;
+		}
+	}
+	settle(); /* commits the deletions */
+	/* Deadlines of what was deleted would hold their queues until they
+	 * fall due; drop them (nothing else is scheduled here). */
+	timer_free();
+	timer_init();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	srandom(1); /* server-named queues: the same names every run */
+	int sv[2];
+	FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	peer = sv[1];
+	fcntl(peer, F_SETFL, O_NONBLOCK);
+	/* A loopback peer, so guest may log in. */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
+	if (!out)
+		out = xmalloc(OUT_KEEP);
+	out_len = 0;
+	out_dropped = false;
+	frame_max = (uint32_t)cfg.frame_max;
+
+	feed_all(data[0], data + 1, size - 1);
+	/* The client goes: the broker reads the EOF and frees the conn. One
+	 * whose reading is paused never sees it and is dropped as a write
+	 * failure would. */
+	shutdown(peer, SHUT_WR);
+	settle();
+	if (conn_list) {
+		if (conn_list->state != CONN_DEAD)
+			conn_kill(conn_list);
+		settle();
+	}
+	FUZZ_ASSERT(conn_list == NULL && conn_count == 0);
+	close(peer);
+	peer = -1;
+	check_output();
+
+	reset();
+	FUZZ_ASSERT(vh->queues.n == 0 && vh->exchanges.n == builtin_exchanges);
+	FUZZ_ASSERT(message_live == 0 && message_bytes == 0);
+	return 0;
+}
