@@ -12,9 +12,12 @@
  *         until quiet in between, as a client waiting for replies would:
  *         deliveries come out before the acks recorded after them
  *   2     in chunks of 1 + (octet >> 2) bytes (1..64), loop in between
- * After the stream the write side is shut, the broker sees the EOF and
- * frees the connection; then everything the input declared is deleted, so
- * no state carries over to the next input.
+ * The 4 octets FF 'T' 'O' 'G' in the stream hand what follows to the
+ * other of two clients (the second connects at its first segment), so
+ * exclusive queues, consumers and publishers on different connections
+ * meet. After the stream the clients shut their write sides, the broker
+ * sees the EOFs and frees the connections; then everything the input
+ * declared is deleted, so no state carries over to the next input.
  *
  * Invariants checked on top of ASan/UBSan/LSan (a broken one aborts):
  * what the broker wrote is well-formed (every complete frame parses
@@ -69,16 +72,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * paused (flow control) cannot hold a run for long. */
 #define MAX_SPINS 256
 #define OUT_KEEP (1u << 20) /* output kept for checking; beyond, only drained */
+#define NCLIENTS 2
+/* In the stream: what follows goes to the other client (0xff is no
+ * frame type, so a real client's stream never has it at a frame start). */
+#define SWAP "\xffTOG"
 
 static char dir[64];
 static struct vhost *vh;
 static size_t builtin_exchanges;
 
-static int peer = -1;    /* the client's end */
-static uint8_t *out;     /* what the broker wrote this input */
-static size_t out_len;
-static bool out_dropped; /* more than OUT_KEEP came: not checked */
-static uint32_t frame_max; /* the connection's, last seen alive */
+/* A client: its end of the socketpair, and what the broker wrote to it. */
+static struct client {
+	int fd;             /* the client's end; -1 until it connects */
+	int broker_fd;      /* the broker's end, while the broker has it open */
+	uint8_t *out;
+	size_t out_len;
+	bool out_dropped;   /* more than OUT_KEEP came: not checked */
+	uint32_t frame_max; /* its connection's, last seen alive */
+} clients[NCLIENTS];
 
 static void remove_dir(void)
 {
@@ -135,20 +146,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* ---- the client's end ---- */
+/* ---- the clients' ends ---- */
 
-static void drain(void)
+static struct conn *conn_of(const struct client *cl)
+{
+	for (struct conn *c = conn_list; c && cl->broker_fd >= 0; c = c->next)
+		if (c->fd == cl->broker_fd)
+			return c;
+	return NULL;
+}
+
+static void drain(struct client *cl)
 {
 	uint8_t buf[65536];
 	ssize_t n;
-	while ((n = read(peer, buf, sizeof buf)) > 0) {
-		if (out_len + (size_t)n > OUT_KEEP) {
-			out_dropped = true;
+	while ((n = read(cl->fd, buf, sizeof buf)) > 0) {
+		if (cl->out_len + (size_t)n > OUT_KEEP) {
+			cl->out_dropped = true;
 			continue;
 		}
-		memcpy(out + out_len, buf, (size_t)n);
-		out_len += (size_t)n;
+		memcpy(cl->out + cl->out_len, buf, (size_t)n);
+		cl->out_len += (size_t)n;
 	}
+	if (n == 0)
+		cl->broker_fd = -1; /* closed: its number may be reused */
 }
 
 /* True when the broker has nothing left to do with what it was sent. */
@@ -156,12 +177,14 @@ static bool quiet(void)
 {
 	if (event_base_get_num_events(server_base, EVENT_BASE_COUNT_ACTIVE) > 0)
 		return false;
-	struct conn *c = conn_list;
-	if (!c || c->state == CONN_DEAD || c->read_paused)
-		return true;
-	int unread = 0;
-	return ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0 &&
-	       evbuffer_get_length(c->out) == 0;
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (c->state == CONN_DEAD || c->read_paused)
+			continue;
+		int unread = 0;
+		if (ioctl(c->fd, FIONREAD, &unread) < 0 || unread || evbuffer_get_length(c->out))
+			return false;
+	}
+	return true;
 }
 
 /* Runs the loop until quiet (bounded), collecting what the broker writes. */
@@ -169,21 +192,46 @@ static void settle(void)
 {
 	for (int i = 0; i < MAX_SPINS; i++) {
 		event_base_loop(server_base, EVLOOP_NONBLOCK);
-		drain();
-		if (conn_list && conn_list->state != CONN_DEAD)
-			frame_max = conn_list->frame_max;
+		for (struct client *cl = clients; cl < clients + NCLIENTS; cl++) {
+			if (cl->fd < 0)
+				continue;
+			drain(cl);
+			struct conn *c = conn_of(cl);
+			if (c && c->state != CONN_DEAD)
+				cl->frame_max = c->frame_max;
+		}
 		if (quiet())
 			break;
 	}
 }
 
+/* Connects client i: the broker's end of a socketpair goes to conn_accept. */
+static void connect_client(int i)
+{
+	struct client *cl = &clients[i];
+	int sv[2];
+	FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	cl->fd = sv[1];
+	cl->broker_fd = sv[0];
+	fcntl(cl->fd, F_SETFL, O_NONBLOCK);
+	if (!cl->out)
+		cl->out = xmalloc(OUT_KEEP);
+	cl->out_len = 0;
+	cl->out_dropped = false;
+	cl->frame_max = (uint32_t)cfg.frame_max;
+	/* A loopback peer, so guest may log in. */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(40000 + i)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
+}
+
 /* Writes p[0..n) to the broker, running the loop when the socket is full.
  * Returns false when the broker stopped taking bytes. */
-static bool feed(const uint8_t *p, size_t n)
+static bool feed(struct client *cl, const uint8_t *p, size_t n)
 {
 	int stuck = 0;
 	while (n) {
-		ssize_t w = write(peer, p, n);
+		ssize_t w = write(cl->fd, p, n);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -212,50 +260,76 @@ static size_t next_frame(const uint8_t *p, size_t n, bool first)
 	return len < n ? (size_t)len : n;
 }
 
-static void feed_all(uint8_t mode, const uint8_t *p, size_t n)
+/* Feeds one segment of the stream to cl as the mode says. */
+static void feed_segment(struct client *cl, uint8_t mode, const uint8_t *p, size_t n, bool first)
 {
 	switch (mode & 3) {
 	case 0:
-		feed(p, n);
+		feed(cl, p, n);
 		break;
 	case 2: {
 		size_t chunk = 1 + (mode >> 2);
 		for (size_t off = 0; off < n; off += chunk)
-			if (!feed(p + off, chunk < n - off ? chunk : n - off))
+			if (!feed(cl, p + off, chunk < n - off ? chunk : n - off))
 				break;
 		break;
 	}
 	default:
 		for (size_t off = 0; off < n;) {
-			size_t k = next_frame(p + off, n - off, off == 0);
-			if (!feed(p + off, k))
+			size_t k = next_frame(p + off, n - off, first && off == 0);
+			if (!feed(cl, p + off, k))
 				break;
 			off += k;
 		}
 	}
 }
 
+/* Splits the stream at each SWAP: the segments go to the clients in
+ * turn, each connecting with its first segment. */
+static void feed_all(uint8_t mode, const uint8_t *p, size_t n)
+{
+	int who = 0;
+	bool started[NCLIENTS] = {false};
+	while (n) {
+		const uint8_t *swap = memmem(p, n, SWAP, sizeof SWAP - 1);
+		size_t k = swap ? (size_t)(swap - p) : n;
+		if (k) {
+			if (clients[who].fd < 0)
+				connect_client(who);
+			feed_segment(&clients[who], mode, p, k, !started[who]);
+			started[who] = true;
+		}
+		if (!swap)
+			break;
+		p += k + sizeof SWAP - 1;
+		n -= k + sizeof SWAP - 1;
+		who = (who + 1) % NCLIENTS;
+	}
+}
+
 /* ---- checks ---- */
 
-/* Everything the broker wrote: its protocol header alone (the client's
- * was wrong), or frames that decode. The stream may end inside a frame
- * only when the broker dropped the connection with output pending. */
-static void check_output(void)
+/* Everything the broker wrote to cl: its protocol header alone (the
+ * client's was wrong), or frames that decode. The stream may end inside
+ * a frame only when the broker dropped the connection with output
+ * pending. */
+static void check_output(const struct client *cl)
 {
-	if (out_dropped || !out_len)
+	const uint8_t *out = cl->out;
+	size_t len = cl->out_len;
+	if (cl->out_dropped || !len)
 		return;
-	if (out_len >= 4 && !memcmp(out, "AMQP", 4)) {
-		FUZZ_ASSERT(out_len == PROTOCOL_HEADER_LEN &&
+	if (len >= 4 && !memcmp(out, "AMQP", 4)) {
+		FUZZ_ASSERT(len == PROTOCOL_HEADER_LEN &&
 			    !memcmp(out, protocol_header, PROTOCOL_HEADER_LEN));
 		return;
 	}
 	size_t off = 0;
-	while (off < out_len) {
+	while (off < len) {
 		struct frame f;
-		long used = frame_parse(out + off, out_len - off, frame_max, &f);
+		long used = frame_parse(out + off, len - off, cl->frame_max, &f);
 		if (used < 0)
-			fprintf(stderr, "broker wrote a bad frame at %zu of %zu: %s\n", off, out_len,
-				f.why);
+			fprintf(stderr, "broker wrote a bad frame at %zu of %zu: %s\n", off, len, f.why);
 		FUZZ_ASSERT(used >= 0);
 		if (used == 0)
 			break;
@@ -328,36 +402,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	srandom(1); /* server-named queues: the same names every run */
-	int sv[2];
-	FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	peer = sv[1];
-	fcntl(peer, F_SETFL, O_NONBLOCK);
-	/* A loopback peer, so guest may log in. */
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
-	if (!out)
-		out = xmalloc(OUT_KEEP);
-	out_len = 0;
-	out_dropped = false;
-	frame_max = (uint32_t)cfg.frame_max;
-
+	for (int i = 0; i < NCLIENTS; i++)
+		clients[i].fd = clients[i].broker_fd = -1;
 	feed_all(data[0], data + 1, size - 1);
-	/* The client goes: the broker reads the EOF and frees the conn. One
+	/* The clients go: the broker reads the EOFs and frees the conns. One
 	 * whose reading is paused never sees it and is dropped as a write
 	 * failure would. */
-	shutdown(peer, SHUT_WR);
+	for (int i = 0; i < NCLIENTS; i++)
+		if (clients[i].fd >= 0)
+			shutdown(clients[i].fd, SHUT_WR);
 	settle();
 	if (conn_list) {
-		if (conn_list->state != CONN_DEAD)
-			conn_kill(conn_list);
+		for (struct conn *c = conn_list; c; c = c->next)
+			conn_kill(c);
 		settle();
 	}
 	FUZZ_ASSERT(conn_list == NULL && conn_count == 0);
-	close(peer);
-	peer = -1;
-	check_output();
-
+	for (int i = 0; i < NCLIENTS; i++) {
+		if (clients[i].fd < 0)
+			continue;
+		close(clients[i].fd);
+		check_output(&clients[i]);
+	}
 	reset();
 	FUZZ_ASSERT(vh->queues.n == 0 && vh->exchanges.n == builtin_exchanges);
 	FUZZ_ASSERT(message_live == 0 && message_bytes == 0);

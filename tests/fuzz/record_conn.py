@@ -10,7 +10,8 @@ Sessions: pika 1.2 (python3-pika) doing publish with confirms, consume and
 ack, nack/reject/recover, tx, qos, exchange/queue declare/bind/unbind/
 purge/delete, TTL, dead-lettering, priorities, length limits, mandatory
 returns, alternate exchanges, a channel error and reopen, heartbeats and
-AMQPLAIN; and, when they are built, the integration suite's amqp091-go and
+AMQPLAIN, two connections meeting on queues (one stream with fuzz_conn's
+SWAP between the clients' turns); and, when they are built, the integration suite's amqp091-go and
 amqplib programs (tests/clients; pass --go BINARY / --node DIR).
 
 A body above 1 KiB is cut to its first 64 bytes in the seed (its content
@@ -36,11 +37,12 @@ import pika
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "fuzz_conn")
 BODY_MAX = 1024
 BODY_CUT = 64
+SWAP = b"\xffTOG"  # fuzz_conn: what follows goes to the other client
 
 
 # ---------------------------------------------------------------- the relay
 
-def pump(src, dst, log):
+def pump(src, dst, log, timeline=None, who=None, lock=None):
     while True:
         try:
             data = src.recv(65536)
@@ -50,6 +52,8 @@ def pump(src, dst, log):
             break
         if log is not None:
             log.append(data)
+            with lock:
+                timeline.append((who, data))
         try:
             dst.sendall(data)
         except OSError:
@@ -72,6 +76,8 @@ class Relay:
         self.lsock.listen(8)
         self.port = self.lsock.getsockname()[1]
         self.sessions = []
+        self.timeline = []  # (session index, bytes) in the order they came
+        self.lock = threading.Lock()
         self.threads = []
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
@@ -84,7 +90,8 @@ class Relay:
             srv = socket.create_connection(self.broker)
             up = []
             self.sessions.append(up)
-            for args in ((cli, srv, up), (srv, cli, None)):
+            who = len(self.sessions) - 1
+            for args in ((cli, srv, up, self.timeline, who, self.lock), (srv, cli, None)):
                 t = threading.Thread(target=pump, args=args, daemon=True)
                 t.start()
                 self.threads.append(t)
@@ -95,8 +102,25 @@ class Relay:
             t.join(30)
         self.threads = []
         got = [b"".join(s) for s in self.sessions]
-        self.sessions = []
+        self.sessions, self.timeline = [], []
         return got
+
+    def take_two(self):
+        """Waits for two relayed connections to end; returns one stream
+        for fuzz_conn's two clients: what each sent, in the order it came,
+        with SWAP wherever the sender changes (the first one first)."""
+        for t in self.threads:
+            t.join(30)
+        self.threads = []
+        assert len(self.sessions) == 2, "expected two connections"
+        out, last = [], 0
+        for who, data in self.timeline:
+            if who != last:
+                out.append(SWAP)
+                last = who
+            out.append(data)
+        self.sessions, self.timeline = [], []
+        return b"".join(out)
 
 
 # ---------------------------------------------------------------- shrinking
@@ -113,7 +137,14 @@ def frames(b):
 
 
 def shrink(stream):
-    """Cuts bodies above BODY_MAX to BODY_CUT octets, fixing the header."""
+    """Cuts bodies above BODY_MAX to BODY_CUT octets, fixing the header
+    (in each client's segments of a two-client stream)."""
+    if SWAP in stream:
+        return SWAP.join(shrink1(seg) for seg in stream.split(SWAP))
+    return shrink1(stream)
+
+
+def shrink1(stream):
     out, cut, left = [], {}, {}
     for fr in frames(stream):
         if len(fr) < 8 or fr[:4] == b"AMQP":
@@ -369,9 +400,46 @@ def s_amqplain(port):
     conn.close()
 
 
+def s_two(port):
+    """Two connections: an exclusive queue the other may not use (405), a
+    consumer on one fed by the other's confirmed publishes, the consumer's
+    connection closing with deliveries unacked (requeued), the other
+    getting them."""
+    a = connect(port)
+    b = connect(port)
+    cha = a.channel()
+    cha.queue_declare("fz-two-excl", exclusive=True)
+    cha.queue_declare("fz-two-q", durable=True)
+    cha.basic_qos(prefetch_count=2)
+    got = []
+    cha.basic_consume("fz-two-q", lambda c, m, p, body: got.append(m.delivery_tag),
+                      consumer_tag="fz-two-ctag")
+    chb = b.channel()
+    try:
+        chb.basic_consume("fz-two-excl", lambda *x: None)
+    except pika.exceptions.ChannelClosedByBroker:
+        pass
+    chb = b.channel()
+    chb.confirm_delivery()
+    for i in range(4):
+        chb.basic_publish("", "fz-two-q", b"two %d" % i, pika.BasicProperties(delivery_mode=2))
+    while len(got) < 2:
+        a.process_data_events(time_limit=0.1)
+    cha.basic_ack(got[0])
+    while len(got) < 3:
+        a.process_data_events(time_limit=0.1)
+    a.close()  # two unacked: back to the queue
+    for _ in range(3):
+        m = chb.basic_get("fz-two-q")[0]
+        chb.basic_ack(m.delivery_tag)
+    chb.queue_delete("fz-two-q")
+    b.close()
+
+
 SESSIONS = [("pika_confirms", s_confirms), ("pika_consume", s_consume), ("pika_nack", s_nack),
             ("pika_tx", s_tx), ("pika_topology", s_topology), ("pika_features", s_features),
-            ("pika_errors", s_errors), ("pika_amqplain", s_amqplain)]
+            ("pika_errors", s_errors), ("pika_amqplain", s_amqplain),
+            ("pika_two", s_two)]
 
 
 def save(name, stream):
@@ -392,6 +460,9 @@ def main():
     url = "amqp://guest:guest@127.0.0.1:%d/" % relay.port
     for name, fn in SESSIONS:
         fn(relay.port)
+        if fn is s_two:
+            save(name, relay.take_two())
+            continue
         for i, s in enumerate(relay.take()):
             save(name if i == 0 else "%s_%d" % (name, i), s)
     clients = []
