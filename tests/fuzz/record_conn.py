@@ -14,13 +14,17 @@ AMQPLAIN, two connections meeting on queues (one stream with fuzz_conn's
 SWAP between the clients' turns); and, when they are built, the integration suite's amqp091-go and
 amqplib programs (tests/clients; pass --go BINARY / --node DIR).
 
-A body above 1 KiB is cut to its first 64 bytes in the seed (its content
+A body above 5000 octets is cut to its first 64 bytes in the seed (its content
 header says so), so seeds stay small while every delivery tag and confirm
 the client recorded still lines up.
+
+The x-delayed-message session needs Tern's plugin: with --ternd it is
+recorded against a ternd started on a free port with a temporary data dir.
 
 Names are fz-<session>-*; every session deletes what it declared.
 Usage: /usr/bin/python3 tests/fuzz/record_conn.py [--port 5672]
            [--go build/clients/go/amqp091check] [--node tests/clients/node]
+           [--ternd build/ternd]
 """
 import argparse
 import datetime
@@ -30,12 +34,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 
 import pika
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "fuzz_conn")
-BODY_MAX = 1024
+BODY_MAX = 5000
 BODY_CUT = 64
 SWAP = b"\xffTOG"  # fuzz_conn: what follows goes to the other client
 
@@ -187,6 +193,8 @@ def s_confirms(port):
     ch = conn.channel()
     ch.queue_declare("fz-confirms-q", durable=True)
     ch.confirm_delivery()
+    # Past fuzz_conn's memory budget: stored only, read back for the get.
+    ch.basic_publish("", "fz-confirms-q", b"x" * 3000, pika.BasicProperties(delivery_mode=2))
     for i in range(4):
         ch.basic_publish("", "fz-confirms-q", b"persistent %d" % i,
                          pika.BasicProperties(delivery_mode=2, message_id="m%d" % i,
@@ -195,7 +203,6 @@ def s_confirms(port):
                                                        "ts": datetime.datetime(2024, 1, 2),
                                                        "l": [1, "a"], "t": {"k": True}}))
     ch.basic_publish("", "fz-confirms-q", b"transient", pika.BasicProperties(delivery_mode=1))
-    ch.basic_publish("", "fz-confirms-q", b"x" * 3000, pika.BasicProperties(delivery_mode=2))
     for _ in range(3):
         ch.basic_get("fz-confirms-q", auto_ack=False)
     ch.basic_ack(0, multiple=True)
@@ -338,7 +345,14 @@ def s_features(port):
     except pika.exceptions.UnroutableError:
         pass
     ch.basic_get("fz-feat-dead", auto_ack=True)
-    for q in ("fz-feat-q", "fz-feat-dead"):
+    # A full queue that refuses publishes: the second one is nacked.
+    ch.queue_declare("fz-feat-full", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    ch.basic_publish("", "fz-feat-full", b"fits")
+    try:
+        ch.basic_publish("", "fz-feat-full", b"refused")
+    except pika.exceptions.NackError:
+        pass
+    for q in ("fz-feat-q", "fz-feat-dead", "fz-feat-full"):
         ch.queue_delete(q)
     for x in ("fz-feat-dlx", "fz-feat-ae", "fz-feat-ae-target"):
         ch.exchange_delete(x)
@@ -436,10 +450,50 @@ def s_two(port):
     b.close()
 
 
+def s_delayed(port):
+    """The x-delayed-message exchange (Tern's built-in plugin, which the
+    RabbitMQ here does not have): recorded against ternd."""
+    conn = connect(port)
+    ch = conn.channel()
+    ch.exchange_declare("fz-delayed-x", "x-delayed-message", durable=True,
+                        arguments={"x-delayed-type": "direct"})
+    ch.queue_declare("fz-delayed-q", durable=True)
+    ch.queue_bind("fz-delayed-q", "fz-delayed-x", "k")
+    ch.confirm_delivery()
+    for delay in (3600000, 0, -5):
+        ch.basic_publish("fz-delayed-x", "k", b"delay %d" % delay,
+                         pika.BasicProperties(delivery_mode=2, headers={"x-delay": delay}))
+    ch.basic_get("fz-delayed-q", auto_ack=True)
+    ch.queue_delete("fz-delayed-q")
+    ch.exchange_delete("fz-delayed-x")
+    conn.close()
+
+
+# Recorded against ternd (--ternd), not the reference broker.
+TERN_SESSIONS = [("tern_delayed", s_delayed)]
+
 SESSIONS = [("pika_confirms", s_confirms), ("pika_consume", s_consume), ("pika_nack", s_nack),
             ("pika_tx", s_tx), ("pika_topology", s_topology), ("pika_features", s_features),
             ("pika_errors", s_errors), ("pika_amqplain", s_amqplain),
             ("pika_two", s_two)]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("ternd did not start on port %d" % port)
 
 
 def save(name, stream):
@@ -454,6 +508,7 @@ def main():
     ap.add_argument("--port", type=int, default=5672, help="the broker's AMQP port")
     ap.add_argument("--go", help="amqp091check binary (tests/clients/go)")
     ap.add_argument("--node", help="tests/clients/node, after npm ci")
+    ap.add_argument("--ternd", help="ternd binary, for the sessions only Tern can serve")
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     relay = Relay(("127.0.0.1", a.port))
@@ -465,6 +520,22 @@ def main():
             continue
         for i, s in enumerate(relay.take()):
             save(name if i == 0 else "%s_%d" % (name, i), s)
+    if a.ternd:
+        with tempfile.TemporaryDirectory() as d:
+            port = free_port()
+            p = subprocess.Popen([a.ternd, "--bind", "127.0.0.1", "--port", str(port),
+                                  "--data-dir", d, "--management-port", "0",
+                                  "--prometheus-port", "0", "--log-level", "error"])
+            try:
+                wait_port(port)
+                trelay = Relay(("127.0.0.1", port))
+                for name, fn in TERN_SESSIONS:
+                    fn(trelay.port)
+                    for i, s in enumerate(trelay.take()):
+                        save(name if i == 0 else "%s_%d" % (name, i), s)
+            finally:
+                p.terminate()
+                p.wait(10)
     clients = []
     if a.go:
         clients.append(("go_amqp091", [a.go, url, "fz-go"]))
