@@ -169,6 +169,24 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(PROTO_SRC)
 
+# fuzz_conn drives a whole broker: the library is built again with clang,
+# libFuzzer's coverage (fuzzer-no-link) and ASan+UBSan, into build/fuzz/.
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/www.o
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $(WARN) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+build/fuzz/obj/gen/www.o: $(BUILD)/gen/www.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -c $< -o $@
+build/fuzz/libtern.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c build/fuzz/libtern.a
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $(PKG_CFLAGS) -o $@ $< build/fuzz/libtern.a \
+		$(PKG_LIBS) -lm
+
 # Scenarios S1-S9 with ternperf against Tern and, when running on 5672,
 # RabbitMQ; rewrites docs/benchmarks.md. Still runs when ternd does not build.
 # ARGS go to tools/bench.sh (--tls adds S1 and S5 over TLS; --help).
