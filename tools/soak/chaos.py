@@ -39,6 +39,7 @@ CHILD_IDS = 3000
 
 class RawCutter(Worker):
     kind = "raw-cutter"
+    expected_exceptions = (amqpraw.ServerClosed,)
 
     def session(self):
         if not self.sleep(self.rng.uniform(0.3, 3)):

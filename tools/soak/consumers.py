@@ -14,14 +14,16 @@ import pika
 import topology as T
 from worker import Worker, abort_socket
 
-# action weights: ack, ack-multiple, nack-requeue, reject-requeue,
-# nack-drop, reject-drop, hold
+# Per profile: queues, action weights (ack, ack-multiple, nack-requeue,
+# reject-requeue, nack-drop, reject-drop, hold), session and pause lengths.
 PROFILES = {
     "main": ([T.Q0, T.Q1, T.Q2, T.PRIO, T.LIMIT, T.T0],
              (70, 8, 6, 4, 2, 2, 8), (3, 30), (0, 1)),
-    "dlx": ([T.TTL, T.MAXLEN], (50, 0, 25, 0, 8, 7, 10), (1, 8), (0, 4)),
+    "dlx": ([T.TTL, T.MAXLEN, T.RETRY], (50, 0, 25, 0, 8, 7, 10), (1, 8), (0, 4)),
     "dead": ([T.DEAD], (85, 4, 4, 0, 2, 1, 4), (3, 30), (0, 1)),
 }
+# soak.retry's deliveries mostly go back, so many reach its delivery limit.
+QUEUE_WEIGHTS = {T.RETRY: (30, 0, 40, 20, 0, 5, 5)}
 ACTIONS = ("ack", "ack-multiple", "nack-requeue", "reject-requeue", "nack-drop",
            "reject-drop", "hold")
 
@@ -106,7 +108,7 @@ class Consumer(Worker):
             self.ch.basic_ack(tag)   # not ours: reported, out of the way
             return
         self.out[tag] = (mid, q)
-        self.act(self.rng.choices(ACTIONS, self.weights)[0], tag)
+        self.act(self.rng.choices(ACTIONS, QUEUE_WEIGHTS.get(q, self.weights))[0], tag)
 
     def act(self, action, tag):
         ch = self.ch

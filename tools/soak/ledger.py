@@ -150,7 +150,9 @@ class Ledger:
             f, target, s, ep = self.flags[mid], self.target[mid], self.seen[mid], self.epoch[mid]
             self.counts["delivered"] += 1
             if phase:
-                self.counts[phase + "d"] += 1
+                self.counts[{"browse": "browsed", "drain": "drained"}[phase]] += 1
+            if redelivered:
+                self.counts["delivered redelivered"] += 1
         hist = "(flags %s, seen %s, published in run %d, delivered in run %d)" % (
             flag_names(f), seen_names(s), ep, epoch)
         if not f & PUB:
@@ -174,6 +176,8 @@ class Ledger:
             bad = self._check_death(mid, target, f, s, props)
             if bad:
                 self.problem("x-death", "%s: message %d: %s %s" % (where, mid, bad, hist))
+            else:
+                self.count("dead-lettered (%s) delivered" % props.headers["x-death"][0]["reason"])
         if not f & PERSIST and epoch > ep:
             self.problem("resurrected", "%s delivered transient message %d after a restart %s"
                          % (where, mid, hist))

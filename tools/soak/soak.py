@@ -43,6 +43,7 @@ from churn import Churn  # noqa: E402
 from consumers import Consumer  # noqa: E402
 from publishers import AsyncPublisher, TxPublisher  # noqa: E402
 from ternd import Ternd  # noqa: E402
+from monitor import Monitor  # noqa: E402
 from worker import Context  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -66,11 +67,7 @@ class Soak:
         self.ledger = L.Ledger()
         self.ctx = Context(self.broker, self.ledger, a.seed)
         self.restarts = []            # (run ended, how, seconds to start again)
-        self.mon = None
-        self.depth = 0
-        self.peak_depth = 0
-        self.peak_wal = 0
-        self.wal_reported = False
+        self.monitor = Monitor(self.ctx, a.max_depth, a.wal_limit)
 
     # ------------------------------------------------------------ broker runs
     def start_broker(self):
@@ -87,7 +84,16 @@ class Soak:
         bad = self.broker.integrity()
         if bad:
             self.ledger.problem("database", "after %s of run %d: %s" % (how, run, bad))
-        self.close_monitor()
+        if self.rng.random() < 0.15:
+            # killed again in the middle of recovery, before it listens
+            if self.broker.start(kill_after=self.rng.uniform(0.05, 1.5)):
+                self.restarts.append((self.broker.run, "kill -9 in recovery", 0.0))
+                say("run %d killed while recovering", self.broker.run)
+                bad = self.broker.integrity()
+                if bad:
+                    self.ledger.problem("database", "after a kill in recovery: %s" % bad)
+            else:
+                self.broker.kill9()
         self.broker.start()
         took = time.monotonic() - t
         self.restarts.append((run, how, took))
@@ -106,48 +112,8 @@ class Soak:
         self.scan_log()
         self.ledger.problem("broker died", "run %d exited on its own with status %s; log "
                             "tail:\n%s" % (self.broker.run, rc, self.broker.log_tail(40)))
-        self.close_monitor()
         self.broker.start()
         self.restarts.append((self.broker.run - 1, "died", 0.0))
-
-    # ------------------------------------------------------------ monitor
-    def close_monitor(self):
-        if self.mon:
-            try:
-                self.mon.close()
-            except Exception:
-                pass
-        self.mon = None
-
-    def check_depth(self):
-        """Total ready messages in the fixed queues; publishers wait while
-        it is above --max-depth (the queues must not grow without bound
-        when the broker, slowed by the sanitizers, falls behind)."""
-        try:
-            if not self.mon or not self.mon.is_open:
-                self.mon = pika.BlockingConnection(self.ctx.params())
-            ch = self.mon.channel()
-            n = 0
-            for q in T.FIXED:
-                if q != T.T0:
-                    n += ch.queue_declare(T.NAMES[q], passive=True).method.message_count
-            ch.close()
-        except (px.AMQPError, OSError):
-            self.close_monitor()
-            return
-        self.depth = n
-        self.peak_depth = max(self.peak_depth, n)
-        wal = self.broker.db_bytes()[1]
-        if wal > self.peak_wal:
-            self.peak_wal = wal
-            if wal > self.a.wal_limit << 20 and not self.wal_reported:
-                self.wal_reported = True
-                self.ledger.problem("WAL growth", "tern.db-wal reached %.0f MiB (limit %d MiB)"
-                                    % (wal / MIB / MIB, self.a.wal_limit))
-        if n > self.a.max_depth:
-            self.ctx.throttle.set()
-        elif n < self.a.max_depth * 0.6:
-            self.ctx.throttle.clear()
 
     def progress(self):
         c = self.ledger.counts
@@ -155,8 +121,8 @@ class Soak:
         db, wal = self.broker.db_bytes()
         say("run %d: published %d, confirmed %d, delivered %d, queued %d, RSS %.0f MiB, "
             "database %.0f+%.0f MiB, problems %d", self.broker.run, c["published"],
-            c["confirmed"], c["delivered"], self.depth, rss, db / MIB / MIB, wal / MIB / MIB,
-            sum(self.ledger.problems.values()))
+            c["confirmed"], c["delivered"], self.monitor.depth, rss, db / MIB / MIB,
+            wal / MIB / MIB, sum(self.ledger.problems.values()))
 
     # ------------------------------------------------------------ the run
     def workers(self):
@@ -174,22 +140,19 @@ class Soak:
         T.declare_all(conn.channel())
         conn.close()
         workers = self.workers()
-        for w in workers:
+        for w in workers + [self.monitor]:
             w.start()
         say("soak: %s, %d s, kill every %d s, seed %d, port %d, %d clients",
             self.broker.path, a.duration, a.kill_every, a.seed, self.broker.port, len(workers))
         end = time.monotonic() + a.duration
         next_kill = time.monotonic() + self.jitter()
-        next_sample = next_depth = next_progress = 0
+        next_sample = next_progress = 0
         n_restart = 0
         while time.monotonic() < end:
             now = time.monotonic()
             if now >= next_sample:
                 self.broker.sample()
                 next_sample = now + 1
-            if now >= next_depth:
-                self.check_depth()
-                next_depth = now + 2
             if now >= next_progress:
                 self.progress()
                 next_progress = now + a.progress
@@ -207,13 +170,12 @@ class Soak:
         self.ctx.stop.set()
         self.ctx.throttle.clear()
         deadline = time.monotonic() + 60
-        for w in workers:
+        for w in workers + [self.monitor]:
             w.join(max(0.1, deadline - time.monotonic()))
-        stuck = [w.name for w in workers if w.is_alive()]
+        stuck = [w.name for w in workers + [self.monitor] if w.is_alive()]
         if stuck:
             self.ledger.problem("stuck client", "still running 60 s after the end: %s"
                                 % ", ".join(stuck))
-        self.close_monitor()
         self.check_alive()
         self.final()
 
@@ -347,9 +309,9 @@ class Soak:
             "drain_checked": self.drain_checked, "lost": len(self.lost),
             "peak_rss_mib": round(self.broker.peak_kib() / MIB, 1),
             "rss_by_run_mib": {r: round(v[1] / MIB, 1) for r, v in sorted(runs.items())},
-            "peak_queued": self.peak_depth,
+            "peak_queued": self.monitor.peak_depth,
             "database_mib": round(self.broker.db_bytes()[0] / MIB / MIB, 1),
-            "peak_wal_mib": round(self.peak_wal / MIB / MIB, 1),
+            "peak_wal_mib": round(self.monitor.peak_wal / MIB / MIB, 1),
             "problems": dict(self.ledger.problems),
             "client_errors": {"%s: %s" % k: v for k, v in
                               sorted(self.ctx.errors.items(), key=lambda kv: -kv[1])[:25]},

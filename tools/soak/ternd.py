@@ -59,7 +59,10 @@ class Ternd:
         self._log_scanned = 0
 
     # ------------------------------------------------------------ process
-    def start(self, timeout=60.0):
+    def start(self, timeout=60.0, kill_after=None):
+        """Starts ternd and waits until it accepts connections. kill_after:
+        SIGKILL it after that many seconds if it is not accepting by then
+        (still recovering): returns True when it was killed so."""
         cmd = [self.path, "--bind", "127.0.0.1", "--port", str(self.port),
                "--data-dir", self.data_dir, "--config", self.config_path,
                "--log-level", "info", "--management-port", "0", "--prometheus-port", "0"]
@@ -76,6 +79,11 @@ class Ternd:
                                     stdin=subprocess.DEVNULL, env=env)
         deadline = t0 + timeout
         while time.monotonic() < deadline:
+            if kill_after is not None and time.monotonic() - t0 > kill_after:
+                proc.kill()
+                proc.wait()
+                self.exits.append((self.run, "kill -9 in recovery", proc.returncode))
+                return True
             if proc.poll() is not None:
                 raise RuntimeError("ternd exited with status %s at start-up (run %d)"
                                    % (proc.returncode, self.run))
@@ -92,6 +100,7 @@ class Ternd:
         self.started_at = time.monotonic()
         with self.lock:
             self.proc = proc
+        return False
 
     def alive(self):
         p = self.proc

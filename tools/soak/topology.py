@@ -16,6 +16,8 @@ leave it is known to the ledger:
                   requeue move the message to soak.dead (one transaction with
                   its removal, so no loss across kill -9 either)
   soak.maxlen     x-max-length 40 drop-head, dead-lettered to soak.dlx
+  soak.retry      x-delivery-limit 2, dead-lettered to soak.dlx (its consumer
+                  requeues most deliveries, so many reach the limit)
   soak.dead       bound to the fanout soak.dlx; no DLX of its own (a reject
                   without requeue drops)
   soak.t0         not durable, transient messages only: all lost at a
@@ -26,16 +28,17 @@ checked for integrity only.
 """
 
 # Queue indexes as the ledger stores them (one byte per message id).
-Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, DEAD, T0, CHURN = range(1, 11)
+Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, DEAD, T0, CHURN, RETRY = range(1, 12)
 
 NAMES = {Q0: "soak.q0", Q1: "soak.q1", Q2: "soak.q2", PRIO: "soak.prio",
          LIMIT: "soak.limit", TTL: "soak.ttl", MAXLEN: "soak.maxlen",
-         DEAD: "soak.dead", T0: "soak.t0", CHURN: "soak.churn"}
+         DEAD: "soak.dead", T0: "soak.t0", CHURN: "soak.churn", RETRY: "soak.retry"}
 BY_NAME = {v: k for k, v in NAMES.items()}
 
 TTL_MS = 400
 DELIVERY_LIMIT = 3
 MAXLEN_LEN = 40
+RETRY_LIMIT = 2
 LIMIT_LEN = 200
 
 # x-arguments of each fixed queue (the same on every declare)
@@ -46,16 +49,18 @@ ARGS = {
     TTL: {"x-message-ttl": TTL_MS, "x-dead-letter-exchange": "soak.dlx",
           "x-delivery-limit": DELIVERY_LIMIT},
     MAXLEN: {"x-max-length": MAXLEN_LEN, "x-dead-letter-exchange": "soak.dlx"},
+    RETRY: {"x-delivery-limit": RETRY_LIMIT, "x-dead-letter-exchange": "soak.dlx"},
     DEAD: {},
     T0: {},
 }
-DURABLE = {Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, DEAD}
-FIXED = [Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, DEAD, T0]
+DURABLE = {Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, RETRY, DEAD}
+FIXED = [Q0, Q1, Q2, PRIO, LIMIT, TTL, MAXLEN, RETRY, DEAD, T0]
 # Queues whose reject-without-requeue moves the message (to soak.dead).
-HAS_DLX = {TTL, MAXLEN}
+HAS_DLX = {TTL, MAXLEN, RETRY}
 # Dead-letter reasons each DLX source may give.
 DL_REASONS = {TTL: {"expired", "rejected", "delivery_limit"},
-              MAXLEN: {"maxlen", "rejected"}}
+              MAXLEN: {"maxlen", "rejected"},
+              RETRY: {"delivery_limit", "rejected"}}
 
 # (name, type) of the durable fixed exchanges; bindings: (exchange, queue, key, args)
 EXCHANGES = [("soak.direct", "direct"), ("soak.topic", "topic"),
@@ -68,7 +73,7 @@ BINDINGS = [("soak.direct", Q0, "q0", None),
 
 # Targets publishers pick, with weights; soak.t0 gets transient messages only.
 PUBLISH_WEIGHTS = [(Q0, 18), (Q1, 14), (Q2, 10), (PRIO, 14), (LIMIT, 10),
-                   (TTL, 12), (MAXLEN, 10), (T0, 12)]
+                   (TTL, 12), (MAXLEN, 10), (RETRY, 6), (T0, 12)]
 
 
 def route(target, variant):

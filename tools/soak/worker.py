@@ -56,6 +56,7 @@ def abort_socket(impl):
 
 class Worker(threading.Thread):
     kind = "worker"
+    expected_exceptions = ()     # more exception types a restart explains
 
     def __init__(self, ctx, index):
         super().__init__(name="%s-%d" % (self.kind, index), daemon=True)
@@ -94,7 +95,8 @@ class Worker(threading.Thread):
                 self.ledger.problem("broker error", "%s: %s" % (self.name, what))
             return
         if isinstance(e, (px.AMQPConnectionError, px.AMQPChannelError, OSError, EOFError,
-                          px.ChannelWrongStateError, px.ConnectionWrongStateError)):
+                          px.ChannelWrongStateError, px.ConnectionWrongStateError) +
+                      self.expected_exceptions):
             self.ctx.error(self.kind, type(e).__name__)
             return
         # anything else is a bug in the soak itself: say where, once
