@@ -186,6 +186,7 @@ class Soak:
     # ------------------------------------------------------------ the end
     def final(self):
         run = self.broker.run
+        self.check_sockets()
         n = self.collect("browse", T.FIXED, run)
         checked, missing = self.ledger.missing(L.BROWSED, final_epoch=run)
         self.browse_checked, self.browse_missing = checked, missing
@@ -211,6 +212,20 @@ class Soak:
             self.ledger.problem("exit status", "ternd exited with status %s at the final "
                                 "SIGTERM (23 is LeakSanitizer)" % rc)
         self.scan_log()
+
+    def check_sockets(self):
+        """With every client gone, the broker must let go of every
+        connection (those cut mid-frame or dropped without a close too):
+        only its listener is left, within the handshake timeout."""
+        deadline = time.monotonic() + 20
+        n = self.broker.sockets()
+        while n is not None and n > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            n = self.broker.sockets()
+        self.sockets_left = n
+        if n is not None and n > 1:
+            self.ledger.problem("connections", "%d sockets still open 20 s after every "
+                                "client was gone (1: the listener)" % n)
 
     def check_t0_gone(self):
         conn = pika.BlockingConnection(self.ctx.params())
@@ -310,6 +325,7 @@ class Soak:
             "peak_rss_mib": round(self.broker.peak_kib() / MIB, 1),
             "rss_by_run_mib": {r: round(v[1] / MIB, 1) for r, v in sorted(runs.items())},
             "peak_queued": self.monitor.peak_depth,
+            "peak_sockets": self.broker.peak_sockets, "sockets_left": self.sockets_left,
             "database_mib": round(self.broker.db_bytes()[0] / MIB / MIB, 1),
             "peak_wal_mib": round(self.monitor.peak_wal / MIB / MIB, 1),
             "problems": dict(self.ledger.problems),
@@ -329,6 +345,8 @@ class Soak:
             out["peak_rss_mib"], " ".join("%s:%s" % kv for kv in out["rss_by_run_mib"].items())))
         print("  peak queued %d, database at the end %.1f MiB, peak WAL %.1f MiB"
               % (out["peak_queued"], out["database_mib"], out["peak_wal_mib"]))
+        print("  broker sockets: peak %d, after the clients had gone %s"
+              % (out["peak_sockets"], out["sockets_left"]))
         print("  client errors (expected around restarts and in churn):")
         for k, v in out["client_errors"].items():
             print("    %6d  %s" % (v, k))
@@ -381,6 +399,7 @@ def main():
     work = tempfile.mkdtemp(prefix="tern-soak-")
     soak = Soak(a, path, work)
     soak.browse_checked = soak.drain_checked = 0
+    soak.sockets_left = None
     soak.browse_missing = soak.lost = []
     try:
         soak.run()

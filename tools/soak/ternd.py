@@ -56,6 +56,7 @@ class Ternd:
         self.started_at = None
         self.start_times = []        # seconds from exec to accepting connections
         self.exits = []              # (run, how, status)
+        self.peak_sockets = 0
         self._log_scanned = 0
 
     # ------------------------------------------------------------ process
@@ -156,6 +157,21 @@ class Ternd:
 
     def sample(self):
         self._sample()
+        n = self.sockets()
+        if n is not None:
+            self.peak_sockets = max(self.peak_sockets, n)
+
+    def sockets(self):
+        """Sockets the broker holds open (listener included), or None."""
+        p = self.proc
+        if p is None:
+            return None
+        d = "/proc/%d/fd" % p.pid
+        try:
+            return sum(1 for f in os.listdir(d)
+                       if os.readlink(os.path.join(d, f)).startswith("socket:"))
+        except OSError:
+            return None
 
     def peak_kib(self):
         return max(self.hwm.values(), default=0)
