@@ -37,6 +37,14 @@ from support import amqpraw  # noqa: E402
 CHILD_IDS = 3000
 
 
+class Refused(Exception):
+    """The broker's connection.close to the raw client."""
+
+    def __init__(self, code, text):
+        super().__init__("%d %s" % (code, text))
+        self.reply_code, self.reply_text = code, text
+
+
 class RawCutter(Worker):
     kind = "raw-cutter"
     expected_exceptions = (amqpraw.ServerClosed,)
@@ -51,8 +59,14 @@ class RawCutter(Worker):
             if rng.random() < 0.2:
                 self.cut_handshake(c)
             else:
-                _, frame_max, _ = c.handshake()
-                c.open_channel(1)
+                try:
+                    _, frame_max, _ = c.handshake()
+                except AssertionError:   # connection.close: the broker stopping
+                    raise amqpraw.ServerClosed("closed in the handshake")
+                c.send_method(1, amqpraw.CHANNEL_OPEN, amqpraw.shortstr(""))
+                f = c.read_method()
+                if f.method == amqpraw.CONNECTION_CLOSE:
+                    raise Refused(*f.close_info()[:2])
                 self.cut_publishes(c, epoch, frame_max)
             self.ledger.count("raw clients cut")
             self.finish(c)
@@ -137,8 +151,10 @@ class KilledChild(Worker):
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              stdin=subprocess.DEVNULL)
         confirmed = []
+        # whole lines only: one the kill cut short would name another id
         reader = threading.Thread(target=lambda: confirmed.extend(
-            int(l) for l in p.stdout if l.strip().isdigit()), daemon=True)
+            int(l) for l in p.stdout if l.endswith(b"\n") and l.strip().isdigit()),
+            daemon=True)
         reader.start()
         self.ctx.stop.wait(self.rng.uniform(0.3, 5))
         p.send_signal(signal.SIGKILL)

@@ -53,10 +53,7 @@ class Churn(Worker):
                 conn.process_data_events(0)
                 self.sleep(self.rng.uniform(0, 0.05))
         finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            self.close(conn)
 
     def fresh(self, kind):
         self.n += 1

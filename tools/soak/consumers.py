@@ -10,6 +10,7 @@ queue and shows up again, which the checks allow."""
 import time
 
 import pika
+import pika.exceptions as px
 
 import topology as T
 from worker import Worker, abort_socket
@@ -52,16 +53,16 @@ class Consumer(Worker):
                 self.ledger.count("client aborts")
                 time.sleep(0.05)
         finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            self.close(conn)
         self.sleep(self.rng.uniform(*self.pause))
 
     def channel_session(self, conn, end):
         """One channel until `end`; returns how the session should end."""
         ch = conn.channel()
         self.ch = ch
+        # A channel the broker closes is a problem even when the session
+        # then ends in a way that hides it (a close crossing it).
+        ch._impl.add_on_close_callback(self.on_channel_closed)
         self.out = {}                 # delivery tag -> (id, queue)
         self.held = []                # (release time, tag)
         self.tags = {}                # consumer tag -> queue
@@ -97,6 +98,10 @@ class Consumer(Worker):
         if how == "channel":
             ch.close()
         return how
+
+    def on_channel_closed(self, ch, reason):
+        if isinstance(reason, px.ChannelClosedByBroker):
+            self.classify(reason)
 
     def on_message(self, ch, method, props, body):
         self.handle(self.tags[method.consumer_tag], method.delivery_tag, method.redelivered,

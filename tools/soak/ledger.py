@@ -45,6 +45,7 @@ class Ledger:
         self.counts = Counter()          # published, confirmed, delivered, ...
         self.problems = Counter()        # kind -> number
         self.examples = []               # (kind, text), the first MAX_EXAMPLES
+        self.on_problem = None           # called with (kind, text) for those
 
     # ------------------------------------------------------------ ids
     def _grow(self, n):
@@ -125,10 +126,15 @@ class Ledger:
 
     # ------------------------------------------------------------ problems
     def problem(self, kind, text):
+        """Records a failure; the first MAX_EXAMPLES are kept for the
+        report and printed as they happen (a long run shows them early)."""
         with self.lock:
             self.problems[kind] += 1
-            if len(self.examples) < MAX_EXAMPLES:
+            keep = len(self.examples) < MAX_EXAMPLES
+            if keep:
                 self.examples.append((kind, text))
+        if keep and self.on_problem:
+            self.on_problem(kind, text)
 
     def count(self, name, n=1):
         with self.lock:
@@ -182,7 +188,8 @@ class Ledger:
             self.problem("resurrected", "%s delivered transient message %d after a restart %s"
                          % (where, mid, hist))
         bit = AT_DEAD if dead else AT_TARGET
-        if s & bit and not redelivered:
+        # (churn messages reach several churn queues: copies, not repeats)
+        if s & bit and not redelivered and target != T.CHURN:
             self.problem("redelivered-flag", "%s delivered message %d again with "
                          "redelivered = false %s" % (where, mid, hist))
         with self.lock:

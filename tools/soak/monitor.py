@@ -36,10 +36,7 @@ class Monitor(Worker):
                 self.check_wal()
                 self.sleep(1)
         finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            self.close(conn)
 
     def check_wal(self):
         wal = self.ctx.broker.db_bytes()[1]

@@ -58,8 +58,11 @@ class AsyncPublisher(Worker):
         finally:
             # what was not confirmed when the connection went may or may not be in
             self.pending.clear()
-        if isinstance(self.closed_reason, Exception) and not self.ending:
-            raise self.closed_reason
+        r = self.closed_reason
+        # the broker closing something counts even in a session that was ending
+        if isinstance(r, Exception) and (not self.ending or isinstance(
+                r, (px.ChannelClosedByBroker, px.ConnectionClosedByBroker))):
+            raise r
 
     # -- connection and channel
     def on_open_error(self, conn, err):
@@ -181,10 +184,7 @@ class TxPublisher(Worker):
                 self.batch(ch, epoch)
                 conn.process_data_events(0)
         finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            self.close(conn)
 
     def batch(self, ch, epoch):
         ids, sent = [], False

@@ -65,6 +65,7 @@ class Soak:
         config = ["memory_budget = %s" % a.memory_budget, "durability = %s" % a.durability]
         self.broker = Ternd(path, work, config)
         self.ledger = L.Ledger()
+        self.ledger.on_problem = lambda kind, text: say("PROBLEM [%s] %s", kind, text)
         self.ctx = Context(self.broker, self.ledger, a.seed)
         self.restarts = []            # (run ended, how, seconds to start again)
         self.monitor = Monitor(self.ctx, a.max_depth, a.wal_limit)
@@ -131,6 +132,9 @@ class Soak:
              Consumer(ctx, 0, "main"), Consumer(ctx, 1, "main"), Consumer(ctx, 2, "main"),
              Consumer(ctx, 0, "dlx"), Consumer(ctx, 0, "dead"), Churn(ctx, 0),
              RawCutter(ctx, 0), KilledChild(ctx, 0, os.path.abspath(__file__))]
+        if self.a.only:
+            kinds = self.a.only.split(",")
+            w = [x for x in w if any(x.kind.startswith(k) for k in kinds)]
         return w
 
     def run(self):
@@ -375,6 +379,8 @@ def main():
                     help="fail when tern.db-wal grows past this many MiB")
     ap.add_argument("--progress", type=float, default=30, help="seconds between status lines")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--only", help="run only these clients (comma-separated kinds: publisher, "
+                    "tx-publisher, consumer, churn, raw-cutter, killed-child)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and log")
     # the child publisher (chaos.KilledChild)
     ap.add_argument("--child-publish", action="store_true", help=argparse.SUPPRESS)

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 import traceback
-import zlib
 from collections import Counter
 
 import pika
@@ -62,7 +61,7 @@ class Worker(threading.Thread):
         super().__init__(name="%s-%d" % (self.kind, index), daemon=True)
         self.ctx = ctx
         self.ledger = ctx.ledger
-        self.rng = random.Random(ctx.seed * 1009 + zlib.crc32(self.kind.encode()) % 1000 * 31 + index)
+        self.rng = random.Random("%d/%s/%d" % (ctx.seed, self.kind, index))
         self.sessions = 0
 
     def run(self):
@@ -77,6 +76,17 @@ class Worker(threading.Thread):
 
     def session(self):
         raise NotImplementedError
+
+    def close(self, conn):
+        """Closes a BlockingConnection at the end of a session. An error the
+        broker gives on the way out (a channel it had just closed, say) is
+        sorted like any other, not lost with the connection."""
+        try:
+            conn.close()
+        except px.ConnectionWrongStateError:
+            pass                     # already closed: its error, if any, was raised
+        except Exception as e:
+            self.classify(e)
 
     def sleep(self, seconds):
         """Sleeps, or less when the soak is ending. False when it is."""
