@@ -15,6 +15,10 @@ import pika.exceptions as px
 # Reply codes that only ever mean a bug somewhere when a fixed client sees
 # them (churn clients provoke 404/405/406 on purpose).
 EXPECTED_ANYWHERE = {320}        # CONNECTION_FORCED: the broker shutting down
+# Broker bugs known and tracked elsewhere: counted and reported, not failed
+# on, so that the soak in CI stays a test of what it is for. Take an entry
+# out when its fix is in.
+KNOWN = {"expected 'channel.open'": "crossing channel close (issue 12 item 2)"}
 
 
 class Context:
@@ -100,6 +104,10 @@ class Worker(threading.Thread):
             what = "%s %s" % (code, getattr(e, "reply_text", ""))
             self.ctx.error(self.kind, what[:120])
             if code in EXPECTED_ANYWHERE or not self.ctx.broker.alive():
+                return
+            known = [v for k, v in KNOWN.items() if k in what]
+            if known:
+                self.ledger.count("known broker bug: " + known[0])
                 return
             if code == 541 or code >= 500 or not self.expected_code(code):
                 self.ledger.problem("broker error", "%s: %s" % (self.name, what))
