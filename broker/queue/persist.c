@@ -241,16 +241,24 @@ void persist_delayed_del(uint64_t id)
 	persist_delayed_waiting -= persist_delayed_waiting > 0;
 }
 
-int persist_load(struct queue *q, struct qentry *e)
+/* The message read back, copied while the store's views last. */
+static void loaded(void *ctx, struct bytes x, struct bytes rkey, struct bytes props,
+		   struct bytes body)
 {
-	struct bytes x, rkey, props, body;
-	if (store_get_message(q->store_id, e->seq, e->msg_id, &x, &rkey, &props, &body) < 0) {
-		log_error("queue '%s': %s", q->name, store_error());
-		return -1;
-	}
+	struct message **out = ctx;
 	struct message *m = message_new(x, rkey, props, body.len);
 	if (body.len)
 		memcpy(message_body(m), body.p, body.len);
+	*out = m;
+}
+
+int persist_load(struct queue *q, struct qentry *e)
+{
+	struct message *m = NULL;
+	if (store_get_message(q->store_id, e->seq, e->msg_id, loaded, &m) < 0) {
+		log_error("queue '%s': %s", q->name, store_error());
+		return -1;
+	}
 	m->store_id = e->msg_id;
 	m->flags |= MSG_PERSISTENT;
 	e->m = m;

@@ -87,25 +87,45 @@ static json_t *exchange_types_json(void)
 	return arr;
 }
 
+static json_t *listener(const char *protocol, const char *ip, int64_t port)
+{
+	return json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(), "protocol", protocol,
+			 "ip_address", ip, "port", (json_int_t)port);
+}
+
+/* As RabbitMQ lists them: "amqp", "amqp/ssl", "http", "https". */
 static json_t *listeners(void)
 {
 	json_t *arr = json_array();
-	char *list = strdup(cfg.bind), *save = NULL;
-	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "amqp", "ip_address", h, "port",
-						     (json_int_t)cfg.port));
-	free(list);
+	const struct server_listen_info *l;
+	size_t n = server_listeners(&l);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, listener(l[i].tls ? "amqp/ssl" : "amqp", l[i].ip, l[i].port));
+	if (cfg.management_port)
+		json_array_append_new(arr, listener("http", cfg.management_ip, cfg.management_port));
+	if (*cfg.management_ssl.certfile)
+		json_array_append_new(arr, listener("https", cfg.management_ssl_ip,
+						    cfg.management_ssl_port));
+	if (cfg.prometheus_port)
+		json_array_append_new(arr, listener("http/prometheus", cfg.prometheus_ip,
+						    cfg.prometheus_port));
+	return arr;
+}
+
+/* The management listeners, as RabbitMQ's "contexts" (ssl "true" for
+ * the HTTPS one). */
+static json_t *contexts(void)
+{
+	json_t *arr = json_array();
 	if (cfg.management_port)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "http", "ip_address",
-						     cfg.management_ip, "port",
-						     (json_int_t)cfg.management_port));
-	if (cfg.prometheus_port)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "http/prometheus", "ip_address",
-						     cfg.prometheus_ip, "port",
-						     (json_int_t)cfg.prometheus_port));
+						     "description", "Tern management", "path", "/",
+						     "port", (json_int_t)cfg.management_port));
+	if (*cfg.management_ssl.certfile)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s}", "node", node_name(),
+						     "description", "Tern management", "path", "/",
+						     "port", (json_int_t)cfg.management_ssl_port,
+						     "ssl", "true"));
 	return arr;
 }
 
@@ -118,10 +138,7 @@ void api_overview(struct req *q)
 			      node_name(), "cluster_name", node_name(), "listeners", listeners(),
 			      "message_stats", message_stats_json(&stats_global),
 			      "statistics_db_event_queue", (json_int_t)0);
-	json_object_set_new(o, "contexts",
-			    json_pack("[{s:s, s:s, s:s, s:I}]", "node", node_name(), "description",
-				      "Tern management", "path", "/", "port",
-				      (json_int_t)cfg.management_port));
+	json_object_set_new(o, "contexts", contexts());
 	json_object_set_new(o, "exchange_types", exchange_types_json());
 	totals(q, o);
 	reply_json(q, 200, o);
@@ -133,6 +150,26 @@ void api_whoami(struct req *q)
 	for (size_t i = 0; i < q->user->ntags; i++)
 		json_array_append_new(tags, json_string(q->user->tags[i]));
 	reply_json(q, 200, json_pack("{s:s, s:o}", "name", q->user->name, "tags", tags));
+}
+
+/* RabbitMQ's descriptions; enabled as auth_mechanisms.N configures. */
+static json_t *auth_mechanisms_json(void)
+{
+	static const char *const mech[][2] = {
+		{"PLAIN", "SASL PLAIN authentication mechanism"},
+		{"AMQPLAIN", "QPid AMQPLAIN mechanism"},
+		{"EXTERNAL", "TLS peer verification-based authentication plugin. Used in combination "
+			     "with the EXTERNAL SASL mechanism."},
+	};
+	json_t *arr = json_array();
+	for (size_t i = 0; i < sizeof mech / sizeof mech[0]; i++) {
+		bool on = !cfg.auth_mechanisms.n && i < 2;
+		for (size_t j = 0; j < cfg.auth_mechanisms.n; j++)
+			on |= !strcmp(cfg.auth_mechanisms.vals[j], mech[i][0]);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", mech[i][0],
+						     "description", mech[i][1], "enabled", on));
+	}
+	return arr;
 }
 
 static json_t *node_json(void)
@@ -162,11 +199,7 @@ static json_t *node_json(void)
 	json_object_set_new(o, "net_ticktime", json_integer(60));
 	json_object_set_new(o, "partitions", json_array());
 	json_object_set_new(o, "exchange_types", exchange_types_json());
-	json_object_set_new(o, "auth_mechanisms",
-			    json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
-				      "description", "SASL PLAIN authentication mechanism", "enabled",
-				      true, "name", "AMQPLAIN", "description",
-				      "QPid AMQPLAIN mechanism", "enabled", true));
+	json_object_set_new(o, "auth_mechanisms", auth_mechanisms_json());
 	json_object_set_new(o, "applications",
 			    json_pack("[{s:s, s:s, s:s}]", "name", "tern", "description", "Tern",
 				      "version", TERN_VERSION));

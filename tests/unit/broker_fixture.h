@@ -49,7 +49,7 @@ static inline void setup(void)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
+	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa, NULL);
 	c = conn_list;
 	ck_assert_int_eq(c->fd, sv[0]);
 	c->state = CONN_OPEN; /* as after the handshake */

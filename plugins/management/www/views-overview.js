@@ -207,7 +207,7 @@ export function connectionsView(root, ctx) {
       { label: 'User', key: 'user', sort: true },
       { label: 'Vhost', key: 'vhost', sort: true },
       { label: 'Protocol', key: 'protocol', sort: true, cls: 'nowrap' },
-      { label: 'TLS', render: (c) => (c.ssl ? badge('TLS', 'Encrypted with TLS') : '') },
+      { label: 'TLS', render: (c) => (c.ssl ? [badge('TLS', tlsTitle(c)), c.auth_mechanism === 'EXTERNAL' ? badge('cert', `Logged in by client certificate ${c.peer_cert_subject || ''}`) : null] : '') },
       { label: 'State', key: 'state', sort: true },
       { label: 'Channels', key: 'channels', num: true, sort: true },
       { label: 'From client', num: true, sort: 'recv_oct_details.rate', value: (c) => rateOf(c, 'recv_oct'), render: (c) => byteRate(rateOf(c, 'recv_oct')) },
@@ -217,6 +217,11 @@ export function connectionsView(root, ctx) {
     ],
   });
 }
+
+// The TLS badge's tooltip: version, cipher and the client certificate, if any.
+const tlsTitle = (c) =>
+  `Encrypted with TLS: ${c.ssl_protocol || '?'}, ${c.ssl_cipher || '?'}` +
+  (c.peer_cert_subject ? `; client certificate ${c.peer_cert_subject}, issued by ${c.peer_cert_issuer}` : '');
 
 const byteRate = (r) => (r === undefined ? '' : `${fmtBytes(Math.round(r))}/s`);
 
