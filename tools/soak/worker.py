@@ -15,12 +15,10 @@ import pika.exceptions as px
 # Reply codes that only ever mean a bug somewhere when a fixed client sees
 # them (churn clients provoke 404/405/406 on purpose).
 EXPECTED_ANYWHERE = {320}        # CONNECTION_FORCED: the broker shutting down
-# Broker bugs known and tracked elsewhere: counted and reported, not failed
-# on, so that the soak in CI stays a test of what it is for. Take an entry
-# out when its fix is in.
-# Broker errors of a bug tracked elsewhere: counted in the report, not
-# failed on. None now: the crossing channel close (issue 12 item 2) is
-# fixed, so its 504 "expected 'channel.open'" fails a run again.
+# Broker bugs known and tracked elsewhere, by a text of their error:
+# counted and reported, not failed on, so that the soak in CI stays a test
+# of what it is for. Take an entry out when its fix is in. None now: the
+# crossing channel close (issue 12 item 2) is fixed.
 KNOWN = {}
 
 
