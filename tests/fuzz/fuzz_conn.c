@@ -222,7 +222,7 @@ static void connect_client(int i)
 	/* A loopback peer, so guest may log in. */
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(40000 + i)),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
+	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa, NULL); /* plaintext */
 }
 
 /* Writes p[0..n) to the broker, running the loop when the socket is full.
