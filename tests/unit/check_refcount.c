@@ -265,7 +265,7 @@ START_TEST(nack_requeue_then_reject)
 	ck_assert_uint_eq(message_live, 1);
 	ck_assert_uint_eq(q->len, 1);
 	ck_assert_uint_eq(q->unacked, 0);
-	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
+	ck_assert_uint_eq(qring_get(&q->lv[0], 0).deliveries, 1);
 	ck_assert_int_eq(handle_basic(ch, &get), 0);
 	ck_assert_int_eq(got(), 1);
 	ck_assert(outs[0].redelivered);
@@ -296,7 +296,8 @@ START_TEST(channel_free_requeues_redelivered)
 	ck_assert_uint_eq(q->unacked, 0);
 	ck_assert_uint_eq(q->ncons, 0);
 	for (size_t i = 0; i < 3; i++) {
-		const struct qentry *e = &q->lv[0].v[(q->lv[0].head + i) & (q->lv[0].cap - 1)];
+		struct qentry ei = qring_get(&q->lv[0], i);
+		const struct qentry *e = &ei;
 		ck_assert_uint_eq(e->deliveries, 1);
 		ck_assert_uint_eq(e->m->refs, 1);
 	}
@@ -551,7 +552,7 @@ START_TEST(conn_kill_requeues_shared)
 	c = NULL;
 	ck_assert_ptr_null(vhost_queue(vh, bytes_of("mine")));
 	ck_assert_uint_eq(q->len, 1);
-	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
+	ck_assert_uint_eq(qring_get(&q->lv[0], 0).deliveries, 1);
 	ck_assert_uint_eq(q->refs, 1);
 	ck_assert_uint_eq(message_live, 1);
 	close(peer);
