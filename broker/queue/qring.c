@@ -33,7 +33,7 @@ struct qentry qring_get(const struct qring *r, size_t i)
 		e.m = r->v[k].m;
 		e.size = e.m->body_size;
 		if (e.flags & QE_STORED)
-			e.msg_id = e.m->store_id;
+			e.msg_id = message_store_id(e.m);
 	}
 	return e;
 }

@@ -15,7 +15,7 @@
  * time an entry of the ring needs one and freed when the ring empties.
  * The rest is derived: the priority is the ring's level, the size of an
  * entry in memory is its message's body size, and its store id is the
- * message's (m->store_id). */
+ * message's (message_store_id). */
 #ifndef TERN_BROKER_QRING_H
 #define TERN_BROKER_QRING_H
 

@@ -128,7 +128,7 @@ static struct message *mk(int n, uint64_t size, uint8_t prio, int64_t exp)
 	struct wbuf w = {0};
 	props_encode(&w, &props);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
-					(struct bytes){w.p, (uint32_t)w.len}, size);
+					(struct bytes){w.p, (uint32_t)w.len}, size, 0);
 	wb_free(&w);
 	memset(message_body(m), n & 0xff, (size_t)size);
 	m->priority = prio;
@@ -855,7 +855,7 @@ START_TEST(ttl_zero_reaches_ready_consumer)
 	struct wbuf w = {0};
 	props_encode(&w, &props);
 	struct message *m = message_new(bytes_of(""), bytes_of("m1"),
-					(struct bytes){w.p, (uint32_t)w.len}, 2);
+					(struct bytes){w.p, (uint32_t)w.len}, 2, 0);
 	wb_free(&w);
 	memcpy(message_body(m), "m1", 2);
 	m->flags |= MSG_EXPIRATION;

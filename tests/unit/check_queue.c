@@ -54,7 +54,7 @@ static struct message *msg(int n, uint64_t size)
 	char key[16];
 	snprintf(key, sizeof key, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
-					(struct bytes){no_props, sizeof no_props}, size);
+					(struct bytes){no_props, sizeof no_props}, size, 0);
 	memset(message_body(m), n & 0xff, (size_t)size);
 	return m;
 }

@@ -377,7 +377,7 @@ START_TEST(outgoing_body_frames_hold_references)
 	struct queue *q = declare("q");
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("q"),
-					(struct bytes){no_props, sizeof no_props}, 10000);
+					(struct bytes){no_props, sizeof no_props}, 10000, 0);
 	memset(message_body(m), 'x', 10000);
 	queue_push(q, m);
 	queue_push(q, m);
@@ -405,7 +405,7 @@ START_TEST(mandatory_return_releases)
 {
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("nowhere"),
-					(struct bytes){no_props, sizeof no_props}, 50000);
+					(struct bytes){no_props, sizeof no_props}, 50000, 0);
 	memset(message_body(m), 'r', 50000);
 	ck_assert_int_eq(basic_route_publish(ch, m, true, 0), 0);
 	ck_assert_uint_eq(message_live, 1);
