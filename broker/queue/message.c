@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "broker/queue/slab.h"
 #include "protocol/props.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
@@ -10,7 +11,7 @@
 uint64_t message_live;
 uint64_t message_bytes;
 
-/* The size of m's allocation, from its own fields. */
+/* The size of m's allocation, from its own fields (slab_free needs it). */
 static size_t alloc_size(const struct message *m)
 {
 	return sizeof *m + (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0) + m->exchange_len +
@@ -28,7 +29,7 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 		.exchange_len = (uint8_t)exchange.len,
 		.rkey_len = (uint8_t)rkey.len,
 	};
-	struct message *m = xmalloc(alloc_size(&head));
+	struct message *m = slab_alloc(alloc_size(&head));
 	*m = head;
 	if (flags & MSG_PERSISTENT)
 		message_set_store_id(m, 0);
@@ -56,7 +57,7 @@ void message_unref(struct message *m)
 	if (--m->refs == 0) {
 		message_live--;
 		message_bytes -= m->body_size;
-		free(m);
+		slab_free(m, alloc_size(m));
 	}
 }
 

@@ -5,7 +5,9 @@
  * frame, tx buffer) owns one reference; the last unref frees it. Fan-out to
  * N queues adds references, never copies.
  *
- * Memory: a 16-byte header, then the bytes themselves. Only a persistent message has
+ * Memory: a 16-byte header, then the bytes themselves; small messages
+ * come from size-class pages (slab.h), so a queued 16-byte message with a
+ * short routing key is a 48-byte object. Only a persistent message has
  * room for a store id (the row shared by the durable queues it reached),
  * so MSG_PERSISTENT is fixed when the message is made: message_new takes
  * it, and nothing sets or clears it later. */
