@@ -14,8 +14,8 @@ uint64_t message_bytes;
 /* The size of m's allocation, from its own fields (slab_free needs it). */
 static size_t alloc_size(const struct message *m)
 {
-	return sizeof *m + (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0) + m->exchange_len +
-	       m->rkey_len + m->props_len + m->body_size;
+	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + m->body_size +
+	       (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
 }
 
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
@@ -33,7 +33,7 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	*m = head;
 	if (flags & MSG_PERSISTENT)
 		message_set_store_id(m, 0);
-	uint8_t *p = (uint8_t *)message_names(m);
+	uint8_t *p = m->data;
 	const struct bytes parts[3] = {{exchange.p, m->exchange_len}, {rkey.p, m->rkey_len}, raw_props};
 	for (int i = 0; i < 3; i++) {
 		if (parts[i].len)
@@ -49,7 +49,7 @@ void message_set_store_id(struct message *m, uint64_t id)
 {
 	if (!(m->flags & MSG_PERSISTENT))
 		abort(); /* no room: a transient message is never stored */
-	memcpy(m->data, &id, sizeof id);
+	memcpy((uint8_t *)message_store_slot(m), &id, sizeof id);
 }
 
 void message_unref(struct message *m)

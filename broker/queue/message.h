@@ -35,8 +35,8 @@ struct message {
 	uint8_t priority;
 	uint8_t exchange_len;
 	uint8_t rkey_len;
-	/* [store id: 8 octets, persistent messages only], exchange, routing
-	 * key, properties, body */
+	/* exchange, routing key, properties, body, [store id: 8 octets,
+	 * persistent messages only] */
 	uint8_t data[];
 };
 
@@ -78,43 +78,44 @@ struct message *message_with_header(const struct message *m, const char *key, in
  * (or its properties do not decode). */
 struct message *message_without_header(const struct message *m, const char *key);
 
+static inline struct bytes message_exchange(const struct message *m)
+{
+	return (struct bytes){m->data, m->exchange_len};
+}
+
+static inline struct bytes message_rkey(const struct message *m)
+{
+	return (struct bytes){m->data + m->exchange_len, m->rkey_len};
+}
+
+static inline struct bytes message_props(const struct message *m)
+{
+	return (struct bytes){m->data + m->exchange_len + m->rkey_len, m->props_len};
+}
+
+static inline uint8_t *message_body(const struct message *m)
+{
+	return (uint8_t *)m->data + m->exchange_len + m->rkey_len + m->props_len;
+}
+
+/* Where a persistent message keeps its store id: past the body, so the
+ * accessors above need no test of the flags. */
+static inline const uint8_t *message_store_slot(const struct message *m)
+{
+	return message_body(m) + m->body_size;
+}
+
 /* The shared store row of a persistent message; 0 when it has none. */
 static inline uint64_t message_store_id(const struct message *m)
 {
 	uint64_t id = 0;
 	if (m->flags & MSG_PERSISTENT)
-		memcpy(&id, m->data, sizeof id);
+		memcpy(&id, message_store_slot(m), sizeof id);
 	return id;
 }
 
 /* Only for a persistent message. */
 void message_set_store_id(struct message *m, uint64_t id);
-
-/* Where the exchange name starts: past the store id, if there is one. */
-static inline const uint8_t *message_names(const struct message *m)
-{
-	return m->data + (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
-}
-
-static inline struct bytes message_exchange(const struct message *m)
-{
-	return (struct bytes){message_names(m), m->exchange_len};
-}
-
-static inline struct bytes message_rkey(const struct message *m)
-{
-	return (struct bytes){message_names(m) + m->exchange_len, m->rkey_len};
-}
-
-static inline struct bytes message_props(const struct message *m)
-{
-	return (struct bytes){message_names(m) + m->exchange_len + m->rkey_len, m->props_len};
-}
-
-static inline uint8_t *message_body(const struct message *m)
-{
-	return (uint8_t *)message_names(m) + m->exchange_len + m->rkey_len + m->props_len;
-}
 
 /* Live messages and the bytes of their bodies, for tests, metrics and
  * the memory budget. */

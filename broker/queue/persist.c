@@ -371,7 +371,8 @@ void persist_turn(void)
 
 struct recovery {
 	/* store id -> message, so fan-out shares one message again. The key
-	 * is the message's own store id (m->data); the map holds a reference. */
+	 * is the message's own store id (message_store_slot); the map holds a
+	 * reference. */
 	struct strmap messages;
 	uint64_t nentries;
 };
@@ -474,7 +475,7 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 		/* The map keeps the first reference of a shared message (it is
 		 * dropped after recovery); an inline one gives it to its entry. */
 		if (msg_id)
-			strmap_put(&r->messages, m->data, sizeof msg_id, m);
+			strmap_put(&r->messages, message_store_slot(m), sizeof msg_id, m);
 	}
 	if (msg_id)
 		message_ref(m); /* the queue entry's */

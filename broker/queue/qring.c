@@ -17,9 +17,9 @@ static bool needs_extra(const struct qentry *e)
 	return e->expires || e->deliveries || e->flags;
 }
 
-struct qentry qring_get(const struct qring *r, size_t i)
+/* The entry in slot k. */
+static inline struct qentry get(const struct qring *r, size_t k)
 {
-	size_t k = at(r, i);
 	struct qentry e = {.seq = r->v[k].seq, .priority = r->level};
 	if (r->x) {
 		e.expires = r->x[k].expires;
@@ -38,13 +38,18 @@ struct qentry qring_get(const struct qring *r, size_t i)
 	return e;
 }
 
+struct qentry qring_get(const struct qring *r, size_t i)
+{
+	return get(r, at(r, i));
+}
+
 uint64_t qring_expires(const struct qring *r, size_t i)
 {
 	return r->x ? r->x[at(r, i)].expires : 0;
 }
 
 /* Writes e into slot k (and its extra, once the ring has extras). */
-static void set(struct qring *r, size_t k, const struct qentry *e)
+static inline void set(struct qring *r, size_t k, const struct qentry *e)
 {
 	if (!r->x && needs_extra(e))
 		r->x = xcalloc(r->cap, sizeof *r->x);
@@ -136,7 +141,7 @@ bool qring_pop(struct qring *r, struct qentry *e)
 {
 	if (!r->len)
 		return false;
-	*e = qring_get(r, 0);
+	*e = get(r, r->head);
 	r->head = (r->head + 1) & (r->cap - 1);
 	r->len--;
 	shrank(r);
@@ -151,7 +156,7 @@ long qring_find(const struct qring *r, uint64_t seq)
 
 void qring_remove(struct qring *r, size_t i, struct qentry *e)
 {
-	*e = qring_get(r, i);
+	*e = get(r, at(r, i));
 	if (i < r->len - 1 - i) {
 		for (size_t k = i; k > 0; k--)
 			copy(r, at(r, k), at(r, k - 1));
