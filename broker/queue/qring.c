@@ -88,13 +88,23 @@ static void grow(struct qring *r)
 	r->head = 0;
 }
 
+/* Slots an emptied ring keeps (1 MiB of them); past that an empty ring
+ * gives its arrays back, so a burst's memory is not held for good. */
+#define KEEP_CAP ((size_t)64 * 1024)
+
 /* After an entry left: an empty ring drops its extras, so a queue that
- * once held a redelivery or a deadline does not pay for them forever. */
+ * once held a redelivery or a deadline does not pay for them forever,
+ * and a big one its slots too. */
 static void shrank(struct qring *r)
 {
-	if (!r->len && r->x) {
-		free(r->x);
-		r->x = NULL;
+	if (r->len)
+		return;
+	free(r->x);
+	r->x = NULL;
+	if (r->cap > KEEP_CAP) {
+		free(r->v);
+		r->v = NULL;
+		r->cap = r->head = 0;
 	}
 }
 
