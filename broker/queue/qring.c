@@ -99,8 +99,10 @@ static void shrank(struct qring *r)
 {
 	if (r->len)
 		return;
-	free(r->x);
-	r->x = NULL;
+	if (r->x) {
+		free(r->x);
+		r->x = NULL;
+	}
 	if (r->cap > KEEP_CAP) {
 		free(r->v);
 		r->v = NULL;
