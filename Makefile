@@ -2,7 +2,9 @@
 # Hand-written and non-recursive; works from a fresh checkout. Targets:
 #   make            build the broker and tools
 #   make run        build and start the broker in the foreground
-#   make check      build and run every test (SANITIZE=1: under ASan+UBSan)
+#   make check      build and run every test (SANITIZE=1: under ASan+UBSan,
+#                   and a 60 s chaos soak)
+#   make soak       the chaos soak (SOAK_SECONDS, SOAK_KILL_EVERY; docs/soak.md)
 #   make fuzz       build the libFuzzer targets with clang
 #   make bench      ternperf scenarios, Tern vs RabbitMQ (docs/benchmarks.md)
 #   make bench-codec  codec micro-benchmark
@@ -65,7 +67,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
 .PHONY: all run check check-unit check-raw check-integration check-api check-browser check-fuzz deps \
-        fuzz bench bench-codec install gen clean format
+        fuzz bench bench-codec install gen clean format soak
 all: $(TERND) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -117,7 +119,7 @@ run:
 check:
 	@tools/deps.sh auto
 	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-api check-browser \
-		check-fuzz
+		check-fuzz $(if $(filter 1,$(SANITIZE)),soak)
 
 # Each program prints Check's summary ("100%: Checks: 12, Failures: 0, ...");
 # it fails on a non-zero exit or a summary with failures or errors.
@@ -150,6 +152,18 @@ check-integration: $(TERND) $(TOOL_BIN)
 		TERND=$(TERND) TERNPERF=$(BUILD)/ternperf TERNCTL=$(BUILD)/ternctl \
 		$(PYTHON) -m pytest -q tests/integration; fi
 
+# The chaos soak (tools/soak/soak.py, docs/soak.md): clients of every kind
+# against one ternd that is killed with -9 and restarted every
+# SOAK_KILL_EVERY seconds; fails on a lost confirmed message, a delivery
+# never published, unbounded RSS or WAL growth, or a sanitizer report.
+# `make check` runs it for 60 s under SANITIZE=1. SOAK_ARGS: more options
+# (--seed N repeats a run's random choices; --help lists them).
+SOAK_SECONDS    ?= 60
+SOAK_KILL_EVERY ?= 20
+soak: $(TERND)
+	$(PYTHON) tools/soak/soak.py --duration $(SOAK_SECONDS) --kill-every $(SOAK_KILL_EVERY) \
+		$(SOAK_ARGS) $(TERND)
+
 # A smoke run of each fuzz target over its seed corpus (no time budget).
 check-fuzz:
 	@if [ -z "$(FUZZ_SRC)" ]; then echo "== fuzz: no targets in tests/fuzz"; \
@@ -168,6 +182,24 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(PROTO_SRC)
+
+# fuzz_conn drives a whole broker: the library is built again with clang,
+# libFuzzer's coverage (fuzzer-no-link) and ASan+UBSan, into build/fuzz/.
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/www.o
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $(WARN) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+build/fuzz/obj/gen/www.o: $(BUILD)/gen/www.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -c $< -o $@
+build/fuzz/libtern.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c build/fuzz/libtern.a
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $(PKG_CFLAGS) -o $@ $< build/fuzz/libtern.a \
+		$(PKG_LIBS) -lm
 
 # Scenarios S1-S9 with ternperf against Tern and, when running on 5672,
 # RabbitMQ; rewrites docs/benchmarks.md. Still runs when ternd does not build.

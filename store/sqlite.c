@@ -429,12 +429,10 @@ int store_del_message(uint64_t id)
 
 static struct bytes col_bytes(sqlite3_stmt *s, int col);
 
-int store_get_message(int64_t qid, uint64_t seq, uint64_t id, struct bytes *exchange,
-		      struct bytes *rkey, struct bytes *props, struct bytes *body)
+int store_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
 {
 	/* An inline message (id 0) is read from its entry row. */
 	sqlite3_stmt *s = stmt[id ? S_GET_M : S_GET_E];
-	sqlite3_reset(s); /* the previous result's views end here */
 	if (id) {
 		sqlite3_bind_int64(s, 1, (int64_t)id);
 	} else {
@@ -447,10 +445,8 @@ int store_get_message(int64_t qid, uint64_t seq, uint64_t id, struct bytes *exch
 		sqlite3_reset(s);
 		return -1;
 	}
-	*exchange = col_bytes(s, 0);
-	*rkey = col_bytes(s, 1);
-	*props = col_bytes(s, 2);
-	*body = col_bytes(s, 3);
+	fn(ctx, col_bytes(s, 0), col_bytes(s, 1), col_bytes(s, 2), col_bytes(s, 3));
+	sqlite3_reset(s); /* ends the read: the views end here */
 	return 0;
 }
 

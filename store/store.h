@@ -62,9 +62,13 @@ int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, str
 int store_del_message(uint64_t id);
 /* Reads a stored message back (bounded memory: bodies of paged-out
  * entries): message `id`, or, when id is 0, the one inline in entry
- * (qid, seq). Returns 0 with views valid until the next store call, or -1. */
-int store_get_message(int64_t qid, uint64_t seq, uint64_t id, struct bytes *exchange,
-		      struct bytes *rkey, struct bytes *props, struct bytes *body);
+ * (qid, seq). Calls fn with views valid during the call only: the read
+ * ends before store_get_message returns, since an open read would keep
+ * SQLite from restarting the WAL, which would then grow with every commit.
+ * Returns 0, or -1 (fn not called). */
+typedef void (*store_message_fn)(void *ctx, struct bytes exchange, struct bytes rkey,
+				 struct bytes props, struct bytes body);
+int store_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx);
 /* expires: the entry's TTL deadline in wall-clock milliseconds, 0: none. */
 int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
 		  uint64_t expires);

@@ -8,6 +8,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The "NAME.KEY = VALUE" lines of a list option (RabbitMQ's indexed
+ * keys: auth_mechanisms.1, ssl_options.versions.2, listeners.ssl.default),
+ * in file order; a KEY given again replaces its value. A config file
+ * that is read gives the whole list, so lists start empty at each load. */
+struct cfg_list {
+	size_t n;
+	char **keys, **vals;
+};
+
+/* The TLS options of one kind of listener under RabbitMQ's names:
+ * ssl_options.* (AMQPS) or management.ssl.* (HTTPS). broker/net/tls.c
+ * builds an OpenSSL context from them. */
+struct tls_config {
+	char *cacertfile, *certfile, *keyfile, *password; /* "" when not given */
+	int64_t verify;               /* 0: verify_none, 1: verify_peer */
+	int64_t fail_if_no_peer_cert; /* boolean */
+	int64_t honor_cipher_order;   /* boolean */
+	struct cfg_list versions;     /* tlsv1.2, tlsv1.3; empty: both */
+	struct cfg_list ciphers;      /* OpenSSL names; empty: OpenSSL's defaults */
+};
+
 struct config {
 	char *bind;             /* comma-separated addresses */
 	int64_t port;
@@ -17,7 +38,7 @@ struct config {
 	int64_t channel_max;
 	int64_t heartbeat;      /* seconds; 0 disables */
 	int64_t max_message_size;
-	int64_t handshake_timeout; /* seconds */
+	int64_t handshake_timeout; /* milliseconds */
 	int64_t consumer_timeout;  /* ms a delivery may stay unacked; 0: no limit */
 	char *default_user;
 	char *default_pass;
@@ -34,6 +55,22 @@ struct config {
 	char *prometheus_ip;
 	char *load_definitions; /* file or directory applied at boot and on SIGHUP */
 	int64_t definitions_prune, definitions_prune_nonempty_queues; /* booleans */
+	int64_t tcp_off;                 /* 1: listeners.tcp = none */
+	struct cfg_list ssl_listeners;   /* listeners.ssl.NAME = [HOST:]PORT */
+	struct tls_config ssl;           /* ssl_options.* */
+	int64_t ssl_handshake_timeout;   /* milliseconds */
+	struct cfg_list auth_mechanisms; /* offered in order; empty: PLAIN, AMQPLAIN */
+	int64_t ssl_cert_login_from;     /* 0: distinguished_name, 1: common_name */
+	int64_t management_ssl_port;     /* HTTPS, when management_ssl.certfile is set */
+	char *management_ssl_ip;
+	struct tls_config management_ssl; /* management.ssl.* */
+	/* Resource alarms (broker/net/alarm.h); -1: not set. */
+	double mem_relative;    /* vm_memory_high_watermark.relative: fraction of RAM */
+	int64_t mem_absolute;   /* vm_memory_high_watermark.absolute: bytes */
+	double paging_ratio;    /* vm_memory_high_watermark_paging_ratio */
+	int64_t total_memory;   /* total_memory_available_override_value: bytes */
+	double disk_relative;   /* disk_free_limit.relative: a multiple of RAM */
+	int64_t disk_absolute;  /* disk_free_limit.absolute: bytes */
 };
 
 extern struct config cfg;
@@ -51,6 +88,27 @@ int config_set(const char *name, const char *value, char *err, size_t errlen);
  * file and line. Returns 0, or -1 with err naming the file, the line and
  * the problem. */
 int config_load(const char *path, char *err, size_t errlen);
+
+/* Parses RabbitMQ's listener value [HOST:]PORT ("5671", "127.0.0.1:5671",
+ * "[::1]:5671"): host is "" for a bare port. Returns 0 or -1. */
+int config_listener_parse(const char *value, char *host, size_t hostlen, int64_t *port);
+/* Parses a size in RabbitMQ's information units: plain bytes, or a
+ * whole number followed by k, K, kiB, KiB (1024), m, M, MiB (1024^2),
+ * g, G, GiB (1024^3), or kB, KB (1000), MB (1000^2), GB (1000^3) — the
+ * spellings RabbitMQ accepts, nothing else. Returns 0 with *out set, or
+ * -1 (not a size, or too large). */
+int config_parse_size(const char *v, int64_t *out);
+
+/* A command-line setting that wins over the file, kept for reloads. */
+struct config_override {
+	const char *name, *value;
+};
+
+/* SIGHUP: the settings again from the defaults up, then the file at path,
+ * then the n overrides. Whole or nothing: on an error cfg is left as it
+ * was and err names the file, line and problem. Returns 0 or -1. */
+int config_reload(const char *path, const struct config_override *ov, int n, char *err,
+		  size_t errlen);
 
 /* Prints every option with its default and help, for --help. */
 void config_print_help(void);

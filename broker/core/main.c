@@ -36,17 +36,13 @@ static void usage(FILE *f)
 /* The config file and the command line's overrides, for SIGHUP: the file
  * is read again and the command line still wins. */
 static const char *config_path;
-static struct {
-	const char *name, *value;
-} overrides[16];
+static struct config_override overrides[16];
 static int noverrides;
 
 static int reload_config(char *err, size_t errlen)
 {
-	if (config_load(config_path, err, errlen) < 0)
+	if (config_reload(config_path, overrides, noverrides, err, errlen) < 0)
 		return -1;
-	for (int i = 0; i < noverrides; i++)
-		config_set(overrides[i].name, overrides[i].value, err, errlen);
 	log_level = (int)cfg.log_level;
 	return 0;
 }

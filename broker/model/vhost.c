@@ -82,13 +82,13 @@ static void empty(struct vhost *vh)
 	for (size_t i = 0; i < nq; i++)
 		vhost_delete_queue(vh, qs[i]);
 	free(qs);
-	struct bexchange **xs = xmalloc((vh->exchanges.n + 1) * sizeof *xs);
-	size_t nx = 0;
-	for (size_t i = 0; strmap_next(&vh->exchanges, &i, &v);)
-		xs[nx++] = v;
-	for (size_t i = 0; i < nx; i++)
-		vhost_delete_exchange(vh, xs[i]);
-	free(xs);
+	/* Not collected first: deleting one exchange can delete others (an
+	 * auto-delete source loses its last binding), so each is taken from
+	 * the map when its turn comes. A deletion may shift a later entry
+	 * behind the scan; the next pass finds it. */
+	while (vh->exchanges.n)
+		for (size_t i = 0; strmap_next(&vh->exchanges, &i, &v);)
+			vhost_delete_exchange(vh, v);
 }
 
 void vhost_unref(struct vhost *vh)

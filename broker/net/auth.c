@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/core/log.h"
 #include "broker/model/access.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
@@ -44,4 +45,19 @@ int auth_check(struct bytes mechanism, struct bytes response, bool from_loopback
 		return verify(l, pw, from_loopback, user);
 	}
 	return -1;
+}
+
+int auth_external(const char *name, bool from_loopback, char **user)
+{
+	struct user *u = access_user_find(name);
+	if (!u) {
+		log_info("EXTERNAL login refused: user '%s' - invalid credentials", name);
+		return -2;
+	}
+	if (u->loopback_only && !from_loopback) {
+		log_info("EXTERNAL login refused: user '%s' can only connect via localhost", name);
+		return -2;
+	}
+	*user = xstrdup(u->name);
+	return 0;
 }

@@ -28,11 +28,13 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
+#include "broker/net/alarm.h"
 #include "broker/core/config.h"
 #include "broker/net/handshake.h"
 #include "broker/core/log.h"
 #include "broker/queue/queue.h"
 #include "broker/net/server.h"
+#include "broker/net/tls.h"
 #include "broker/model/vhost.h"
 #include "util/xalloc.h"
 
@@ -89,7 +91,7 @@ static void describe_peer(struct conn *c, const struct sockaddr *addr)
 	snprintf(c->name, sizeof c->name, "%s -> %s:%d", c->peer, local, lport);
 }
 
-void conn_accept(int fd, const struct sockaddr *addr, socklen_t len)
+void conn_accept(int fd, const struct sockaddr *addr, socklen_t len, SSL_CTX *tls)
 {
 	(void)len;
 	evutil_make_socket_nonblocking(fd);
@@ -106,6 +108,8 @@ void conn_accept(int fd, const struct sockaddr *addr, socklen_t len)
 	c->opened_ms = c->last_recv_ms = c->last_send_ms = now_ms();
 	c->connected_wall = wall_ms();
 	describe_peer(c, addr);
+	if (tls)
+		tls_conn_start(c, tls);
 	c->rev = event_new(server_base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(server_base, fd, EV_WRITE, on_write, c);
 	event_add(c->rev, NULL);
@@ -235,8 +239,14 @@ void conn_resume_reading(struct conn *c, enum conn_pause why)
 	if (!(c->read_paused & why))
 		return;
 	c->read_paused &= ~why;
-	if (!c->read_paused && c->state != CONN_DEAD)
-		event_add(c->rev, NULL);
+	if (c->read_paused || c->state == CONN_DEAD)
+		return;
+	event_add(c->rev, NULL);
+	c->last_recv_ms = now_ms(); /* heartbeats are due from now */
+	/* Frames read before the pause wait in c->in, and records OpenSSL
+	 * already read do not wake the socket's event. */
+	if (c->in_len || (c->tls && tls_conn_pending(c)))
+		event_active(c->rev, EV_READ, 0);
 }
 
 void conn_kill(struct conn *c)
@@ -246,6 +256,8 @@ void conn_kill(struct conn *c)
 	c->state = CONN_DEAD;
 	event_del(c->rev);
 	event_del(c->wev);
+	if (c->tls)
+		tls_conn_shutdown(c);
 	close(c->fd);
 	c->fd = -1;
 	release_channels(c);
@@ -268,6 +280,8 @@ void conn_free(struct conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	evbuffer_free(c->out);
+	if (c->tls)
+		tls_conn_free(c);
 	if (c->counted) {
 		struct user *u = access_user_find(c->user);
 		if (u && u->nconns)
@@ -300,10 +314,12 @@ static void unchoke(struct conn *c)
 	}
 }
 
-void conn_flush(struct conn *c)
+/* Writes c->out to a plaintext socket. Returns 1 when there was nothing
+ * to write, 0, or -1 on a socket error (logged); *left: what is left. */
+static int write_plain(struct conn *c, size_t *left)
 {
-	if (c->state == CONN_DEAD || evbuffer_get_length(c->out) == 0)
-		return;
+	if (evbuffer_get_length(c->out) == 0)
+		return 1;
 	/* evbuffer_write sends a bounded number of chains per call: keep
 	 * going until the socket is full or the buffer empty. */
 	int n;
@@ -316,11 +332,25 @@ void conn_flush(struct conn *c)
 	} while (n > 0 && evbuffer_get_length(c->out) > 0);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		log_debug("write to %s failed: %s", c->peer, strerror(errno));
+		return -1;
+	}
+	*left = evbuffer_get_length(c->out);
+	return 0;
+}
+
+void conn_flush(struct conn *c)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	size_t left;
+	int rc = c->tls ? tls_conn_flush(c, &left) : write_plain(c, &left);
+	if (rc > 0)
+		return;
+	if (rc < 0) {
 		conn_kill(c);
 		return;
 	}
 	c->last_send_ms = now_ms();
-	size_t left = evbuffer_get_length(c->out);
 	if (left)
 		event_add(c->wev, NULL);
 	if (left > OUT_HIGH)
@@ -336,11 +366,18 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
-/* Once a second for each connection: handshake and close-ok deadlines,
- * heartbeats both ways. */
+/* Every broker tick (a quarter second) for each connection: handshake and
+ * close-ok deadlines, heartbeats both ways. */
 static void tick(struct conn *c, uint64_t now)
 {
-	if (c->state < CONN_OPEN && now - c->opened_ms > (uint64_t)cfg.handshake_timeout * 1000) {
+	if (c->tls && !tls_conn_ready(c) &&
+	    now - c->opened_ms > (uint64_t)cfg.ssl_handshake_timeout) {
+		log_warn("%s: TLS handshake timed out after %lld ms (ssl_handshake_timeout)", c->peer,
+			 (long long)cfg.ssl_handshake_timeout);
+		conn_kill(c);
+		return;
+	}
+	if (c->state < CONN_OPEN && now - c->opened_ms > (uint64_t)cfg.handshake_timeout) {
 		log_info("%s: handshake timed out", c->peer);
 		conn_kill(c);
 		return;
@@ -352,7 +389,7 @@ static void tick(struct conn *c, uint64_t now)
 	if (!c->heartbeat || c->state < CONN_OPEN_WAIT)
 		return;
 	uint64_t hb = (uint64_t)c->heartbeat * 1000;
-	if (now - c->last_recv_ms > 2 * hb) {
+	if (!c->read_paused && now - c->last_recv_ms > 2 * hb) {
 		log_info("%s: missed heartbeats from client, timeout: %us", c->peer, c->heartbeat);
 		conn_kill(c);
 		return;
@@ -499,6 +536,9 @@ static int channel_level(struct conn *c, const struct frame *f, uint32_t *method
 	if (ch->content != CONTENT_NONE)
 		*method_id = AMQP_BASIC_PUBLISH;
 	int rc = channel_frame(ch, f);
+	/* A publish during a resource alarm blocks the connection. */
+	if (alarm_on && f->type != FRAME_METHOD)
+		alarm_publish_received(c);
 	if (ch->free_me) {
 		channel_free(ch);
 		c->chans[f->channel] = NULL;
@@ -567,9 +607,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct conn *c = arg;
+	if (c->read_paused) /* activated by a resume, then paused again */
+		return;
 	if (c->in_len == c->in_cap)
 		grow_in(c, c->in_cap);
-	ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+	size_t room = c->in_cap - c->in_len;
+	ssize_t n = c->tls ? tls_conn_read(c, c->in + c->in_len, room) : read(fd, c->in + c->in_len, room);
 	if (n > 0) {
 		c->recv_oct += (uint64_t)n;
 		c->recv_cnt++;
@@ -579,10 +622,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_kill(c);
 		return;
 	}
-	if (n < 0)
+	if (n < 0 && !c->in_len)
 		return;
-	bool filled = c->in_len + (size_t)n == c->in_cap;
-	c->in_len += (size_t)n;
+	/* n < 0 (EAGAIN) with input buffered: resumed after a pause. */
+	bool filled = n > 0 && c->in_len + (size_t)n == c->in_cap;
+	if (n > 0)
+		c->in_len += (size_t)n;
 	size_t off = 0;
 	while (c->state != CONN_DEAD) {
 		const uint8_t *p = c->in + off;
@@ -631,6 +676,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		off += (size_t)used;
 		handle_frame(c, &f);
+		/* Paused (flow, alarm): what is buffered waits, as unread. */
+		if (c->read_paused)
+			break;
 	}
 	if (c->state == CONN_DEAD)
 		return;

@@ -22,6 +22,8 @@ struct vhost;
 struct queue;
 struct evbuffer;
 struct event;
+struct tls_conn;
+typedef struct ssl_ctx_st SSL_CTX;
 
 enum conn_state {
 	CONN_HEADER,   /* waiting for the protocol header */
@@ -36,6 +38,7 @@ enum conn_state {
 struct conn {
 	int fd;
 	enum conn_state state;
+	struct tls_conn *tls; /* NULL for plaintext (tls.h) */
 	struct event *rev, *wev;
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -43,6 +46,8 @@ struct conn {
 	bool out_choked; /* consumers paused until out drains */
 	unsigned read_paused;  /* PAUSE_* reasons reading is stopped for */
 	struct queue *throttle_q;     /* reading paused until it drains (flow.c) */
+	bool alarm_blocked;    /* published during an alarm: not read (alarm.c) */
+	bool alarm_told;       /* and was sent connection.blocked */
 	struct conn *next_throttled;
 
 	uint32_t frame_max;
@@ -69,6 +74,7 @@ struct conn {
 	uint32_t client_props_len;
 	uint64_t connected_wall;    /* wall-clock ms */
 	bool loopback;
+	const char *auth_mechanism; /* the SASL mechanism it logged in with */
 	bool cap_cancel_notify;
 	bool cap_blocked;
 
@@ -87,7 +93,9 @@ struct conn {
 
 /* Why a connection is not being read; reading resumes when no reason
  * is left. Each holder (flow control, resource alarms) sets and clears
- * only its own bit, so one cannot resume what another paused. */
+ * only its own bit, so one cannot resume what another paused. While any
+ * is set the client's heartbeats cannot be seen, so missing them does
+ * not close the connection (RabbitMQ pauses its heartbeat monitor). */
 enum conn_pause {
 	PAUSE_FLOW = 1u << 0,  /* a queue it feeds is behind (flow.c) */
 	PAUSE_ALARM = 1u << 1, /* a resource alarm blocks publishers */
@@ -95,8 +103,9 @@ enum conn_pause {
 void conn_pause_reading(struct conn *c, enum conn_pause why);
 void conn_resume_reading(struct conn *c, enum conn_pause why);
 
-/* Takes over an accepted socket. */
-void conn_accept(int fd, const struct sockaddr *addr, socklen_t len);
+/* Takes over an accepted socket; with tls (an AMQPS listener's context)
+ * the TLS handshake comes first. */
+void conn_accept(int fd, const struct sockaddr *addr, socklen_t len, SSL_CTX *tls);
 
 /* Queues a method frame for sending. */
 void conn_send_method(struct conn *c, uint16_t ch, const struct amqp_method *m);
@@ -126,7 +135,7 @@ void conn_flush(struct conn *c);
 void conn_free(struct conn *c);
 
 /* Heartbeats and handshake/close deadlines of every connection; the
- * server calls it once a second from the broker timer (timer.h). */
+ * server calls it every tick (250 ms) from the broker timer (timer.h). */
 void conn_tick_all(void);
 
 /* Closes every connection with 320 CONNECTION_FORCED (shutdown). */

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/model/access.h"
 #include "broker/net/auth.h"
@@ -13,6 +14,7 @@
 #include "broker/core/config.h"
 #include "broker/core/log.h"
 #include "broker/model/vhost.h"
+#include "broker/net/tls.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
@@ -24,6 +26,41 @@ static const char *const capabilities[] = {
 	"consumer_cancel_notify", "connection.blocked", "authentication_failure_close",
 	"per_consumer_qos", "direct_reply_to",
 };
+
+/* The SASL mechanisms Tern has; auth_mechanisms.N picks and orders them. */
+static const char *const mechanisms[] = {"PLAIN", "AMQPLAIN", "EXTERNAL"};
+#define NMECH (sizeof mechanisms / sizeof mechanisms[0])
+
+/* Whether c is offered mechanism m: it is configured (PLAIN and AMQPLAIN
+ * when nothing is), and EXTERNAL only over TLS (RabbitMQ's should_offer). */
+static bool offered(const struct conn *c, const char *m)
+{
+	if (!strcmp(m, "EXTERNAL") && !c->tls)
+		return false;
+	if (!cfg.auth_mechanisms.n)
+		return strcmp(m, "EXTERNAL") != 0;
+	for (size_t i = 0; i < cfg.auth_mechanisms.n; i++)
+		if (!strcmp(cfg.auth_mechanisms.vals[i], m))
+			return true;
+	return false;
+}
+
+/* connection.start's mechanisms: the offered ones, space-separated, in
+ * the configured order. */
+static void offer(const struct conn *c, char *out, size_t n)
+{
+	out[0] = '\0';
+	const struct cfg_list *l = &cfg.auth_mechanisms;
+	size_t count = l->n ? l->n : NMECH;
+	for (size_t i = 0; i < count; i++) {
+		const char *m = l->n ? l->vals[i] : mechanisms[i];
+		bool again = false; /* the same name under two keys */
+		for (size_t j = 0; j < i && l->n; j++)
+			again |= !strcmp(l->vals[j], m);
+		if (offered(c, m) && !again)
+			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", m);
+	}
+}
 
 void handshake_start(struct conn *c)
 {
@@ -50,7 +87,9 @@ void handshake_start(struct conn *c)
 	m.a.connection_start.version_major = 0;
 	m.a.connection_start.version_minor = 9;
 	m.a.connection_start.server_properties = (struct bytes){props.p + 4, (uint32_t)(props.len - 4)};
-	m.a.connection_start.mechanisms = bytes_of("PLAIN AMQPLAIN");
+	char mechs[64];
+	offer(c, mechs, sizeof mechs);
+	m.a.connection_start.mechanisms = bytes_of(mechs);
 	m.a.connection_start.locales = bytes_of("en_US");
 	conn_send_method(c, 0, &m);
 	wb_free(&props);
@@ -75,10 +114,30 @@ static int on_start_ok(struct conn *c, const struct amqp_connection_start_ok *a)
 	free(c->client_props);
 	c->client_props = xmemdup(a->client_properties.p, a->client_properties.len);
 	c->client_props_len = a->client_properties.len;
-	int rc = auth_check(a->mechanism, a->response, c->loopback, &c->user);
-	if (rc == -1 && !bytes_eq(a->mechanism, "PLAIN") && !bytes_eq(a->mechanism, "AMQPLAIN"))
-		return conn_fail(c, AMQP_ACCESS_REFUSED, "unsupported authentication mechanism '%.*s'",
+	/* RabbitMQ's texts (rabbit_reader); it drops the socket after 3 s
+	 * where Tern sends them in connection.close. */
+	const char *mech = NULL;
+	for (size_t i = 0; i < NMECH; i++)
+		if (bytes_eq(a->mechanism, mechanisms[i]))
+			mech = mechanisms[i];
+	if (!mech)
+		return conn_fail(c, AMQP_COMMAND_INVALID, "unknown authentication mechanism '%.*s'",
 				 (int)a->mechanism.len, a->mechanism.p);
+	if (!offered(c, mech))
+		return conn_fail(c, AMQP_COMMAND_INVALID, "invalid authentication mechanism '%s'",
+				 mech);
+	int rc;
+	if (!strcmp(mech, "EXTERNAL")) {
+		char name[512];
+		const char *why;
+		rc = tls_conn_login_name(c, name, sizeof name, &why);
+		if (rc < 0)
+			log_info("%s: EXTERNAL login refused: %s", c->peer, why);
+		else
+			rc = auth_external(name, c->loopback, &c->user);
+	} else {
+		rc = auth_check(a->mechanism, a->response, c->loopback, &c->user);
+	}
 	if (rc < 0) {
 		log_info("%s: login refused (mechanism %.*s)", c->peer, (int)a->mechanism.len,
 			 a->mechanism.p);
@@ -87,6 +146,7 @@ static int on_start_ok(struct conn *c, const struct amqp_connection_start_ok *a)
 				 "For details see the broker logfile.",
 				 (int)a->mechanism.len, a->mechanism.p);
 	}
+	c->auth_mechanism = mech;
 	struct amqp_method m = {.id = AMQP_CONNECTION_TUNE};
 	m.a.connection_tune.channel_max = (uint16_t)cfg.channel_max;
 	m.a.connection_tune.frame_max = (uint32_t)cfg.frame_max;

@@ -20,6 +20,7 @@
 #include "broker/amqp/channel.h"
 #include "broker/amqp/consumer_timeout.h"
 #include "broker/core/config.h"
+#include "broker/net/alarm.h"
 #include "broker/net/conn.h"
 #include "broker/model/definitions.h"
 #include "broker/queue/dlx.h"
@@ -29,12 +30,20 @@
 #include "broker/model/policy.h"
 #include "broker/queue/queue.h"
 #include "broker/model/vhost.h"
+#include "broker/net/tls.h"
 #include "util/xalloc.h"
 
 struct event_base *server_base;
 
-static struct evconnlistener *listeners[8];
+/* The AMQP listeners: plaintext ones (bind x port) and AMQPS ones
+ * (listeners.ssl.*), whose connections get the current `amqps` context. */
+static struct listener {
+	struct evconnlistener *l;
+	struct server_listen_info info;
+	char ip[64];
+} listeners[16];
 static int nlisteners;
+static struct tls_ctx amqps = {.prefix = "ssl_options", .opt = &cfg.ssl};
 static struct event *turn_event, *sig_int, *sig_term, *sig_hup;
 static int (*reload_config)(char *err, size_t errlen);
 static struct queue *kicked;
@@ -142,8 +151,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      int len, void *arg)
 {
 	(void)l;
-	(void)arg;
-	conn_accept(fd, addr, (socklen_t)len);
+	const struct listener *li = arg;
+	conn_accept(fd, addr, (socklen_t)len, li->info.tls ? amqps.ctx : NULL);
+}
+
+size_t server_listeners(const struct server_listen_info **out)
+{
+	static struct server_listen_info info[sizeof listeners / sizeof listeners[0]];
+	for (int i = 0; i < nlisteners; i++)
+		info[i] = listeners[i].info;
+	*out = info;
+	return (size_t)nlisteners;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -206,10 +224,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	char err[1024];
 	log_info("SIGHUP: reloading");
 	if (reload_config && reload_config(err, sizeof err) < 0) {
-		log_error("definitions: %s", err);
-		log_error("definitions: config refused, nothing applied");
+		log_error("config: %s", err);
+		log_error("config refused, nothing applied");
 		return;
 	}
+	tls_reload_all(); /* new connections get the new certificates */
+	alarm_configure(); /* the watermarks may have changed */
 	if (apply_definitions(false, err, sizeof err) < 0) {
 		log_error("definitions: %s", err);
 		log_error("definitions: %s refused, nothing applied", cfg.load_definitions);
@@ -217,7 +237,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	server_defer(); /* commit what changed */
 }
 
-static int listen_on(const char *host)
+static int listen_on(const char *host, int64_t port, bool tls)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
@@ -226,11 +246,11 @@ static int listen_on(const char *host)
 	struct sockaddr_in6 *a6 = (void *)&ss;
 	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)cfg.port);
+		a4->sin_port = htons((uint16_t)port);
 		len = sizeof *a4;
 	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
 		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)cfg.port);
+		a6->sin6_port = htons((uint16_t)port);
 		len = sizeof *a6;
 	} else {
 		log_error("bind: '%s' is not an IPv4 or IPv6 address", host);
@@ -243,14 +263,52 @@ static int listen_on(const char *host)
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
 	if (ss.ss_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
-	struct evconnlistener *l = evconnlistener_new_bind(server_base, on_accept, NULL, flags, 511,
-							    (struct sockaddr *)&ss, (int)len);
-	if (!l) {
-		log_warn("cannot listen on [%s]:%lld: %s", host, (long long)cfg.port, strerror(errno));
+	struct listener *li = &listeners[nlisteners];
+	li->l = evconnlistener_new_bind(server_base, on_accept, li, flags, 511,
+					(struct sockaddr *)&ss, (int)len);
+	if (!li->l) {
+		log_warn("cannot listen on [%s]:%lld%s: %s", host, (long long)port, tls ? " (TLS)" : "",
+			 strerror(errno));
 		return -1;
 	}
-	listeners[nlisteners++] = l;
-	log_info("listening on [%s]:%lld", host, (long long)cfg.port);
+	snprintf(li->ip, sizeof li->ip, "%s", host);
+	li->info = (struct server_listen_info){li->ip, (int)port, tls};
+	nlisteners++;
+	log_info("listening on [%s]:%lld%s", host, (long long)port, tls ? " (TLS)" : "");
+	return 0;
+}
+
+/* Every address of `bind` on port. */
+static void listen_on_bind(int64_t port, bool tls)
+{
+	char *list = xstrdup(cfg.bind), *save = NULL;
+	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
+		listen_on(h, port, tls);
+	free(list);
+}
+
+/* listeners.ssl.NAME = [HOST:]PORT, after their certificate is read (a
+ * bad one stops start-up: -1 with the reason on stderr). */
+static int listen_tls(void)
+{
+	if (!cfg.ssl_listeners.n)
+		return 0;
+	char err[512];
+	if (tls_ctx_open(&amqps, err, sizeof err) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "ternd: %s\n", err);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg.ssl_listeners.n; i++) {
+		char host[256];
+		int64_t port;
+		if (config_listener_parse(cfg.ssl_listeners.vals[i], host, sizeof host, &port) < 0)
+			continue; /* config.c checked it */
+		if (*host)
+			listen_on(host, port, true);
+		else
+			listen_on_bind(port, true);
+	}
 	return 0;
 }
 
@@ -273,16 +331,25 @@ int server_init_loop(void)
 	return 0;
 }
 
-/* The broker's one-second tick: connection heartbeats and deadlines,
- * and the consumer (delivery acknowledgement) timeout. */
+/* The broker's tick. Connections are looked at every TICK_MS, a fraction
+ * of the shortest heartbeat interval (1 s), so a heartbeat goes out within
+ * half an interval plus TICK_MS of the last frame sent: a client that
+ * negotiates heartbeat = 1 and gives up after one silent second stays
+ * connected, as with RabbitMQ. The consumer timeout and the resource
+ * alarms are looked at once a second. */
+#define TICK_MS 250
 static void on_tick(void *obj, uint64_t when)
 {
+	static unsigned ticks;
 	(void)obj;
 	if (!when)
 		return;
 	conn_tick_all();
-	consumer_timeout_tick();
-	timer_add(now_ms() + 1000, on_tick, NULL);
+	if (++ticks % (1000 / TICK_MS) == 0) {
+		consumer_timeout_tick();
+		alarm_check();
+	}
+	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 }
 
 int server_init(const struct server_opts *o)
@@ -291,8 +358,10 @@ int server_init(const struct server_opts *o)
 		return -1;
 	reload_config = o->reload_config;
 	exchange_types_init();
+	alarm_configure(); /* recovery pages by the watermark's budget too */
 	if (persist_open(definitions_recover) < 0)
 		return -1;
+	alarm_check(); /* data_dir exists now: its free space is known */
 	if (o->export_path)
 		return export_definitions(o->export_path);
 	char err[1024];
@@ -306,15 +375,19 @@ int server_init(const struct server_opts *o)
 	}
 	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
 	persist_turn(); /* what the definitions changed is on disk before clients come */
-	timer_add(now_ms() + 1000, on_tick, NULL);
+	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
-	char *list = xstrdup(cfg.bind), *save = NULL;
-	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
-		listen_on(h);
-	free(list);
+	if (!cfg.tcp_off)
+		listen_on_bind(cfg.port, false);
+	if (listen_tls() < 0)
+		return -2;
 	if (nlisteners == 0) {
-		log_error("could not listen on any of '%s' port %lld", cfg.bind, (long long)cfg.port);
+		if (cfg.tcp_off && !cfg.ssl_listeners.n)
+			log_error("no AMQP listener: listeners.tcp = none and no listeners.ssl.*");
+		else
+			log_error("could not listen on any address (bind '%s', port %lld, "
+				  "listeners.ssl.*)", cfg.bind, (long long)cfg.port);
 		return -1;
 	}
 	return 0;
@@ -324,7 +397,7 @@ int server_run(void)
 {
 	event_base_dispatch(server_base);
 	for (int i = 0; i < nlisteners; i++)
-		evconnlistener_disable(listeners[i]);
+		evconnlistener_disable(listeners[i].l);
 	conn_close_all("broker shutdown");
 	on_turn(-1, 0, NULL);
 	persist_close();
@@ -334,8 +407,10 @@ int server_run(void)
 void server_free(void)
 {
 	for (int i = 0; i < nlisteners; i++)
-		evconnlistener_free(listeners[i]);
+		evconnlistener_free(listeners[i].l);
 	nlisteners = 0;
+	if (amqps.ctx)
+		tls_ctx_close(&amqps);
 	timer_free(); /* releases what pending timers hold, before vhosts go */
 	dlx_free();
 	vhosts_free();

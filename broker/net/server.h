@@ -44,6 +44,16 @@ int server_init_loop(void);
 int server_run(void);
 void server_free(void);
 
+/* An AMQP listener that is open (for /api/overview). */
+struct server_listen_info {
+	const char *ip;
+	int port;
+	bool tls; /* listeners.ssl.* */
+};
+/* The open listeners, in the order they were opened; *out is valid until
+ * the next call. */
+size_t server_listeners(const struct server_listen_info **out);
+
 void server_defer_queue(struct queue *q);
 void server_defer_channel(struct channel *ch);
 void server_defer_flush(struct conn *c);

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "broker/core/config.h"
-#include "broker/net/conn.h"
+#include "broker/net/alarm.h"
 #include "broker/core/log.h"
 #include "broker/net/server.h"
 #include "broker/model/vhost.h"
@@ -257,14 +257,27 @@ static struct message *stored_message(struct bytes x, struct bytes rkey, struct 
 	return m;
 }
 
+struct load {
+	uint64_t msg_id;
+	struct message *m;
+};
+
+/* The message read back, copied while the store's views last. */
+static void loaded(void *ctx, struct bytes x, struct bytes rkey, struct bytes props,
+		   struct bytes body)
+{
+	struct load *l = ctx;
+	l->m = stored_message(x, rkey, props, body, l->msg_id);
+}
+
 int persist_load(struct queue *q, struct qentry *e)
 {
-	struct bytes x, rkey, props, body;
-	if (store_get_message(q->store_id, e->seq, e->msg_id, &x, &rkey, &props, &body) < 0) {
+	struct load l = {e->msg_id, NULL};
+	if (store_get_message(q->store_id, e->seq, e->msg_id, loaded, &l) < 0) {
 		log_error("queue '%s': %s", q->name, store_error());
 		return -1;
 	}
-	struct message *m = stored_message(x, rkey, props, body, e->msg_id);
+	struct message *m = l.m;
 	e->m = m;
 	e->flags &= (uint16_t)~QE_PAGED;
 	return 0;
@@ -292,21 +305,14 @@ void persist_delivered(struct queue *q, const struct qentry *e)
 	}
 }
 
-/* connection.blocked / unblocked to every client that understands it. */
+/* A failing store is part of the disk alarm (alarm.h): publishers are
+ * blocked until a probe write succeeds again. */
 static void set_blocked(bool on)
 {
 	if (persist_blocked == on)
 		return;
 	persist_blocked = on;
-	log_warn(on ? "store failing: publishers blocked" : "store writable again: unblocked");
-	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->state != CONN_OPEN || !c->cap_blocked)
-			continue;
-		struct amqp_method m = {.id = on ? AMQP_CONNECTION_BLOCKED : AMQP_CONNECTION_UNBLOCKED};
-		if (on)
-			m.a.connection_blocked.reason = bytes_of("low on disk space or store failing");
-		conn_send_method(c, 0, &m);
-	}
+	alarm_store_failing(on);
 	if (on) {
 		struct timeval second = {1, 0};
 		event_add(probe_timer, &second);
@@ -460,7 +466,7 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 	/* Shared messages (msg_id > 0) are rebuilt once for all their queues;
 	 * an inline one (0) belongs to this entry alone. */
 	struct message *m = msg_id ? strmap_get(&r->messages, &msg_id, sizeof msg_id) : NULL;
-	if (!m && message_bytes > (uint64_t)cfg.memory_budget) {
+	if (!m && message_bytes > queue_memory_budget()) {
 		/* Over the budget: keep only the index entry. */
 		struct qentry e = {.seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
 				   .size = body.len, .deliveries = (uint16_t)deliveries,

@@ -7,9 +7,9 @@
  * both durable; persistent messages (delivery_mode 2) in durable queues.
  * Every write lands in the store's open transaction; persist_turn() at the
  * end of each loop turn commits it, then channels send the confirms that
- * waited for it (basic.ack), or basic.nack if it failed. After a failure,
- * clients that asked for it get connection.blocked until a probe write
- * succeeds again; consumers keep being served meanwhile. */
+ * waited for it (basic.ack), or basic.nack if it failed. After a failure
+ * the disk alarm is on (alarm.h: publishers blocked, consumers served)
+ * until a probe write succeeds again. */
 #ifndef TERN_BROKER_PERSIST_H
 #define TERN_BROKER_PERSIST_H
 

@@ -17,6 +17,14 @@
 #include "protocol/table.h"
 #include "util/xalloc.h"
 
+uint64_t queue_watermark_budget = UINT64_MAX;
+
+uint64_t queue_memory_budget(void)
+{
+	uint64_t own = (uint64_t)cfg.memory_budget;
+	return own < queue_watermark_budget ? own : queue_watermark_budget;
+}
+
 static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_bytes)
 {
 	return (q->max_len >= 0 && q->len + extra_len > (uint64_t)q->max_len) ||
@@ -196,7 +204,7 @@ bool queue_push(struct queue *q, struct message *m)
 		/* Past the budget, the stored copy is enough: the entry keeps
 		 * only the index and the body leaves RAM (once every queue the
 		 * message reached has let go of it). */
-		if (message_bytes > (uint64_t)cfg.memory_budget) {
+		if (message_bytes > queue_memory_budget()) {
 			message_unref(e.m);
 			e.m = NULL;
 			e.flags |= QE_PAGED;

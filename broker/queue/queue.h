@@ -115,6 +115,13 @@ void queue_unref(struct queue *q);
  * A lowered max-length applies at once. */
 void queue_configure(struct queue *q);
 
+/* Message body bytes (message_bytes) past which durable queues keep new
+ * persistent messages on disk only: the lower of cfg.memory_budget and
+ * queue_watermark_budget, which alarm.c sets to paging_ratio x the
+ * memory watermark (UINT64_MAX until it does). */
+extern uint64_t queue_watermark_budget;
+uint64_t queue_memory_budget(void);
+
 /* The time a delivery from q may stay unacked, in ms (0: no limit): the
  * queue's own (argument or policy) or else the broker's consumer_timeout. */
 uint64_t queue_consumer_timeout(const struct queue *q);

@@ -14,14 +14,7 @@ const char *node_name(void);
 
 #define TERN_VERSION "0.1.0"
 #define RABBITMQ_VERSION "3.10.8" /* the RabbitMQ whose API and metrics Tern follows */
-#define NODE_DISK_FREE_LIMIT 50000000 /* bytes: RabbitMQ's default disk_free_limit */
 
-/* What /api/nodes and /metrics say of the process (api_overview.c): its
- * resident memory, the memory limit (the machine's RAM: Tern has no
- * watermark) and the free disk under data_dir, in bytes. */
-uint64_t node_rss_bytes(void);
-uint64_t node_mem_limit(void);
-uint64_t node_disk_free(void);
 /* A wall-clock ms as RabbitMQ shows times: "2026-12-01T10:05:42.188+00:00". */
 json_t *time_json(uint64_t wall_ms);
 
@@ -49,6 +42,7 @@ void api_nodes(struct req *q);
 void api_node(struct req *q);
 void api_extensions(struct req *q);
 void api_health_alarms(struct req *q);
+void api_health_local_alarms(struct req *q);
 void api_health_port(struct req *q);
 void api_health_vhosts(struct req *q);
 void api_health_protocol(struct req *q);

@@ -8,6 +8,8 @@
 
 #include "broker/amqp/channel.h"
 #include "broker/model/jtable.h"
+#include "broker/net/alarm.h"
+#include "broker/net/tls.h"
 #include "plugins/management/api.h"
 
 void connection_name(const struct conn *c, char *out, size_t n)
@@ -52,6 +54,16 @@ static const char *const tls_fields[] = {"peer_cert_issuer", "peer_cert_subject"
 					 "peer_cert_validity", "ssl_cipher", "ssl_hash",
 					 "ssl_key_exchange", "ssl_protocol"};
 
+/* RabbitMQ's connection states: blocked / blocking during a resource
+ * alarm (alarm.h), flow while flow control holds it, else running. */
+static const char *state_name(const struct conn *c)
+{
+	if (c->state != CONN_OPEN)
+		return "closing";
+	const char *s = alarm_conn_state(c);
+	return s ? s : c->throttle_q ? "flow" : "running";
+}
+
 json_t *connection_json(const struct conn *c)
 {
 	const char *local = strstr(c->name, " -> ");
@@ -59,8 +71,8 @@ json_t *connection_json(const struct conn *c)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:I, s:I, s:i, s:I, s:I, "
 			      "s:I, s:I, s:I, s:o}",
 			      "name", c->name, "node", node_name(), "type", "network", "protocol",
-			      "AMQP 0-9-1", "state", c->state == CONN_OPEN ? "running" : "closing",
-			      "user", c->user ? c->user : "", "ssl", false, "channels",
+			      "AMQP 0-9-1", "state", state_name(c),
+			      "user", c->user ? c->user : "", "ssl", c->tls != NULL, "channels",
 			      open_channels(c), "frame_max", (json_int_t)c->frame_max,
 			      "channel_max", (json_int_t)c->channel_max, "timeout",
 			      (int)c->heartbeat, "connected_at", (json_int_t)c->connected_wall,
@@ -73,7 +85,8 @@ json_t *connection_json(const struct conn *c)
 	json_object_set_new(o, "peer_port", port_of(c->peer));
 	json_object_set_new(o, "host", host_of(local));
 	json_object_set_new(o, "port", port_of(local));
-	json_object_set_new(o, "auth_mechanism", json_string("PLAIN"));
+	json_object_set_new(o, "auth_mechanism",
+			    json_string(c->auth_mechanism ? c->auth_mechanism : "PLAIN"));
 	json_object_set_new(o, "client_properties",
 			    jtable_to_json((struct bytes){c->client_props, c->client_props_len}));
 	json_object_set_new(o, "send_pend", json_integer(0));
@@ -84,10 +97,16 @@ json_t *connection_json(const struct conn *c)
 	json_t *given = json_object_get(props, "connection_name");
 	json_object_set_new(o, "user_provided_name",
 			    json_is_string(given) ? json_incref(given) : json_null());
-	/* RabbitMQ's TLS fields: null in lists, "" for one connection
-	 * (tls_fields() fills those in). */
+	/* RabbitMQ's TLS fields: what is not there (plaintext, no client
+	 * certificate) is null in lists and "" for one connection
+	 * (one_connection_json). */
+	struct tls_info ti = {0};
+	if (c->tls)
+		tls_conn_info(c, &ti);
+	const char *vals[] = {ti.issuer, ti.subject, ti.validity, ti.cipher, ti.hash,
+			      ti.key_exchange, ti.protocol};
 	for (size_t i = 0; i < sizeof tls_fields / sizeof tls_fields[0]; i++)
-		json_object_set_new(o, tls_fields[i], json_null());
+		json_object_set_new(o, tls_fields[i], *vals[i] ? json_string(vals[i]) : json_null());
 	return o;
 }
 
@@ -95,7 +114,8 @@ static json_t *one_connection_json(const struct conn *c)
 {
 	json_t *o = connection_json(c);
 	for (size_t i = 0; i < sizeof tls_fields / sizeof tls_fields[0]; i++)
-		json_object_set_new(o, tls_fields[i], json_string(""));
+		if (json_is_null(json_object_get(o, tls_fields[i])))
+			json_object_set_new(o, tls_fields[i], json_string(""));
 	return o;
 }
 

@@ -1,14 +1,13 @@
 /* api_overview.c — /api/overview, /api/whoami, /api/nodes, /api/extensions
- * and the /api/health/checks, in RabbitMQ's shapes. Memory is the broker's
- * RSS; alarms are the store's (publishers blocked after a failed write),
- * until memory and disk watermarks come. */
+ * and the /api/health/checks, in RabbitMQ's shapes. Memory, disk and
+ * their alarms are what the last alarm check measured (alarm.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "broker/core/config.h"
+#include "broker/net/alarm.h"
 #include "broker/queue/persist.h"
 #include "broker/net/server.h"
 #include "broker/core/stats.h"
@@ -16,29 +15,6 @@
 #include "plugins/management/api.h"
 
 static uint64_t started_ms;
-
-uint64_t node_rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0, rss = 0;
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-uint64_t node_disk_free(void)
-{
-	struct statvfs s;
-	return statvfs(cfg.data_dir, &s) == 0 ? (uint64_t)s.f_bavail * s.f_frsize : 0;
-}
-
-uint64_t node_mem_limit(void)
-{
-	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 void overview_started(void)
 {
@@ -111,25 +87,45 @@ static json_t *exchange_types_json(void)
 	return arr;
 }
 
+static json_t *listener(const char *protocol, const char *ip, int64_t port)
+{
+	return json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(), "protocol", protocol,
+			 "ip_address", ip, "port", (json_int_t)port);
+}
+
+/* As RabbitMQ lists them: "amqp", "amqp/ssl", "http", "https". */
 static json_t *listeners(void)
 {
 	json_t *arr = json_array();
-	char *list = strdup(cfg.bind), *save = NULL;
-	for (char *h = strtok_r(list, ", ", &save); h; h = strtok_r(NULL, ", ", &save))
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "amqp", "ip_address", h, "port",
-						     (json_int_t)cfg.port));
-	free(list);
+	const struct server_listen_info *l;
+	size_t n = server_listeners(&l);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, listener(l[i].tls ? "amqp/ssl" : "amqp", l[i].ip, l[i].port));
+	if (cfg.management_port)
+		json_array_append_new(arr, listener("http", cfg.management_ip, cfg.management_port));
+	if (*cfg.management_ssl.certfile)
+		json_array_append_new(arr, listener("https", cfg.management_ssl_ip,
+						    cfg.management_ssl_port));
+	if (cfg.prometheus_port)
+		json_array_append_new(arr, listener("http/prometheus", cfg.prometheus_ip,
+						    cfg.prometheus_port));
+	return arr;
+}
+
+/* The management listeners, as RabbitMQ's "contexts" (ssl "true" for
+ * the HTTPS one). */
+static json_t *contexts(void)
+{
+	json_t *arr = json_array();
 	if (cfg.management_port)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "http", "ip_address",
-						     cfg.management_ip, "port",
-						     (json_int_t)cfg.management_port));
-	if (cfg.prometheus_port)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "node", node_name(),
-						     "protocol", "http/prometheus", "ip_address",
-						     cfg.prometheus_ip, "port",
-						     (json_int_t)cfg.prometheus_port));
+						     "description", "Tern management", "path", "/",
+						     "port", (json_int_t)cfg.management_port));
+	if (*cfg.management_ssl.certfile)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s}", "node", node_name(),
+						     "description", "Tern management", "path", "/",
+						     "port", (json_int_t)cfg.management_ssl_port,
+						     "ssl", "true"));
 	return arr;
 }
 
@@ -142,10 +138,7 @@ void api_overview(struct req *q)
 			      node_name(), "cluster_name", node_name(), "listeners", listeners(),
 			      "message_stats", message_stats_json(&stats_global),
 			      "statistics_db_event_queue", (json_int_t)0);
-	json_object_set_new(o, "contexts",
-			    json_pack("[{s:s, s:s, s:s, s:I}]", "node", node_name(), "description",
-				      "Tern management", "path", "/", "port",
-				      (json_int_t)cfg.management_port));
+	json_object_set_new(o, "contexts", contexts());
 	json_object_set_new(o, "exchange_types", exchange_types_json());
 	totals(q, o);
 	reply_json(q, 200, o);
@@ -159,17 +152,39 @@ void api_whoami(struct req *q)
 	reply_json(q, 200, json_pack("{s:s, s:o}", "name", q->user->name, "tags", tags));
 }
 
+/* RabbitMQ's descriptions; enabled as auth_mechanisms.N configures. */
+static json_t *auth_mechanisms_json(void)
+{
+	static const char *const mech[][2] = {
+		{"PLAIN", "SASL PLAIN authentication mechanism"},
+		{"AMQPLAIN", "QPid AMQPLAIN mechanism"},
+		{"EXTERNAL", "TLS peer verification-based authentication plugin. Used in combination "
+			     "with the EXTERNAL SASL mechanism."},
+	};
+	json_t *arr = json_array();
+	for (size_t i = 0; i < sizeof mech / sizeof mech[0]; i++) {
+		bool on = !cfg.auth_mechanisms.n && i < 2;
+		for (size_t j = 0; j < cfg.auth_mechanisms.n; j++)
+			on |= !strcmp(cfg.auth_mechanisms.vals[j], mech[i][0]);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", mech[i][0],
+						     "description", mech[i][1], "enabled", on));
+	}
+	return arr;
+}
+
 static json_t *node_json(void)
 {
 	long fds = sysconf(_SC_OPEN_MAX);
 	char pid[24];
 	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	struct alarm_figures a;
+	alarm_figures(&a);
 	json_t *o = json_pack(
 		"{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:i, s:s, s:s}", "name",
-		node_name(), "type", "disc", "running", true, "mem_used", (json_int_t)node_rss_bytes(),
-		"mem_limit", (json_int_t)node_mem_limit(),
-		"mem_alarm", false, "disk_free", (json_int_t)node_disk_free(), "disk_free_limit",
-		(json_int_t)NODE_DISK_FREE_LIMIT, "disk_free_alarm", persist_blocked, "fd_used",
+		node_name(), "type", "disc", "running", true, "mem_used", (json_int_t)a.mem_used,
+		"mem_limit", (json_int_t)a.mem_limit, "mem_alarm", a.mem_alarm, "disk_free",
+		(json_int_t)a.disk_free, "disk_free_limit", (json_int_t)a.disk_free_limit,
+		"disk_free_alarm", a.disk_alarm, "fd_used",
 		(json_int_t)(conn_count + 8), "fd_total", (json_int_t)fds, "uptime",
 		(json_int_t)uptime_ms(), "processors", (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid",
 		pid, "rates_mode", "basic");
@@ -180,14 +195,11 @@ static json_t *node_json(void)
 	json_object_set_new(o, "proc_used", json_integer((json_int_t)conn_count + 1));
 	json_object_set_new(o, "proc_total", json_integer(1048576));
 	json_object_set_new(o, "run_queue", json_integer(0));
+	json_object_set_new(o, "mem_calculation_strategy", json_string("rss"));
 	json_object_set_new(o, "net_ticktime", json_integer(60));
 	json_object_set_new(o, "partitions", json_array());
 	json_object_set_new(o, "exchange_types", exchange_types_json());
-	json_object_set_new(o, "auth_mechanisms",
-			    json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN",
-				      "description", "SASL PLAIN authentication mechanism", "enabled",
-				      true, "name", "AMQPLAIN", "description",
-				      "QPid AMQPLAIN mechanism", "enabled", true));
+	json_object_set_new(o, "auth_mechanisms", auth_mechanisms_json());
 	json_object_set_new(o, "applications",
 			    json_pack("[{s:s, s:s, s:s}]", "name", "tern", "description", "Tern",
 				      "version", TERN_VERSION));
@@ -233,9 +245,33 @@ static void health(struct req *q, bool ok, const char *reason)
 		reply_json(q, 503, json_pack("{s:s, s:s}", "status", "failed", "reason", reason));
 }
 
+/* RabbitMQ's body on alarm: 503 {"status": "failed", "reason": ...,
+ * "alarms": [{"node", "resource"}]}, disk ("disk space") before memory. */
+static void alarms_reply(struct req *q, const char *reason)
+{
+	if (!alarm_on) {
+		health(q, true, "");
+		return;
+	}
+	json_t *list = json_array();
+	if (alarm_on & ALARM_DISK)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", node_name(), "resource",
+						      "disk space"));
+	if (alarm_on & ALARM_MEMORY)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", node_name(), "resource",
+						      "memory"));
+	reply_json(q, 503, json_pack("{s:s, s:s, s:o}", "status", "failed", "reason", reason,
+				     "alarms", list));
+}
+
 void api_health_alarms(struct req *q)
 {
-	health(q, !persist_blocked, "resource alarm in effect: the store is failing");
+	alarms_reply(q, "There are alarms in effect in the cluster");
+}
+
+void api_health_local_alarms(struct req *q)
+{
+	alarms_reply(q, "There are alarms in effect on the node");
 }
 
 /* The ports and protocols Tern listens with: AMQP and this API. */

@@ -22,6 +22,8 @@
 #include "broker/amqp/channel.h"
 #include "broker/core/config.h"
 #include "broker/core/log.h"
+#include "broker/net/alarm.h"
+#include "broker/queue/queue.h"
 #include "broker/queue/message.h"
 #include "broker/queue/persist.h"
 #include "broker/net/server.h"
@@ -501,22 +503,24 @@ static void node_families(struct evbuffer *b)
 {
 	one(b, "rabbitmq_process_open_fds", "gauge", "Open file descriptors", NULL, open_fds());
 	one(b, "rabbitmq_process_max_fds", "gauge", "Open file descriptors limit", NULL, max_fds());
+	struct alarm_figures a;
+	alarm_figures(&a);
 	one(b, "rabbitmq_process_resident_memory_bytes", "gauge", "Memory used in bytes", NULL,
-	    node_rss_bytes());
+	    a.mem_used);
 	one(b, "rabbitmq_resident_memory_limit_bytes", "gauge", "Memory high watermark in bytes",
-	    NULL, node_mem_limit());
+	    NULL, a.mem_limit);
 	one(b, "rabbitmq_disk_space_available_bytes", "gauge", "Disk space available in bytes",
-	    NULL, node_disk_free());
+	    NULL, a.disk_free);
 	one(b, "rabbitmq_disk_space_available_limit_bytes", "gauge",
-	    "Free disk space low watermark in bytes", NULL, NODE_DISK_FREE_LIMIT);
-	/* Tern has no memory or descriptor alarm; its disk alarm is the
-	 * store failing (publishers blocked), as /api/nodes says. */
-	one(b, "rabbitmq_alarms_file_descriptor_limit", "gauge",
+	    "Free disk space low watermark in bytes", NULL, a.disk_free_limit);
+	/* Tern has no descriptor alarm; the disk one includes a failing
+	 * store, as /api/nodes says. */
+	one(b, "rabbitmq_alarms_file_descriptor_limit", "untyped",
 	    "is 1 if file descriptor limit alarm is in effect", NULL, 0);
-	one(b, "rabbitmq_alarms_free_disk_space_watermark", "gauge",
-	    "is 1 if free disk space watermark alarm is in effect", NULL, persist_blocked);
-	one(b, "rabbitmq_alarms_memory_used_watermark", "gauge",
-	    "is 1 if VM memory watermark alarm is in effect", NULL, 0);
+	one(b, "rabbitmq_alarms_free_disk_space_watermark", "untyped",
+	    "is 1 if free disk space watermark alarm is in effect", NULL, a.disk_alarm);
+	one(b, "rabbitmq_alarms_memory_used_watermark", "untyped",
+	    "is 1 if VM memory watermark alarm is in effect", NULL, a.mem_alarm);
 
 	char id[64];
 	cluster_id(id, sizeof id);
@@ -561,8 +565,9 @@ static void tern_families(struct evbuffer *b)
 	evbuffer_add_printf(b, "tern_store_commit_seconds_total %.9f\n", (double)h->sum_ns / 1e9);
 	histogram(b, "tern_store_commit_duration_seconds", "Duration of one store commit", h);
 	one(b, "tern_memory_budget_bytes", "gauge",
-	    "Message bodies kept in RAM before durable queues page persistent ones out (memory_budget)",
-	    NULL, (uint64_t)cfg.memory_budget);
+	    "Message bodies kept in RAM before durable queues page persistent ones out (the lower "
+	    "of memory_budget and the paging ratio of the memory watermark)",
+	    NULL, queue_memory_budget());
 	one(b, "tern_message_bytes", "gauge", "Bytes of message bodies in RAM", NULL,
 	    message_bytes);
 }

@@ -21,7 +21,7 @@ const struct route mgmt_routes[] = {
 	{GET, "nodes", api_nodes, MON},
 	{GET, "nodes/:node", api_node, MON},
 	{GET, "health/checks/alarms", api_health_alarms, MGMT},
-	{GET, "health/checks/local-alarms", api_health_alarms, MGMT},
+	{GET, "health/checks/local-alarms", api_health_local_alarms, MGMT},
 	{GET, "health/checks/port-listener/:port", api_health_port, MGMT},
 	{GET, "health/checks/virtual-hosts", api_health_vhosts, MGMT},
 	{GET, "health/checks/protocol-listener/:protocol", api_health_protocol, MGMT},

@@ -1,5 +1,7 @@
 /* server.c — the management plugin: an evhttp server on the broker's own
- * event loop (management.tcp.ip:management.tcp.port), HTTP basic auth
+ * event loop (management.tcp.ip:management.tcp.port, and HTTPS on
+ * management.ssl.ip:management.ssl.port with OpenSSL bufferevents and
+ * the broker's TLS context builder, tls.h), HTTP basic auth
  * against Tern's users, the route table, the page's embedded files, and
  * the replies. RabbitMQ's management API is the reference for paths,
  * status codes and error bodies ({"error": ..., "reason": ...}).
@@ -11,7 +13,9 @@
  * percent-decoded after, so %2F stays inside a name; no path reaches the
  * file system (the page's files are compiled in). */
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <sys/queue.h>
 #include <openssl/evp.h>
 #include <ctype.h>
@@ -24,6 +28,7 @@
 #include "protocol/frame.h"
 #include "broker/core/log.h"
 #include "broker/net/server.h"
+#include "broker/net/tls.h"
 #include "broker/core/stats.h"
 #include "broker/queue/timer.h"
 #include "plugins/management/api.h"
@@ -35,7 +40,8 @@
 #define MAX_HEADER_BYTES (64 << 10)
 #define MAX_HEADERS (1 << 20) /* evhttp drops the connection past this */
 
-static struct evhttp *http;
+static struct evhttp *http, *https;
+static struct tls_ctx https_tls = {.prefix = "management.ssl", .opt = &cfg.management_ssl};
 static uint64_t last_sample;
 
 /* ---- replies ---- */
@@ -496,8 +502,71 @@ static void on_sample(void *obj, uint64_t when)
 
 /* ---- the plugin ---- */
 
+/* The HTTPS context is built here, before the store opens and any
+ * listener is up, so a bad management.ssl.* file stops start-up first. */
 static int mgmt_init(void)
 {
+	if (!*cfg.management_ssl.certfile)
+		return 0;
+	char err[512];
+	if (tls_ctx_open(&https_tls, err, sizeof err) < 0) {
+		log_error("management: %s", err);
+		fprintf(stderr, "ternd: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* An evhttp with the API's limits, methods and handler. */
+static struct evhttp *http_new(void)
+{
+	struct evhttp *h = evhttp_new(server_base);
+	evhttp_set_max_body_size(h, MAX_BODY);
+	evhttp_set_max_headers_size(h, MAX_HEADERS);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+					      EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+					      EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(h, on_request, NULL);
+	return h;
+}
+
+/* Each HTTPS connection: a TLS session with the current context (a
+ * SIGHUP may have replaced it; sessions keep the one they began with). */
+static struct bufferevent *https_bev(struct event_base *base, void *arg)
+{
+	(void)arg;
+	SSL *ssl = SSL_new(https_tls.ctx);
+	if (!ssl)
+		abort(); /* only out of memory; NULL here would serve plaintext */
+	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl,
+								 BUFFEREVENT_SSL_ACCEPTING,
+								 BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+static int listen_http(struct evhttp *h, const char *ip, int64_t port, const char *opts)
+{
+	if (!evhttp_bind_socket_with_handle(h, ip, (ev_uint16_t)port)) {
+		log_error("management: cannot listen on %s:%lld (%s)", ip, (long long)port, opts);
+		return -1;
+	}
+	return 0;
+}
+
+/* HTTPS, when management.ssl.certfile is set (mgmt_init built its
+ * context). */
+static int https_start(void)
+{
+	if (!https_tls.ctx)
+		return 0;
+	https = http_new();
+	evhttp_set_bevcb(https, https_bev, NULL);
+	if (listen_http(https, cfg.management_ssl_ip, cfg.management_ssl_port,
+			"management.ssl.port, management.ssl.ip") < 0)
+		return -1;
+	log_info("management: https://%s:%lld/", cfg.management_ssl_ip,
+		 (long long)cfg.management_ssl_port);
 	return 0;
 }
 
@@ -508,25 +577,15 @@ static int mgmt_start(void)
 	timer_add(last_sample + STATS_PERIOD_MS, on_sample, NULL);
 	if (metrics_listen() < 0)
 		return -1;
-	if (!cfg.management_port)
-		return 0;
-	http = evhttp_new(server_base);
-	evhttp_set_max_body_size(http, MAX_BODY);
-	evhttp_set_max_headers_size(http, MAX_HEADERS);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						 EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-						 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(http, on_request, NULL);
-	if (!evhttp_bind_socket_with_handle(http, cfg.management_ip,
-					    (ev_uint16_t)cfg.management_port)) {
-		log_error("management: cannot listen on %s:%lld (management.tcp.port, "
-			  "--management-port; 0 turns it off)",
-			  cfg.management_ip, (long long)cfg.management_port);
-		return -1;
+	if (cfg.management_port) {
+		http = http_new();
+		if (listen_http(http, cfg.management_ip, cfg.management_port,
+				"management.tcp.port, --management-port; 0 turns it off") < 0)
+			return -1;
+		log_info("management: http://%s:%lld/", cfg.management_ip,
+			 (long long)cfg.management_port);
 	}
-	log_info("management: http://%s:%lld/", cfg.management_ip,
-		 (long long)cfg.management_port);
-	return 0;
+	return https_start();
 }
 
 static void mgmt_stop(void)
@@ -534,7 +593,11 @@ static void mgmt_stop(void)
 	metrics_close();
 	if (http)
 		evhttp_free(http);
-	http = NULL;
+	if (https)
+		evhttp_free(https);
+	http = https = NULL;
+	if (https_tls.ctx)
+		tls_ctx_close(&https_tls);
 }
 
 const struct tern_plugin management_plugin = {TERN_PLUGIN_ABI, "management", mgmt_init,

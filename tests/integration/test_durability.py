@@ -795,9 +795,12 @@ class FlakyDiskPublisher:
 
 
 def test_store_failure_nacks_blocks_and_acks_hold(own_broker):
-    """Commits fail while the disk refuses writes: publishes are nacked,
-    connection.blocked goes out, a probe lifts it once the disk is back.
-    Every basic.ack, before, during and after, means the message is kept."""
+    """Commits fail while the disk refuses writes: the publishes of the
+    failed commits are nacked, and the failure is a disk alarm: the
+    publisher gets connection.blocked and is not read (what it sends
+    meanwhile waits, to be acked later) until a probe lifts it once the
+    disk is back. Every basic.ack, before, during and after, means the
+    message is kept."""
     b = own_broker("durability = full\n")
     # a write past the file size limit fails with EFBIG instead of SIGXFSZ
     b.preexec_fn = lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -808,7 +811,7 @@ def test_store_failure_nacks_blocks_and_acks_hold(own_broker):
     acked = collections.Counter(ph for _, ph in pub.acked)
     nacked = collections.Counter(ph for _, ph in pub.nacked)
     assert acked["A"] > 0, (acked, nacked)
-    assert nacked["B"] > 0, (acked, nacked)
+    assert sum(nacked.values()) > 0, (acked, nacked)
     assert acked["C"] > 0, (acked, nacked)
     assert [e for e, _ in pub.events] == ["blocked", "unblocked"], pub.events
     assert pub.events[0][1] == "B" and pub.events[1][1] == "C", pub.events

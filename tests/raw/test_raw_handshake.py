@@ -210,3 +210,40 @@ def test_heartbeats_keep_connection_alive(raw, broker):
     raw.declare_queue(q)
     raw.publish(q, b"alive")
     assert raw.get(q) == b"alive"
+
+
+@pytest.mark.slow
+@pytest.mark.time_limit(20)
+def test_heartbeat_gaps_below_one_interval(raw, broker):
+    # heartbeat 1 s: a client that gives up after one silent second (some
+    # do: their timeout is the interval) must never see a silent second.
+    # The server sends once nothing else went out for half the interval.
+    # RabbitMQ 3.10.8: gaps of ~0.5 s, the longest about 0.55 s over 5 s.
+    raw.handshake(broker.user, broker.password, broker.vhost, heartbeat=1)
+    last = time.monotonic()
+    longest = 0.0
+    end = last + 5
+    while time.monotonic() < end:
+        raw.send(heartbeat_frame())          # the client keeps its side alive
+        f = raw.read_frame(timeout=2)
+        assert f.type == FRAME_HEARTBEAT and f.channel == 0, f
+        now = time.monotonic()
+        longest = max(longest, now - last)
+        last = now
+    assert longest < 1.0, "a %.2f s silence with heartbeat = 1" % longest
+
+
+def test_handshake_timeout_is_milliseconds(tmp_path, broker):
+    # rabbitmq.conf's handshake_timeout is in milliseconds (default 10000);
+    # a value under 100 (the seconds Tern used to take) is refused, naming
+    # file and line, rather than read as a few milliseconds.
+    import subprocess
+    if broker.external:
+        pytest.skip("Tern's config file")
+    conf = tmp_path / "tern.conf"
+    conf.write_text("handshake_timeout = 10\n")
+    p = subprocess.run([broker.ternd, "--config", str(conf), "--dry-run"], capture_output=True,
+                       timeout=30)
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    assert "tern.conf:1" in err and "handshake_timeout" in err, err

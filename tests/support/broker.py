@@ -112,6 +112,7 @@ class Broker:
         self.config_lines = None   # start(config_lines=...): the --config file's lines
         self.config_path = None
         self.extra_args = []
+        self.ready_port = None     # the port start() waits for (None: port)
 
     # ------------------------------------------------------------ identity
     @staticmethod
@@ -214,7 +215,7 @@ class Broker:
             if self.proc.poll() is not None:
                 raise BrokerError("ternd exited with status %s during start-up; log:\n%s"
                                   % (self.proc.returncode, self.log_tail()))
-            if port_open(self.host, self.port) and self._mgmt_up(cmd):
+            if port_open(self.host, self.ready_port or self.port) and self._mgmt_up(cmd):
                 return
             time.sleep(0.05)
         self._kill()

@@ -49,7 +49,7 @@ static inline void setup(void)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa);
+	conn_accept(sv[0], (struct sockaddr *)&sa, sizeof sa, NULL);
 	c = conn_list;
 	ck_assert_int_eq(c->fd, sv[0]);
 	c->state = CONN_OPEN; /* as after the handshake */
@@ -146,6 +146,7 @@ struct out {
 	uint32_t message_count;
 	char ctag[32];
 	char body[32];
+	char reason[32]; /* connection.blocked */
 };
 
 #define MAXOUT 256
@@ -201,6 +202,9 @@ static inline int got(void)
 			break;
 		case AMQP_BASIC_CANCEL:
 			copy_str(o->ctag, sizeof o->ctag, m.a.basic_cancel.consumer_tag);
+			break;
+		case AMQP_CONNECTION_BLOCKED:
+			copy_str(o->reason, sizeof o->reason, m.a.connection_blocked.reason);
 			break;
 		default: break;
 		}

@@ -21,6 +21,8 @@ const DEPTH_SERIES = [
 ];
 
 export function overviewView(root) {
+  const alarms = h('div', { class: 'banner-entry alarm-banner', role: 'alert', id: 'alarm-banner' });
+  alarms.hidden = true;
   const totals = h('div', { class: 'cards' });
   const charts = h('div', { class: 'charts' });
   const info = h('div');
@@ -50,6 +52,7 @@ export function overviewView(root) {
   });
   root.append(
     h('h1', {}, 'Overview'),
+    alarms,
     totals,
     section('Live charts', charts),
     h('section', { class: 'panel' }, nodes.el),
@@ -82,6 +85,7 @@ export function overviewView(root) {
         lineChart({ title: 'Message rates (per second)', history: rates, series: RATE_SERIES, fmt: compact }),
         lineChart({ title: 'Queued messages', history: depth, series: DEPTH_SERIES, fmt: compact, integer: true }),
       );
+      showAlarms(alarms, nodeList || []);
       nodes.update(nodeList || []);
       listeners.update(ov.listeners || []);
       info.replaceChildren(
@@ -107,6 +111,23 @@ function card(label, value, href) {
 }
 
 const usedOf = (used, total) => (used === undefined ? '—' : total ? `${fmtNum(used)} / ${fmtNum(total)}` : fmtNum(used));
+
+// A resource alarm in effect (RabbitMQ's memory and disk alarms): a banner
+// above the totals, gone when the alarms clear.
+function showAlarms(el, nodeList) {
+  const lines = [];
+  for (const n of nodeList) {
+    if (n.mem_alarm) lines.push(`Memory alarm on ${n.name}: ${fmtBytes(n.mem_used)} used, above the watermark of ${fmtBytes(n.mem_limit)}.`);
+    if (n.disk_free_alarm) {
+      lines.push(n.disk_free < n.disk_free_limit
+        ? `Disk alarm on ${n.name}: ${fmtBytes(n.disk_free)} free, below the limit of ${fmtBytes(n.disk_free_limit)}.`
+        : `Disk alarm on ${n.name}: store writes are failing.`);
+    }
+  }
+  el.hidden = lines.length === 0;
+  if (lines.length) lines.push('Publishing connections are blocked until the alarm clears; consumers keep receiving.');
+  el.replaceChildren(...lines.map((t) => h('div', {}, t)));
+}
 
 // Memory: a meter of used against the limit, red when the alarm is on.
 function gauge(used, limit, alarm, alarmText) {
@@ -186,7 +207,7 @@ export function connectionsView(root, ctx) {
       { label: 'User', key: 'user', sort: true },
       { label: 'Vhost', key: 'vhost', sort: true },
       { label: 'Protocol', key: 'protocol', sort: true, cls: 'nowrap' },
-      { label: 'TLS', render: (c) => (c.ssl ? badge('TLS', 'Encrypted with TLS') : '') },
+      { label: 'TLS', render: (c) => (c.ssl ? [badge('TLS', tlsTitle(c)), c.auth_mechanism === 'EXTERNAL' ? badge('cert', `Logged in by client certificate ${c.peer_cert_subject || ''}`) : null] : '') },
       { label: 'State', key: 'state', sort: true },
       { label: 'Channels', key: 'channels', num: true, sort: true },
       { label: 'From client', num: true, sort: 'recv_oct_details.rate', value: (c) => rateOf(c, 'recv_oct'), render: (c) => byteRate(rateOf(c, 'recv_oct')) },
@@ -196,6 +217,11 @@ export function connectionsView(root, ctx) {
     ],
   });
 }
+
+// The TLS badge's tooltip: version, cipher and the client certificate, if any.
+const tlsTitle = (c) =>
+  `Encrypted with TLS: ${c.ssl_protocol || '?'}, ${c.ssl_cipher || '?'}` +
+  (c.peer_cert_subject ? `; client certificate ${c.peer_cert_subject}, issued by ${c.peer_cert_issuer}` : '');
 
 const byteRate = (r) => (r === undefined ? '' : `${fmtBytes(Math.round(r))}/s`);
 
