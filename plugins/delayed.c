@@ -143,10 +143,7 @@ static void on_row(void *ctx, uint64_t id, uint64_t due, const char *vhost, stru
 	struct vhost *vh = vhost_find(bytes_of(vhost));
 	if (!vh)
 		return;
-	struct message *m = message_new(exchange, rkey, props, body.len);
-	if (body.len)
-		memcpy(message_body(m), body.p, body.len);
-	message_read_props(m);
+	struct message *m = message_decoded(exchange, rkey, props, body);
 	schedule(id, due, vh, m);
 	message_unref(m);
 }
@@ -251,9 +248,7 @@ static void on_listed(void *ctx, uint64_t id, uint64_t due, const char *vhost,
 		return;
 	}
 	if (l->seen >= l->offset && l->seen < l->offset + l->count) {
-		struct message *m = message_new(exchange, rkey, props, body.len);
-		if (body.len)
-			memcpy(message_body(m), body.p, body.len);
+		struct message *m = message_decoded(exchange, rkey, props, body);
 		l->fn(l->ctx, id, due, m);
 		message_unref(m);
 	}

@@ -506,17 +506,17 @@ static int on_header(struct channel *ch, const struct frame *f)
 			       (int)h.props.expiration.len, (const char *)h.props.expiration.p);
 		goto fail;
 	}
+	unsigned flags = (h.props.flags & PROP_DELIVERY_MODE && h.props.delivery_mode == 2
+				  ? MSG_PERSISTENT
+				  : 0) |
+			 (h.props.flags & PROP_EXPIRATION ? MSG_EXPIRATION : 0);
 	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
 					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
-					h.body_size);
+					h.body_size, flags);
 	ch->pub = m;
 	ch->pub_have = 0;
-	if (h.props.flags & PROP_DELIVERY_MODE && h.props.delivery_mode == 2)
-		m->flags |= MSG_PERSISTENT;
 	if (h.props.flags & PROP_PRIORITY)
 		m->priority = h.props.priority;
-	if (h.props.flags & PROP_EXPIRATION)
-		m->flags |= MSG_EXPIRATION;
 	ch->content = CONTENT_BODY;
 fail:
 	wb_free(&rewritten); /* message_new copied the properties */

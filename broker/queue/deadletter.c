@@ -370,11 +370,11 @@ struct message *deadletter_copy(const struct message *m, const struct dl_reason 
 	props_encode(&out, &pr);
 
 	struct bytes rkey = dl_rkey ? name255(dl_rkey) : message_rkey(m);
-	struct message *c = message_new(name255(dlx), rkey,
-					(struct bytes){out.p, (uint32_t)out.len}, m->body_size);
+	/* Republished without mandatory; a new message, with no store row yet. */
+	struct message *c = message_new(name255(dlx), rkey, (struct bytes){out.p, (uint32_t)out.len},
+					m->body_size, m->flags & MSG_PERSISTENT);
 	if (m->body_size)
 		memcpy(message_body(c), message_body(m), m->body_size);
-	c->flags = m->flags & MSG_PERSISTENT; /* republished without mandatory */
 	c->priority = m->priority;
 
 	free(ps);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "broker/queue/slab.h"
 #include "protocol/props.h"
 #include "protocol/table.h"
 #include "util/xalloc.h"
@@ -10,29 +11,45 @@
 uint64_t message_live;
 uint64_t message_bytes;
 
-struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
-			    uint64_t body_size)
+/* The size of m's allocation, from its own fields (slab_free needs it). */
+static size_t alloc_size(const struct message *m)
 {
-	size_t head = (size_t)exchange.len + rkey.len + raw_props.len;
-	struct message *m = xmalloc(sizeof *m + head + body_size);
-	m->refs = 1;
-	m->flags = 0;
-	m->priority = 0;
-	m->exchange_len = (uint8_t)exchange.len;
-	m->rkey_len = (uint8_t)rkey.len;
-	m->props_len = raw_props.len;
-	m->body_size = (uint32_t)body_size; /* bounded by max_message_size */
-	m->store_id = 0;
-	message_bytes += body_size;
+	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + m->body_size +
+	       (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
+}
+
+struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+			    uint64_t body_size, unsigned flags)
+{
+	struct message head = {
+		.refs = 1,
+		.body_size = (uint32_t)body_size, /* bounded by max_message_size */
+		.props_len = raw_props.len,
+		.flags = (uint8_t)flags,
+		.exchange_len = (uint8_t)exchange.len,
+		.rkey_len = (uint8_t)rkey.len,
+	};
+	struct message *m = slab_alloc(alloc_size(&head));
+	*m = head;
+	if (flags & MSG_PERSISTENT)
+		message_set_store_id(m, 0);
 	uint8_t *p = m->data;
-	const struct bytes parts[3] = {exchange, rkey, raw_props};
+	const struct bytes parts[3] = {{exchange.p, m->exchange_len}, {rkey.p, m->rkey_len}, raw_props};
 	for (int i = 0; i < 3; i++) {
 		if (parts[i].len)
 			memcpy(p, parts[i].p, parts[i].len);
 		p += parts[i].len;
 	}
+	message_bytes += body_size;
 	message_live++;
 	return m;
+}
+
+void message_set_store_id(struct message *m, uint64_t id)
+{
+	if (!(m->flags & MSG_PERSISTENT))
+		abort(); /* no room: a transient message is never stored */
+	memcpy((uint8_t *)message_store_slot(m), &id, sizeof id);
 }
 
 void message_unref(struct message *m)
@@ -40,7 +57,7 @@ void message_unref(struct message *m)
 	if (--m->refs == 0) {
 		message_live--;
 		message_bytes -= m->body_size;
-		free(m);
+		slab_free(m, alloc_size(m));
 	}
 }
 
@@ -74,12 +91,13 @@ static struct message *rewrite_header(const struct message *m, const char *key, 
 	p.flags |= PROP_HEADERS;
 	props_encode(&props, &p);
 	struct message *c = message_new(message_exchange(m), message_rkey(m),
-					 (struct bytes){props.p, (uint32_t)props.len}, m->body_size);
+					(struct bytes){props.p, (uint32_t)props.len}, m->body_size,
+					m->flags);
 	if (m->body_size)
 		memcpy(message_body(c), message_body(m), m->body_size);
-	c->flags = m->flags;
 	c->priority = m->priority;
-	c->store_id = m->store_id;
+	if (m->flags & MSG_PERSISTENT)
+		message_set_store_id(c, message_store_id(m));
 	wb_free(&headers);
 	wb_free(&props);
 	return c;
@@ -121,17 +139,24 @@ uint32_t message_expiration(const struct message *m)
 	return ms;
 }
 
-void message_read_props(struct message *m)
+struct message *message_decoded(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+				struct bytes body)
 {
 	struct amqp_props p;
-	struct bytes raw = message_props(m);
-	if (props_decode(raw.p, raw.len, &p) != 0)
-		return;
-	if ((p.flags & PROP_DELIVERY_MODE) && p.delivery_mode == 2)
-		m->flags |= MSG_PERSISTENT;
-	if (p.flags & PROP_PRIORITY)
-		m->priority = p.priority;
+	unsigned flags = 0;
+	uint8_t priority = 0;
 	uint32_t ms;
-	if ((p.flags & PROP_EXPIRATION) && message_parse_expiration(p.expiration, &ms) == 0)
-		m->flags |= MSG_EXPIRATION;
+	if (props_decode(raw_props.p, raw_props.len, &p) == 0) {
+		if ((p.flags & PROP_DELIVERY_MODE) && p.delivery_mode == 2)
+			flags |= MSG_PERSISTENT;
+		if (p.flags & PROP_PRIORITY)
+			priority = p.priority;
+		if ((p.flags & PROP_EXPIRATION) && message_parse_expiration(p.expiration, &ms) == 0)
+			flags |= MSG_EXPIRATION;
+	}
+	struct message *m = message_new(exchange, rkey, raw_props, body.len, flags);
+	if (body.len)
+		memcpy(message_body(m), body.p, body.len);
+	m->priority = priority;
+	return m;
 }

@@ -3,12 +3,20 @@
  *
  * Ownership: every holder (queue entry, unacked record, outgoing body
  * frame, tx buffer) owns one reference; the last unref frees it. Fan-out to
- * N queues adds references, never copies. */
+ * N queues adds references, never copies.
+ *
+ * Memory: a 16-byte header, then the bytes themselves; small messages
+ * come from size-class pages (slab.h), so a queued 16-byte message with a
+ * short routing key is a 48-byte object. Only a persistent message has
+ * room for a store id (the row shared by the durable queues it reached),
+ * so MSG_PERSISTENT is fixed when the message is made: message_new takes
+ * it, and nothing sets or clears it later. */
 #ifndef TERN_BROKER_MESSAGE_H
 #define TERN_BROKER_MESSAGE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "protocol/wire.h"
 
@@ -16,26 +24,34 @@ enum {
 	MSG_PERSISTENT = 1, /* delivery_mode 2 */
 	MSG_MANDATORY = 2,
 	MSG_EXPIRATION = 4, /* a valid expiration property is set */
-	MSG_STORE_SHARED = 8, /* reaches 2+ durable queues: one shared row */
+	MSG_STORE_SHARED = 8, /* stored in one row for 2+ durable queues */
 };
 
 struct message {
 	uint32_t refs;
+	uint32_t body_size; /* at most max_message_size (512 MiB at most) */
+	uint32_t props_len;
 	uint8_t flags;
 	uint8_t priority;
 	uint8_t exchange_len;
 	uint8_t rkey_len;
-	uint32_t props_len;
-	uint32_t body_size; /* at most max_message_size (512 MiB at most) */
-	uint64_t store_id;  /* 0 until written to the store */
-	uint8_t data[];     /* exchange, routing key, properties, body */
+	/* exchange, routing key, properties, body, [store id: 8 octets,
+	 * persistent messages only] */
+	uint8_t data[];
 };
 
 /* Allocates a message with room for a body of body_size octets (which the
  * caller has checked against max_message_size). Copies exchange, routing
- * key and raw properties; refs = 1. */
+ * key and raw properties; refs = 1. flags are MSG_* (MSG_PERSISTENT only
+ * here, see above). */
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
-			     uint64_t body_size);
+			    uint64_t body_size, unsigned flags);
+
+/* A message rebuilt from stored or API bytes: body copied, persistence,
+ * priority and expiration read from its properties (an invalid expiration
+ * is ignored). */
+struct message *message_decoded(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+				struct bytes body);
 
 static inline struct message *message_ref(struct message *m)
 {
@@ -44,10 +60,6 @@ static inline struct message *message_ref(struct message *m)
 }
 
 void message_unref(struct message *m);
-
-/* Sets flags and priority from m's own properties (for messages rebuilt
- * from storage; an invalid expiration is ignored). */
-void message_read_props(struct message *m);
 
 /* Parses an expiration property: milliseconds as a decimal string
  * (RabbitMQ's ttl page). Returns 0, or -1 when it is not one. */
@@ -76,15 +88,34 @@ static inline struct bytes message_rkey(const struct message *m)
 	return (struct bytes){m->data + m->exchange_len, m->rkey_len};
 }
 
+static inline struct bytes message_props(const struct message *m)
+{
+	return (struct bytes){m->data + m->exchange_len + m->rkey_len, m->props_len};
+}
+
 static inline uint8_t *message_body(const struct message *m)
 {
 	return (uint8_t *)m->data + m->exchange_len + m->rkey_len + m->props_len;
 }
 
-static inline struct bytes message_props(const struct message *m)
+/* Where a persistent message keeps its store id: past the body, so the
+ * accessors above need no test of the flags. */
+static inline const uint8_t *message_store_slot(const struct message *m)
 {
-	return (struct bytes){m->data + m->exchange_len + m->rkey_len, m->props_len};
+	return message_body(m) + m->body_size;
 }
+
+/* The shared store row of a persistent message; 0 when it has none. */
+static inline uint64_t message_store_id(const struct message *m)
+{
+	uint64_t id = 0;
+	if (m->flags & MSG_PERSISTENT)
+		memcpy(&id, message_store_slot(m), sizeof id);
+	return id;
+}
+
+/* Only for a persistent message. */
+void message_set_store_id(struct message *m, uint64_t id);
 
 /* Live messages and the bytes of their bodies, for tests, metrics and
  * the memory budget. */

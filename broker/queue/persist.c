@@ -178,14 +178,16 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 					   message_body(m), m->body_size));
 		return;
 	}
-	if (!m->store_id) {
+	uint64_t id = message_store_id(m);
+	if (!id) {
 		/* Stored once, however many durable queues it reaches. */
-		m->store_id = store_next_message_id();
-		wrote(store_put_message(m->store_id, message_exchange(m), message_rkey(m),
-					message_props(m), message_body(m), m->body_size));
+		id = store_next_message_id();
+		message_set_store_id(m, id);
+		wrote(store_put_message(id, message_exchange(m), message_rkey(m), message_props(m),
+					message_body(m), m->body_size));
 	}
-	wrote(store_enqueue(q->store_id, e->seq, m->store_id, e->deliveries, expires));
-	e->msg_id = m->store_id;
+	wrote(store_enqueue(q->store_id, e->seq, id, e->deliveries, expires));
+	e->msg_id = id;
 }
 
 void persist_drop(struct queue *q, const struct qentry *e)
@@ -241,26 +243,41 @@ void persist_delayed_del(uint64_t id)
 	persist_delayed_waiting -= persist_delayed_waiting > 0;
 }
 
+/* A message read back from the store: persistent, and when it has a
+ * shared row (msg_id > 0), marked so that a queue it moves to refers to
+ * that row too. */
+static struct message *stored_message(struct bytes x, struct bytes rkey, struct bytes props,
+				      struct bytes body, uint64_t msg_id)
+{
+	struct message *m = message_new(x, rkey, props, body.len,
+					MSG_PERSISTENT | (msg_id ? MSG_STORE_SHARED : 0));
+	if (body.len)
+		memcpy(message_body(m), body.p, body.len);
+	message_set_store_id(m, msg_id);
+	return m;
+}
+
+struct load {
+	uint64_t msg_id;
+	struct message *m;
+};
+
 /* The message read back, copied while the store's views last. */
 static void loaded(void *ctx, struct bytes x, struct bytes rkey, struct bytes props,
 		   struct bytes body)
 {
-	struct message **out = ctx;
-	struct message *m = message_new(x, rkey, props, body.len);
-	if (body.len)
-		memcpy(message_body(m), body.p, body.len);
-	*out = m;
+	struct load *l = ctx;
+	l->m = stored_message(x, rkey, props, body, l->msg_id);
 }
 
 int persist_load(struct queue *q, struct qentry *e)
 {
-	struct message *m = NULL;
-	if (store_get_message(q->store_id, e->seq, e->msg_id, loaded, &m) < 0) {
+	struct load l = {e->msg_id, NULL};
+	if (store_get_message(q->store_id, e->seq, e->msg_id, loaded, &l) < 0) {
 		log_error("queue '%s': %s", q->name, store_error());
 		return -1;
 	}
-	m->store_id = e->msg_id;
-	m->flags |= MSG_PERSISTENT;
+	struct message *m = l.m;
 	e->m = m;
 	e->flags &= (uint16_t)~QE_PAGED;
 	return 0;
@@ -360,7 +377,8 @@ void persist_turn(void)
 
 struct recovery {
 	/* store id -> message, so fan-out shares one message again. The key
-	 * is the message's own store_id field; the map holds a reference. */
+	 * is the message's own store id (message_store_slot); the map holds a
+	 * reference. */
 	struct strmap messages;
 	uint64_t nentries;
 };
@@ -459,15 +477,11 @@ static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries
 		return;
 	}
 	if (!m) {
-		m = message_new(exchange, rkey, props, body.len);
-		if (body.len)
-			memcpy(message_body(m), body.p, body.len);
-		m->store_id = msg_id;
-		m->flags |= MSG_PERSISTENT;
+		m = stored_message(exchange, rkey, props, body, msg_id);
 		/* The map keeps the first reference of a shared message (it is
 		 * dropped after recovery); an inline one gives it to its entry. */
 		if (msg_id)
-			strmap_put(&r->messages, &m->store_id, sizeof m->store_id, m);
+			strmap_put(&r->messages, message_store_slot(m), sizeof msg_id, m);
 	}
 	if (msg_id)
 		message_ref(m); /* the queue entry's */

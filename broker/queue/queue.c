@@ -45,6 +45,8 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
 	q->lv = xcalloc(q->nlv, sizeof *q->lv);
+	for (uint16_t i = 0; i < q->nlv; i++)
+		q->lv[i].level = (uint8_t)i;
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
 			   v.v.b;
 	q->consumer_timeout = -1;

@@ -25,7 +25,7 @@ size_t queue_browse(struct queue *q, size_t offset, size_t count, queue_browse_f
 		for (size_t i = 0; i < r->len && pos < offset + count; i++, pos++) {
 			if (pos < offset)
 				continue;
-			struct qentry e = *qring_at(r, i);
+			struct qentry e = qring_get(r, i);
 			if (!e.m) { /* paged out: a copy read back for the look */
 				if (persist_load(q, &e) < 0)
 					continue;

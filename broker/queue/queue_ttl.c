@@ -127,13 +127,19 @@ void queue_ttl_requeued(struct queue *q, const struct qentry *e)
 	arm(q, e->expires);
 }
 
+/* As queue_entry_due, for a deadline read off the ring. */
+static bool due(uint64_t expires, uint64_t now)
+{
+	return expires && now > expires;
+}
+
 void queue_expire(struct queue *q)
 {
 	uint64_t now = now_ms();
 	struct qentry e;
 	for (unsigned lv = 0; lv < q->nlv; lv++) {
 		struct qring *r = &q->lv[lv];
-		while (r->len && queue_entry_due(qring_at(r, 0), now)) {
+		while (r->len && due(qring_expires(r, 0), now)) {
 			queue_take(q, lv, 0, &e);
 			queue_discard(q, e, "expired");
 		}
@@ -142,10 +148,11 @@ void queue_expire(struct queue *q)
 		struct xitem it = q->xheap[0];
 		struct qring *r = &q->lv[it.level];
 		long i = qring_find(r, it.seq);
-		if (i >= 0 && queue_entry_due(qring_at(r, (size_t)i), now)) {
+		uint64_t exp = i >= 0 ? qring_expires(r, (size_t)i) : 0;
+		if (due(exp, now)) {
 			queue_take(q, it.level, (size_t)i, &e);
 			queue_discard(q, e, "expired");
-		} else if (i >= 0 && qring_at(r, (size_t)i)->expires == it.expires) {
+		} else if (i >= 0 && exp == it.expires) {
 			break; /* due in this millisecond: wait for the next pass */
 		}
 		xpop(q);
@@ -154,8 +161,9 @@ void queue_expire(struct queue *q)
 	uint64_t next = 0;
 	for (unsigned lv = 0; lv < q->nlv; lv++) {
 		const struct qring *r = &q->lv[lv];
-		if (r->len && qring_at(r, 0)->expires && (!next || qring_at(r, 0)->expires < next))
-			next = qring_at(r, 0)->expires;
+		uint64_t exp = r->len ? qring_expires(r, 0) : 0;
+		if (exp && (!next || exp < next))
+			next = exp;
 	}
 	if (q->nx && (!next || q->xheap[0].expires < next))
 		next = q->xheap[0].expires;

@@ -225,11 +225,9 @@ void api_publish(struct req *q)
 		reply_error(q, 413, "message size %zu is larger than max_message_size %lld", n,
 			    (long long)cfg.max_message_size);
 	} else {
-		struct message *m = message_new(bytes_of(xname), bytes_of(json_string_value(rk)),
-						(struct bytes){props.p, (uint32_t)props.len}, n);
-		if (n)
-			memcpy(message_body(m), payload, n);
-		message_read_props(m);
+		struct message *m = message_decoded(bytes_of(xname), bytes_of(json_string_value(rk)),
+						    (struct bytes){props.p, (uint32_t)props.len},
+						    (struct bytes){(const uint8_t *)payload, (uint32_t)n});
 		size_t routed = basic_publish_api(vh, x, m);
 		message_unref(m);
 		reply_json(q, 200, json_pack("{s:b}", "routed", routed > 0));

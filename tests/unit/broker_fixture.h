@@ -117,7 +117,7 @@ static inline struct message *msg(int n)
 	char body[16];
 	int len = snprintf(body, sizeof body, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(body),
-					(struct bytes){no_props, sizeof no_props}, (uint64_t)len);
+					(struct bytes){no_props, sizeof no_props}, (uint64_t)len, 0);
 	memcpy(message_body(m), body, (size_t)len);
 	return m;
 }

@@ -32,9 +32,8 @@ static struct message *mkmsg(const char *exchange, const char *rkey, const struc
 	struct wbuf w = {0};
 	props_encode(&w, pr);
 	size_t n = strlen(body);
-	struct message *m = message_new(bytes_of(exchange), bytes_of(rkey), view(&w), n);
+	struct message *m = message_new(bytes_of(exchange), bytes_of(rkey), view(&w), n, flags);
 	memcpy(message_body(m), body, n);
-	m->flags = flags;
 	m->priority = prio;
 	wb_free(&w);
 	return m;
@@ -242,6 +241,7 @@ START_TEST(first_death)
 	struct wbuf h = rich_headers();
 	struct amqp_props in = rich_props(&h);
 	struct message *m = mkmsg("ex", "rk", &in, "hello", MSG_PERSISTENT | MSG_MANDATORY, 3);
+	message_set_store_id(m, 42); /* as if stored in a shared row: the copy is not */
 	struct wbuf before = {0};
 	wb_add(&before, message_props(m).p, message_props(m).len);
 
@@ -254,7 +254,7 @@ START_TEST(first_death)
 	ck_assert_mem_eq(message_body(c), "hello", 5);
 	ck_assert_uint_eq(c->flags, MSG_PERSISTENT);
 	ck_assert_uint_eq(c->priority, 3);
-	ck_assert_uint_eq(c->store_id, 0);
+	ck_assert_uint_eq(message_store_id(c), 0);
 
 	/* m itself is untouched. */
 	ck_assert_uint_eq(message_props(m).len, before.len);

@@ -342,7 +342,7 @@ START_TEST(prune_removes_unlisted_but_keeps_messages)
 	vhost_add_queue(vh, gen);
 	struct queue *q2 = vhost_queue(vh, bytes_of("q2"));
 	struct message *m = message_new(bytes_of(""), bytes_of("q2"),
-					(struct bytes){no_props, sizeof no_props}, 1);
+					(struct bytes){no_props, sizeof no_props}, 1, 0);
 	queue_push(q2, m);
 	message_unref(m);
 	/* A dry run says what would happen and changes nothing. */

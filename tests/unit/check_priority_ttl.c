@@ -128,7 +128,7 @@ static struct message *mk(int n, uint64_t size, uint8_t prio, int64_t exp)
 	struct wbuf w = {0};
 	props_encode(&w, &props);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
-					(struct bytes){w.p, (uint32_t)w.len}, size);
+					(struct bytes){w.p, (uint32_t)w.len}, size, 0);
 	wb_free(&w);
 	memset(message_body(m), n & 0xff, (size_t)size);
 	m->priority = prio;
@@ -160,14 +160,15 @@ static bool in_queue(const struct message *m)
 	return m->refs > 1;
 }
 
-/* The entry holding m, or NULL. */
-static const struct qentry *entry_of(const struct queue *q, const struct message *m)
+/* The entry holding m (which must be in the queue). */
+static struct qentry entry_of(const struct queue *q, const struct message *m)
 {
 	for (unsigned p = 0; p < q->nlv; p++)
 		for (size_t i = 0; i < q->lv[p].len; i++)
-			if (qring_at(&q->lv[p], i)->m == m)
-				return qring_at(&q->lv[p], i);
-	return NULL;
+			if (qring_get(&q->lv[p], i).m == m)
+				return qring_get(&q->lv[p], i);
+	ck_abort_msg("message not in the queue");
+	return (struct qentry){0};
 }
 
 /* The invariants of the levels: the bitmap says which are non-empty,
@@ -189,14 +190,15 @@ static void check_levels(const struct queue *q)
 		/* Plain ifs: every ck_assert records a checkpoint, too slow in
 		 * loops this size. */
 		for (size_t i = 0; i < r->len; i++) {
-			const struct qentry *e = qring_at(r, i);
-			if (e->priority != p)
-				ck_abort_msg("level %u holds an entry of level %u", p, e->priority);
-			if (i && e->seq <= qring_at(r, i - 1)->seq)
+			struct qentry e = qring_get(r, i);
+			unsigned want = e.m->priority < q->nlv ? e.m->priority : q->nlv - 1u;
+			if (e.priority != p || want != p)
+				ck_abort_msg("level %u holds an entry of level %u", p, want);
+			if (i && e.seq <= qring_seq(r, i - 1))
 				ck_abort_msg("level %u: seq %llu after %llu", p,
-					     (unsigned long long)e->seq,
-					     (unsigned long long)qring_at(r, i - 1)->seq);
-			bytes += e->size;
+					     (unsigned long long)e.seq,
+					     (unsigned long long)qring_seq(r, i - 1));
+			bytes += e.size;
 		}
 		len += r->len;
 	}
@@ -523,10 +525,10 @@ START_TEST(expiration_in_the_middle)
 		       *s = push_held(q, 3, 7, 0, 20), *l3 = push_held(q, 4, 300, 0, 60000),
 		       *n = push_held(q, 5, 400, 0, -1);
 	uint64_t after = now_ms();
-	uint64_t exp_s = entry_of(q, s)->expires;
+	uint64_t exp_s = entry_of(q, s).expires;
 	ck_assert_uint_ge(exp_s, before + 20);
 	ck_assert_uint_le(exp_s, after + 20);
-	ck_assert_uint_eq(entry_of(q, n)->expires, 0);
+	ck_assert_uint_eq(entry_of(q, n).expires, 0);
 	ck_assert_uint_eq(q->ready_bytes, 1007);
 	/* A pass before its time leaves it alone. */
 	loop_once(0);
@@ -558,11 +560,11 @@ START_TEST(expiration_in_the_middle_of_levels)
 		       *l3 = push_held(q, 5, 1, 200, 90000), *s3 = push_held(q, 6, 30, 7, 20),
 		       *l4 = push_held(q, 7, 1, 0, -1);
 	/* Its own 90 s is longer than the queue's 60 s: the queue's counts. */
-	ck_assert_uint_lt(entry_of(q, l3)->expires, now_ms() + 60000 + 1);
+	ck_assert_uint_lt(entry_of(q, l3).expires, now_ms() + 60000 + 1);
 	ck_assert_uint_eq(q->ready_bytes, 64);
 	struct message *gone[3] = {s1, s3, s2};
-	uint64_t exp[3] = {entry_of(q, s1)->expires, entry_of(q, s3)->expires,
-			   entry_of(q, s2)->expires};
+	uint64_t exp[3] = {entry_of(q, s1).expires, entry_of(q, s3).expires,
+			   entry_of(q, s2).expires};
 	struct message *stay[4] = {l1, l2, l3, l4};
 	/* s1 and s3 first: s2 is due 40 ms later. */
 	run_until_gone(q, gone, exp, 2, stay, 4, 1000);
@@ -589,14 +591,14 @@ START_TEST(queue_ttl_from_head)
 {
 	struct queue *q = QUEUE({"x-message-ttl", 40});
 	struct message *a = push_held(q, 1, 5, 0, -1), *b = push_held(q, 2, 6, 0, -1);
-	uint64_t exp_a = entry_of(q, a)->expires, exp_b = entry_of(q, b)->expires;
+	uint64_t exp_a = entry_of(q, a).expires, exp_b = entry_of(q, b).expires;
 	while (now_ms() < exp_b - 20) {
 		loop_once(2);
 		if (now_ms() <= exp_a)
 			ck_assert(in_queue(a) && in_queue(b));
 	}
 	struct message *c3 = push_held(q, 3, 7, 0, -1);
-	uint64_t exp_c = entry_of(q, c3)->expires;
+	uint64_t exp_c = entry_of(q, c3).expires;
 	ck_assert_uint_ge(exp_c, exp_b + 20);
 	ck_assert_uint_eq(q->ready_bytes, 18);
 	uint64_t stop = exp_c + 1000;
@@ -633,8 +635,8 @@ START_TEST(ttl_zero_expires_without_consumer)
 	struct queue *q = plain();
 	struct message *n1 = push_held(q, 1, 1, 0, -1), *x = push_held(q, 2, 9, 0, 0),
 		       *n2 = push_held(q, 3, 1, 0, -1);
-	ck_assert(entry_of(q, x)->flags & QE_NOW);
-	uint64_t exp_x = entry_of(q, x)->expires - 1; /* may leave at its own ms */
+	ck_assert(entry_of(q, x).flags & QE_NOW);
+	uint64_t exp_x = entry_of(q, x).expires - 1; /* may leave at its own ms */
 	struct message *stay[2] = {n1, n2};
 	run_until_gone(q, &x, &exp_x, 1, stay, 2, 500);
 	ck_assert_uint_eq(q->ready_bytes, 2);
@@ -652,10 +654,10 @@ START_TEST(queue_ttl_zero_expires_without_consumer)
 {
 	struct queue *q = QUEUE({"x-message-ttl", 0});
 	struct message *a = push_held(q, 4, 3, 0, -1), *b = push_held(q, 5, 4, 0, 60000);
-	ck_assert(entry_of(q, a)->flags & QE_NOW);
-	ck_assert(entry_of(q, b)->flags & QE_NOW); /* the shorter TTL wins */
+	ck_assert(entry_of(q, a).flags & QE_NOW);
+	ck_assert(entry_of(q, b).flags & QE_NOW); /* the shorter TTL wins */
 	struct message *gone[2] = {a, b};
-	uint64_t exp[2] = {entry_of(q, a)->expires - 1, entry_of(q, b)->expires - 1};
+	uint64_t exp[2] = {entry_of(q, a).expires - 1, entry_of(q, b).expires - 1};
 	run_until_gone(q, gone, exp, 2, NULL, 0, 500);
 	expect_empty(q);
 	unref_all(gone, 2);
@@ -672,7 +674,7 @@ START_TEST(ttl_zero_delivered_by_pop)
 	struct message *x = push(q, 1, 5, 0, 0);
 	struct message *y = push_held(q, 2, 6, 0, 1);
 	struct message *z = push(q, 3, 7, 0, 0);
-	uint64_t exp_y = entry_of(q, y)->expires;
+	uint64_t exp_y = entry_of(q, y).expires;
 	while (now_ms() <= exp_y + 1)
 		usleep(500); /* time passes, but no loop pass runs */
 	ck_assert_uint_eq(q->len, 3);
@@ -747,7 +749,7 @@ START_TEST(dropped_head_then_its_expiry)
 {
 	struct queue *q = QUEUE({"x-max-length", 2});
 	struct message *e = push_held(q, 1, 5, 0, 20);
-	uint64_t exp_e = entry_of(q, e)->expires;
+	uint64_t exp_e = entry_of(q, e).expires;
 	struct message *k1 = push_held(q, 2, 6, 0, -1), *k2 = push_held(q, 3, 7, 0, 60000);
 	ck_assert(!in_queue(e));
 	ck_assert_uint_eq(q->ready_bytes, 13);
@@ -772,7 +774,7 @@ START_TEST(requeued_before_deadline_expires_in_place)
 	struct queue *q = plain();
 	struct message *l1 = push_held(q, 1, 1, 0, -1), *s = push_held(q, 2, 2, 0, 30),
 		       *l2 = push_held(q, 3, 3, 0, -1);
-	uint64_t exp_s = entry_of(q, s)->expires;
+	uint64_t exp_s = entry_of(q, s).expires;
 	struct qentry e1, es;
 	ck_assert(queue_pop(q, &e1) && e1.m == l1);
 	ck_assert(queue_pop(q, &es) && es.m == s);
@@ -797,7 +799,7 @@ START_TEST(requeued_after_deadline_expires)
 	struct queue *q = plain();
 	struct message *l1 = push_held(q, 1, 1, 0, -1), *s = push_held(q, 2, 2, 0, 20),
 		       *l2 = push_held(q, 3, 3, 0, -1);
-	uint64_t exp_s = entry_of(q, s)->expires;
+	uint64_t exp_s = entry_of(q, s).expires;
 	struct qentry e1, es;
 	ck_assert(queue_pop(q, &e1) && e1.m == l1);
 	ck_assert(queue_pop(q, &es) && es.m == s);
@@ -824,7 +826,7 @@ START_TEST(requeued_after_queue_ttl_expires)
 {
 	struct queue *q = QUEUE({"x-message-ttl", 20});
 	struct message *a = push_held(q, 1, 5, 0, -1);
-	uint64_t exp_a = entry_of(q, a)->expires;
+	uint64_t exp_a = entry_of(q, a).expires;
 	struct qentry ea;
 	ck_assert(queue_pop(q, &ea) && ea.m == a);
 	while (now_ms() <= exp_a + 5)
@@ -853,7 +855,7 @@ START_TEST(ttl_zero_reaches_ready_consumer)
 	struct wbuf w = {0};
 	props_encode(&w, &props);
 	struct message *m = message_new(bytes_of(""), bytes_of("m1"),
-					(struct bytes){w.p, (uint32_t)w.len}, 2);
+					(struct bytes){w.p, (uint32_t)w.len}, 2, 0);
 	wb_free(&w);
 	memcpy(message_body(m), "m1", 2);
 	m->flags |= MSG_EXPIRATION;

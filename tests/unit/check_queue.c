@@ -2,7 +2,8 @@
  * order across growth, requeue back to the original position (shuffled,
  * into the middle of a ring that has wrapped, growth while wrapped, both
  * shift directions), purge counts and ready_bytes, checked step by step
- * against a plain model in a long random run. */
+ * against a plain model in a long random run; the ring's compact slots
+ * give back every field of an entry, and an emptied ring its memory. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static struct message *msg(int n, uint64_t size)
 	char key[16];
 	snprintf(key, sizeof key, "m%d", n);
 	struct message *m = message_new(bytes_of(""), bytes_of(key),
-					(struct bytes){no_props, sizeof no_props}, size);
+					(struct bytes){no_props, sizeof no_props}, size, 0);
 	memset(message_body(m), n & 0xff, (size_t)size);
 	return m;
 }
@@ -513,6 +514,95 @@ START_TEST(random_against_model)
 }
 END_TEST
 
+/* ---- the ring's compact slots (qring.h) ---- */
+
+static void same_entry(struct qentry got, struct qentry want)
+{
+	ck_assert_ptr_eq(got.m, want.m);
+	ck_assert_uint_eq(got.seq, want.seq);
+	ck_assert_uint_eq(got.msg_id, want.msg_id);
+	ck_assert_uint_eq(got.expires, want.expires);
+	ck_assert_uint_eq(got.size, want.size);
+	ck_assert_uint_eq(got.deliveries, want.deliveries);
+	ck_assert_uint_eq(got.flags, want.flags);
+	ck_assert_uint_eq(got.priority, want.priority);
+}
+
+START_TEST(slots_round_trip)
+{
+	struct qring r = {.level = 3};
+	struct message *plain = msg(1, 10);
+	struct message *stored = message_new(bytes_of("x"), bytes_of("k"),
+					     (struct bytes){no_props, sizeof no_props}, 20,
+					     MSG_PERSISTENT | MSG_STORE_SHARED);
+	message_set_store_id(stored, 77);
+	struct qentry e[6] = {
+		{.m = plain, .seq = 10, .size = 10, .priority = 3},
+		{.m = plain, .seq = 20, .size = 10, .priority = 3},
+		{.m = stored, .seq = 30, .msg_id = 77, .size = 20, .flags = QE_STORED,
+		 .priority = 3},
+		{.m = plain, .seq = 40, .expires = 123456789, .size = 10, .flags = QE_NOW,
+		 .priority = 3},
+		{.seq = 50, .msg_id = 99, .size = 4000, .flags = QE_STORED | QE_PAGED,
+		 .deliveries = 2, .priority = 3},
+		{.m = plain, .seq = 60, .size = 10, .deliveries = 65535, .priority = 3},
+	};
+	/* Plain entries need no extras. */
+	qring_push(&r, e[0]);
+	qring_push(&r, e[1]);
+	ck_assert_ptr_null(r.x);
+	/* The rest in a shuffled order, by insertion. */
+	int order[] = {5, 2, 4, 3};
+	for (int i = 0; i < 4; i++)
+		qring_insert(&r, e[order[i]]);
+	ck_assert_ptr_nonnull(r.x);
+	ck_assert_uint_eq(r.len, 6);
+	for (size_t i = 0; i < 6; i++)
+		same_entry(qring_get(&r, i), e[i]);
+	ck_assert_uint_eq(qring_expires(&r, 3), 123456789);
+	ck_assert_uint_eq(qring_expires(&r, 0), 0);
+	/* Out of the middle, then from the head. */
+	struct qentry got;
+	qring_remove(&r, (size_t)qring_find(&r, 40), &got);
+	same_entry(got, e[3]);
+	int rest[] = {0, 1, 2, 4, 5};
+	for (int i = 0; i < 5; i++) {
+		ck_assert(qring_pop(&r, &got));
+		same_entry(got, e[rest[i]]);
+	}
+	ck_assert(!qring_pop(&r, &got));
+	ck_assert_ptr_null(r.x); /* an empty ring drops its extras */
+	ck_assert_uint_eq(r.cap, 16); /* ... and keeps a small array */
+	qring_free(&r);
+	ck_assert_uint_eq(r.level, 3);
+	message_unref(plain);
+	message_unref(stored);
+}
+END_TEST
+
+START_TEST(big_ring_gives_back)
+{
+	struct queue *q = new_queue();
+	for (int i = 0; i < 100000; i++)
+		push(q, i, 1);
+	ck_assert_uint_eq(q->lv[0].cap, 131072);
+	struct qentry e;
+	for (int i = 0; i < 100000; i++) {
+		ck_assert(queue_pop(q, &e));
+		message_unref(e.m);
+	}
+	ck_assert_uint_eq(q->len, 0);
+	ck_assert_uint_eq(q->lv[0].cap, 0);
+	ck_assert_ptr_null(q->lv[0].v);
+	/* It works again from nothing. */
+	struct message *m = push(q, 1, 5);
+	ck_assert(queue_pop(q, &e));
+	ck_assert_ptr_eq(e.m, m);
+	message_unref(e.m);
+	drop_queue(q);
+}
+END_TEST
+
 static Suite *queue_suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -537,6 +627,12 @@ static Suite *queue_suite(void)
 	tcase_add_test(p, purge_counts);
 	tcase_add_test(p, same_message_twice);
 	suite_add_tcase(s, p);
+
+	TCase *g = tcase_create("ring");
+	tcase_add_checked_fixture(g, setup, teardown);
+	tcase_add_test(g, slots_round_trip);
+	tcase_add_test(g, big_ring_gives_back);
+	suite_add_tcase(s, g);
 
 	TCase *m = tcase_create("model");
 	tcase_add_checked_fixture(m, setup, teardown);

@@ -292,7 +292,7 @@ START_TEST(nack_requeue_then_reject)
 	ck_assert_uint_eq(message_live, 1);
 	ck_assert_uint_eq(q->len, 1);
 	ck_assert_uint_eq(q->unacked, 0);
-	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
+	ck_assert_uint_eq(qring_get(&q->lv[0], 0).deliveries, 1);
 	ck_assert_int_eq(handle_basic(ch, &get), 0);
 	ck_assert_int_eq(got(), 1);
 	ck_assert(outs[0].redelivered);
@@ -323,7 +323,8 @@ START_TEST(channel_free_requeues_redelivered)
 	ck_assert_uint_eq(q->unacked, 0);
 	ck_assert_uint_eq(q->ncons, 0);
 	for (size_t i = 0; i < 3; i++) {
-		const struct qentry *e = &q->lv[0].v[(q->lv[0].head + i) & (q->lv[0].cap - 1)];
+		struct qentry ei = qring_get(&q->lv[0], i);
+		const struct qentry *e = &ei;
 		ck_assert_uint_eq(e->deliveries, 1);
 		ck_assert_uint_eq(e->m->refs, 1);
 	}
@@ -403,7 +404,7 @@ START_TEST(outgoing_body_frames_hold_references)
 	struct queue *q = declare("q");
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("q"),
-					(struct bytes){no_props, sizeof no_props}, 10000);
+					(struct bytes){no_props, sizeof no_props}, 10000, 0);
 	memset(message_body(m), 'x', 10000);
 	queue_push(q, m);
 	queue_push(q, m);
@@ -431,7 +432,7 @@ START_TEST(mandatory_return_releases)
 {
 	struct channel *ch = open_chan(1);
 	struct message *m = message_new(bytes_of(""), bytes_of("nowhere"),
-					(struct bytes){no_props, sizeof no_props}, 50000);
+					(struct bytes){no_props, sizeof no_props}, 50000, 0);
 	memset(message_body(m), 'r', 50000);
 	ck_assert_int_eq(basic_route_publish(ch, m, true, 0), 0);
 	ck_assert_uint_eq(message_live, 1);
@@ -578,7 +579,7 @@ START_TEST(conn_kill_requeues_shared)
 	c = NULL;
 	ck_assert_ptr_null(vhost_queue(vh, bytes_of("mine")));
 	ck_assert_uint_eq(q->len, 1);
-	ck_assert_uint_eq(q->lv[0].v[q->lv[0].head].deliveries, 1);
+	ck_assert_uint_eq(qring_get(&q->lv[0], 0).deliveries, 1);
 	ck_assert_uint_eq(q->refs, 1);
 	ck_assert_uint_eq(message_live, 1);
 	close(peer);
