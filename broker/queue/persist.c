@@ -19,7 +19,7 @@
 
 uint64_t persist_writes;
 bool persist_turn_ok = true;
-bool persist_blocked;
+static bool store_failing; /* told to alarm.c, which blocks publishers */
 struct hist persist_commit_time;
 uint64_t persist_delayed_waiting;
 
@@ -309,9 +309,9 @@ void persist_delivered(struct queue *q, const struct qentry *e)
  * blocked until a probe write succeeds again. */
 static void set_blocked(bool on)
 {
-	if (persist_blocked == on)
+	if (store_failing == on)
 		return;
-	persist_blocked = on;
+	store_failing = on;
 	alarm_store_failing(on);
 	if (on) {
 		struct timeval second = {1, 0};

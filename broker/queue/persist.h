@@ -33,8 +33,6 @@ void persist_close(void);
 extern uint64_t persist_writes;
 /* Result of the last commit: false when the turn's writes were lost. */
 extern bool persist_turn_ok;
-/* True while publishers are blocked after a store failure. */
-extern bool persist_blocked;
 /* Time spent in store_commit, one observation per commit (metrics). */
 extern struct hist persist_commit_time;
 /* Delayed messages stored and not yet fired or cancelled: counted where

@@ -8,7 +8,6 @@
 
 #include "broker/core/config.h"
 #include "broker/net/alarm.h"
-#include "broker/queue/persist.h"
 #include "broker/net/server.h"
 #include "broker/core/stats.h"
 #include "exchanges/exchange.h"
@@ -321,8 +320,10 @@ void api_health_protocol(struct req *q)
  * vhost that exists is alive. */
 void api_aliveness(struct req *q)
 {
+	struct alarm_figures a;
+	alarm_figures(&a);
 	if (req_vhost(q, q->arg[0]))
-		health(q, !persist_blocked, "the store is failing");
+		health(q, !a.store_failing, "the store is failing");
 }
 
 void api_health_vhosts(struct req *q)
