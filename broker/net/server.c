@@ -99,7 +99,7 @@ void server_defer_flush(struct conn *c)
 
 static void free_dead(void)
 {
-	struct conn *c = conn_list;
+	struct conn *c = conn_dead_count ? conn_list : NULL;
 	while (c) {
 		struct conn *next = c->next;
 		if (c->state == CONN_DEAD && !c->flush_pending)

@@ -72,7 +72,10 @@ static void build_template(struct producer *p)
 	m.a.basic_publish.exchange = bytes_of(cfg->exchange);
 	bool fan = cfg->exchange[0] &&
 		   (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
-	m.a.basic_publish.routing_key = bytes_of(fan ? "" : perf.qnames[p->queue]);
+	char key[32];
+	m.a.basic_publish.routing_key = bytes_of(fan		       ? ""
+						 : cfg->topic_patterns ? topic_key(p->queue, key)
+								       : perf.qnames[p->queue]);
 	method_put(&w, PERF_CHANNEL, &m);
 	struct amqp_props props = {.flags = PROP_DELIVERY_MODE,
 				   .delivery_mode = cfg->persistent ? 2 : 1};
