@@ -33,11 +33,12 @@ static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_b
 
 struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 {
-	struct queue *q = xcalloc(1, sizeof *q);
-	q->name = xstrndup(name.p, name.len);
+	struct queue *q = xcalloc(1, sizeof *q + name.len + 1);
+	q->name = (char *)(q + 1);
+	memcpy(q->name, name.p, name.len);
 	q->name_len = name.len;
 	q->vh = vh;
-	q->args = (struct bytes){xmemdup(args.p, args.len), args.len};
+	q->args = (struct bytes){args.len ? xmemdup(args.p, args.len) : NULL, args.len};
 	q->refs = 1;
 	struct fvalue v;
 	int64_t maxp = 0;
@@ -142,7 +143,6 @@ void queue_unref(struct queue *q)
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);
-	free(q->name);
 	free(q);
 }
 
