@@ -43,14 +43,16 @@ enum edge { EDGE_ROOT, EDGE_WORD, EDGE_STAR, EDGE_HASH };
 struct tnode {
 	struct tnode *star, *hash; /* the '*' and '#' children */
 	union {
-		struct binding *one; /* cap == 0: the binding, when n == 1 */
-		struct binding **v;  /* cap > 0: bindings whose pattern ends here */
+		struct binding *one; /* n <= 1: the binding, or NULL */
+		struct binding **v;  /* n >= 2: the bindings whose pattern ends
+				      * here; room for max(4, n rounded up to a
+				      * power of two) */
 	} b;
-	uint64_t seen; /* epoch of the last walk step that added us */
-	uint32_t n, cap;
+	uint32_t seen;  /* epoch of the last walk step that added us */
+	uint32_t n;     /* bindings */
 	uint32_t nkids; /* literal children, in the edge table */
-	uint32_t len;   /* of word */
-	uint8_t edge;   /* enum edge: how the parent reaches us */
+	uint32_t len : 30; /* of word */
+	uint32_t edge : 2; /* enum edge: how the parent reaches us */
 	struct tnode *parent; /* the edge key starts here ... */
 	char word[];          /* ... and goes on here: the literal word (EDGE_WORD) */
 };
@@ -66,7 +68,7 @@ struct tset {
 struct topic {
 	struct tnode *root;
 	struct strmap edges; /* (parent, word) -> literal child */
-	uint64_t epoch;
+	uint32_t epoch;      /* of the last walk step; see next_epoch */
 	struct tset cur, next;
 	uint8_t *key; /* scratch for an edge key */
 	size_t key_cap;
@@ -86,7 +88,7 @@ static size_t edge_len(const struct tnode *n)
 /* Binding j (< n->n) of node n. */
 static struct binding *node_binding(const struct tnode *n, size_t j)
 {
-	return n->cap ? n->b.v[j] : n->b.one;
+	return n->n >= 2 ? n->b.v[j] : n->b.one;
 }
 
 /* Cursor over the words of a key. RabbitMQ splits with binary:split on '.'
@@ -135,7 +137,7 @@ static struct tnode *node_new(struct tnode *parent, enum edge e, struct bytes w)
 	size_t wl = e == EDGE_WORD ? w.len : 0;
 	struct tnode *n = xcalloc(1, sizeof *n + wl + 1);
 	n->parent = parent;
-	n->edge = (uint8_t)e;
+	n->edge = (uint32_t)e;
 	n->len = (uint32_t)wl;
 	if (wl)
 		memcpy(n->word, w.p, wl);
@@ -144,7 +146,7 @@ static struct tnode *node_new(struct tnode *parent, enum edge e, struct bytes w)
 
 static void node_free(struct tnode *n)
 {
-	if (n->cap)
+	if (n->n >= 2)
 		free(n->b.v);
 	free(n);
 }
@@ -285,21 +287,19 @@ static int topic_bind(struct exchange *x, struct binding *b, const char **why)
 	while (next_word(&it, &w))
 		n = child_make(t, n, w);
 	b->type_data = (void *)(uintptr_t)n->n;
-	if (n->n == 0 && n->cap == 0) {
+	if (n->n == 0) {
 		n->b.one = b; /* the common case: one binding per pattern */
-		n->n = 1;
-		return 0;
-	}
-	if (n->cap == 0) { /* the second: from inline to an array */
+	} else if (n->n == 1) { /* the second: from inline to an array */
 		struct binding *first = n->b.one;
-		n->cap = 4;
-		n->b.v = xmalloc(n->cap * sizeof *n->b.v);
+		n->b.v = xmalloc(4 * sizeof *n->b.v);
 		n->b.v[0] = first;
-	} else if (n->n == n->cap) {
-		n->cap *= 2;
-		n->b.v = xrealloc(n->b.v, n->cap * sizeof *n->b.v);
+		n->b.v[1] = b;
+	} else {
+		if (n->n >= 4 && !(n->n & (n->n - 1))) /* full: n is its room */
+			n->b.v = xrealloc(n->b.v, 2 * (size_t)n->n * sizeof *n->b.v);
+		n->b.v[n->n] = b;
 	}
-	n->b.v[n->n++] = b;
+	n->n++;
 	return 0;
 }
 
@@ -311,25 +311,49 @@ static void topic_unbind(struct exchange *x, struct binding *b)
 	if (!n || i >= n->n || node_binding(n, i) != b)
 		return; /* not ours: unbind of an unbound binding is a no-op */
 	b->type_data = NULL;
-	if (!n->cap) {
-		n->n = 0;
+	if (n->n == 1) {
 		n->b.one = NULL;
+	} else if (n->n == 2) { /* back to inline */
+		struct binding *keep = n->b.v[1 - i];
+		free(n->b.v);
+		n->b.one = keep;
+		keep->type_data = (void *)(uintptr_t)0;
 	} else {
-		n->b.v[i] = n->b.v[--n->n];
+		n->b.v[i] = n->b.v[n->n - 1];
 		n->b.v[i]->type_data = (void *)(uintptr_t)i;
 	}
-	if (n->n == 0) {
-		if (n->cap)
-			free(n->b.v);
-		n->b.v = NULL;
-		n->cap = 0;
+	/* The room stays as it is: it is at least n rounded up, which is all
+	 * topic_bind assumes. */
+	if (--n->n == 0)
 		prune(t, n);
+}
+
+/* The epoch of a new walk step. Marks are 32 bits (a node fits 48
+ * bytes); when they wrap, every mark goes back to 0 first, so no node
+ * carries a mark from 2^32 steps ago that looks like this step's. */
+static void clear_seen(struct tnode *n)
+{
+	for (; n; n = n->hash) {
+		n->seen = 0;
+		clear_seen(n->star);
 	}
+}
+
+static uint32_t next_epoch(struct topic *t)
+{
+	if (++t->epoch == 0) {
+		void *val;
+		for (size_t i = 0; strmap_next(&t->edges, &i, &val);)
+			clear_seen(val);
+		clear_seen(t->root);
+		t->epoch = 1;
+	}
+	return t->epoch;
 }
 
 /* Adds n to s unless this step already did, together with the chain of
  * '#' children below it: each of those matches zero words right here. */
-static void tset_add(struct tset *s, struct tnode *n, uint64_t epoch)
+static void tset_add(struct tset *s, struct tnode *n, uint32_t epoch)
 {
 	for (; n && n->seen != epoch; n = n->hash) {
 		n->seen = epoch;
@@ -348,9 +372,9 @@ static void topic_route(struct exchange *x, const struct route_msg *m, struct de
 	struct bytes w;
 
 	t->cur.n = 0;
-	tset_add(&t->cur, t->root, ++t->epoch);
+	tset_add(&t->cur, t->root, next_epoch(t));
 	while (t->cur.n && next_word(&it, &w)) {
-		uint64_t e = ++t->epoch;
+		uint32_t e = next_epoch(t);
 		t->next.n = 0;
 		for (size_t i = 0; i < t->cur.n; i++) {
 			struct tnode *n = t->cur.v[i];

@@ -399,7 +399,7 @@ void queue_remove_consumer(struct queue *q, struct consumer *cons)
 void queue_add_binding(struct queue *q, struct binding *b)
 {
 	if (q->nbinds == q->nbinds_cap) {
-		q->nbinds_cap = q->nbinds_cap ? q->nbinds_cap * 2 : 4;
+		q->nbinds_cap = q->nbinds_cap ? q->nbinds_cap * 2 : 1; /* most have one */
 		q->binds = xrealloc(q->binds, q->nbinds_cap * sizeof *q->binds);
 	}
 	q->binds[q->nbinds++] = b;

@@ -69,19 +69,18 @@ struct queue {
 	uint64_t unacked_bytes; /* their bodies (the API's message_bytes_unacknowledged) */
 
 	struct consumer **cons; /* in registration order */
-	size_t ncons, ncons_cap, rr;
+	uint32_t ncons, ncons_cap, rr;
+	uint32_t nbinds, nbinds_cap; /* of binds, the bindings with this queue as destination */
+	struct binding **binds;
 	int64_t idle_ms;        /* x-expires: deleted after this long unused; -1: never */
 	uint64_t last_used;
-
-	struct binding **binds; /* bindings with this queue as destination */
-	size_t nbinds, nbinds_cap;
 
 	/* TTL (queue_ttl.c): x-message-ttl, and a heap of the entries whose
 	 * own expiration comes before the queue's TTL would. */
 	int64_t ttl;             /* ms, -1: none */
 	uint64_t expiry_armed;   /* deadline a timer is pending for; 0: none */
 	struct xitem *xheap;
-	size_t nx, nx_cap;
+	uint32_t nx, nx_cap;
 
 	char *dlx, *dl_rkey;    /* dead-letter exchange / routing key, or NULL */
 	char *policy, *op_policy; /* names of the policies in effect, or NULL */
