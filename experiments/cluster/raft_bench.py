@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""raft_bench.py — drives three raft_node processes on 127.0.0.1 (issue 14).
+
+  throughput  replicate N entries per (size, batch, window) row, one fresh
+              cluster per row; prints the leader's RESULT line
+  election    kill -9 the leader R times (restarting it each time) and time
+              how long until another node says it is leader
+  catchup     run two nodes, commit M entries, then start the third (empty)
+              and time until it has applied all M (snapshot + log)
+
+Every process listens on loopback only and is killed before the script
+exits. Usage: raft_bench.py {throughput|election|catchup|all} [--quick]
+"""
+import os, re, shutil, signal, subprocess, sys, time
+
+BIN = os.environ.get("RAFT_NODE", "/tmp/tern-cluster-exp/raft_node")
+WORK = os.environ.get("RAFT_WORK", "/tmp/tern-cluster-exp/raftdata")
+PORT = int(os.environ.get("RAFT_PORT", "9101"))
+LINE = re.compile(r"^(\w+) (.*)$")
+
+
+def kv(rest):
+    return dict(p.split("=", 1) for p in rest.split())
+
+
+ALL = []
+
+
+class Node:
+    def __init__(self, i, args):
+        ALL.append(self)
+        self.i, self.args = i, args
+        self.dir = os.path.join(WORK, str(i))
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = os.path.join(WORK, "log%d" % i)
+        self.p = None
+        self.pos = 0
+
+    def start(self):
+        f = open(self.log, "a")
+        cmd = [BIN, "--id", str(self.i), "--dir", self.dir, "--base-port", str(PORT)] + self.args
+        self.p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        self.started = time.time() * 1000
+
+    def kill(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+            self.p.wait()
+        self.p = None
+
+    def lines(self):
+        """New (key, dict) events since the last call."""
+        with open(self.log) as f:
+            f.seek(self.pos)
+            data = f.read()
+        cut = data.rfind("\n") + 1
+        self.pos += len(data[:cut].encode())
+        out = []
+        for l in data[:cut].splitlines():
+            m = LINE.match(l)
+            if m:
+                try:
+                    out.append((m.group(1), kv(m.group(2))))
+                except ValueError:
+                    out.append((m.group(1), {"raw": m.group(2)}))
+        return out
+
+
+def fresh():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+
+
+def wait_for(nodes, pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        for n in nodes:
+            for k, d in n.lines():
+                r = pred(n, k, d)
+                if r is not None:
+                    return r
+        time.sleep(0.005)
+    return None
+
+
+def throughput(quick):
+    rows = [  # size, batch, window, pack, count
+        (16, 1, 1, 0, 3000), (16, 1, 16, 0, 20000), (16, 64, 1, 0, 100000),
+        (16, 256, 4, 0, 300000), (16, 64, 1, 1, 300000), (16, 256, 4, 1, 1000000),
+        (16, 1024, 2, 1, 2000000), (16, 256, 4, 1, 300000, 0),
+        (1024, 1, 1, 0, 3000), (1024, 64, 1, 0, 50000), (1024, 256, 4, 0, 100000),
+        (1024, 64, 1, 1, 100000), (1024, 256, 4, 1, 200000),
+    ]
+    if quick:
+        rows = [r[:4] + (r[4] // 5,) + r[5:] for r in rows]
+    results = []
+    for row in rows:
+        size, batch, window, pack, count = row[:5]
+        nodelay = row[5] if len(row) > 5 else 1
+        fresh()
+        args = ["--count", str(count), "--size", str(size), "--batch", str(batch),
+                "--window", str(window), "--pack", str(pack), "--nodelay", str(nodelay)]
+        nodes = [Node(i, args) for i in (1, 2, 3)]
+        for n in nodes:
+            n.start()
+        r = wait_for(nodes, lambda n, k, d: d if k in ("RESULT", "APPLYFAIL") else None, 180)
+        for n in nodes:
+            n.kill()
+        print("throughput", r, flush=True)
+        results.append(r)
+    return results
+
+
+def election(quick, election_ms):
+    fresh()
+    args = ["--count", "0", "--election-ms", str(election_ms),
+            "--heartbeat-ms", str(max(10, election_ms // 10))]
+    nodes = {i: Node(i, args) for i in (1, 2, 3)}
+    for n in nodes.values():
+        n.start()
+    leader = wait_for(nodes.values(),
+                      lambda n, k, d: int(d["id"]) if k == "STATE" and d["state"] == "leader"
+                      else None, 30)
+    times = []
+    for r in range(4 if quick else 20):
+        time.sleep(1.0)  # let the cluster settle and heartbeats flow
+        t_kill = time.time() * 1000
+        nodes[leader].kill()
+        others = [n for i, n in nodes.items() if i != leader]
+        res = wait_for(others, lambda n, k, d: (int(d["id"]), float(d["t"]))
+                       if k == "STATE" and d["state"] == "leader" and float(d["t"]) > t_kill
+                       else None, 30)
+        if res is None:
+            print("election round", r, "no new leader in 30 s", flush=True)
+            break
+        new, t = res
+        times.append(t - t_kill)
+        print("election round %d: killed %d, %d leader after %.0f ms"
+              % (r, leader, new, t - t_kill), flush=True)
+        nodes[leader].start()
+        leader = new
+    for n in nodes.values():
+        n.kill()
+    times.sort()
+    if times:
+        print("election election_ms=%d rounds=%d min=%.0f median=%.0f max=%.0f ms"
+              % (election_ms, len(times), times[0], times[len(times) // 2], times[-1]),
+              flush=True)
+    return times
+
+
+def catchup(quick, m, size):
+    fresh()
+    args = ["--count", str(m), "--size", str(size), "--batch", "256", "--window", "4"]
+    nodes = {i: Node(i, args) for i in (1, 2)}
+    nodes[3] = Node(3, ["--count", "0"])
+    nodes[1].start()
+    nodes[2].start()
+    r = wait_for([nodes[1], nodes[2]], lambda n, k, d: d if k in ("RESULT", "APPLYFAIL") else None,
+                 300)
+    print("catchup: two nodes committed", r, flush=True)
+    du = subprocess.run(["du", "-sh", nodes[1].dir, nodes[2].dir], capture_output=True,
+                        text=True).stdout.split()
+    print("catchup: data dirs", du[0::2], flush=True)
+    nodes[3].start()
+    t0 = time.time() * 1000
+    seen = {}
+
+    def done(n, k, d):
+        if k == "RESTORED":
+            seen["restored"] = float(d["t"]) - t0
+        if k == "APPLIED" and n.i == 3 and int(d["entries"]) >= m:
+            return float(d["t"]) - t0
+        return None
+
+    t = wait_for([nodes[3]], done, 600)
+    for n in nodes.values():
+        n.kill()
+    print("catchup entries=%d size=%d: third node applied all after %s ms (snapshot restored at %s ms)"
+          % (m, size, "%.0f" % t if t else "n/a", "%.0f" % seen["restored"] if "restored" in seen
+             else "none"), flush=True)
+    return t
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    quick = "--quick" in sys.argv
+    try:
+        if what in ("throughput", "all"):
+            throughput(quick)
+        if what in ("election", "all"):
+            election(quick, 1000)
+            election(quick, 300)
+        if what in ("catchup", "all"):
+            catchup(quick, 100000 if quick else 1000000, 16)
+            catchup(quick, 20000 if quick else 100000, 1024)
+    finally:
+        for n in ALL:  # each process this script started, by its own handle
+            n.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+/* raft_node.c — one node of a 3-node canonical/raft (libraft 0.15) cluster
+ * on loopback, with raft's own libuv I/O (disk segments + TCP transport).
+ *
+ * Experiment for issue 14, not part of Tern. Each node is one process, so
+ * the driver (raft_bench.py) can kill -9 the leader for real. Whenever a
+ * node becomes leader it prints LEADER, waits for its peers, then runs one
+ * load phase: `--count` entries of `--size` bytes, `--batch` entries per
+ * raft_apply() (one batch = one Tern loop turn's writes), at most
+ * `--window` batches in flight. A raft_apply callback fires once the batch
+ * is committed (on a majority of disks) and applied to the leader's FSM:
+ * that is the moment a publisher confirm could go out. The FSM only counts
+ * entries and bytes (no SQLite), so the figures are the consensus cost
+ * alone. Output is one line per event, "KEY k=v ...", read by the driver. */
+#define _POSIX_C_SOURCE 200809L
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct {
+	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay;
+	const char *dir;
+	char addr[3][32];
+} opt = {.count = 20000, .size = 16, .batch = 1, .window = 1, .election_ms = 1000,
+	 .heartbeat_ms = 100, .threshold = 65536, .nodelay = 1};
+
+static uv_loop_t loop;
+static struct raft_uv_transport tcp, transport;
+static struct raft_io io;
+static struct raft_fsm fsm;
+static struct raft raft;
+static uv_timer_t poll_timer;
+
+/* FSM state: what a follower's store would hold, reduced to counters. */
+static unsigned long long applied_entries, applied_bytes;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
+{
+	(void)f;
+	applied_entries += opt.pack ? buf->len / opt.size : 1; /* messages */
+	applied_bytes += buf->len;
+	*result = NULL;
+	return 0;
+}
+
+/* A snapshot is the FSM's whole state; here two counters. In Tern it would
+ * be the node's SQLite file (see docs/clustering.md). */
+static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
+{
+	(void)f;
+	*bufs = raft_malloc(sizeof **bufs);
+	(*bufs)[0].len = 16;
+	(*bufs)[0].base = raft_malloc(16);
+	memcpy((*bufs)[0].base, &applied_entries, 8);
+	memcpy((char *)(*bufs)[0].base + 8, &applied_bytes, 8);
+	*n = 1;
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
+{
+	(void)f;
+	memcpy(&applied_entries, buf->base, 8);
+	memcpy(&applied_bytes, (char *)buf->base + 8, 8);
+	raft_free(buf->base);
+	printf("RESTORED id=%u entries=%llu t=%.1f\n", opt.id, applied_entries, now_ms());
+	fflush(stdout);
+	return 0;
+}
+
+/* --- a transport that sets TCP_NODELAY ---
+ * raft's TCP transport leaves Nagle on (libraft 0.15 never calls
+ * uv_tcp_nodelay), so with several AppendEntries in flight a small write
+ * waits for the peer's delayed ACK: ~40 ms stalls. This wrapper delegates
+ * to raft_uv_tcp_init's transport and sets TCP_NODELAY on every stream it
+ * hands over, accepted or connected. --nodelay 0 uses raft's transport
+ * as it is, without this wrapper. */
+static raft_uv_accept_cb accept_user_cb;
+struct nd_connect {
+	struct raft_uv_connect inner;
+	struct raft_uv_connect *outer;
+	raft_uv_connect_cb cb;
+};
+
+static void nd_accepted(struct raft_uv_transport *t, raft_id id, const char *address,
+			struct uv_stream_s *stream)
+{
+	(void)t;
+	if (opt.nodelay)
+		uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+	accept_user_cb(&transport, id, address, stream);
+}
+
+static void nd_connected(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+	struct nd_connect *c = req->data;
+	if (status == 0 && opt.nodelay)
+		uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+	c->cb(c->outer, stream, status);
+	free(c);
+}
+
+static int nd_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+	(void)t;
+	return tcp.init(&tcp, id, address);
+}
+
+static int nd_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+	(void)t;
+	accept_user_cb = cb;
+	return tcp.listen(&tcp, nd_accepted);
+}
+
+static int nd_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+		      const char *address, raft_uv_connect_cb cb)
+{
+	(void)t;
+	struct nd_connect *c = calloc(1, sizeof *c);
+	c->inner.data = c;
+	c->outer = req;
+	c->cb = cb;
+	int rv = tcp.connect(&tcp, &c->inner, id, address, nd_connected);
+	if (rv != 0)
+		free(c);
+	return rv;
+}
+
+static raft_uv_transport_close_cb close_user_cb;
+static void nd_closed(struct raft_uv_transport *t)
+{
+	(void)t;
+	if (close_user_cb)
+		close_user_cb(&transport);
+}
+
+static void nd_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+	(void)t;
+	close_user_cb = cb;
+	tcp.close(&tcp, nd_closed);
+}
+
+/* --- the load phase (leader only) --- */
+struct req {
+	struct raft_apply apply;
+	double sent;
+	unsigned n;
+};
+static struct {
+	int running, done;
+	unsigned submitted, committed, inflight;
+	double start;
+	double *lat;
+	unsigned nlat;
+} load;
+
+static void submit(void);
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void load_report(void)
+{
+	double secs = (now_ms() - load.start) / 1e3;
+	qsort(load.lat, load.nlat, sizeof *load.lat, cmp_double);
+	double p50 = load.nlat ? load.lat[load.nlat / 2] : 0;
+	double p99 = load.nlat ? load.lat[load.nlat * 99 / 100] : 0;
+	double mx = load.nlat ? load.lat[load.nlat - 1] : 0;
+	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u entries=%u secs=%.3f entries_per_s=%.0f "
+	       "batches_per_s=%.0f MB_per_s=%.2f lat_p50_ms=%.2f lat_p99_ms=%.2f lat_max_ms=%.2f\n",
+	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, load.committed, secs, load.committed / secs,
+	       load.nlat / secs, load.committed * (double)opt.size / secs / 1e6, p50, p99, mx);
+	fflush(stdout);
+	free(load.lat);
+	load.lat = NULL;
+	load.running = 0;
+	load.done = 1;
+}
+
+static void applied(struct raft_apply *a, int status, void *result)
+{
+	(void)result;
+	struct req *r = a->data;
+	load.inflight--;
+	if (status != 0) {
+		printf("APPLYFAIL id=%u status=%s\n", opt.id, raft_strerror(status));
+		fflush(stdout);
+		free(r);
+		load.running = 0;
+		return;
+	}
+	load.committed += r->n;
+	load.lat[load.nlat++] = now_ms() - r->sent;
+	free(r);
+	if (load.committed >= opt.count)
+		load_report();
+	else
+		submit();
+}
+
+static void submit(void)
+{
+	while (load.running && load.inflight < opt.window && load.submitted < opt.count) {
+		unsigned n = opt.batch;
+		if (n > opt.count - load.submitted)
+			n = opt.count - load.submitted;
+		/* --pack 1: the batch's messages in one log entry, as a replicated
+		 * store would send one loop turn's transaction. */
+		unsigned nbufs = opt.pack ? 1 : n, each = opt.pack ? n * opt.size : opt.size;
+		struct raft_buffer *bufs = calloc(nbufs, sizeof *bufs);
+		for (unsigned i = 0; i < nbufs; i++) {
+			bufs[i].len = each;
+			bufs[i].base = raft_malloc(each);
+			memset(bufs[i].base, 'm', each);
+			memcpy(bufs[i].base, &load.submitted, sizeof load.submitted < opt.size ?
+								      sizeof load.submitted :
+								      opt.size);
+		}
+		struct req *r = calloc(1, sizeof *r);
+		r->apply.data = r;
+		r->n = n;
+		r->sent = now_ms();
+		int rv = raft_apply(&raft, &r->apply, bufs, nbufs, applied);
+		free(bufs);
+		if (rv != 0) {
+			printf("APPLYFAIL id=%u rv=%s\n", opt.id, raft_strerror(rv));
+			fflush(stdout);
+			free(r);
+			load.running = 0;
+			return;
+		}
+		load.submitted += n;
+		load.inflight++;
+	}
+}
+
+/* Every 5 ms: report role changes (the driver times elections from these
+ * lines) and start the load once this leader has heard from both peers. */
+static void poll_cb(uv_timer_t *t)
+{
+	(void)t;
+	static int last_state = -1;
+	static unsigned long long last_applied;
+	static double last_print, leader_since;
+	int st = raft_state(&raft);
+	if (st != last_state) {
+		raft_id lid;
+		const char *laddr;
+		raft_leader(&raft, &lid, &laddr);
+		printf("STATE id=%u state=%s leader=%llu term=%llu t=%.1f\n", opt.id,
+		       st == RAFT_LEADER ? "leader" : st == RAFT_FOLLOWER ? "follower" :
+		       st == RAFT_CANDIDATE ? "candidate" : "unavailable",
+		       lid, raft.current_term, now_ms());
+		fflush(stdout);
+		last_state = st;
+		leader_since = now_ms();
+		if (st != RAFT_LEADER)
+			load.running = 0;
+	}
+	if (st == RAFT_LEADER && !load.running && !load.done && opt.count) {
+		unsigned heard = 0;
+		for (unsigned i = 0; i < raft.configuration.n; i++)
+			if (raft.configuration.servers[i].id != raft.id &&
+			    raft.leader_state.progress[i].match_index >= raft_last_index(&raft))
+				heard++;
+		if (heard + 1 >= raft.configuration.n || now_ms() - leader_since > 3000) {
+			load.running = 1;
+			load.start = now_ms();
+			load.lat = malloc(sizeof(double) * (opt.count / opt.batch + 2));
+			load.nlat = 0;
+			load.committed = load.submitted = 0;
+			printf("LOAD id=%u peers_caught_up=%u t=%.1f\n", opt.id, heard, now_ms());
+			fflush(stdout);
+			submit();
+		}
+	}
+	if (applied_entries != last_applied && now_ms() - last_print > 250) {
+		printf("APPLIED id=%u entries=%llu index=%llu t=%.1f\n", opt.id, applied_entries,
+		       raft_last_applied(&raft), now_ms());
+		fflush(stdout);
+		last_applied = applied_entries;
+		last_print = now_ms();
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: raft_node --id N --dir D [--base-port P] [--count N] [--size B] "
+			"[--batch N] [--window N] [--election-ms MS] [--heartbeat-ms MS] "
+			"[--threshold N] [--pack 0|1] [--nodelay 0|1]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned base_port = 9101;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (i + 1 >= argc)
+			usage();
+		const char *v = argv[++i];
+		if (!strcmp(a, "--id")) opt.id = atoi(v);
+		else if (!strcmp(a, "--dir")) opt.dir = v;
+		else if (!strcmp(a, "--base-port")) base_port = atoi(v);
+		else if (!strcmp(a, "--count")) opt.count = atoi(v);
+		else if (!strcmp(a, "--size")) opt.size = atoi(v);
+		else if (!strcmp(a, "--batch")) opt.batch = atoi(v);
+		else if (!strcmp(a, "--window")) opt.window = atoi(v);
+		else if (!strcmp(a, "--election-ms")) opt.election_ms = atoi(v);
+		else if (!strcmp(a, "--heartbeat-ms")) opt.heartbeat_ms = atoi(v);
+		else if (!strcmp(a, "--threshold")) opt.threshold = atoi(v);
+		else if (!strcmp(a, "--pack")) opt.pack = atoi(v);
+		else if (!strcmp(a, "--nodelay")) opt.nodelay = atoi(v);
+		else usage();
+	}
+	if (opt.id < 1 || opt.id > 3 || !opt.dir || !opt.batch || !opt.window || opt.size < 1)
+		usage();
+	for (int i = 0; i < 3; i++)
+		snprintf(opt.addr[i], sizeof opt.addr[i], "127.0.0.1:%u", base_port + i);
+
+	int rv;
+	/* A write to a peer that was just killed raises SIGPIPE, which would
+	 * kill this node too (found the hard way: both survivors died). */
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	transport.init = nd_init;
+	transport.listen = nd_listen;
+	transport.connect = nd_connect;
+	transport.close = nd_close;
+	if ((rv = raft_uv_tcp_init(&tcp, &loop)) != 0 ||
+	    (rv = raft_uv_init(&io, &loop, opt.dir, opt.nodelay ? &transport : &tcp)) != 0) {
+		fprintf(stderr, "raft_uv_init: %s %s\n", raft_strerror(rv), io.errmsg);
+		return 1;
+	}
+	fsm.version = 1;
+	fsm.apply = fsm_apply;
+	fsm.snapshot = fsm_snapshot;
+	fsm.restore = fsm_restore;
+	if ((rv = raft_init(&raft, &io, &fsm, opt.id, opt.addr[opt.id - 1])) != 0) {
+		fprintf(stderr, "raft_init: %s\n", raft_errmsg(&raft));
+		return 1;
+	}
+	/* Every node bootstraps with the same three-voter configuration; a
+	 * node that already has state gets RAFT_CANTBOOTSTRAP, which is fine. */
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < 3; i++)
+		raft_configuration_add(&conf, i + 1, opt.addr[i], RAFT_VOTER);
+	rv = raft_bootstrap(&raft, &conf);
+	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+		fprintf(stderr, "raft_bootstrap: %s\n", raft_errmsg(&raft));
+		return 1;
+	}
+	raft_configuration_close(&conf);
+	raft_set_election_timeout(&raft, opt.election_ms);
+	raft_set_heartbeat_timeout(&raft, opt.heartbeat_ms);
+	raft_set_snapshot_threshold(&raft, opt.threshold);
+	raft_set_snapshot_trailing(&raft, opt.threshold / 4);
+	raft_set_pre_vote(&raft, true);
+	raft_uv_set_connect_retry_delay(&io, 50);
+	if ((rv = raft_start(&raft)) != 0) {
+		fprintf(stderr, "raft_start: %s\n", raft_errmsg(&raft));
+		return 1;
+	}
+	printf("START id=%u addr=%s t=%.1f\n", opt.id, opt.addr[opt.id - 1], now_ms());
+	fflush(stdout);
+	uv_timer_init(&loop, &poll_timer);
+	uv_timer_start(&poll_timer, poll_cb, 5, 5);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return 0;
+}
