@@ -49,6 +49,8 @@ def wait_leader(among, not_addr=None, timeout=30):
 
 
 def main():
+    # DQLITE_LATENCY_MS (passed on to dqlite_node): the one-way latency
+    # dqlite derives its timeouts from; unset, dqlite's default.
     quick = "--quick" in sys.argv
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -70,6 +72,7 @@ def main():
         times = []
         for r in range(3 if quick else 10):
             time.sleep(1.5)
+            leader = wait_leader(list(ADDR))  # who leads now, asked just before the kill
             li = [i for i in ADDR if ADDR[i] == leader][0]
             t0 = time.time()
             procs[li].send_signal(signal.SIGKILL)

@@ -43,15 +43,25 @@ class Gw:
 
 
 def candidate(name, port, ttl):
-    """Campaign: grant a lease, try to create KEY under it; the winner keeps
-    the lease alive. A loser retries every 50 ms (a watch would be quicker
-    to notice; polling keeps this small)."""
+    """Campaign: grant a lease, try to create KEY under it (a txn that
+    succeeds only if KEY does not exist); keep the lease alive every TTL/3,
+    winner or not. A loser retries every 50 ms (a watch would notice
+    sooner; polling keeps this small). The key vanishes when the holder's
+    lease expires: TTL after the holder stops renewing it."""
     gw = Gw(int(port))
     lease = gw.call("/v3/lease/grant", {"TTL": int(ttl)})["ID"]
     leader = False
-    last_ka = 0
+    last_ka = time.time()
     while True:
         now = time.time()
+        if now - last_ka > ttl / 3:
+            r = gw.call("/v3/lease/keepalive", {"ID": lease})
+            if "TTL" not in r.get("result", {}):
+                if leader:
+                    print("LOST name=%s t=%.1f" % (name, time.time() * 1000), flush=True)
+                    return
+                lease = gw.call("/v3/lease/grant", {"TTL": int(ttl)})["ID"]
+            last_ka = now
         if not leader:
             r = gw.call("/v3/kv/txn", {
                 "compare": [{"key": b64(KEY), "target": "CREATE", "create_revision": "0"}],
@@ -63,12 +73,6 @@ def candidate(name, port, ttl):
             else:
                 time.sleep(0.05)
                 continue
-        if now - last_ka > ttl / 3:
-            r = gw.call("/v3/lease/keepalive", {"ID": lease})
-            if "TTL" not in r.get("result", {}):
-                print("LOST name=%s t=%.1f" % (name, time.time() * 1000), flush=True)
-                return
-            last_ka = now
         time.sleep(0.01)
 
 
@@ -158,7 +162,7 @@ def puts(quick):
 
 
 def lease(quick, ttl):
-    rounds = 3 if quick else 8
+    rounds = 2 if quick else 8
     cands, logs = {}, {}
 
     def start_cand(name, member):

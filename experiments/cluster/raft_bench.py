@@ -9,7 +9,10 @@
               and time until it has applied all M (snapshot + log)
 
 Every process listens on loopback only and is killed before the script
-exits. Usage: raft_bench.py {throughput|election|catchup|all} [--quick]
+exits.   handoff     the same load from a libevent loop on another thread
+              (--handoff 1) against the load inside raft's own uv loop
+
+Usage: raft_bench.py {throughput|handoff|election|catchup|all} [--quick]
 """
 import os, re, shutil, signal, subprocess, sys, time
 
@@ -111,6 +114,44 @@ def throughput(quick):
     return results
 
 
+def run_row(size, batch, window, pack, count, extra=()):
+    fresh()
+    args = ["--count", str(count), "--size", str(size), "--batch", str(batch),
+            "--window", str(window), "--pack", str(pack)] + list(extra)
+    nodes = [Node(i, args) for i in (1, 2, 3)]
+    for n in nodes:
+        n.start()
+    r = wait_for(nodes, lambda n, k, d: d if k in ("RESULT", "APPLYFAIL") else None, 180)
+    for n in nodes:
+        n.kill()
+    return r
+
+
+def handoff(quick):
+    """The load on a libevent loop in another thread than raft's uv loop
+    (--handoff 1) against the load inside the uv loop (--handoff 0), in
+    alternating runs so that the busy machine's drift hits both."""
+    rows = [(16, 1, 16, 0, 20000), (16, 256, 4, 1, 500000), (1024, 64, 1, 1, 50000)]
+    for row in rows:
+        if quick:
+            row = row[:4] + (row[4] // 5,)
+        got = {0: [], 1: []}
+        for rep in range(1 if quick else 2):
+            for h in (0, 1):
+                r = run_row(*row, extra=("--handoff", str(h)))
+                print("handoff", h, r, flush=True)
+                if r and "entries_per_s" in r:
+                    got[h].append((float(r["entries_per_s"]), float(r["lat_p50_ms"])))
+        if got[0] and got[1]:
+            t0 = sum(x for x, _ in got[0]) / len(got[0])
+            t1 = sum(x for x, _ in got[1]) / len(got[1])
+            l0 = sum(y for _, y in got[0]) / len(got[0])
+            l1 = sum(y for _, y in got[1]) / len(got[1])
+            print("handoff size=%d batch=%d window=%d pack=%d: in-uv %.0f/s p50 %.2f ms, "
+                  "libevent+thread %.0f/s p50 %.2f ms, ratio %.2f"
+                  % (row[0], row[1], row[2], row[3], t0, l0, t1, l1, t1 / t0), flush=True)
+
+
 def election(quick, election_ms):
     fresh()
     args = ["--count", "0", "--election-ms", str(election_ms),
@@ -188,6 +229,8 @@ def main():
     try:
         if what in ("throughput", "all"):
             throughput(quick)
+        if what in ("handoff", "all"):
+            handoff(quick)
         if what in ("election", "all"):
             election(quick, 1000)
             election(quick, 300)

@@ -12,7 +12,12 @@
  * entries and bytes (no SQLite), so the figures are the consensus cost
  * alone. Output is one line per event, "KEY k=v ...", read by the driver. */
 #define _POSIX_C_SOURCE 200809L
+#include <event2/event.h>
+#include <pthread.h>
 #include <raft.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <raft/uv.h>
 #include <uv.h>
 
@@ -23,7 +28,7 @@
 #include <time.h>
 
 static struct {
-	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay;
+	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay, handoff;
 	const char *dir;
 	char addr[3][32];
 } opt = {.count = 20000, .size = 16, .batch = 1, .window = 1, .election_ms = 1000,
@@ -159,7 +164,24 @@ struct req {
 	struct raft_apply apply;
 	double sent;
 	unsigned n;
+	struct raft_buffer *bufs; /* handed to raft_apply (it takes the bases) */
+	unsigned nbufs;
+	int status;
+	struct req *next;
 };
+
+/* --handoff 1: the load runs on a libevent loop in the main thread, as
+ * Tern's loop would, and raft on its own thread with the uv loop. A batch
+ * crosses over through a locked list and uv_async_send(); its result
+ * comes back through another list and an eventfd the libevent loop
+ * watches (the same shape as the writer thread's "batch done"). */
+static pthread_mutex_t hand_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct req *hand_head, **hand_tail = &hand_head; /* loop -> raft */
+static struct req *done_head, **done_tail = &done_head; /* raft -> loop */
+static uv_async_t hand_async;
+static int done_fd = -1;
+static atomic_int go;
+static struct event_base *evbase;
 static struct {
 	int running, done;
 	unsigned submitted, committed, inflight;
@@ -183,9 +205,9 @@ static void load_report(void)
 	double p50 = load.nlat ? load.lat[load.nlat / 2] : 0;
 	double p99 = load.nlat ? load.lat[load.nlat * 99 / 100] : 0;
 	double mx = load.nlat ? load.lat[load.nlat - 1] : 0;
-	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u entries=%u secs=%.3f entries_per_s=%.0f "
+	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u handoff=%u entries=%u secs=%.3f entries_per_s=%.0f "
 	       "batches_per_s=%.0f MB_per_s=%.2f lat_p50_ms=%.2f lat_p99_ms=%.2f lat_max_ms=%.2f\n",
-	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, load.committed, secs, load.committed / secs,
+	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, opt.handoff, load.committed, secs, load.committed / secs,
 	       load.nlat / secs, load.committed * (double)opt.size / secs / 1e6, p50, p99, mx);
 	fflush(stdout);
 	free(load.lat);
@@ -194,10 +216,9 @@ static void load_report(void)
 	load.done = 1;
 }
 
-static void applied(struct raft_apply *a, int status, void *result)
+static void finish(struct req *r, int status)
 {
-	(void)result;
-	struct req *r = a->data;
+	free(r->bufs);
 	load.inflight--;
 	if (status != 0) {
 		printf("APPLYFAIL id=%u status=%s\n", opt.id, raft_strerror(status));
@@ -213,6 +234,67 @@ static void applied(struct raft_apply *a, int status, void *result)
 		load_report();
 	else
 		submit();
+}
+
+static void push(struct req ***tail, struct req *r)
+{
+	r->next = NULL;
+	**tail = r;
+	*tail = &r->next;
+}
+
+static void applied(struct raft_apply *a, int status, void *result)
+{
+	(void)result;
+	struct req *r = a->data;
+	if (!opt.handoff) {
+		finish(r, status);
+		return;
+	}
+	r->status = status;
+	pthread_mutex_lock(&hand_mu);
+	push(&done_tail, r);
+	pthread_mutex_unlock(&hand_mu);
+	uint64_t one = 1;
+	ssize_t w = write(done_fd, &one, sizeof one);
+	(void)w;
+}
+
+/* The raft thread: take the batches the loop handed over. */
+static void hand_cb(uv_async_t *h)
+{
+	(void)h;
+	pthread_mutex_lock(&hand_mu);
+	struct req *r = hand_head;
+	hand_head = NULL;
+	hand_tail = &hand_head;
+	pthread_mutex_unlock(&hand_mu);
+	while (r) {
+		struct req *next = r->next;
+		int rv = raft_apply(&raft, &r->apply, r->bufs, r->nbufs, applied);
+		if (rv != 0)
+			applied(&r->apply, rv, NULL);
+		r = next;
+	}
+}
+
+/* The libevent loop: results are back. */
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what, (void)arg;
+	uint64_t n;
+	ssize_t got = read(fd, &n, sizeof n);
+	(void)got;
+	pthread_mutex_lock(&hand_mu);
+	struct req *r = done_head;
+	done_head = NULL;
+	done_tail = &done_head;
+	pthread_mutex_unlock(&hand_mu);
+	while (r) {
+		struct req *next = r->next;
+		finish(r, r->status);
+		r = next;
+	}
 }
 
 static void submit(void)
@@ -237,11 +319,21 @@ static void submit(void)
 		r->apply.data = r;
 		r->n = n;
 		r->sent = now_ms();
+		r->bufs = bufs;
+		r->nbufs = nbufs;
+		if (opt.handoff) {
+			pthread_mutex_lock(&hand_mu);
+			push(&hand_tail, r);
+			pthread_mutex_unlock(&hand_mu);
+			load.submitted += n;
+			load.inflight++;
+			continue;
+		}
 		int rv = raft_apply(&raft, &r->apply, bufs, nbufs, applied);
-		free(bufs);
 		if (rv != 0) {
 			printf("APPLYFAIL id=%u rv=%s\n", opt.id, raft_strerror(rv));
 			fflush(stdout);
+			free(bufs);
 			free(r);
 			load.running = 0;
 			return;
@@ -249,6 +341,36 @@ static void submit(void)
 		load.submitted += n;
 		load.inflight++;
 	}
+	if (opt.handoff)
+		uv_async_send(&hand_async);
+}
+
+static void load_start(unsigned heard)
+{
+	load.running = 1;
+	load.start = now_ms();
+	load.lat = malloc(sizeof(double) * (opt.count / opt.batch + 2));
+	load.nlat = 0;
+	load.committed = load.submitted = 0;
+	printf("LOAD id=%u peers_caught_up=%u handoff=%u t=%.1f\n", opt.id, heard, opt.handoff,
+	       now_ms());
+	fflush(stdout);
+	submit();
+}
+
+/* The libevent loop's 5 ms timer: starts the load once raft says go. */
+static void go_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	if (atomic_load(&go) && !load.running && !load.done)
+		load_start(atomic_load(&go) - 1);
+}
+
+static void *raft_thread(void *arg)
+{
+	(void)arg;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return NULL;
 }
 
 /* Every 5 ms: report role changes (the driver times elections from these
@@ -271,24 +393,20 @@ static void poll_cb(uv_timer_t *t)
 		fflush(stdout);
 		last_state = st;
 		leader_since = now_ms();
-		if (st != RAFT_LEADER)
+		if (st != RAFT_LEADER && !opt.handoff)
 			load.running = 0;
 	}
-	if (st == RAFT_LEADER && !load.running && !load.done && opt.count) {
+	if (st == RAFT_LEADER && !load.running && !load.done && opt.count && !atomic_load(&go)) {
 		unsigned heard = 0;
 		for (unsigned i = 0; i < raft.configuration.n; i++)
 			if (raft.configuration.servers[i].id != raft.id &&
 			    raft.leader_state.progress[i].match_index >= raft_last_index(&raft))
 				heard++;
 		if (heard + 1 >= raft.configuration.n || now_ms() - leader_since > 3000) {
-			load.running = 1;
-			load.start = now_ms();
-			load.lat = malloc(sizeof(double) * (opt.count / opt.batch + 2));
-			load.nlat = 0;
-			load.committed = load.submitted = 0;
-			printf("LOAD id=%u peers_caught_up=%u t=%.1f\n", opt.id, heard, now_ms());
-			fflush(stdout);
-			submit();
+			if (opt.handoff)
+				atomic_store(&go, (int)heard + 1); /* the libevent loop starts it */
+			else
+				load_start(heard);
 		}
 	}
 	if (applied_entries != last_applied && now_ms() - last_print > 250) {
@@ -304,7 +422,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: raft_node --id N --dir D [--base-port P] [--count N] [--size B] "
 			"[--batch N] [--window N] [--election-ms MS] [--heartbeat-ms MS] "
-			"[--threshold N] [--pack 0|1] [--nodelay 0|1]\n");
+			"[--threshold N] [--pack 0|1] [--nodelay 0|1] [--handoff 0|1]\n");
 	exit(2);
 }
 
@@ -328,6 +446,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--threshold")) opt.threshold = atoi(v);
 		else if (!strcmp(a, "--pack")) opt.pack = atoi(v);
 		else if (!strcmp(a, "--nodelay")) opt.nodelay = atoi(v);
+		else if (!strcmp(a, "--handoff")) opt.handoff = atoi(v);
 		else usage();
 	}
 	if (opt.id < 1 || opt.id > 3 || !opt.dir || !opt.batch || !opt.window || opt.size < 1)
@@ -383,6 +502,20 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	uv_timer_init(&loop, &poll_timer);
 	uv_timer_start(&poll_timer, poll_cb, 5, 5);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	if (!opt.handoff) {
+		uv_run(&loop, UV_RUN_DEFAULT);
+		return 0;
+	}
+	uv_async_init(&loop, &hand_async, hand_cb);
+	done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	evbase = event_base_new();
+	struct event *done_ev = event_new(evbase, done_fd, EV_READ | EV_PERSIST, done_cb, NULL);
+	struct event *go_ev = event_new(evbase, -1, EV_PERSIST, go_cb, NULL);
+	struct timeval five = {0, 5000};
+	event_add(done_ev, NULL);
+	event_add(go_ev, &five);
+	pthread_t th;
+	pthread_create(&th, NULL, raft_thread, NULL);
+	event_base_dispatch(evbase);
 	return 0;
 }
