@@ -12,7 +12,12 @@ Every process listens on loopback only and is killed before the script
 exits.   handoff     the same load from a libevent loop on another thread
               (--handoff 1) against the load inside raft's own uv loop
 
-Usage: raft_bench.py {throughput|handoff|election|catchup|all} [--quick]
+  sqlite      every node's FSM writes the messages into its SQLite file
+              (--sqlite 1 on the raft loop, 2 on an apply thread) against
+              the counting FSM; catch-up with it, from
+              the log and through a snapshot of the SQLite file
+
+Usage: raft_bench.py {throughput|handoff|sqlite|election|catchup|all} [--quick]
 """
 import os, re, shutil, signal, subprocess, sys, time
 
@@ -190,19 +195,21 @@ def election(quick, election_ms):
     return times
 
 
-def catchup(quick, m, size):
+def catchup(quick, m, size, batch=256, window=4, pack=0, extra=()):
     fresh()
-    args = ["--count", str(m), "--size", str(size), "--batch", "256", "--window", "4"]
+    common = ["--size", str(size), "--pack", str(pack)] + list(extra)
+    args = ["--count", str(m), "--batch", str(batch), "--window", str(window)] + common
     nodes = {i: Node(i, args) for i in (1, 2)}
-    nodes[3] = Node(3, ["--count", "0"])
+    nodes[3] = Node(3, ["--count", "0"] + common)
     nodes[1].start()
     nodes[2].start()
     r = wait_for([nodes[1], nodes[2]], lambda n, k, d: d if k in ("RESULT", "APPLYFAIL") else None,
-                 300)
+                 600)
     print("catchup: two nodes committed", r, flush=True)
-    du = subprocess.run(["du", "-sh", nodes[1].dir, nodes[2].dir], capture_output=True,
-                        text=True).stdout.split()
-    print("catchup: data dirs", du[0::2], flush=True)
+    du = subprocess.run(["du", "-sh", nodes[1].dir, nodes[2].dir] +
+                        [n.dir + ".db" for n in (nodes[1],) if os.path.exists(n.dir + ".db")],
+                        capture_output=True, text=True).stdout.split()
+    print("catchup: data dirs (raft log; SQLite file if any)", du[0::2], flush=True)
     nodes[3].start()
     t0 = time.time() * 1000
     seen = {}
@@ -210,6 +217,7 @@ def catchup(quick, m, size):
     def done(n, k, d):
         if k == "RESTORED":
             seen["restored"] = float(d["t"]) - t0
+            seen["bytes"] = d.get("bytes")
         if k == "APPLIED" and n.i == 3 and int(d["entries"]) >= m:
             return float(d["t"]) - t0
         return None
@@ -217,10 +225,42 @@ def catchup(quick, m, size):
     t = wait_for([nodes[3]], done, 600)
     for n in nodes.values():
         n.kill()
-    print("catchup entries=%d size=%d: third node applied all after %s ms (snapshot restored at %s ms)"
-          % (m, size, "%.0f" % t if t else "n/a", "%.0f" % seen["restored"] if "restored" in seen
-             else "none"), flush=True)
+    print("catchup entries=%d size=%d pack=%d %s: third node applied all after %s ms "
+          "(snapshot of %s bytes restored at %s ms)"
+          % (m, size, pack, " ".join(extra), "%.0f" % t if t else "n/a", seen.get("bytes", "-"),
+             "%.0f" % seen["restored"] if "restored" in seen else "none"), flush=True)
     return t
+
+
+def sqlite_fsm(quick):
+    """The FSM writing every message into each node's SQLite (--sqlite 1)
+    against the counting FSM, alternating; then catch-up of a node that
+    missed 1M messages, from the log alone and through a snapshot."""
+    rows = [(16, 256, 4, 1, 300000), (16, 1024, 2, 1, 1000000), (1024, 64, 1, 1, 50000)]
+    for row in rows:
+        if quick:
+            row = row[:4] + (row[4] // 5,)
+        got = {0: [], 1: [], 2: []}
+        for rep in range(1 if quick else 2):
+            for sq in (0, 1, 2):
+                r = run_row(*row, extra=("--sqlite", str(sq)))
+                print("sqlite", sq, r, flush=True)
+                if r and "entries_per_s" in r:
+                    got[sq].append((float(r["entries_per_s"]), float(r["lat_p50_ms"])))
+        if all(got.values()):
+            avg = {k: (sum(x for x, _ in v) / len(v), sum(y for _, y in v) / len(v))
+                   for k, v in got.items()}
+            print("sqlite size=%d batch=%d window=%d pack=%d: counting FSM %.0f/s p50 %.2f ms; "
+                  "SQLite on the raft loop %.0f/s p50 %.2f ms (%.2fx); SQLite on an apply "
+                  "thread %.0f/s p50 %.2f ms (%.2fx)"
+                  % (row[0], row[1], row[2], row[3], avg[0][0], avg[0][1], avg[1][0], avg[1][1],
+                     avg[1][0] / avg[0][0], avg[2][0], avg[2][1], avg[2][0] / avg[0][0]),
+                  flush=True)
+    m = 200000 if quick else 1000000
+    for sq in ("1", "2"):
+        catchup(quick, m, 16, batch=1024, window=2, pack=1, extra=("--sqlite", sq))
+        catchup(quick, m, 16, batch=1024, window=2, pack=1,
+                extra=("--sqlite", sq, "--threshold", "128"))
 
 
 def main():
@@ -231,6 +271,8 @@ def main():
             throughput(quick)
         if what in ("handoff", "all"):
             handoff(quick)
+        if what in ("sqlite", "all"):
+            sqlite_fsm(quick)
         if what in ("election", "all"):
             election(quick, 1000)
             election(quick, 300)

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <raft.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@
 #include <time.h>
 
 static struct {
-	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay, handoff;
+	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay, handoff, sqlite;
 	const char *dir;
 	char addr[3][32];
 } opt = {.count = 20000, .size = 16, .batch = 1, .window = 1, .election_ms = 1000,
@@ -51,37 +52,217 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* --sqlite 1: the FSM writes each message into an SQLite file beside the
+ * raft directory (DIR.db), as a Tern follower would: one transaction per
+ * log entry, the applied index in the same transaction, WAL mode,
+ * synchronous=OFF (the raft log is what is synced). --sqlite 1 writes on
+ * the raft loop inside fsm->apply; --sqlite 2 on an apply thread. */
+static sqlite3 *db;
+static sqlite3_stmt *ins, *meta;
+static char db_path[512];
+
+static void db_fail(const char *what)
+{
+	fprintf(stderr, "sqlite %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
+	exit(1);
+}
+
+static void db_open(void)
+{
+	if (sqlite3_open(db_path, &db) != SQLITE_OK)
+		db_fail("open");
+	if (sqlite3_exec(db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+			 "CREATE TABLE IF NOT EXISTS entries (qid INTEGER, seq INTEGER, body BLOB,"
+			 " PRIMARY KEY (qid, seq)) WITHOUT ROWID;"
+			 "CREATE TABLE IF NOT EXISTS raft_meta (k TEXT PRIMARY KEY, v INTEGER);",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		db_fail("schema");
+	if (sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (1, ?, ?)", -1, &ins, NULL) ||
+	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO raft_meta VALUES ('applied', ?)", -1,
+			       &meta, NULL))
+		db_fail("prepare");
+}
+
+static void db_close(void)
+{
+	sqlite3_finalize(ins);
+	sqlite3_finalize(meta);
+	sqlite3_close(db);
+	db = NULL;
+}
+
+/* One committed entry into SQLite: one transaction, the entry's index in
+ * raft_meta within it. first: the message number of the entry's first. */
+static void db_apply(const char *base, size_t len, unsigned long long first,
+		     unsigned long long index)
+{
+	unsigned n = opt.pack ? len / opt.size : 1;
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		sqlite3_bind_int64(ins, 1, (sqlite3_int64)(first + i));
+		sqlite3_bind_blob(ins, 2, base + (size_t)i * opt.size, (int)opt.size,
+				  SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			db_fail("insert");
+		sqlite3_reset(ins);
+	}
+	sqlite3_bind_int64(meta, 1, (sqlite3_int64)index);
+	if (sqlite3_step(meta) != SQLITE_DONE)
+		db_fail("meta");
+	sqlite3_reset(meta);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		db_fail("commit");
+}
+
+/* --sqlite 2: the raft loop only queues a committed entry (a copy) for an
+ * apply thread, which writes SQLite, as Tern's writer thread would; the
+ * raft loop goes back to the network at once. A snapshot waits until the
+ * apply thread has caught up. */
+struct job {
+	char *base;
+	size_t len;
+	unsigned long long first, index;
+	struct job *next;
+};
+static pthread_mutex_t apply_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t apply_wake = PTHREAD_COND_INITIALIZER, apply_idle = PTHREAD_COND_INITIALIZER;
+static struct job *jobs, **jobs_tail = &jobs;
+static int apply_busy;
+
+static void *apply_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&apply_mu);
+	for (;;) {
+		while (!jobs) {
+			apply_busy = 0;
+			pthread_cond_broadcast(&apply_idle);
+			pthread_cond_wait(&apply_wake, &apply_mu);
+		}
+		apply_busy = 1;
+		struct job *j = jobs;
+		jobs = j->next;
+		if (!jobs)
+			jobs_tail = &jobs;
+		pthread_mutex_unlock(&apply_mu);
+		db_apply(j->base, j->len, j->first, j->index);
+		free(j->base);
+		free(j);
+		pthread_mutex_lock(&apply_mu);
+	}
+	return NULL;
+}
+
+static void apply_wait_idle(void)
+{
+	pthread_mutex_lock(&apply_mu);
+	while (jobs || apply_busy)
+		pthread_cond_wait(&apply_idle, &apply_mu);
+	pthread_mutex_unlock(&apply_mu);
+}
+
 static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
 {
 	(void)f;
-	applied_entries += opt.pack ? buf->len / opt.size : 1; /* messages */
+	unsigned n = opt.pack ? buf->len / opt.size : 1;
+	unsigned long long index = raft_last_applied(&raft) + 1;
+	if (opt.sqlite == 1) {
+		db_apply(buf->base, buf->len, applied_entries, index);
+	} else if (opt.sqlite == 2) {
+		struct job *j = malloc(sizeof *j);
+		j->base = malloc(buf->len);
+		memcpy(j->base, buf->base, buf->len);
+		j->len = buf->len;
+		j->first = applied_entries;
+		j->index = index;
+		j->next = NULL;
+		pthread_mutex_lock(&apply_mu);
+		*jobs_tail = j;
+		jobs_tail = &j->next;
+		apply_busy = 1;
+		pthread_cond_signal(&apply_wake);
+		pthread_mutex_unlock(&apply_mu);
+	}
+	applied_entries += n; /* messages */
 	applied_bytes += buf->len;
 	*result = NULL;
 	return 0;
 }
 
-/* A snapshot is the FSM's whole state; here two counters. In Tern it would
- * be the node's SQLite file (see docs/clustering.md). */
+/* A snapshot is the FSM's whole state: two counters, and with --sqlite the
+ * SQLite file itself, copied with VACUUM INTO (on the raft loop: it stalls
+ * raft while it runs, which Tern would move to snapshot_async). */
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 {
 	(void)f;
-	*bufs = raft_malloc(sizeof **bufs);
+	size_t dbn = 0;
+	char *dbdata = NULL;
+	double t0 = now_ms();
+	if (opt.sqlite) {
+		if (opt.sqlite == 2)
+			apply_wait_idle();
+		char snap[600], sql[700];
+		snprintf(snap, sizeof snap, "%s.snap", db_path);
+		unlink(snap);
+		snprintf(sql, sizeof sql, "VACUUM INTO '%s'", snap);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			db_fail("vacuum into");
+		FILE *fp = fopen(snap, "rb");
+		fseek(fp, 0, SEEK_END);
+		dbn = (size_t)ftell(fp);
+		fseek(fp, 0, SEEK_SET);
+		dbdata = raft_malloc(dbn);
+		if (fread(dbdata, 1, dbn, fp) != dbn)
+			db_fail("read snapshot");
+		fclose(fp);
+		unlink(snap);
+	}
+	*bufs = raft_malloc(sizeof **bufs * (opt.sqlite ? 2 : 1));
 	(*bufs)[0].len = 16;
 	(*bufs)[0].base = raft_malloc(16);
 	memcpy((*bufs)[0].base, &applied_entries, 8);
 	memcpy((char *)(*bufs)[0].base + 8, &applied_bytes, 8);
 	*n = 1;
+	if (opt.sqlite) {
+		(*bufs)[1].len = dbn;
+		(*bufs)[1].base = dbdata;
+		*n = 2;
+	}
+	printf("SNAPSHOT id=%u entries=%llu bytes=%zu ms=%.1f t=%.1f\n", opt.id, applied_entries,
+	       16 + dbn, now_ms() - t0, now_ms());
+	fflush(stdout);
 	return 0;
 }
 
+/* Restore gets the buffers as one: counters, then the SQLite file. */
 static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 {
 	(void)f;
+	double t0 = now_ms();
 	memcpy(&applied_entries, buf->base, 8);
 	memcpy(&applied_bytes, (char *)buf->base + 8, 8);
-	raft_free(buf->base);
-	printf("RESTORED id=%u entries=%llu t=%.1f\n", opt.id, applied_entries, now_ms());
+	if (opt.sqlite && buf->len > 16) {
+		char tmp[600], side[600];
+		snprintf(tmp, sizeof tmp, "%s.restore", db_path);
+		FILE *fp = fopen(tmp, "wb");
+		if (!fp || fwrite((char *)buf->base + 16, 1, buf->len - 16, fp) != buf->len - 16)
+			db_fail("write restore");
+		fclose(fp);
+		if (opt.sqlite == 2)
+			apply_wait_idle();
+		db_close();
+		snprintf(side, sizeof side, "%s-wal", db_path);
+		unlink(side);
+		snprintf(side, sizeof side, "%s-shm", db_path);
+		unlink(side);
+		rename(tmp, db_path);
+		db_open();
+	}
+	printf("RESTORED id=%u entries=%llu bytes=%zu ms=%.1f t=%.1f\n", opt.id, applied_entries,
+	       buf->len, now_ms() - t0, now_ms());
 	fflush(stdout);
+	raft_free(buf->base);
 	return 0;
 }
 
@@ -205,9 +386,9 @@ static void load_report(void)
 	double p50 = load.nlat ? load.lat[load.nlat / 2] : 0;
 	double p99 = load.nlat ? load.lat[load.nlat * 99 / 100] : 0;
 	double mx = load.nlat ? load.lat[load.nlat - 1] : 0;
-	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u handoff=%u entries=%u secs=%.3f entries_per_s=%.0f "
+	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u handoff=%u sqlite=%u entries=%u secs=%.3f entries_per_s=%.0f "
 	       "batches_per_s=%.0f MB_per_s=%.2f lat_p50_ms=%.2f lat_p99_ms=%.2f lat_max_ms=%.2f\n",
-	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, opt.handoff, load.committed, secs, load.committed / secs,
+	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, opt.handoff, opt.sqlite, load.committed, secs, load.committed / secs,
 	       load.nlat / secs, load.committed * (double)opt.size / secs / 1e6, p50, p99, mx);
 	fflush(stdout);
 	free(load.lat);
@@ -422,7 +603,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: raft_node --id N --dir D [--base-port P] [--count N] [--size B] "
 			"[--batch N] [--window N] [--election-ms MS] [--heartbeat-ms MS] "
-			"[--threshold N] [--pack 0|1] [--nodelay 0|1] [--handoff 0|1]\n");
+			"[--threshold N] [--pack 0|1] [--nodelay 0|1] [--handoff 0|1] [--sqlite 0|1|2]\n");
 	exit(2);
 }
 
@@ -447,6 +628,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--pack")) opt.pack = atoi(v);
 		else if (!strcmp(a, "--nodelay")) opt.nodelay = atoi(v);
 		else if (!strcmp(a, "--handoff")) opt.handoff = atoi(v);
+		else if (!strcmp(a, "--sqlite")) opt.sqlite = atoi(v);
 		else usage();
 	}
 	if (opt.id < 1 || opt.id > 3 || !opt.dir || !opt.batch || !opt.window || opt.size < 1)
@@ -455,6 +637,14 @@ int main(int argc, char **argv)
 		snprintf(opt.addr[i], sizeof opt.addr[i], "127.0.0.1:%u", base_port + i);
 
 	int rv;
+	if (opt.sqlite) {
+		snprintf(db_path, sizeof db_path, "%s.db", opt.dir);
+		db_open();
+		if (opt.sqlite == 2) {
+			pthread_t at;
+			pthread_create(&at, NULL, apply_thread, NULL);
+		}
+	}
 	/* A write to a peer that was just killed raises SIGPIPE, which would
 	 * kill this node too (found the hard way: both survivors died). */
 	signal(SIGPIPE, SIG_IGN);
