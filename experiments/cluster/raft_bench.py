@@ -17,14 +17,16 @@ exits.   handoff     the same load from a libevent loop on another thread
               the counting FSM; catch-up with it, from
               the log and through a snapshot of the SQLite file
 
-Usage: raft_bench.py {throughput|handoff|sqlite|election|catchup|all} [--quick]
+  pause       SIGSTOP a follower, then the leader, under load; SIGCONT them
+
+Usage: raft_bench.py {throughput|handoff|sqlite|pause|election|catchup|all} [--quick]
 """
 import os, re, shutil, signal, subprocess, sys, time
 
 BIN = os.environ.get("RAFT_NODE", "/tmp/tern-cluster-exp/raft_node")
 WORK = os.environ.get("RAFT_WORK", "/tmp/tern-cluster-exp/raftdata")
 PORT = int(os.environ.get("RAFT_PORT", "9101"))
-LINE = re.compile(r"^(\w+) (.*)$")
+LINE = re.compile(r"^(\w+) ([^(]*)")  # a "(text)" tail is for people
 
 
 def kv(rest):
@@ -263,6 +265,78 @@ def sqlite_fsm(quick):
                 extra=("--sqlite", sq, "--threshold", "128"))
 
 
+def pause(quick):
+    """SIGSTOP under load. The leader replicates without end (batches of 64
+    packed, 4 in flight). (1) Stop a follower for 5 s, resume it, and time
+    until its applied count reaches the leader's. (2) Stop the leader, time
+    until a new one is elected, resume the old one after 3 s, and see what
+    it does: its in-flight batches must fail, and it must step down."""
+    fresh()
+    args = ["--count", "100000000", "--size", "16", "--batch", "64", "--window", "4",
+            "--pack", "1"]
+    nodes = {i: Node(i, args) for i in (1, 2, 3)}
+    for n in nodes.values():
+        n.start()
+    lead = wait_for(nodes.values(), lambda n, k, d: int(d["id"]) if k == "STATE" and
+                    d["state"] == "leader" else None, 30)
+    time.sleep(2)
+    applied = {}
+
+    def track(n, k, d):
+        if k == "APPLIED":
+            applied[int(d["id"])] = int(d["entries"])
+        return None
+
+    # (1) a follower
+    f = [i for i in nodes if i != lead][0]
+    nodes[f].p.send_signal(signal.SIGSTOP)
+    time.sleep(5)
+    wait_for(nodes.values(), track, 0.3)
+    behind = applied.get(lead, 0) - applied.get(f, 0)
+    t0 = time.time()
+    nodes[f].p.send_signal(signal.SIGCONT)
+    caught = None
+    while time.time() - t0 < 30 and caught is None:
+        wait_for(nodes.values(), track, 0.05)
+        if applied.get(f, 0) >= applied.get(lead, 0) - 64 * 4 * 8:  # within a few batches
+            caught = time.time() - t0
+    print("pause follower %d for 5 s: %d messages behind at SIGCONT, caught up (within "
+          "~2k) after %s ms; leader kept committing (%d applied)"
+          % (f, behind, "%.0f" % (caught * 1000) if caught is not None else "n/a",
+             applied.get(lead, 0)), flush=True)
+    # (2) the leader
+    t_stop = time.time() * 1000
+    nodes[lead].p.send_signal(signal.SIGSTOP)
+    others = [n for i, n in nodes.items() if i != lead]
+    res = wait_for(others, lambda n, k, d: (int(d["id"]), float(d["t"])) if k == "STATE" and
+                   d["state"] == "leader" and float(d["t"]) > t_stop else None, 30)
+    print("pause leader %d: node %s leader after %s ms"
+          % (lead, res[0] if res else "-", "%.0f" % (res[1] - t_stop) if res else "n/a"),
+          flush=True)
+    time.sleep(3)
+    t_cont = time.time() * 1000
+    nodes[lead].pos = os.path.getsize(nodes[lead].log)
+    nodes[lead].p.send_signal(signal.SIGCONT)
+    seen = []
+    end = time.time() + 10
+    while time.time() < end:
+        for k, d in nodes[lead].lines():
+            if k in ("STATE", "APPLYFAIL", "RESULT"):
+                seen.append((k, d))
+        if any(k == "STATE" and d.get("state") != "leader" for k, d in seen):
+            break
+        time.sleep(0.01)
+    for k, d in seen:
+        t = float(d["t"]) - t_cont if "t" in d else None
+        print("pause leader %d after SIGCONT: %s %s%s" % (lead, k, " ".join(
+            "%s=%s" % kv for kv in d.items() if kv[0] != "t"),
+            " at +%.0f ms" % t if t is not None else ""), flush=True)
+    for n in nodes.values():
+        if n.p:
+            n.p.send_signal(signal.SIGCONT)
+        n.kill()
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     quick = "--quick" in sys.argv
@@ -273,6 +347,8 @@ def main():
             handoff(quick)
         if what in ("sqlite", "all"):
             sqlite_fsm(quick)
+        if what in ("pause", "all"):
+            pause(quick)
         if what in ("election", "all"):
             election(quick, 1000)
             election(quick, 300)

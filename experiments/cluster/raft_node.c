@@ -402,7 +402,8 @@ static void finish(struct req *r, int status)
 	free(r->bufs);
 	load.inflight--;
 	if (status != 0) {
-		printf("APPLYFAIL id=%u status=%s\n", opt.id, raft_strerror(status));
+		printf("APPLYFAIL id=%u status=%d t=%.1f (%s)\n", opt.id, status, now_ms(),
+		       raft_strerror(status));
 		fflush(stdout);
 		free(r);
 		load.running = 0;
@@ -512,7 +513,8 @@ static void submit(void)
 		}
 		int rv = raft_apply(&raft, &r->apply, bufs, nbufs, applied);
 		if (rv != 0) {
-			printf("APPLYFAIL id=%u rv=%s\n", opt.id, raft_strerror(rv));
+			printf("APPLYFAIL id=%u status=%d t=%.1f (%s)\n", opt.id, rv, now_ms(),
+			       raft_strerror(rv));
 			fflush(stdout);
 			free(bufs);
 			free(r);
