@@ -96,7 +96,10 @@ static void readall(void *p, size_t n)
 
 /* Starts a request body; send() writes header + body, then reads one
  * response into in[] (rtype, rlen). */
-static void begin(void) { outlen = 8; }
+static void begin(void)
+{
+	outlen = 8;
+}
 
 static void send_req(uint8_t type)
 {
@@ -122,7 +125,8 @@ static void expect(uint8_t type, const char *what)
 		exit(1);
 	}
 	if (rtype != type) {
-		fprintf(stderr, "dqlite_client: %s: response type %u, wanted %u\n", what, rtype, type);
+		fprintf(stderr, "dqlite_client: %s: response type %u, wanted %u\n", what, rtype,
+			type);
 		exit(1);
 	}
 }

@@ -29,11 +29,18 @@
 #include <time.h>
 
 static struct {
-	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack, nodelay, handoff, sqlite;
+	unsigned id, count, size, batch, window, election_ms, heartbeat_ms, threshold, pack,
+		nodelay, handoff, sqlite;
 	const char *dir;
 	char addr[3][32];
-} opt = {.count = 20000, .size = 16, .batch = 1, .window = 1, .election_ms = 1000,
-	 .heartbeat_ms = 100, .threshold = 65536, .nodelay = 1};
+} opt = {.count = 20000,
+	 .size = 16,
+	 .batch = 1,
+	 .window = 1,
+	 .election_ms = 1000,
+	 .heartbeat_ms = 100,
+	 .threshold = 65536,
+	 .nodelay = 1};
 
 static uv_loop_t loop;
 static struct raft_uv_transport tcp, transport;
@@ -388,8 +395,9 @@ static void load_report(void)
 	double mx = load.nlat ? load.lat[load.nlat - 1] : 0;
 	printf("RESULT id=%u size=%u batch=%u window=%u pack=%u nodelay=%u handoff=%u sqlite=%u entries=%u secs=%.3f entries_per_s=%.0f "
 	       "batches_per_s=%.0f MB_per_s=%.2f lat_p50_ms=%.2f lat_p99_ms=%.2f lat_max_ms=%.2f\n",
-	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, opt.handoff, opt.sqlite, load.committed, secs, load.committed / secs,
-	       load.nlat / secs, load.committed * (double)opt.size / secs / 1e6, p50, p99, mx);
+	       opt.id, opt.size, opt.batch, opt.window, opt.pack, opt.nodelay, opt.handoff,
+	       opt.sqlite, load.committed, secs, load.committed / secs, load.nlat / secs,
+	       load.committed * (double)opt.size / secs / 1e6, p50, p99, mx);
 	fflush(stdout);
 	free(load.lat);
 	load.lat = NULL;
@@ -493,9 +501,8 @@ static void submit(void)
 			bufs[i].len = each;
 			bufs[i].base = raft_malloc(each);
 			memset(bufs[i].base, 'm', each);
-			memcpy(bufs[i].base, &load.submitted, sizeof load.submitted < opt.size ?
-								      sizeof load.submitted :
-								      opt.size);
+			memcpy(bufs[i].base, &load.submitted,
+			       sizeof load.submitted < opt.size ? sizeof load.submitted : opt.size);
 		}
 		struct req *r = calloc(1, sizeof *r);
 		r->apply.data = r;
@@ -570,8 +577,10 @@ static void poll_cb(uv_timer_t *t)
 		const char *laddr;
 		raft_leader(&raft, &lid, &laddr);
 		printf("STATE id=%u state=%s leader=%llu term=%llu t=%.1f\n", opt.id,
-		       st == RAFT_LEADER ? "leader" : st == RAFT_FOLLOWER ? "follower" :
-		       st == RAFT_CANDIDATE ? "candidate" : "unavailable",
+		       st == RAFT_LEADER      ? "leader"
+		       : st == RAFT_FOLLOWER  ? "follower"
+		       : st == RAFT_CANDIDATE ? "candidate"
+					      : "unavailable",
 		       lid, raft.current_term, now_ms());
 		fflush(stdout);
 		last_state = st;
@@ -603,9 +612,10 @@ static void poll_cb(uv_timer_t *t)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: raft_node --id N --dir D [--base-port P] [--count N] [--size B] "
-			"[--batch N] [--window N] [--election-ms MS] [--heartbeat-ms MS] "
-			"[--threshold N] [--pack 0|1] [--nodelay 0|1] [--handoff 0|1] [--sqlite 0|1|2]\n");
+	fprintf(stderr,
+		"usage: raft_node --id N --dir D [--base-port P] [--count N] [--size B] "
+		"[--batch N] [--window N] [--election-ms MS] [--heartbeat-ms MS] "
+		"[--threshold N] [--pack 0|1] [--nodelay 0|1] [--handoff 0|1] [--sqlite 0|1|2]\n");
 	exit(2);
 }
 
@@ -617,21 +627,36 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc)
 			usage();
 		const char *v = argv[++i];
-		if (!strcmp(a, "--id")) opt.id = atoi(v);
-		else if (!strcmp(a, "--dir")) opt.dir = v;
-		else if (!strcmp(a, "--base-port")) base_port = atoi(v);
-		else if (!strcmp(a, "--count")) opt.count = atoi(v);
-		else if (!strcmp(a, "--size")) opt.size = atoi(v);
-		else if (!strcmp(a, "--batch")) opt.batch = atoi(v);
-		else if (!strcmp(a, "--window")) opt.window = atoi(v);
-		else if (!strcmp(a, "--election-ms")) opt.election_ms = atoi(v);
-		else if (!strcmp(a, "--heartbeat-ms")) opt.heartbeat_ms = atoi(v);
-		else if (!strcmp(a, "--threshold")) opt.threshold = atoi(v);
-		else if (!strcmp(a, "--pack")) opt.pack = atoi(v);
-		else if (!strcmp(a, "--nodelay")) opt.nodelay = atoi(v);
-		else if (!strcmp(a, "--handoff")) opt.handoff = atoi(v);
-		else if (!strcmp(a, "--sqlite")) opt.sqlite = atoi(v);
-		else usage();
+		if (!strcmp(a, "--id"))
+			opt.id = atoi(v);
+		else if (!strcmp(a, "--dir"))
+			opt.dir = v;
+		else if (!strcmp(a, "--base-port"))
+			base_port = atoi(v);
+		else if (!strcmp(a, "--count"))
+			opt.count = atoi(v);
+		else if (!strcmp(a, "--size"))
+			opt.size = atoi(v);
+		else if (!strcmp(a, "--batch"))
+			opt.batch = atoi(v);
+		else if (!strcmp(a, "--window"))
+			opt.window = atoi(v);
+		else if (!strcmp(a, "--election-ms"))
+			opt.election_ms = atoi(v);
+		else if (!strcmp(a, "--heartbeat-ms"))
+			opt.heartbeat_ms = atoi(v);
+		else if (!strcmp(a, "--threshold"))
+			opt.threshold = atoi(v);
+		else if (!strcmp(a, "--pack"))
+			opt.pack = atoi(v);
+		else if (!strcmp(a, "--nodelay"))
+			opt.nodelay = atoi(v);
+		else if (!strcmp(a, "--handoff"))
+			opt.handoff = atoi(v);
+		else if (!strcmp(a, "--sqlite"))
+			opt.sqlite = atoi(v);
+		else
+			usage();
 	}
 	if (opt.id < 1 || opt.id > 3 || !opt.dir || !opt.batch || !opt.window || opt.size < 1)
 		usage();
