@@ -255,4 +255,7 @@ def main():
 
 
 if __name__ == "__main__":
+    # SIGTERM (timeout(1), a CI limit) must still run main's finally, which
+    # kills the nodes this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     main()
