@@ -4,11 +4,14 @@
 # a temporary data dir) and then, when something listens on 127.0.0.1:5672,
 # against RabbitMQ; prints both side by side with their ratio and rewrites
 # docs/benchmarks.md (machine, versions, exact command lines) down to its
-# marker line, keeping the hand-written sections after it.
+# marker line, keeping the hand-written sections after it, and draws
+# them as docs/benchmarks.svg (tools/bench_chart.py).
 #
 #   tools/bench.sh [--only tern|rabbitmq] [--rabbitmq-pid PID] [--seconds N]
 #                  [--no-doc] [--no-pause] [--tls] [--rabbitmq-tls-port N]
 #                  [--scenarios S1,S5,...]
+#   tools/bench.sh --chart [RESULTS.md]   only redraws docs/benchmarks.svg
+#                  from a results file (default docs/benchmarks.md)
 #   env: TERND TERNPERF (binaries), RABBITMQ_URI, S7_MESSAGES, S8_CONNS,
 #        S9_QUEUES (the scenario sizes: 1M, 1000, 10k), BENCH_KEEP=1 keeps
 #        the raw results in /tmp/tern-bench.*
@@ -49,7 +52,8 @@ while [ $# -gt 0 ]; do
 	--scenarios) only_scen=$2; shift ;;
 	--tls) tls=1 ;;
 	--rabbitmq-tls-port) RABBITMQ_TLS_PORT=$2 tls=1; shift ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	--chart) exec python3 tools/bench_chart.py "${2:-docs/benchmarks.md}" docs/benchmarks.svg ;;
+	-h|--help) sed -n '2,31p' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -409,6 +413,8 @@ md.append("Written by `make bench` (tools/bench.sh) on %s. Each scenario is one 
           "for the whole run; latency is publish-to-delivery of every message, measured "
           "from a CLOCK_MONOTONIC stamp in its body.\n"
           % (time.strftime("%Y-%m-%d %H:%M %Z"), secs))
+md.append("![Tern against RabbitMQ per scenario: how many times better Tern's main "
+          "figure is, log scale](benchmarks.svg)\n")
 md.append("## Machine and versions\n")
 md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
 md.append(f"- OS: {osname}, kernel {platform.release()}")
@@ -517,3 +523,6 @@ md.append(MARK)
 open(doc, "w").write("\n".join(md) + (tail if tail else "\n"))
 print(f"\nwrote {doc}")
 PY
+if [ "$write_doc" = 1 ]; then
+	python3 tools/bench_chart.py docs/benchmarks.md docs/benchmarks.svg
+fi
