@@ -130,6 +130,8 @@ def svg(meta, rows):
         meta.get("date", ""), meta.get("Tern", ""), meta.get("RabbitMQ", ""),
         meta.get("Load average (1, 5, 15 min) when the run began", ""))
     add('<text x="16" y="48" fill="#555">%s</text>' % escape(sub))
+    for i in range(1, len(rows), 2):  # every other row shaded, under the grid
+        add('<rect x="8" y="%d" width="%d" height="%d" fill="#f4f4f4"/>' % (top + i * rh, W - 16, rh))
     # The axis: decades either side of 1x.
     y0, y1 = top - 14, top + rh * len(rows)
     for d in range(-DECADES, DECADES + 1):
@@ -151,15 +153,13 @@ def svg(meta, rows):
         y = top + i * rh
         add('<g><title>%s</title>' % escape("%s: %s; %s: Tern %s, RabbitMQ %s"
                                             % (scen, what, label, t, r)))
-        add('<rect x="8" y="%d" width="%d" height="%d" fill="%s"/>'
-            % (y, W - 16, rh, "#f6f6f6" if i % 2 else "white"))
         add('<text x="16" y="%d" font-weight="bold">%s</text>' % (y + 16, escape(scen)))
         add('<text x="16" y="%d" fill="#555" font-size="11">%s</text>'
             % (y + 30, escape(label + (" (lower is better)" if better == "lower" else ""))))
         a = advantage(better, number(t), number(r))
         if a is None:
-            add('<text x="%.1f" y="%d" text-anchor="middle" fill="#888">n/a</text>'
-                % (mid, y + 23))
+            add('<text x="%.1f" y="%d" fill="#888">n/a (not measured on both)</text>'
+                % (mid + 8, y + 23))
         else:
             x = x_of(a)
             colour = TERN if a >= 1 else RABBIT
