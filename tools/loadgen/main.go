@@ -6,6 +6,8 @@
 //	S3   durable queue, persistent 16 B messages, confirms (window 100),
 //	     one consumer acking (prefetch 1000, a multiple ack every 100)
 //	S3k  the same with no consumer: every message must be written
+//	S2   S3 with a transient queue and messages (not run by default: what
+//	     this client drives with a window of 100, to read S3 against)
 //	S6   16 B at a fixed rate (default 1000 msg/s), one consumer acking
 //	     each message; latency publish-to-delivery from a monotonic stamp
 //	     in the body (p50/p99/p99.9)
@@ -14,7 +16,7 @@
 //
 //	loadgen -uri amqp://guest:guest@127.0.0.1:5672/ [-scenarios S3,S3k,S6,S7]
 //	        [-seconds 10] [-rate 1000] [-messages 1000000] [-pid PID]
-//	        [-trace FILE]
+//	        [-trace FILE] [-batch=false]
 //
 // The broker's pid (for S7) is found from the URI's port with `ss` when
 // -pid is not given. -trace writes S6's messages as "send_ms latency_us"
@@ -48,6 +50,7 @@ var (
 	messages = flag.Int("messages", 1000000, "S7's queued messages")
 	pidFlag  = flag.Int("pid", 0, "the broker's pid for S7 (default: found by port)")
 	trace    = flag.String("trace", "", "S6: write each message's send time and latency here")
+	batch    = flag.Bool("batch", true, "S2, S3, S3k, S7: write what the confirm window allows in one write (see batch.go); false: one write per frame, as amqp091-go does")
 )
 
 // start is the reference of the stamps in S6's bodies: publisher and
@@ -67,6 +70,15 @@ func dial() *amqp.Connection {
 		fail("connect %s: %v", *uri, err)
 	}
 	return c
+}
+
+// dialPublisher is the publisher's connection: behind a batchConn
+// with -batch (nil otherwise).
+func dialPublisher() (*amqp.Connection, *batchConn) {
+	if *batch {
+		return dialBatch()
+	}
+	return dial(), nil
 }
 
 func channel(c *amqp.Connection) *amqp.Channel {
@@ -123,16 +135,18 @@ func main() {
 		cpu0, t0 := cpuSeconds(), time.Now()
 		var r result
 		switch strings.TrimSpace(s) {
+		case "S2":
+			r = confirmed("S2", true, false)
 		case "S3":
-			r = confirmed("S3", true)
+			r = confirmed("S3", true, true)
 		case "S3k":
-			r = confirmed("S3k", false)
+			r = confirmed("S3k", false, true)
 		case "S6":
 			r = latency()
 		case "S7":
 			r = queued()
 		default:
-			fail("unknown scenario %q (S3, S3k, S6, S7)", s)
+			fail("unknown scenario %q (S2, S3, S3k, S6, S7)", s)
 		}
 		emit(r, cpu0, t0)
 	}
