@@ -45,7 +45,7 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 	if (table_get(q->args, "x-max-priority", &v) && fvalue_int(&v, &maxp) && maxp > 255)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
-	q->lv = xcalloc(q->nlv, sizeof *q->lv);
+	q->lv = q->nlv == 1 ? &q->lv0 : xcalloc(q->nlv, sizeof *q->lv);
 	for (uint16_t i = 0; i < q->nlv; i++)
 		q->lv[i].level = (uint8_t)i;
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
@@ -134,7 +134,8 @@ void queue_unref(struct queue *q)
 	queue_purge(q);
 	for (uint16_t i = 0; i < q->nlv; i++)
 		qring_free(&q->lv[i]);
-	free(q->lv);
+	if (q->lv != &q->lv0)
+		free(q->lv);
 	free(q->xheap);
 	free(q->dlx);
 	free(q->dl_rkey);

@@ -57,7 +57,9 @@ struct queue {
 	struct conn *owner; /* for exclusive queues */
 	struct bytes args;  /* owned copy of the declare arguments (NULL when empty) */
 
-	struct qring *lv;     /* ready entries, one ring per priority level */
+	struct qring *lv;     /* ready entries, one ring per priority level: &lv0
+			       * without x-max-priority, else an array */
+	struct qring lv0;
 	uint16_t nlv;
 	bool has_exclusive_consumer;
 	bool single_active;     /* x-single-active-consumer: only cons[0] gets messages */
@@ -71,6 +73,7 @@ struct queue {
 	struct consumer **cons; /* in registration order */
 	uint32_t ncons, ncons_cap, rr;
 	uint32_t nbinds, nbinds_cap; /* of binds, the bindings with this queue as destination */
+	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow; /* limits, below */
 	struct binding **binds;
 	int64_t idle_ms;        /* x-expires: deleted after this long unused; -1: never */
 	uint64_t last_used;
@@ -87,8 +90,7 @@ struct queue {
 	int64_t delivery_limit; /* x-delivery-limit; -1: none */
 	int64_t consumer_timeout; /* x-consumer-timeout / policy, ms; -1: the broker's */
 	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
-	int64_t max_len, max_bytes;
-	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow;
+	int64_t max_len, max_bytes; /* and overflow, above */
 
 	int64_t store_id;        /* > 0 when the queue is on disk */
 	uint64_t delivered_upto; /* highest stored seq delivered */
