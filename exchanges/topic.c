@@ -238,6 +238,8 @@ static void prune(struct topic *t, struct tnode *n)
 			p->hash = NULL;
 		} else {
 			strmap_del(&t->edges, edge_key(n), edge_len(n));
+			if (t->edges.n == 0)
+				strmap_free(&t->edges); /* keep no empty slot array around */
 			p->nkids--;
 		}
 		node_free(n);
@@ -249,6 +251,8 @@ static int topic_create(struct exchange *x, struct bytes args, const char **why)
 {
 	struct topic *t = xcalloc(1, sizeof *t);
 	t->root = node_new(NULL, EDGE_ROOT, (struct bytes){0});
+	t->key_cap = 64; /* room for any key of words up to 56 octets */
+	t->key = xmalloc(t->key_cap);
 	x->type_data = t;
 	return 0;
 }

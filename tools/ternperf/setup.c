@@ -51,7 +51,7 @@ static void send_op(struct conn *c)
 {
 	const struct op *o = &ops[next_op];
 	const struct perf_cfg *cfg = &perf.cfg;
-	char buf[256];
+	char buf[256], pat[32]; /* live until conn_method below */
 	struct amqp_method m = {0};
 	switch (o->kind) {
 	case OP_XDECL:
@@ -81,7 +81,6 @@ static void send_op(struct conn *c)
 		const char *q = qname(o->idx, buf);
 		m.a.queue_bind.queue = bytes_of(q);
 		m.a.queue_bind.exchange = bytes_of(cfg->exchange[0] ? cfg->exchange : "amq.direct");
-		char pat[32];
 		m.a.queue_bind.routing_key =
 			bytes_of(cfg->topic_patterns ? topic_pattern(o->idx, pat) : q);
 		break;
