@@ -48,11 +48,11 @@ struct tnode {
 				      * here; room for max(4, n rounded up to a
 				      * power of two) */
 	} b;
-	uint32_t seen;  /* epoch of the last walk step that added us */
-	uint32_t n;     /* bindings */
-	uint32_t nkids; /* literal children, in the edge table */
-	uint32_t len : 30; /* of word */
-	uint32_t edge : 2; /* enum edge: how the parent reaches us */
+	uint32_t seen;        /* epoch of the last walk step that added us */
+	uint32_t n;           /* bindings */
+	uint32_t nkids;       /* literal children, in the edge table */
+	uint32_t len : 30;    /* of word */
+	uint32_t edge : 2;    /* enum edge: how the parent reaches us */
 	struct tnode *parent; /* the edge key starts here ... */
 	char word[];          /* ... and goes on here: the literal word (EDGE_WORD) */
 };
@@ -129,7 +129,8 @@ static enum edge word_kind(struct bytes w)
 	return EDGE_WORD;
 }
 
-_Static_assert(offsetof(struct tnode, word) == offsetof(struct tnode, parent) + sizeof(struct tnode *),
+_Static_assert(offsetof(struct tnode, word) ==
+		       offsetof(struct tnode, parent) + sizeof(struct tnode *),
 	       "the edge key is parent then word, with nothing between");
 
 static struct tnode *node_new(struct tnode *parent, enum edge e, struct bytes w)
@@ -292,7 +293,7 @@ static int topic_bind(struct exchange *x, struct binding *b, const char **why)
 		n = child_make(t, n, w);
 	b->type_data = (void *)(uintptr_t)n->n;
 	if (n->n == 0) {
-		n->b.one = b; /* the common case: one binding per pattern */
+		n->b.one = b;   /* the common case: one binding per pattern */
 	} else if (n->n == 1) { /* the second: from inline to an array */
 		struct binding *first = n->b.one;
 		n->b.v = xmalloc(4 * sizeof *n->b.v);

@@ -46,7 +46,8 @@ static uint64_t received; /* distinct messages, all streams */
 static bool fan(void)
 {
 	const struct perf_cfg *cfg = &perf.cfg;
-	return cfg->exchange[0] && (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
+	return cfg->exchange[0] &&
+	       (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
 }
 
 /* Does producer p's routing key reach queue q? */
@@ -109,7 +110,6 @@ static bool consumed(uint32_t q)
 {
 	return (int)q < perf.cfg.consumers;
 }
-
 
 static void track(struct consumer *k, uint32_t seq, int pid, bool redelivered)
 {

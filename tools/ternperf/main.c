@@ -317,7 +317,9 @@ static void build_conns(void)
 			snprintf(name, sizeof name, "%s-%d", cfg->queue, i);
 		perf.qnames[i] = xstrdup(name);
 	}
-	nroles = cfg->declare_only ? 0 : cfg->duplex ? cfg->duplex : cfg->producers + cfg->consumers;
+	nroles = cfg->declare_only ? 0
+		 : cfg->duplex     ? cfg->duplex
+				   : cfg->producers + cfg->consumers;
 	perf.nconns = 1 + nroles;
 	perf.conns = xcalloc((size_t)perf.nconns, sizeof *perf.conns);
 	conn_init(&perf.conns[0], 0, ROLE_SETUP);

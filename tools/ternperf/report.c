@@ -51,8 +51,8 @@ static double broker_cpu_seconds(int pid)
 	const char *p = strrchr(line, ')');
 	unsigned long long ut, st;
 	/* After ")": state (3), then fields 4..13, then utime and stime. */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	if (!p ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -264,7 +264,8 @@ void report_final(void)
 			printf(": %.0f B per queue", rss_per_queue());
 		printf(")\n");
 		if (perf.broker_cpu_pct >= 0)
-			printf("  broker cpu %.1f%% of one core over the run\n", perf.broker_cpu_pct);
+			printf("  broker cpu %.1f%% of one core over the run\n",
+			       perf.broker_cpu_pct);
 	}
 	fflush(stdout);
 }
