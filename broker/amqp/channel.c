@@ -112,6 +112,7 @@ void channel_free(struct channel *ch)
 	ch->c = NULL;
 	if (!ch->defer_pending) {
 		free(ch->nacks);
+		free(ch->waits);
 		free(ch);
 	}
 }
@@ -380,9 +381,17 @@ void channel_confirm(struct channel *ch, uint64_t seq)
 
 void channel_confirm_after_commit(struct channel *ch, uint64_t seq)
 {
-	if (!ch->commit_first)
-		ch->commit_first = seq;
-	ch->commit_last = seq;
+	uint64_t batch = persist_batch();
+	struct confirm_wait *w = ch->nwaits ? &ch->waits[ch->nwaits - 1] : NULL;
+	if (w && w->batch == batch) {
+		w->last = seq;
+	} else {
+		if (ch->nwaits == ch->waits_cap) {
+			ch->waits_cap = ch->waits_cap ? ch->waits_cap * 2 : 4;
+			ch->waits = xrealloc(ch->waits, ch->waits_cap * sizeof *ch->waits);
+		}
+		ch->waits[ch->nwaits++] = (struct confirm_wait){batch, seq, seq};
+	}
 	channel_confirm(ch, seq);
 }
 
@@ -427,30 +436,54 @@ static int by_from(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* Runs after persist_turn(), so publishes that waited for this turn's
- * commit know whether it held. Everything up to confirm_due is settled:
+/* Publishes whose store batches are finished are settled: nacked when
+ * the batch failed. Returns the highest seq that may be confirmed now:
+ * below the oldest publish still waiting on a batch. */
+static uint64_t settle_waits(struct channel *ch)
+{
+	size_t k = 0;
+	for (; k < ch->nwaits && persist_batch_done(ch->waits[k].batch); k++)
+		if (persist_batch_failed(ch->waits[k].batch))
+			add_nack(ch, ch->waits[k].first, ch->waits[k].last);
+	ch->nwaits -= k;
+	memmove(ch->waits, ch->waits + k, ch->nwaits * sizeof *ch->waits);
+	if (ch->nwaits && ch->waits[0].first - 1 < ch->confirm_due)
+		return ch->waits[0].first - 1;
+	return ch->confirm_due;
+}
+
+/* Everything up to confirm_due that no store batch holds back is settled:
  * the nack ranges with basic.nack, the rest with basic.ack, in order, as
- * few frames as multiple=true allows. */
+ * few frames as multiple=true allows. A channel still waiting on a batch
+ * is parked until the store reports one finished. */
 void channel_flush_confirms(struct channel *ch)
 {
 	if (!ch->c) { /* freed while the flush was pending */
 		free(ch->nacks);
+		free(ch->waits);
 		free(ch);
 		return;
 	}
-	if (ch->commit_first && !persist_turn_ok)
-		add_nack(ch, ch->commit_first, ch->commit_last);
-	ch->commit_first = ch->commit_last = 0;
-	if (ch->state == CH_OPEN) {
-		if (ch->nnacks > 1) /* nacks is NULL while none was ever added */
-			qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
-		for (size_t i = 0; i < ch->nnacks; i++) {
-			send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
-			send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
-		}
-		send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_due);
+	uint64_t upto = settle_waits(ch);
+	if (ch->state != CH_OPEN) {
+		ch->nnacks = ch->nwaits = 0;
+		return;
 	}
-	ch->nnacks = 0;
+	if (ch->nnacks > 1) /* nacks is NULL while none was ever added */
+		qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
+	size_t i = 0;
+	for (; i < ch->nnacks && ch->nacks[i].to <= upto; i++) {
+		send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
+		send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
+	}
+	send_confirm(ch, AMQP_BASIC_ACK, i < ch->nnacks && ch->nacks[i].from - 1 < upto
+						 ? ch->nacks[i].from - 1
+						 : upto);
+	/* Nacks behind a waiting publish wait with it. */
+	ch->nnacks -= i;
+	memmove(ch->nacks, ch->nacks + i, ch->nnacks * sizeof *ch->nacks);
+	if (ch->nwaits)
+		server_park_channel(ch);
 }
 
 void channel_close(struct channel *ch, int code, uint32_t method_id)

@@ -1,6 +1,7 @@
 /* persist.c — durable topology and persistent messages through the store,
- * group commit once per loop turn, and recovery at start-up (see the design
- * notes in persist.h and store/store.h). */
+ * batches handed to the store's writer at the end of each loop turn and
+ * their results, and recovery at start-up (see the design notes in
+ * persist.h and store/store.h). */
 #include "broker/queue/persist.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include "util/xalloc.h"
 
 uint64_t persist_writes;
-bool persist_turn_ok = true;
 static bool store_failing; /* told to alarm.c, which blocks publishers */
 struct hist persist_commit_time;
 uint64_t persist_delayed_waiting;
@@ -27,19 +27,41 @@ uint64_t persist_delayed_waiting;
  * teardown of its in-memory vhosts at shutdown must not delete durable
  * state, and recovery must not write back what it reads. */
 static bool active;
-static bool turn_failed;        /* a write of this turn failed */
 static struct queue *dirty;     /* queues whose delivered_upto moved */
-static struct event *probe_timer;
+static struct event *probe_timer, *done_event;
+static uint64_t batches_done;   /* every batch up to this one is finished */
+/* The latest failed batches (a channel asks about one within a turn of
+ * its end, so a few suffice); 0: none. */
+static uint64_t failed[16];
+static unsigned nfailed;
+static bool recount_due;        /* a failed batch rolled delayed rows back */
 
-/* Every store call goes through here, so one failure fails the turn. */
+/* Every store call goes through here. A write fails at once only when its
+ * batch already failed (the batch's result says so for all of them). */
 static void wrote(int rc)
 {
 	persist_writes++;
-	server_defer(); /* the end of this loop turn commits, even when idle */
-	if (rc < 0 && !turn_failed) {
-		turn_failed = true;
+	server_defer(); /* the end of this loop turn hands the batch over */
+	if (rc < 0)
 		log_error("store: %s", store_error());
-	}
+}
+
+uint64_t persist_batch(void)
+{
+	return store_batch();
+}
+
+bool persist_batch_done(uint64_t batch)
+{
+	return batch <= batches_done;
+}
+
+bool persist_batch_failed(uint64_t batch)
+{
+	for (unsigned i = 0; i < sizeof failed / sizeof failed[0]; i++)
+		if (failed[i] == batch)
+			return true;
+	return false;
 }
 
 static bool durable_queue(const struct queue *q)
@@ -326,26 +348,39 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	/* The probe commits what this loop turn wrote before it: when it
-	 * fails, those writes are rolled back too, so the turn must nack. */
-	bool pending = store_dirty();
+	/* The probe joins what was recorded before it and waits for all of
+	 * it; a batch that fails is nacked through batch_done as any other. */
 	if (store_probe() == 0)
 		set_blocked(false);
 	else {
-		if (pending)
-			turn_failed = true;
 		struct timeval second = {1, 0};
 		event_add(probe_timer, &second);
 	}
 }
 
-/* store_commit, timed for the metrics endpoint. */
-static int timed_commit(void)
+/* A batch is finished (store_on_done): publishes that waited on it get
+ * their confirms, or nacks when it was rolled back. Must not call the
+ * store (it runs inside the store's drains). */
+static void batch_done(const struct store_result *r)
 {
-	uint64_t t0 = stats_clock_ns();
-	int rc = store_commit();
-	hist_observe(&persist_commit_time, stats_clock_ns() - t0);
-	return rc;
+	if (r->writes)
+		hist_observe(&persist_commit_time, r->ns);
+	batches_done = r->batch;
+	if (!r->ok) {
+		log_error("store commit failed: %s", store_error());
+		failed[nfailed++ % (sizeof failed / sizeof failed[0])] = r->batch;
+		set_blocked(true);
+		recount_due = true;
+	}
+	server_commit_done();
+}
+
+static void on_store_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	store_poll();
 }
 
 void persist_turn(void)
@@ -358,19 +393,17 @@ void persist_turn(void)
 			wrote(store_set_delivered_upto(q->store_id, q->delivered_upto));
 		queue_unref(q);
 	}
-	bool ok = !turn_failed;
-	if (store_dirty() && timed_commit() < 0) {
-		log_error("store commit failed: %s", store_error());
-		ok = false;
-	}
-	if (turn_failed && store_dirty())
-		store_commit(); /* rolls back */
-	turn_failed = false;
-	persist_turn_ok = ok;
-	if (!ok) {
-		set_blocked(true);
+	if (recount_due) {
+		recount_due = false;
 		recount_delayed();
 	}
+	store_submit();
+}
+
+void persist_sync(void)
+{
+	persist_turn();
+	store_commit();
 }
 
 /* ---- recovery ---- */
@@ -506,6 +539,11 @@ int persist_open(void (*recover_objects)(void))
 		log_error("store: %s", err);
 		return -1;
 	}
+	store_on_done(batch_done);
+	batches_done = store_batch() - 1;
+	done_event = event_new(server_base, store_done_fd(), EV_READ | EV_PERSIST, on_store_done,
+			       NULL);
+	event_add(done_event, NULL);
 	uint64_t t0 = now_ms();
 	struct recovery r = {0};
 	active = false;
@@ -533,8 +571,11 @@ void persist_close(void)
 {
 	persist_turn();
 	active = false;
-	store_close();
+	store_close(); /* drains the writer */
 	if (probe_timer)
 		event_free(probe_timer);
 	probe_timer = NULL;
+	if (done_event)
+		event_free(done_event);
+	done_event = NULL;
 }
