@@ -262,7 +262,7 @@ static bool injected_failure(void)
 
 void store_submit(void)
 {
-	if (busy || pending_empty())
+	if (!running || busy || pending_empty())
 		return;
 	if (!pend->failed && injected_failure())
 		pend->failed = true;
@@ -303,7 +303,7 @@ void store_poll(void)
 /* Until everything recorded is written. Reports as it goes. */
 static void drain(void)
 {
-	for (;;) {
+	while (running) {
 		if (busy) {
 			struct store_result r = take(collect(true));
 			report(&r);
@@ -323,12 +323,12 @@ int store_commit(void)
 
 bool store_dirty(void)
 {
-	return busy || !pending_empty();
+	return running && (busy || !pending_empty());
 }
 
 uint64_t store_batch(void)
 {
-	return pend->no;
+	return running ? pend->no : 0;
 }
 
 int store_done_fd(void)
