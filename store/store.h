@@ -116,6 +116,12 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 			 struct bytes exchange, struct bytes rkey, struct bytes props,
 			 const uint8_t *body, uint64_t body_size);
 int store_dequeue(int64_t qid, uint64_t seq);
+/* Tags let the caller learn which cancelled enqueue a dequeue took back:
+ * enqueues recorded while a tag is set (non-zero) carry it, and
+ * store_last_cancelled() is the tag of the enqueue the last store_dequeue
+ * cancelled (0: it cancelled none, or that one had no tag). */
+void store_tag(uint64_t tag);
+uint64_t store_last_cancelled(void);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 /* Records that every entry of the queue up to seq has been delivered. */

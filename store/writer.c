@@ -47,6 +47,7 @@ struct op {
 	uint64_t n;       /* deliveries; a delayed message's due time */
 	uint64_t expires;
 	uint32_t refs;    /* OP_PUT_M: live enqueues of this batch using it */
+	uint64_t tag;     /* OP_ENQ*: the caller's tag (store_tag) */
 	size_t off[NSTR];
 	uint64_t len[NSTR];
 };
@@ -81,6 +82,7 @@ static struct batch *spare;     /* the other one, when the writer has none */
 static char loop_error[256];    /* store_error()'s text, the caller's copy */
 static void (*done_fn)(const struct store_result *);
 static unsigned failures;       /* failed batches so far (store_commit) */
+static uint64_t cur_tag, last_cancelled;
 
 /* Shared with the writer thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -572,6 +574,8 @@ int store_del_message(uint64_t id)
 		s->op = 0;
 		return 0;
 	}
+	if (s)
+		return 0; /* an entry of this batch still uses it: a no-op */
 	append(OP_DEL_M)->id = id;
 	return 0;
 }
@@ -595,6 +599,7 @@ int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliverie
 		return -1;
 	o->id = msg_id;
 	o->expires = expires;
+	o->tag = cur_tag;
 	index_put(T_ENTRY, qid, seq, pend->nops - 1);
 	struct op *m = find(T_MSG, 0, msg_id);
 	if (m)
@@ -610,6 +615,7 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 	if (!o)
 		return -1;
 	o->expires = expires;
+	o->tag = cur_tag;
 	put_b(o, 0, exchange);
 	put_b(o, 1, rkey);
 	put_b(o, 2, props);
@@ -618,8 +624,19 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 	return 0;
 }
 
+void store_tag(uint64_t tag)
+{
+	cur_tag = tag;
+}
+
+uint64_t store_last_cancelled(void)
+{
+	return last_cancelled;
+}
+
 int store_dequeue(int64_t qid, uint64_t seq)
 {
+	last_cancelled = 0;
 	if (refused())
 		return -1;
 	struct slot *s = find_slot(T_ENTRY, qid, seq);
@@ -633,6 +650,7 @@ int store_dequeue(int64_t qid, uint64_t seq)
 	struct op *e = &pend->ops[s->op - 1];
 	s->op = 0;
 	cancel(e);
+	last_cancelled = e->tag;
 	struct op *m = e->kind == OP_ENQ ? find(T_MSG, 0, e->id) : NULL;
 	if (m)
 		m->refs--;

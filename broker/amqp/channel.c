@@ -110,6 +110,9 @@ void channel_free(struct channel *ch)
 	stats_churn.chans_closed++;
 	/* A deferred confirm flush may still point here: unlink by flag. */
 	ch->c = NULL;
+	for (size_t i = ch->wait_head; i < ch->nwaits; i++)
+		persist_ticket_release(ch->waits[i].ticket);
+	ch->wait_head = ch->nwaits = 0;
 	if (!ch->defer_pending) {
 		free(ch->nacks);
 		free(ch->waits);
@@ -379,19 +382,20 @@ void channel_confirm(struct channel *ch, uint64_t seq)
 	}
 }
 
-void channel_confirm_after_commit(struct channel *ch, uint64_t seq)
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq, uint64_t ticket)
 {
-	uint64_t batch = persist_batch();
-	struct confirm_wait *w = ch->nwaits ? &ch->waits[ch->nwaits - 1] : NULL;
-	if (w && w->batch == batch) {
-		w->last = seq;
-	} else {
+	if (ch->nwaits == ch->waits_cap) {
+		if (ch->wait_head) { /* the settled ones before the head go */
+			ch->nwaits -= ch->wait_head;
+			memmove(ch->waits, ch->waits + ch->wait_head, ch->nwaits * sizeof *ch->waits);
+			ch->wait_head = 0;
+		}
 		if (ch->nwaits == ch->waits_cap) {
-			ch->waits_cap = ch->waits_cap ? ch->waits_cap * 2 : 4;
+			ch->waits_cap = ch->waits_cap ? ch->waits_cap * 2 : 16;
 			ch->waits = xrealloc(ch->waits, ch->waits_cap * sizeof *ch->waits);
 		}
-		ch->waits[ch->nwaits++] = (struct confirm_wait){batch, seq, seq};
 	}
+	ch->waits[ch->nwaits++] = (struct confirm_wait){persist_batch(), seq, ticket};
 	channel_confirm(ch, seq);
 }
 
@@ -417,6 +421,10 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 
 static void add_nack(struct channel *ch, uint64_t from, uint64_t to)
 {
+	if (ch->nnacks && ch->nacks[ch->nnacks - 1].to + 1 == from) {
+		ch->nacks[ch->nnacks - 1].to = to; /* a failed batch's run */
+		return;
+	}
 	if (ch->nnacks == ch->nnacks_cap) {
 		ch->nnacks_cap = ch->nnacks_cap ? ch->nnacks_cap * 2 : 4;
 		ch->nacks = xrealloc(ch->nacks, ch->nnacks_cap * sizeof *ch->nacks);
@@ -436,19 +444,25 @@ static int by_from(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* Publishes whose store batches are finished are settled: nacked when
- * the batch failed. Returns the highest seq that may be confirmed now:
- * below the oldest publish still waiting on a batch. */
+/* Settles waiting publishes from the oldest: acked when their ticket is
+ * settled (consumed and acked by every queue, never written) or their
+ * batch committed, nacked when the batch failed. Returns the highest seq
+ * that may be confirmed now: below the oldest publish still waiting. */
 static uint64_t settle_waits(struct channel *ch)
 {
-	size_t k = 0;
-	for (; k < ch->nwaits && persist_batch_done(ch->waits[k].batch); k++)
-		if (persist_batch_failed(ch->waits[k].batch))
-			add_nack(ch, ch->waits[k].first, ch->waits[k].last);
-	ch->nwaits -= k;
-	memmove(ch->waits, ch->waits + k, ch->nwaits * sizeof *ch->waits);
-	if (ch->nwaits && ch->waits[0].first - 1 < ch->confirm_due)
-		return ch->waits[0].first - 1;
+	for (; ch->wait_head < ch->nwaits; ch->wait_head++) {
+		const struct confirm_wait *w = &ch->waits[ch->wait_head];
+		bool acked = persist_ticket_settled(w->ticket);
+		if (!acked && !persist_batch_done(w->batch))
+			break;
+		if (!acked && persist_batch_failed(w->batch))
+			add_nack(ch, w->seq, w->seq);
+		persist_ticket_release(w->ticket);
+	}
+	if (ch->wait_head == ch->nwaits)
+		ch->wait_head = ch->nwaits = 0;
+	if (ch->nwaits && ch->waits[ch->wait_head].seq - 1 < ch->confirm_due)
+		return ch->waits[ch->wait_head].seq - 1;
 	return ch->confirm_due;
 }
 
@@ -466,7 +480,9 @@ void channel_flush_confirms(struct channel *ch)
 	}
 	uint64_t upto = settle_waits(ch);
 	if (ch->state != CH_OPEN) {
-		ch->nnacks = ch->nwaits = 0;
+		for (size_t i = ch->wait_head; i < ch->nwaits; i++)
+			persist_ticket_release(ch->waits[i].ticket);
+		ch->nnacks = ch->wait_head = ch->nwaits = 0;
 		return;
 	}
 	if (ch->nnacks > 1) /* nacks is NULL while none was ever added */

@@ -103,12 +103,13 @@ struct channel {
 	uint64_t pub_seq;      /* last publish sequence number */
 	uint64_t confirm_due;  /* all seq <= this are confirmed */
 	uint64_t confirm_sent; /* highest seq acked to the client */
-	/* publishes waiting on store batches, oldest first: seqs first..last
-	 * wait on batch (persist.h); rarely more than two or three */
+	/* publishes waiting on store batches, oldest first (waits[wait_head]
+	 * up to waits[nwaits - 1]): each is settled when its batch is
+	 * committed or its ticket is (persist.h) */
 	struct confirm_wait {
-		uint64_t batch, first, last;
+		uint64_t batch, seq, ticket;
 	} *waits;
-	size_t nwaits, waits_cap;
+	size_t wait_head, nwaits, waits_cap;
 	struct seqrange *nacks; /* publishes to nack */
 	size_t nnacks, nnacks_cap;
 
@@ -157,8 +158,10 @@ uint32_t channel_reclaim(struct channel *ch, struct consumer *cons);
 /* Records that publish `seq` is confirmed and schedules the ack. */
 void channel_confirm(struct channel *ch, uint64_t seq);
 /* Records that publish `seq` is confirmed once the store batch its writes
- * joined (persist_batch()) is committed, nacked when it fails. */
-void channel_confirm_after_commit(struct channel *ch, uint64_t seq);
+ * joined (persist_batch()) is committed, nacked when it fails, or at once
+ * when its ticket (persist_publish_end, 0: none) is settled first. The
+ * channel releases the ticket. */
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq, uint64_t ticket);
 
 /* Records that publish `seq` must be nacked (a queue refused it). */
 void channel_nack_publish(struct channel *ch, uint64_t seq);

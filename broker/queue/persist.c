@@ -36,6 +36,21 @@ static uint64_t failed[16];
 static unsigned nfailed;
 static bool recount_due;        /* a failed batch rolled delayed rows back */
 
+/* Tickets: a publish's entries still waiting in the pending batch. When a
+ * dequeue cancels the last of them (consumed and acked before the hand-
+ * over), the publish is settled without the disk (RabbitMQ's rule). A
+ * ticket is (generation << 32 | index): a cancel that comes after its
+ * ticket was released (a closed channel) finds another generation. */
+struct ticket {
+	uint32_t pending, gen;
+};
+static struct ticket *tickets;
+static uint32_t nticket, ticket_cap;
+static uint32_t *free_tickets;
+static uint32_t nfree, free_cap;
+static uint64_t publishing;     /* the ticket of the publish being routed */
+static bool in_publish, settled_some;
+
 /* Every store call goes through here. A write fails at once only when its
  * batch already failed (the batch's result says so for all of them). */
 static void wrote(int rc)
@@ -49,6 +64,69 @@ static void wrote(int rc)
 uint64_t persist_batch(void)
 {
 	return store_batch();
+}
+
+void persist_publish_begin(void)
+{
+	in_publish = active;
+}
+
+/* The ticket of the publish being routed, made at its first enqueue. */
+static uint64_t ticket_for_publish(void)
+{
+	if (!in_publish)
+		return 0;
+	if (!publishing) {
+		uint32_t i;
+		if (nfree) {
+			i = free_tickets[--nfree];
+		} else {
+			if (nticket == ticket_cap) {
+				ticket_cap = ticket_cap ? ticket_cap * 2 : 256;
+				tickets = xrealloc(tickets, ticket_cap * sizeof *tickets);
+			}
+			i = nticket++;
+			tickets[i].gen = 1;
+		}
+		tickets[i].pending = 0;
+		publishing = (uint64_t)tickets[i].gen << 32 | i;
+		store_tag(publishing);
+	}
+	return publishing;
+}
+
+uint64_t persist_publish_end(void)
+{
+	uint64_t t = publishing;
+	publishing = 0;
+	in_publish = false;
+	store_tag(0);
+	return t;
+}
+
+static struct ticket *ticket_of(uint64_t t)
+{
+	uint32_t i = (uint32_t)t;
+	return t && i < nticket && tickets[i].gen == (uint32_t)(t >> 32) ? &tickets[i] : NULL;
+}
+
+bool persist_ticket_settled(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	return k && k->pending == 0;
+}
+
+void persist_ticket_release(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	if (!k)
+		return;
+	k->gen++;
+	if (nfree == free_cap) {
+		free_cap = free_cap ? free_cap * 2 : 256;
+		free_tickets = xrealloc(free_tickets, free_cap * sizeof *free_tickets);
+	}
+	free_tickets[nfree++] = (uint32_t)t;
 }
 
 bool persist_batch_done(uint64_t batch)
@@ -192,6 +270,9 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 	 * after a restart, when the monotonic clock starts over. */
 	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
 	e->flags |= QE_STORED;
+	struct ticket *k = ticket_of(ticket_for_publish());
+	if (k)
+		k->pending++;
 	if (!(m->flags & MSG_STORE_SHARED)) {
 		/* One durable queue: the message rides in its entry row. */
 		e->msg_id = 0;
@@ -216,8 +297,13 @@ void persist_drop(struct queue *q, const struct qentry *e)
 {
 	if (!active)
 		return;
-	if (q->store_id > 0)
+	if (q->store_id > 0) {
 		wrote(store_dequeue(q->store_id, e->seq));
+		/* Cancelled before the hand-over: one entry less to wait for. */
+		struct ticket *k = ticket_of(store_last_cancelled());
+		if (k && k->pending && --k->pending == 0)
+			settled_some = true;
+	}
 	/* A shared row stays while another queue's entry uses it. */
 	if (e->msg_id)
 		wrote(store_del_message(e->msg_id));
@@ -396,6 +482,10 @@ void persist_turn(void)
 	if (recount_due) {
 		recount_due = false;
 		recount_delayed();
+	}
+	if (settled_some) {
+		settled_some = false;
+		server_commit_done(); /* channels look at their tickets */
 	}
 	store_submit();
 }

@@ -42,6 +42,15 @@ extern uint64_t persist_writes;
 uint64_t persist_batch(void);
 bool persist_batch_done(uint64_t batch);
 bool persist_batch_failed(uint64_t batch);
+/* Around the routing of a publish that wants a confirm: end returns its
+ * ticket (0: it enqueued nothing into a durable queue). The ticket is
+ * settled once every entry the publish stored was consumed and acked
+ * before its batch went to the writer (so nothing of it is written): the
+ * confirm need not wait for the batch then. Released by its holder. */
+void persist_publish_begin(void);
+uint64_t persist_publish_end(void);
+bool persist_ticket_settled(uint64_t ticket);
+void persist_ticket_release(uint64_t ticket);
 /* Time the writer spent on each batch, one observation per batch (metrics). */
 extern struct hist persist_commit_time;
 /* Delayed messages stored and not yet fired or cancelled: counted where
