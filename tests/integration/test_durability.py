@@ -581,7 +581,12 @@ def test_confirmed_messages_survive_kill9(restartable, names):
     # the first two delivered (unacked) before the kill come back redelivered
     for _ in range(2):
         assert ch.basic_get(q, auto_ack=False)[0] is not None
-    ch.queue_declare(q, passive=True)
+    # The delivery watermark is written in the store's next batch, which
+    # is committed in the background: a confirmed publish after it (to
+    # another queue) says it is on disk, since batches commit in order.
+    # (Before the writer thread every loop turn committed before replying.)
+    ch.queue_declare(q + "-sync", durable=True)
+    ch.basic_publish("", q + "-sync", b"sync", PERSISTENT)
     kill9_restart(b, conn)
     conn = b.connect()
     back = get_all(conn.channel(), q)
