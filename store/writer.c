@@ -262,9 +262,21 @@ static bool injected_failure(void)
 	return false;
 }
 
+/* A pending batch this big waits for the writer instead of growing: the
+ * back-pressure a synchronous commit used to give publishers that do not
+ * wait for confirms (they are not read while the loop waits). */
+#define BATCH_MAX_BYTES (64u << 20)
+#define BATCH_MAX_OPS (1u << 20)
+
 void store_submit(void)
 {
-	if (!running || busy || pending_empty())
+	if (!running || pending_empty())
+		return;
+	if (busy && (pend->used > BATCH_MAX_BYTES || pend->nops > BATCH_MAX_OPS)) {
+		struct store_result r = take(collect(true));
+		report(&r);
+	}
+	if (busy)
 		return;
 	if (!pend->failed && injected_failure())
 		pend->failed = true;
