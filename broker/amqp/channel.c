@@ -497,7 +497,8 @@ void channel_flush_confirms(struct channel *ch)
 						 : upto);
 	/* Nacks behind a waiting publish wait with it. */
 	ch->nnacks -= i;
-	memmove(ch->nacks, ch->nacks + i, ch->nnacks * sizeof *ch->nacks);
+	if (ch->nnacks) /* nacks may be NULL */
+		memmove(ch->nacks, ch->nacks + i, ch->nnacks * sizeof *ch->nacks);
 	if (ch->nwaits)
 		server_park_channel(ch);
 }

@@ -642,6 +642,11 @@ def test_confirmed_survive_kill9_while_writer_busy(restartable, names):
     assert bodies(get_all(c2, q)) == [b"c%d" % i for i in range(50)]
     # the flood was being written meanwhile: some of it made it to disk
     assert c2.queue_declare(flood, passive=True).method.message_count > 0
+    # Leave an idle store to the next test: the flood's deletion is a
+    # long batch, and a confirm after it means it is committed.
+    c2.queue_delete(flood)
+    c2.confirm_delivery()
+    c2.basic_publish("", q, b"sync", PERSISTENT)
     conn.close()
 
 
