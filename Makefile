@@ -66,7 +66,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 # The codec and what it uses of util/ (not PCRE2-backed regex.c).
 PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
-.PHONY: all run check check-unit check-raw check-integration check-api check-browser check-fuzz deps \
+.PHONY: loadgen all run check check-unit check-raw check-integration check-api check-browser check-fuzz deps \
         fuzz bench bench-codec install gen clean format soak
 all: $(TERND) $(TOOL_BIN)
 
@@ -210,6 +210,14 @@ bench: $(BUILD)/ternperf
 
 bench-codec: $(BUILD)/bench_codec
 	$(BUILD)/bench_codec
+
+# The independent load generator (tools/loadgen, Go with amqp091-go; not
+# part of `make check`). GOPATH mode against Debian's
+# golang-github-rabbitmq-amqp091-go-dev: no module proxy, no network.
+loadgen:
+	cd tools/loadgen && env -u GOFLAGS GO111MODULE=off GOPROXY=off GOTOOLCHAIN=local \
+		CGO_ENABLED=0 GOPATH=/usr/share/gocode:$(CURDIR)/$(BUILD)/loadgen/gopath \
+		GOCACHE=$(CURDIR)/$(BUILD)/loadgen/cache go build -o $(CURDIR)/$(BUILD)/loadgen/loadgen .
 $(BUILD)/bench_codec: $(BUILD)/obj/tests/bench/bench_codec.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 

@@ -4,11 +4,19 @@
 # a temporary data dir) and then, when something listens on 127.0.0.1:5672,
 # against RabbitMQ; prints both side by side with their ratio and rewrites
 # docs/benchmarks.md (machine, versions, exact command lines) down to its
-# marker line, keeping the hand-written sections after it.
+# marker line, keeping the hand-written sections after it, and draws
+# them as docs/benchmarks.svg (tools/bench_chart.py).
 #
 #   tools/bench.sh [--only tern|rabbitmq] [--rabbitmq-pid PID] [--seconds N]
 #                  [--no-doc] [--no-pause] [--tls] [--rabbitmq-tls-port N]
-#                  [--scenarios S1,S5,...]
+#                  [--scenarios S1,S5,...] [--awake]
+#   tools/bench.sh --chart [RESULTS.md]   only redraws docs/benchmarks.svg
+#                  from a results file (default docs/benchmarks.md)
+#   --awake adds S6-1k-awake: S6-1k while spinners at SCHED_IDLE (they run
+#        only when nothing else wants a CPU) keep every vCPU from halting,
+#        for both brokers: with S6-1k beside it, it shows how much of a
+#        low-rate latency tail is the VM waking an idle vCPU
+#        (docs/performance.md, "S6 at 1k msg/s").
 #   env: TERND TERNPERF (binaries), RABBITMQ_URI, S7_MESSAGES, S8_CONNS,
 #        S9_QUEUES (the scenario sizes: 1M, 1000, 10k), BENCH_KEEP=1 keeps
 #        the raw results in /tmp/tern-bench.*
@@ -38,7 +46,7 @@ S9_QUEUES=${S9_QUEUES:-10000}
 tls=${BENCH_TLS:-0}
 [ -n "${RABBITMQ_TLS_PORT:-}${RABBITMQ_TLS_URI:-}${TERN_TLS_PORT:-}" ] && tls=1
 RABBITMQ_TLS_PORT=${RABBITMQ_TLS_PORT:-5671}
-secs=10 only="" rabbit_pid="" write_doc=1 pause=1 only_scen=${BENCH_SCENARIOS:-}
+awake=0 secs=10 only="" rabbit_pid="" write_doc=1 pause=1 only_scen=${BENCH_SCENARIOS:-}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) only=$2; shift ;;
@@ -48,8 +56,10 @@ while [ $# -gt 0 ]; do
 	--no-pause) pause=0 ;;
 	--scenarios) only_scen=$2; shift ;;
 	--tls) tls=1 ;;
+	--awake) awake=1 ;;
 	--rabbitmq-tls-port) RABBITMQ_TLS_PORT=$2 tls=1; shift ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	--chart) exec python3 tools/bench_chart.py "${2:-docs/benchmarks.md}" docs/benchmarks.svg ;;
+	-h|--help) sed -n '2,36p' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -79,6 +89,7 @@ S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
 S1-tls|S1 over TLS (amqps://)|-x 1 -y 1 -s 16 -z $T -u ternperf-s1-tls
 S5-tls|S5 over TLS (amqps://)|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5-tls
 S6-1k|latency at 1k msg/s|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
+S6-1k-awake|S6-1k with idle spinners keeping the vCPUs awake|-x 1 -y 1 -s 16 -r 1000 -z $T -u ternperf-s6
 S6-5k|latency at 5k msg/s|-x 1 -y 1 -s 16 -r 5000 -z $T -u ternperf-s6
 S6-10k|latency at 10k msg/s|-x 1 -y 1 -s 16 -r 10000 -z $T -u ternperf-s6
 S6-50k|latency at 50k msg/s|-x 1 -y 1 -s 16 -r 50000 -z $T -u ternperf-s6
@@ -86,6 +97,7 @@ S8|RSS with $S8_CONNS connections publishing 1 msg/s|--connections-only $S8_CONN
 S7|RSS with $S7_MESSAGES queued 16 B transient messages|-x 1 -y 0 -s 16 -C $S7_MESSAGES -c 1000 -u ternperf-s7 --broker-pid @PID@
 S9|declare and bind $S9_QUEUES queues|--declare-only $S9_QUEUES"
 [ "$tls" = 1 ] || scenarios=$(grep -v -- '-tls|' <<< "$scenarios")
+[ "$awake" = 1 ] || scenarios=$(grep -v -- '-awake|' <<< "$scenarios")
 if [ -n "$only_scen" ]; then
 	scenarios=$(grep -E "^(${only_scen//,/|})\|" <<< "$scenarios")
 	[ -n "$scenarios" ] || { echo "bench.sh: no scenario named in --scenarios $only_scen" >&2; exit 2; }
@@ -187,9 +199,25 @@ run_one() {
 	case $name in *-tls) u=$tls_uri ;; esac
 	cmd="$TERNPERF --uri $u --json --cleanup --drain 5 $args"
 	echo "$cmd" > "$out/$broker-$name.cmd"
-	timeout $((secs * 6 + 120)) $cmd > "$out/$broker-$name.log" 2>> "$out/$broker-$name.err" ||
-		return 1
+	case $name in *-awake) spin_start ;; esac
+	timeout $((secs * 6 + 120)) $cmd > "$out/$broker-$name.log" 2>> "$out/$broker-$name.err"
+	local rc=$?
+	spin_stop
+	[ $rc = 0 ] || return 1
 	tail -n 1 "$out/$broker-$name.log" > "$out/$broker-$name.json"
+}
+
+# --awake: one busy loop per CPU at SCHED_IDLE, so no vCPU halts.
+spin_pids=""
+spin_start() {
+	for _ in $(seq "$(nproc)"); do
+		chrt -i 0 sh -c 'while :; do :; done' &
+		spin_pids="$spin_pids $!"
+	done
+}
+spin_stop() {
+	[ -n "$spin_pids" ] && kill $spin_pids 2>/dev/null
+	spin_pids=""
 }
 
 # run_all BROKER: every scenario against one broker. Tern is restarted
@@ -238,7 +266,7 @@ if port_open 5672; then
 		grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)}
 fi
 rabbit_resume() { [ -n "$rabbit_beam" ] && kill -CONT "$rabbit_beam" 2>/dev/null; }
-trap 'rabbit_resume; tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
+trap 'spin_stop; rabbit_resume; tern_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$out"' EXIT
 
 if [ "$only" != rabbitmq ]; then
 	if [ -x "$TERND" ]; then
@@ -342,7 +370,8 @@ METRICS = {
     "S4": [PUB, ("delivered msg/s, all queues", "up", field("delivered_per_s"), "%.0f"), P99],
     "S5": [PUB, DEL, P50, P99],
     "S1-tls": [PUB, DEL, P50, P99], "S5-tls": [PUB, DEL, P50, P99],
-    "S6-1k": [DEL, P50, P99, P999], "S6-10k": [DEL, P50, P99, P999],
+    "S6-1k": [DEL, P50, P99, P999], "S6-1k-awake": [DEL, P50, P99, P999],
+    "S6-5k": [DEL, P50, P99, P999], "S6-10k": [DEL, P50, P99, P999],
     "S6-50k": [DEL, P50, P99, P999],
     "S7": [("broker RSS MB", "down", rss_mb, "%.0f"),
            ("RSS growth bytes/message", "down", rss_per_msg, "%.0f")],
@@ -410,6 +439,8 @@ md.append("Written by `make bench` (tools/bench.sh) on %s. Each scenario is one 
           "for the whole run; latency is publish-to-delivery of every message, measured "
           "from a CLOCK_MONOTONIC stamp in its body.\n"
           % (time.strftime("%Y-%m-%d %H:%M %Z"), secs))
+md.append("![Tern against RabbitMQ per scenario: how many times better Tern's main "
+          "figure is, log scale](benchmarks.svg)\n")
 md.append("## Machine and versions\n")
 md.append(f"- CPU: {os.cpu_count()} cores ({cpu}), {mem} RAM")
 md.append(f"- OS: {osname}, kernel {platform.release()}")
@@ -518,3 +549,6 @@ md.append(MARK)
 open(doc, "w").write("\n".join(md) + (tail if tail else "\n"))
 print(f"\nwrote {doc}")
 PY
+if [ "$write_doc" = 1 ]; then
+	python3 tools/bench_chart.py docs/benchmarks.md docs/benchmarks.svg
+fi

@@ -560,9 +560,9 @@ static int on_header(struct channel *ch, const struct frame *f)
 				  ? MSG_PERSISTENT
 				  : 0) |
 			 (h.props.flags & PROP_EXPIRATION ? MSG_EXPIRATION : 0);
-	struct message *m = message_new((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
-					(struct bytes){ch->pub_rkey, ch->pub_rkey_len}, h.raw_props,
-					h.body_size, flags);
+	struct message *m = message_receiving((struct bytes){ch->pub_exchange, ch->pub_exchange_len},
+					      (struct bytes){ch->pub_rkey, ch->pub_rkey_len},
+					      h.raw_props, h.body_size, flags);
 	ch->pub = m;
 	ch->pub_have = 0;
 	if (h.props.flags & PROP_PRIORITY)
@@ -598,7 +598,7 @@ static int on_body(struct channel *ch, const struct frame *f)
 		return conn_fail(ch->c, AMQP_FRAME_ERROR,
 				 "body frames on channel %u exceed the declared body size %llu",
 				 ch->id, (unsigned long long)m->body_size);
-	memcpy(message_body(m) + ch->pub_have, f->payload, f->size);
+	ch->pub = m = message_fill(m, ch->pub_have, f->payload, f->size);
 	ch->pub_have += f->size;
 	return ch->pub_have == m->body_size ? publish_assembled(ch) : 0;
 }

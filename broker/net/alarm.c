@@ -130,6 +130,7 @@ static void check_memory(void)
 	 * deciding, so a broker whose queues drained can drop below. */
 	if (rss > fig.mem_limit) {
 		give_back();
+		fig.trims++;
 		rss = rss_bytes();
 	}
 	fig.mem_used = rss;

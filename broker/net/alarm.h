@@ -49,6 +49,10 @@ struct alarm_figures {
 	uint64_t disk_free, disk_free_limit;
 	bool mem_alarm, disk_alarm;
 	bool store_failing; /* part of the disk alarm */
+	/* Times the check asked the allocator to give memory back: only
+	 * above the watermark, never on a broker far below it (a trim walks
+	 * the whole heap; once a second it would stall the loop). */
+	uint64_t trims;
 };
 void alarm_figures(struct alarm_figures *f);
 

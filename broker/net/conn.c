@@ -614,7 +614,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	size_t room = c->in_cap - c->in_len;
 	ssize_t n = c->tls ? tls_conn_read(c, c->in + c->in_len, room) : read(fd, c->in + c->in_len, room);
 	if (n > 0) {
-		c->recv_oct += (uint64_t)n;
+		if (!c->tls) /* tls_conn_read counts the socket's octets */
+			c->recv_oct += (uint64_t)n;
 		c->recv_cnt++;
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

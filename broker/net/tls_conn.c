@@ -120,6 +120,7 @@ static int write_records(struct conn *c)
 	while (evbuffer_get_length(t->enc)) {
 		int n = evbuffer_write(t->enc, c->fd);
 		if (n > 0) {
+			c->send_oct += (uint64_t)n;
 			c->send_cnt++;
 			continue;
 		}
@@ -195,6 +196,9 @@ ssize_t tls_conn_read(struct conn *c, unsigned char *buf, size_t len)
 		log_debug("%s: TLS handshake done (%s, %s)", c->peer, SSL_get_version(t->ssl),
 			  SSL_get_cipher_name(t->ssl));
 	}
+	/* The socket's octets, records and handshake included, as RabbitMQ
+	 * counts them (the TCP socket's statistics under TLS). */
+	c->recv_oct = BIO_number_read(SSL_get_rbio(t->ssl));
 	if (evbuffer_get_length(t->enc) || t->write_waits)
 		server_defer_flush(c); /* handshake messages, tickets, alerts */
 	if (got && end >= 0) {
@@ -243,7 +247,6 @@ static int encrypt(struct conn *c)
 			return -1;
 		}
 		evbuffer_drain(c->out, w); /* w == n: the records BIO never blocks */
-		c->send_oct += w;
 	}
 	return 0;
 }

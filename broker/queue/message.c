@@ -11,15 +11,39 @@
 uint64_t message_live;
 uint64_t message_bytes;
 
+/* A body bigger than this is received into a block that doubles as its
+ * frames arrive: a content header's claimed size (up to max_message_size
+ * on each of a connection's 2047 channels) reserves nothing until the
+ * octets come, as RabbitMQ collects frames as they come. */
+#define FIRST_ROOM (128 * 1024)
+
+/* Body octets the block has room for once `have` of them have arrived. */
+static uint64_t body_room(const struct message *m, uint64_t have)
+{
+	if (m->body_size <= FIRST_ROOM)
+		return m->body_size;
+	uint64_t room = FIRST_ROOM;
+	while (room < have)
+		room *= 2;
+	return room < m->body_size ? room : m->body_size;
+}
+
+/* The size of m's block with room for `room` body octets; the store id
+ * slot follows a complete body only. */
+static size_t block_size(const struct message *m, uint64_t room)
+{
+	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + room +
+	       (room == m->body_size && (m->flags & MSG_PERSISTENT) ? sizeof(uint64_t) : 0);
+}
+
 /* The size of m's allocation, from its own fields (slab_free needs it). */
 static size_t alloc_size(const struct message *m)
 {
-	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + m->body_size +
-	       (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
+	return block_size(m, m->body_size);
 }
 
-struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
-			    uint64_t body_size, unsigned flags)
+static struct message *make(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+			    uint64_t body_size, unsigned flags, bool all_room)
 {
 	struct message head = {
 		.refs = 1,
@@ -29,9 +53,10 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 		.exchange_len = (uint8_t)exchange.len,
 		.rkey_len = (uint8_t)rkey.len,
 	};
-	struct message *m = slab_alloc(alloc_size(&head));
+	uint64_t room = all_room ? body_size : body_room(&head, 0);
+	struct message *m = slab_alloc(block_size(&head, room));
 	*m = head;
-	if (flags & MSG_PERSISTENT)
+	if ((flags & MSG_PERSISTENT) && room == body_size)
 		message_set_store_id(m, 0);
 	uint8_t *p = m->data;
 	const struct bytes parts[3] = {{exchange.p, m->exchange_len}, {rkey.p, m->rkey_len}, raw_props};
@@ -42,6 +67,30 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	}
 	message_bytes += body_size;
 	message_live++;
+	return m;
+}
+
+struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
+			    uint64_t body_size, unsigned flags)
+{
+	return make(exchange, rkey, raw_props, body_size, flags, true);
+}
+
+struct message *message_receiving(struct bytes exchange, struct bytes rkey,
+				  struct bytes raw_props, uint64_t body_size, unsigned flags)
+{
+	return make(exchange, rkey, raw_props, body_size, flags, false);
+}
+
+struct message *message_fill(struct message *m, uint64_t have, const uint8_t *p, size_t n)
+{
+	uint64_t room = body_room(m, have), need = body_room(m, have + n);
+	if (need > room) { /* only bodies over FIRST_ROOM: malloc's blocks */
+		m = xrealloc(m, block_size(m, need));
+		if (need == m->body_size && (m->flags & MSG_PERSISTENT))
+			message_set_store_id(m, 0);
+	}
+	memcpy(message_body(m) + have, p, n);
 	return m;
 }
 

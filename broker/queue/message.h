@@ -41,11 +41,22 @@ struct message {
 };
 
 /* Allocates a message with room for a body of body_size octets (which the
- * caller has checked against max_message_size). Copies exchange, routing
- * key and raw properties; refs = 1. flags are MSG_* (MSG_PERSISTENT only
- * here, see above). */
+ * caller has checked against max_message_size), written at message_body.
+ * Copies exchange, routing key and raw properties; refs = 1. flags are
+ * MSG_* (MSG_PERSISTENT only here, see above). */
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
 			    uint64_t body_size, unsigned flags);
+
+/* The same for a body that arrives in frames from a client: a body over
+ * 128 KiB gets its room as its octets come, so write it with
+ * message_fill only. */
+struct message *message_receiving(struct bytes exchange, struct bytes rkey,
+				  struct bytes raw_props, uint64_t body_size, unsigned flags);
+
+/* Copies n body octets after the `have` already written, growing the
+ * block when they need more room; returns the message, which may have
+ * moved (nothing else may hold it until its body is complete). */
+struct message *message_fill(struct message *m, uint64_t have, const uint8_t *p, size_t n);
 
 /* A message rebuilt from stored or API bytes: body copied, persistence,
  * priority and expiration read from its properties (an invalid expiration

@@ -224,6 +224,23 @@ def test_publish_consume_without_client_cert(certs, tls_broker):
     assert entry["ssl"] is False and entry["ssl_protocol"] is None and one["ssl_protocol"] == ""
 
 
+def test_octet_counts_are_the_sockets(certs, tls_broker):
+    """recv_oct and send_oct count the socket's octets, as RabbitMQ's do
+    (rabbit_net:getstat reads the TCP socket's statistics under TLS): the
+    same AMQP traffic over TLS counts its handshake (a ClientHello alone is
+    over 200 octets, the server's certificate about 1 KB) and every
+    record's header and tag besides."""
+    b = tls_broker(server_lines(certs))
+    with connect(b, client_ctx(certs), name="oct-tls") as conn, \
+            b.connect(client_properties={"connection_name": "oct-tcp"}) as plain:
+        for c in (conn, plain):
+            round_trip(c, [b"x" * 100] * 20)
+        tls, _ = conn_json(b, "oct-tls")
+        tcp, _ = conn_json(b, "oct-tcp")
+    assert tls["recv_oct"] > tcp["recv_oct"] + 200, (tls["recv_oct"], tcp["recv_oct"])
+    assert tls["send_oct"] > tcp["send_oct"] + 500, (tls["send_oct"], tcp["send_oct"])
+
+
 def test_tls12_and_client_cert_fields(certs, tls_broker):
     b = tls_broker(server_lines(certs))
     ctx = client_ctx(certs, certs.client, certs.client_key, tls12=True)

@@ -210,3 +210,43 @@ def test_close_sent_only_once_and_reply_is_on_channel_zero(session):
     assert info[0] == 501
     assert session.skipped == []
     assert session.wait_closed(timeout=5)
+
+
+# ------------------------------------------------------------------ memory held by a claim
+
+def _vm_size_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmSize for pid %d" % pid)
+
+
+def test_claimed_body_size_reserves_nothing_until_it_arrives(session, broker):
+    # A content header claiming 16 MiB on each of 150 channels must not make
+    # the broker reserve 2.4 GiB before a body octet comes (a connection has
+    # 2047 channels; in strict overcommit that reservation fails outright).
+    # RabbitMQ collects body frames as they come; Tern reserves 128 KiB per
+    # claim and grows the block with the frames. Tern-only: it reads the
+    # broker's /proc status.
+    if broker.proc is None:
+        pytest.skip("needs the broker's pid")
+    q = unique()
+    session.declare_queue(q)
+    channels = range(2, 152)
+    for ch in channels:
+        session.open_channel(ch)
+    before = _vm_size_kb(broker.proc.pid)
+    claim = 16 * 1024 * 1024
+    body = bytes(range(256)) * (claim // 256)  # the one that will arrive
+    session.send(b"".join(method_frame(ch, BASIC_PUBLISH, basic_publish_args("", q)) +
+                          header_frame(ch, claim) for ch in channels))
+    # A round trip on channel 1 shows the broker has read all the headers.
+    session.declare_queue(q)
+    grown_mb = (_vm_size_kb(broker.proc.pid) - before) / 1024
+    assert grown_mb < 16 * len(channels) / 4, "claims reserved %.0f MiB" % grown_mb
+    # A body that does arrive, in 129 frames, grows its block (seven
+    # doublings) and is intact.
+    step = 131072 - 8
+    session.send(b"".join(body_frame(2, body[i:i + step]) for i in range(0, len(body), step)))
+    assert session.get(q) == body

@@ -90,7 +90,7 @@ static inline void teardown(void)
 	down();
 }
 
-static struct channel *open_chan(uint16_t id)
+static inline struct channel *open_chan(uint16_t id)
 {
 	ck_assert_uint_lt(id, c->nchans);
 	return c->chans[id] = channel_new(c, id);
@@ -102,7 +102,7 @@ static inline void close_chan(struct channel *ch)
 	channel_free(ch);
 }
 
-static struct queue *declare(const char *name)
+static inline struct queue *declare(const char *name)
 {
 	struct queue *q = queue_new(vh, bytes_of(name), (struct bytes){0});
 	vhost_add_queue(vh, q);
@@ -122,7 +122,7 @@ static inline struct message *msg(int n)
 	return m;
 }
 
-static struct consumer *consume(struct channel *ch, struct queue *q, const char *tag, bool no_ack)
+static inline struct consumer *consume(struct channel *ch, struct queue *q, const char *tag, bool no_ack)
 {
 	struct amqp_method m = {.id = AMQP_BASIC_CONSUME};
 	m.a.basic_consume.queue = bytes_of(q->name);

@@ -104,6 +104,30 @@ START_TEST(memory_alarm_from_rss)
 }
 END_TEST
 
+/* The once-a-second check stays cheap below the watermark: it reads RSS
+ * and free disk, and asks the allocator to trim only above the limit (a
+ * malloc_trim there would stall the loop every second, a latency tail at
+ * low rates; docs/performance.md, "S6 at 1k msg/s"). */
+START_TEST(no_trim_below_watermark)
+{
+	set("vm_memory_high_watermark.absolute", "1000GB");
+	alarm_configure();
+	struct alarm_figures f;
+	alarm_figures(&f);
+	uint64_t before = f.trims;
+	for (int i = 0; i < 5; i++)
+		alarm_check();
+	alarm_figures(&f);
+	ck_assert_uint_eq(f.trims, before);
+	set("vm_memory_high_watermark.absolute", "1"); /* any process is above */
+	alarm_configure(); /* checks at once */
+	alarm_figures(&f);
+	ck_assert_uint_eq(f.trims, before + 1);
+	set("vm_memory_high_watermark.absolute", "1000GB");
+	alarm_configure();
+}
+END_TEST
+
 START_TEST(publisher_blocked_then_unblocked)
 {
 	c->cap_blocked = true;
@@ -231,6 +255,7 @@ static Suite *alarm_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, limits_follow_rabbitmq_precedence);
 	tcase_add_test(t, memory_alarm_from_rss);
+	tcase_add_test(t, no_trim_below_watermark);
 	tcase_add_test(t, publisher_blocked_then_unblocked);
 	tcase_add_test(t, client_without_capability_not_told);
 	tcase_add_test(t, both_alarms_reason);
