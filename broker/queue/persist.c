@@ -1,6 +1,7 @@
 /* persist.c — durable topology and persistent messages through the store,
- * group commit once per loop turn, and recovery at start-up (see the design
- * notes in persist.h and store/store.h). */
+ * batches handed to the store's writer at the end of each loop turn and
+ * their results, and recovery at start-up (see the design notes in
+ * persist.h and store/store.h). */
 #include "broker/queue/persist.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include "util/xalloc.h"
 
 uint64_t persist_writes;
-bool persist_turn_ok = true;
 static bool store_failing; /* told to alarm.c, which blocks publishers */
 struct hist persist_commit_time;
 uint64_t persist_delayed_waiting;
@@ -27,19 +27,119 @@ uint64_t persist_delayed_waiting;
  * teardown of its in-memory vhosts at shutdown must not delete durable
  * state, and recovery must not write back what it reads. */
 static bool active;
-static bool turn_failed;        /* a write of this turn failed */
 static struct queue *dirty;     /* queues whose delivered_upto moved */
-static struct event *probe_timer;
+static struct event *probe_timer, *done_event;
+static uint64_t batches_done;   /* every batch up to this one is finished */
+/* The latest failed batches (a channel asks about one within a turn of
+ * its end, so a few suffice); 0: none. */
+static uint64_t failed[16];
+static unsigned nfailed;
+static bool recount_due;        /* a failed batch rolled delayed rows back */
 
-/* Every store call goes through here, so one failure fails the turn. */
+/* Tickets: a publish's entries still waiting in the pending batch. When a
+ * dequeue cancels the last of them (consumed and acked before the hand-
+ * over), the publish is settled without the disk (RabbitMQ's rule). A
+ * ticket is (generation << 32 | index): a cancel that comes after its
+ * ticket was released (a closed channel) finds another generation. */
+struct ticket {
+	uint32_t pending, gen;
+};
+static struct ticket *tickets;
+static uint32_t nticket, ticket_cap;
+static uint32_t *free_tickets;
+static uint32_t nfree, free_cap;
+static uint64_t publishing;     /* the ticket of the publish being routed */
+static bool in_publish, settled_some;
+
+/* Every store call goes through here. A write fails at once only when its
+ * batch already failed (the batch's result says so for all of them). */
 static void wrote(int rc)
 {
 	persist_writes++;
-	server_defer(); /* the end of this loop turn commits, even when idle */
-	if (rc < 0 && !turn_failed) {
-		turn_failed = true;
+	server_defer(); /* the end of this loop turn hands the batch over */
+	if (rc < 0)
 		log_error("store: %s", store_error());
+}
+
+uint64_t persist_batch(void)
+{
+	return store_batch();
+}
+
+void persist_publish_begin(void)
+{
+	in_publish = active;
+}
+
+/* The ticket of the publish being routed, made at its first enqueue. */
+static uint64_t ticket_for_publish(void)
+{
+	if (!in_publish)
+		return 0;
+	if (!publishing) {
+		uint32_t i;
+		if (nfree) {
+			i = free_tickets[--nfree];
+		} else {
+			if (nticket == ticket_cap) {
+				ticket_cap = ticket_cap ? ticket_cap * 2 : 256;
+				tickets = xrealloc(tickets, ticket_cap * sizeof *tickets);
+			}
+			i = nticket++;
+			tickets[i].gen = 1;
+		}
+		tickets[i].pending = 0;
+		publishing = (uint64_t)tickets[i].gen << 32 | i;
+		store_tag(publishing);
 	}
+	return publishing;
+}
+
+uint64_t persist_publish_end(void)
+{
+	uint64_t t = publishing;
+	publishing = 0;
+	in_publish = false;
+	store_tag(0);
+	return t;
+}
+
+static struct ticket *ticket_of(uint64_t t)
+{
+	uint32_t i = (uint32_t)t;
+	return t && i < nticket && tickets[i].gen == (uint32_t)(t >> 32) ? &tickets[i] : NULL;
+}
+
+bool persist_ticket_settled(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	return k && k->pending == 0;
+}
+
+void persist_ticket_release(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	if (!k)
+		return;
+	k->gen++;
+	if (nfree == free_cap) {
+		free_cap = free_cap ? free_cap * 2 : 256;
+		free_tickets = xrealloc(free_tickets, free_cap * sizeof *free_tickets);
+	}
+	free_tickets[nfree++] = (uint32_t)t;
+}
+
+bool persist_batch_done(uint64_t batch)
+{
+	return batch <= batches_done;
+}
+
+bool persist_batch_failed(uint64_t batch)
+{
+	for (unsigned i = 0; i < sizeof failed / sizeof failed[0]; i++)
+		if (failed[i] == batch)
+			return true;
+	return false;
 }
 
 static bool durable_queue(const struct queue *q)
@@ -170,6 +270,9 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 	 * after a restart, when the monotonic clock starts over. */
 	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
 	e->flags |= QE_STORED;
+	struct ticket *k = ticket_of(ticket_for_publish());
+	if (k)
+		k->pending++;
 	if (!(m->flags & MSG_STORE_SHARED)) {
 		/* One durable queue: the message rides in its entry row. */
 		e->msg_id = 0;
@@ -194,8 +297,13 @@ void persist_drop(struct queue *q, const struct qentry *e)
 {
 	if (!active)
 		return;
-	if (q->store_id > 0)
+	if (q->store_id > 0) {
 		wrote(store_dequeue(q->store_id, e->seq));
+		/* Cancelled before the hand-over: one entry less to wait for. */
+		struct ticket *k = ticket_of(store_last_cancelled());
+		if (k && k->pending && --k->pending == 0)
+			settled_some = true;
+	}
 	/* A shared row stays while another queue's entry uses it. */
 	if (e->msg_id)
 		wrote(store_del_message(e->msg_id));
@@ -326,26 +434,39 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	/* The probe commits what this loop turn wrote before it: when it
-	 * fails, those writes are rolled back too, so the turn must nack. */
-	bool pending = store_dirty();
+	/* The probe joins what was recorded before it and waits for all of
+	 * it; a batch that fails is nacked through batch_done as any other. */
 	if (store_probe() == 0)
 		set_blocked(false);
 	else {
-		if (pending)
-			turn_failed = true;
 		struct timeval second = {1, 0};
 		event_add(probe_timer, &second);
 	}
 }
 
-/* store_commit, timed for the metrics endpoint. */
-static int timed_commit(void)
+/* A batch is finished (store_on_done): publishes that waited on it get
+ * their confirms, or nacks when it was rolled back. Must not call the
+ * store (it runs inside the store's drains). */
+static void batch_done(const struct store_result *r)
 {
-	uint64_t t0 = stats_clock_ns();
-	int rc = store_commit();
-	hist_observe(&persist_commit_time, stats_clock_ns() - t0);
-	return rc;
+	if (r->writes)
+		hist_observe(&persist_commit_time, r->ns);
+	batches_done = r->batch;
+	if (!r->ok) {
+		log_error("store commit failed: %s", store_error());
+		failed[nfailed++ % (sizeof failed / sizeof failed[0])] = r->batch;
+		set_blocked(true);
+		recount_due = true;
+	}
+	server_commit_done();
+}
+
+static void on_store_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	store_poll();
 }
 
 void persist_turn(void)
@@ -358,19 +479,21 @@ void persist_turn(void)
 			wrote(store_set_delivered_upto(q->store_id, q->delivered_upto));
 		queue_unref(q);
 	}
-	bool ok = !turn_failed;
-	if (store_dirty() && timed_commit() < 0) {
-		log_error("store commit failed: %s", store_error());
-		ok = false;
-	}
-	if (turn_failed && store_dirty())
-		store_commit(); /* rolls back */
-	turn_failed = false;
-	persist_turn_ok = ok;
-	if (!ok) {
-		set_blocked(true);
+	if (recount_due) {
+		recount_due = false;
 		recount_delayed();
 	}
+	if (settled_some) {
+		settled_some = false;
+		server_commit_done(); /* channels look at their tickets */
+	}
+	store_submit();
+}
+
+void persist_sync(void)
+{
+	persist_turn();
+	store_commit();
 }
 
 /* ---- recovery ---- */
@@ -506,6 +629,11 @@ int persist_open(void (*recover_objects)(void))
 		log_error("store: %s", err);
 		return -1;
 	}
+	store_on_done(batch_done);
+	batches_done = store_batch() - 1;
+	done_event = event_new(server_base, store_done_fd(), EV_READ | EV_PERSIST, on_store_done,
+			       NULL);
+	event_add(done_event, NULL);
 	uint64_t t0 = now_ms();
 	struct recovery r = {0};
 	active = false;
@@ -533,8 +661,11 @@ void persist_close(void)
 {
 	persist_turn();
 	active = false;
-	store_close();
+	store_close(); /* drains the writer */
 	if (probe_timer)
 		event_free(probe_timer);
 	probe_timer = NULL;
+	if (done_event)
+		event_free(done_event);
+	done_event = NULL;
 }
