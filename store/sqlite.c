@@ -525,11 +525,11 @@ static const char *const rec_sql[NREC] = {
 		     " (SELECT min(seq) FROM entries WHERE queue = queues.id),"
 		     " (SELECT max(seq) FROM entries WHERE queue = queues.id)"
 		     " FROM queues ORDER BY id",
-	[R_FULL] = "SELECT seq, deliveries, msg, expires, props, length(body), exchange, rkey, body"
+	[R_FULL] = "SELECT seq, deliveries, msg, expires, props, exchange, rkey, body"
 		   " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
 	[R_INDEX] = "SELECT seq, deliveries, msg, expires, props, length(body)"
 		    " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
-	[R_MSG] = "SELECT props, length(body), exchange, rkey, body FROM messages WHERE id = ?1",
+	[R_MSG] = "SELECT props, exchange, rkey, body FROM messages WHERE id = ?1",
 	[R_MSG_INDEX] = "SELECT props, length(body) FROM messages WHERE id = ?1",
 };
 
@@ -546,18 +546,20 @@ static void rec_finalize(sqlite3_stmt **s)
 }
 
 /* Fills e's message fields from the current row of s, whose columns
- * from col on are props, length(body)[, exchange, rkey, body]. */
+ * from col on are props and then exchange, rkey, body (full) or
+ * length(body). */
 static void rec_columns(sqlite3_stmt *s, int col, bool full, struct store_entry *e)
 {
 	e->props = col_bytes(s, col);
-	e->body_size = (uint32_t)sqlite3_column_int64(s, col + 1);
 	e->has_message = full;
 	if (full) {
-		e->exchange = col_bytes(s, col + 2);
-		e->rkey = col_bytes(s, col + 3);
-		e->body = col_bytes(s, col + 4);
+		e->exchange = col_bytes(s, col + 1);
+		e->rkey = col_bytes(s, col + 2);
+		e->body = col_bytes(s, col + 3);
+		e->body_size = e->body.len;
 	} else {
 		e->exchange = e->rkey = e->body = (struct bytes){(const uint8_t *)"", 0};
+		e->body_size = (uint32_t)sqlite3_column_int64(s, col + 1);
 	}
 }
 

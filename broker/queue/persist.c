@@ -399,8 +399,7 @@ struct recovery {
 	struct queue *cur;
 	uint64_t budget, allow;
 	/* Times (now_ms) for the summary and the progress lines. */
-	uint64_t t0, t_objects, t_topology, t_entries, next_log;
-	unsigned nlogs;
+	uint64_t t0, t_objects, t_topology, next_log;
 };
 
 /* Bytes a recovered message takes: message_new's allocation, in the
@@ -434,14 +433,19 @@ static void rec_progress(struct recovery *r)
 	if (now < r->next_log)
 		return;
 	r->next_log = now + 1000;
-	r->nlogs++;
-	double secs = (double)(now - r->t_topology) / 1000.0;
-	double rate = secs > 0 ? (double)r->nentries / secs : 0;
+	uint64_t done = r->next_plan ? r->next_plan - 1 : 0; /* the current one is not */
+	double secs = r->t_topology ? (double)(now - r->t_topology) / 1000.0 : 0;
+	if (!r->nentries || secs <= 0) {
+		log_info("recovery: %llu of %zu queues, 0 of at most %llu messages, starting",
+			 (unsigned long long)done, r->nplan, (unsigned long long)r->expected);
+		return;
+	}
+	double rate = (double)r->nentries / secs;
 	uint64_t left = r->expected > r->nentries ? r->expected - r->nentries : 0;
-	log_info("recovery: %zu of %zu queues, %llu of at most %llu messages, %.0f msg/s,"
-		 " at most %.0f s left", r->next_plan ? r->next_plan - 1 : 0, r->nplan,
+	log_info("recovery: %llu of %zu queues, %llu of at most %llu messages, %.0f msg/s,"
+		 " at most %.0f s left", (unsigned long long)done, r->nplan,
 		 (unsigned long long)r->nentries, (unsigned long long)r->expected, rate,
-		 rate > 0 ? (double)left / rate : 0.0);
+		 (double)left / rate);
 }
 
 /* The entries of another queue begin: its share of what is left of the
@@ -538,7 +542,7 @@ static bool rec_entry(void *ctx, void *handle, const struct store_entry *se)
 		return false;
 	if (q != r->cur)
 		rec_next_queue(r, q);
-	if ((++r->nentries & 4095) == 0)
+	if ((++r->nentries & 1023) == 0)
 		rec_progress(r);
 	uint32_t deliveries = se->deliveries;
 	if (se->redelivered && deliveries == 0)
@@ -589,7 +593,7 @@ int persist_open(void (*recover_objects)(void))
 	uint64_t t_open = now_ms();
 	uint64_t budget = queue_memory_budget();
 	r.budget = budget > message_bytes ? budget - message_bytes : 0;
-	r.next_log = t_open + 1000;
+	r.next_log = r.t0 + 1000;
 	active = false;
 	static const struct store_visitor v = {.exchange = rec_exchange, .queue = rec_queue,
 					       .binding = rec_binding, .expect = rec_expect,
