@@ -10,12 +10,19 @@
 
 uint64_t message_live;
 uint64_t message_bytes;
+uint64_t message_mem;
+
+size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
+		       unsigned flags)
+{
+	return sizeof(struct message) + exchange_len + rkey_len + props_len + body_size +
+	       (flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
+}
 
 /* The size of m's allocation, from its own fields (slab_free needs it). */
 static size_t alloc_size(const struct message *m)
 {
-	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + m->body_size +
-	       (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
+	return message_size_of(m->exchange_len, m->rkey_len, m->props_len, m->body_size, m->flags);
 }
 
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
@@ -41,6 +48,7 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 		p += parts[i].len;
 	}
 	message_bytes += body_size;
+	message_mem += alloc_size(m);
 	message_live++;
 	return m;
 }
@@ -57,6 +65,7 @@ void message_unref(struct message *m)
 	if (--m->refs == 0) {
 		message_live--;
 		message_bytes -= m->body_size;
+		message_mem -= alloc_size(m);
 		slab_free(m, alloc_size(m));
 	}
 }

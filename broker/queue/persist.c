@@ -402,13 +402,11 @@ struct recovery {
 	uint64_t t0, t_objects, t_topology, next_log;
 };
 
-/* Bytes a recovered message takes: message_new's allocation, in the
- * slab's 8-byte steps. */
+/* Bytes a recovered message takes (what message_mem counts). */
 static uint64_t footprint(const struct store_entry *se)
 {
-	uint64_t n = sizeof(struct message) + se->exchange.len + se->rkey.len + se->props.len +
-		     se->body_size + sizeof(uint64_t);
-	return (n + 7) & ~(uint64_t)7;
+	return message_size_of(se->exchange.len, se->rkey.len, se->props.len, se->body_size,
+			       MSG_PERSISTENT);
 }
 
 static void rec_expect(void *ctx, void *handle, uint64_t n)
@@ -592,7 +590,7 @@ int persist_open(void (*recover_objects)(void))
 	}
 	uint64_t t_open = now_ms();
 	uint64_t budget = queue_memory_budget();
-	r.budget = budget > message_bytes ? budget - message_bytes : 0;
+	r.budget = budget > message_mem ? budget - message_mem : 0;
 	r.next_log = r.t0 + 1000;
 	active = false;
 	static const struct store_visitor v = {.exchange = rec_exchange, .queue = rec_queue,
