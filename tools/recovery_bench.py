@@ -7,7 +7,8 @@ stored messages (issue 13, target 6).
          named rq / rq-0 .. rq-<Q-1>), stops it with SIGTERM.
   time   starts ternd on DIR and reports, from the moment it is started:
          when the AMQP port accepts a connection, when the first
-         basic.get returns a message, the broker's RSS then, and the
+         basic.get returns a message, the broker's RSS then (and its
+         peak so far), and the
          phases its log names ("recovery: ..." lines). The message taken
          is not acked: closing the connection requeues it, so the
          fixture stays as it was (the first entry becomes redelivered).
@@ -55,10 +56,11 @@ def stop(proc):
     proc.wait(120)
 
 
-def rss_mb(pid):
+def rss_mb(pid, field="VmRSS"):
+    """VmRSS (or VmHWM: the peak) of pid in MB."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return -1.0
 
@@ -121,7 +123,7 @@ def time_once(args, names):
         while m is None:
             m, _, _ = ch.basic_get(names[0], auto_ack=False)
         t_get = time.monotonic() - t0
-        rss = rss_mb(proc.pid)
+        rss = rss_mb(proc.pid), rss_mb(proc.pid, "VmHWM")
         conn.close()
         stop(proc)
     phases = []
@@ -141,7 +143,7 @@ def time_cmd(args):
     for i in range(args.runs):
         t_port, t_get, rss, phases = time_once(args, names)
         print("run %d: port accepts %.0f ms, first basic.get %.0f ms, RSS %.0f MB"
-              % (i + 1, t_port * 1000, t_get * 1000, rss))
+              " (peak %.0f MB)" % (i + 1, t_port * 1000, t_get * 1000, rss[0], rss[1]))
         if args.verbose:
             print("\n".join(phases))
         sys.stdout.flush()
