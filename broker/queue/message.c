@@ -12,17 +12,11 @@ uint64_t message_live;
 uint64_t message_bytes;
 uint64_t message_mem;
 
-size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
-		       unsigned flags)
-{
-	return sizeof(struct message) + exchange_len + rkey_len + props_len + body_size +
-	       (flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
-}
-
 /* The size of m's allocation, from its own fields (slab_free needs it). */
 static size_t alloc_size(const struct message *m)
 {
-	return message_size_of(m->exchange_len, m->rkey_len, m->props_len, m->body_size, m->flags);
+	return sizeof *m + m->exchange_len + m->rkey_len + m->props_len + m->body_size +
+	       (m->flags & MSG_PERSISTENT ? sizeof(uint64_t) : 0);
 }
 
 struct message *message_new(struct bytes exchange, struct bytes rkey, struct bytes raw_props,
@@ -51,6 +45,15 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	message_mem += alloc_size(m);
 	message_live++;
 	return m;
+}
+
+size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
+		       unsigned flags)
+{
+	struct message head = {.body_size = (uint32_t)body_size, .props_len = (uint32_t)props_len,
+			       .flags = (uint8_t)flags, .exchange_len = (uint8_t)exchange_len,
+			       .rkey_len = (uint8_t)rkey_len};
+	return alloc_size(&head);
 }
 
 void message_set_store_id(struct message *m, uint64_t id)
