@@ -47,15 +47,6 @@ struct message *message_new(struct bytes exchange, struct bytes rkey, struct byt
 	return m;
 }
 
-size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
-		       unsigned flags)
-{
-	struct message head = {.body_size = (uint32_t)body_size, .props_len = (uint32_t)props_len,
-			       .flags = (uint8_t)flags, .exchange_len = (uint8_t)exchange_len,
-			       .rkey_len = (uint8_t)rkey_len};
-	return alloc_size(&head);
-}
-
 void message_set_store_id(struct message *m, uint64_t id)
 {
 	if (!(m->flags & MSG_PERSISTENT))
@@ -171,4 +162,13 @@ struct message *message_decoded(struct bytes exchange, struct bytes rkey, struct
 		memcpy(message_body(m), body.p, body.len);
 	m->priority = priority;
 	return m;
+}
+
+size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
+		       unsigned flags)
+{
+	struct message head = {.body_size = (uint32_t)body_size, .props_len = (uint32_t)props_len,
+			       .flags = (uint8_t)flags, .exchange_len = (uint8_t)exchange_len,
+			       .rkey_len = (uint8_t)rkey_len};
+	return alloc_size(&head);
 }
