@@ -117,7 +117,6 @@ int store_scan_objects(const char *kind, store_object_fn fn, void *ctx);
  * (a new file, or one from before the control plane was stored). */
 bool store_blank(void);
 
-/* Recovery: the callbacks get views valid only during the call. */
 /* One stored queue entry as recovery reads it. When the visitor asked for
  * no more messages (entry() returned false), the rest of that queue's
  * entries come without exchange, rkey and body (empty views): an entry
@@ -134,6 +133,7 @@ struct store_entry {
 	struct bytes exchange, rkey, props, body;
 };
 
+/* Recovery: the callbacks get views valid only during the call. */
 struct store_visitor {
 	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,
 			 struct bytes args);

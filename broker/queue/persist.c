@@ -582,17 +582,21 @@ int persist_open(void (*recover_objects)(void))
 		log_error("data dir %s: %s", cfg.data_dir, strerror(errno));
 		return -1;
 	}
-	struct recovery r = {.t0 = now_ms()};
+	uint64_t t_start = now_ms();
 	char err[512];
 	if (store_open(cfg.data_dir, cfg.durability ? STORE_NORMAL : STORE_FULL, err, sizeof err) < 0) {
 		log_error("store: %s", err);
 		return -1;
 	}
-	uint64_t t_open = now_ms();
+	uint64_t t0 = now_ms();
+	struct recovery r = {0};
+	active = false;
+	/* Timed from before the store opened; progress from a second on. */
+	uint64_t t_open = t0;
+	r.t0 = t_start;
+	r.next_log = t_start + 1000;
 	uint64_t budget = queue_memory_budget();
 	r.budget = budget > message_mem ? budget - message_mem : 0;
-	r.next_log = r.t0 + 1000;
-	active = false;
 	static const struct store_visitor v = {.exchange = rec_exchange, .queue = rec_queue,
 					       .binding = rec_binding, .expect = rec_expect,
 					       .entry = rec_entry};

@@ -154,10 +154,13 @@ static bool v_entry(void *ctx, void *queue, const struct store_entry *e)
 	return !index_after || e->seq < index_after;
 }
 
+static bool record_spans; /* v_expect records "S" lines */
+
 static void v_expect(void *ctx, void *queue, uint64_t n)
 {
 	(void)ctx;
-	record("S %s %llu", (const char *)queue, (unsigned long long)n);
+	if (record_spans)
+		record("S %s %llu", (const char *)queue, (unsigned long long)n);
 }
 
 static const struct store_visitor visitor = {.exchange = v_exchange, .queue = v_queue,
@@ -388,7 +391,7 @@ START_TEST(redeclare_replaces_and_dedups)
 	recover();
 	EXPECT('X', true, "X / " H_EX1 " headers 5 " H_ARGS_X, "X / " H_EX2 " fanout 1 00");
 	EXPECT('Q', false, "Q / " H_Q1 " 1 " H_ARGS_Q, "Q / " H_Q2 " 1 ");
-	ck_assert_int_eq(nrec, 2 + 2 + 4 + 2 + 5); /* X, Q, B, S (queues with entries), E */
+	ck_assert_int_eq(nrec, 2 + 2 + 4 + 5);
 }
 END_TEST
 
@@ -643,7 +646,7 @@ START_TEST(next_turn_commits_after_failure)
 	recover();
 	EXPECT('X', true, "X / " H_EX1 " headers 5 " H_ARGS_X, "X / " H_EX2 " topic 3 ",
 	       "X / 657833 direct 1 ");
-	ck_assert_int_eq(nrec, 3 + 2 + 4 + 2 + 5); /* X, Q, B, S, E: the dequeue was rolled back */
+	ck_assert_int_eq(nrec, 3 + 2 + 4 + 5); /* the dequeue was rolled back */
 }
 END_TEST
 
@@ -849,8 +852,10 @@ START_TEST(index_only_after_visitor_declines)
 	ck_assert_int_eq(store_commit(), 0);
 	reopen();
 	index_after = 3;
+	record_spans = true;
 	recover();
 	index_after = 0;
+	record_spans = false;
 	char s1[64], s2[64];
 	snprintf(s1, sizeof s1, "S / " H_Q1 " %lld 8", (long long)q1);
 	snprintf(s2, sizeof s2, "S / " H_Q2 " %lld 2", (long long)q2);
