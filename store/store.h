@@ -20,6 +20,8 @@
 
 #include "protocol/wire.h"
 
+struct store_entry; /* recovery, at the end */
+
 enum store_durability {
 	STORE_FULL,   /* fsync at every commit: a confirm means on disk */
 	STORE_NORMAL, /* WAL without fsync at commit: survives a crash of
@@ -117,22 +119,6 @@ int store_scan_objects(const char *kind, store_object_fn fn, void *ctx);
  * (a new file, or one from before the control plane was stored). */
 bool store_blank(void);
 
-/* One stored queue entry as recovery reads it. When the visitor asked for
- * no more messages (entry() returned false), the rest of that queue's
- * entries come without exchange, rkey and body (empty views): an entry
- * left paged out needs only its size and properties, and its body is not
- * read at all. */
-struct store_entry {
-	uint64_t seq;
-	uint64_t msg_id;   /* 0 for a message stored inline in its entry */
-	uint64_t expires;  /* wall-clock ms, 0: none */
-	uint32_t deliveries;
-	uint32_t body_size;
-	bool redelivered;  /* delivered before the stop */
-	bool has_message;  /* exchange, rkey and body are read */
-	struct bytes exchange, rkey, props, body;
-};
-
 /* Recovery: the callbacks get views valid only during the call. */
 struct store_visitor {
 	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,
@@ -151,6 +137,22 @@ struct store_visitor {
 	 * get the next entries of this queue with their messages, false for
 	 * index only (see struct store_entry). */
 	bool (*entry)(void *ctx, void *queue, const struct store_entry *e);
+};
+
+/* One stored queue entry as recovery reads it. When the visitor asked for
+ * no more messages (entry() returned false), the rest of that queue's
+ * entries come without exchange, rkey and body (empty views): an entry
+ * left paged out needs only its size and properties, and its body is not
+ * read at all. */
+struct store_entry {
+	uint64_t seq;
+	uint64_t msg_id;   /* 0 for a message stored inline in its entry */
+	uint64_t expires;  /* wall-clock ms, 0: none */
+	uint32_t deliveries;
+	uint32_t body_size;
+	bool redelivered;  /* delivered before the stop */
+	bool has_message;  /* exchange, rkey and body are read */
+	struct bytes exchange, rkey, props, body;
 };
 
 /* Visits everything stored. Returns 0 or -1. */
