@@ -128,15 +128,15 @@ struct store_visitor {
 		       struct bytes args);
 	void (*binding)(void *ctx, const char *vhost, struct bytes source, bool to_queue,
 			struct bytes dest, struct bytes key, struct bytes args);
-	/* Optional (may be NULL). Before the entries: for each queue that has
-	 * any, in the order their entries will come, at most how many it holds
-	 * (the span of its seqs; cheap to know, unlike a count), for progress
-	 * reports and to share a memory budget among queues. */
-	void (*expect)(void *ctx, void *queue, uint64_t entries);
 	/* One entry; entries of one queue come in seq order. Returns true to
 	 * get the next entries of this queue with their messages, false for
 	 * index only (see struct store_entry). */
 	bool (*entry)(void *ctx, void *queue, const struct store_entry *e);
+	/* Optional (may be NULL). Called before the entries: for each queue that has
+	 * any, in the order their entries will come, at most how many it holds
+	 * (the span of its seqs; cheap to know, unlike a count), for progress
+	 * reports and to share a memory budget among queues. */
+	void (*expect)(void *ctx, void *queue, uint64_t entries);
 };
 
 /* One stored queue entry as recovery reads it. When the visitor asked for
