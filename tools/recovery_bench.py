@@ -7,8 +7,8 @@ stored messages (issue 13, target 6).
          named rq / rq-0 .. rq-<Q-1>), stops it with SIGTERM.
   time   starts ternd on DIR and reports, from the moment it is started:
          when the AMQP port accepts a connection, when the first
-         basic.get returns a message, the broker's RSS then (and its
-         peak so far), and the
+         basic.get returns a message, the broker's CPU time and RSS then
+         (and its peak so far), and the
          phases its log names ("recovery: ..." lines). The message taken
          is not acked: closing the connection requeues it, so the
          fixture stays as it was (the first entry becomes redelivered).
@@ -63,6 +63,14 @@ def rss_mb(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return -1.0
+
+
+def cpu_ms(pid):
+    """User + system CPU time of pid so far, in ms (less noisy than the
+    wall clock on a shared machine)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def queue_names(data_dir):
@@ -123,7 +131,7 @@ def time_once(args, names):
         while m is None:
             m, _, _ = ch.basic_get(names[0], auto_ack=False)
         t_get = time.monotonic() - t0
-        rss = rss_mb(proc.pid), rss_mb(proc.pid, "VmHWM")
+        rss = rss_mb(proc.pid), rss_mb(proc.pid, "VmHWM"), cpu_ms(proc.pid)
         conn.close()
         stop(proc)
     phases = []
@@ -142,8 +150,9 @@ def time_cmd(args):
     names = queue_names(args.dir)
     for i in range(args.runs):
         t_port, t_get, rss, phases = time_once(args, names)
-        print("run %d: port accepts %.0f ms, first basic.get %.0f ms, RSS %.0f MB"
-              " (peak %.0f MB)" % (i + 1, t_port * 1000, t_get * 1000, rss[0], rss[1]))
+        print("run %d: port accepts %.0f ms, first basic.get %.0f ms (CPU %.0f ms),"
+              " RSS %.0f MB (peak %.0f MB)"
+              % (i + 1, t_port * 1000, t_get * 1000, rss[2], rss[0], rss[1]))
         if args.verbose:
             print("\n".join(phases))
         sys.stdout.flush()
