@@ -31,6 +31,8 @@
 
 #include "protocol/wire.h"
 
+struct store_entry; /* recovery, at the end */
+
 enum store_durability {
 	STORE_FULL,   /* fsync at every commit: a confirm means on disk */
 	STORE_NORMAL, /* WAL without fsync at commit: survives a crash of
@@ -171,12 +173,31 @@ struct store_visitor {
 		       struct bytes args);
 	void (*binding)(void *ctx, const char *vhost, struct bytes source, bool to_queue,
 			struct bytes dest, struct bytes key, struct bytes args);
-	/* One entry; entries of one queue come in seq order. redelivered is
-	 * true when the entry had been delivered before the stop. msg_id is 0
-	 * for a message stored inline in its entry. */
-	void (*entry)(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
-		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      struct bytes body, uint64_t expires);
+	/* One entry; entries of one queue come in seq order. Returns true to
+	 * get the next entries of this queue with their messages, false for
+	 * index only (see struct store_entry). */
+	bool (*entry)(void *ctx, void *queue, const struct store_entry *e);
+	/* Optional (may be NULL). Called before the entries: for each queue that has
+	 * any, in the order their entries will come, at most how many it holds
+	 * (the span of its seqs; cheap to know, unlike a count), for progress
+	 * reports and to share a memory budget among queues. */
+	void (*expect)(void *ctx, void *queue, uint64_t entries);
+};
+
+/* One stored queue entry as recovery reads it. When the visitor asked for
+ * no more messages (entry() returned false), the rest of that queue's
+ * entries come without exchange, rkey and body (empty views): an entry
+ * left paged out needs only its size and properties, and its body is not
+ * read at all. */
+struct store_entry {
+	uint64_t seq;
+	uint64_t msg_id;   /* 0 for a message stored inline in its entry */
+	uint64_t expires;  /* wall-clock ms, 0: none */
+	uint32_t deliveries;
+	uint32_t body_size;
+	bool redelivered;  /* delivered before the stop */
+	bool has_message;  /* exchange, rkey and body are read */
+	struct bytes exchange, rkey, props, body;
 };
 
 /* Visits everything stored. Returns 0 or -1. */
