@@ -72,16 +72,15 @@ static void *v_queue(void *ctx, int64_t qid, const char *vhost, struct bytes nam
 	return (void *)(intptr_t)qid;
 }
 
-static void v_entry(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
-		    uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		    struct bytes body, uint64_t expires)
+static bool v_entry(void *ctx, void *queue, const struct store_entry *e)
 {
-	(void)ctx, (void)queue, (void)deliveries, (void)redelivered, (void)msg_id;
-	(void)exchange, (void)rkey, (void)props, (void)expires;
+	(void)ctx, (void)queue;
 	ck_assert_int_lt(nentries, 4096);
-	seqs[nentries] = seq;
-	snprintf(bodies[nentries], sizeof bodies[0], "%.*s", (int)body.len, (const char *)body.p);
+	seqs[nentries] = e->seq;
+	snprintf(bodies[nentries], sizeof bodies[0], "%.*s", (int)e->body.len,
+		 (const char *)e->body.p);
 	nentries++;
+	return true;
 }
 
 static void v_exchange(void *ctx, const char *vhost, struct bytes name, const char *type,
@@ -103,7 +102,8 @@ static int stored_entries(void)
 	open_store();
 	store_on_done(on_done);
 	nentries = 0;
-	static const struct store_visitor v = {v_exchange, v_queue, v_binding, v_entry};
+	static const struct store_visitor v = {.exchange = v_exchange, .queue = v_queue,
+					       .binding = v_binding, .entry = v_entry};
 	ck_assert_int_eq(store_recover(&v, NULL), 0);
 	return nentries;
 }
