@@ -163,12 +163,32 @@ static struct bytes qname(const struct queue *q)
 	return (struct bytes){(const uint8_t *)q->name, q->name_len};
 }
 
+/* The replies to topology and control-plane changes (declare-ok,
+ * bind-ok, delete-ok, the API's answers) and tx.commit-ok promise what
+ * they changed is on disk, as RabbitMQ's do; no confirm stands for them.
+ * A turn with such a write ends with a commit waited for, so its replies
+ * leave after it (the old rule of every turn, now for these only: they
+ * are rare, and messages and acks ride the writer thread). */
+static bool reply_waits;
+
+static void wrote_before_reply(int rc)
+{
+	wrote(rc);
+	reply_waits = true;
+}
+
+void persist_commit_before_replies(void)
+{
+	if (active)
+		reply_waits = true;
+}
+
 void persist_exchange_declared(struct bexchange *x)
 {
 	if (!active)
 		return;
 	if (x->durable && !x->builtin)
-		wrote(store_put_exchange(x->vh->name, xname(x), x->base.type->name, xflags(x),
+		wrote_before_reply(store_put_exchange(x->vh->name, xname(x), x->base.type->name, xflags(x),
 					 x->args));
 }
 
@@ -177,7 +197,7 @@ void persist_exchange_deleted(struct bexchange *x)
 	if (!active)
 		return;
 	if (x->durable && !x->builtin)
-		wrote(store_del_exchange(x->vh->name, xname(x)));
+		wrote_before_reply(store_del_exchange(x->vh->name, xname(x)));
 }
 
 void persist_queue_declared(struct queue *q)
@@ -187,7 +207,7 @@ void persist_queue_declared(struct queue *q)
 	if (!durable_queue(q))
 		return;
 	q->store_id = store_put_queue(q->vh->name, qname(q), STORE_F_DURABLE, q->args);
-	wrote(q->store_id > 0 ? 0 : -1);
+	wrote_before_reply(q->store_id > 0 ? 0 : -1);
 }
 
 void persist_queue_deleted(struct queue *q)
@@ -195,7 +215,7 @@ void persist_queue_deleted(struct queue *q)
 	if (!active)
 		return;
 	if (q->store_id > 0)
-		wrote(store_del_queue(q->store_id));
+		wrote_before_reply(store_del_queue(q->store_id));
 	q->store_id = 0;
 }
 
@@ -221,7 +241,7 @@ void persist_binding_added(struct binding *b)
 		return;
 	const struct bexchange *src = (const struct bexchange *)b->source;
 	if (durable_binding(b))
-		wrote(store_put_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+		wrote_before_reply(store_put_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
 					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
 					b->args));
 }
@@ -232,7 +252,7 @@ void persist_binding_removed(struct binding *b)
 		return;
 	const struct bexchange *src = (const struct bexchange *)b->source;
 	if (durable_binding(b))
-		wrote(store_del_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+		wrote_before_reply(store_del_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
 					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
 					b->args));
 }
@@ -240,13 +260,13 @@ void persist_binding_removed(struct binding *b)
 void persist_object_put(const char *kind, const char *key, const char *value)
 {
 	if (active)
-		wrote(store_put_object(kind, key, value));
+		wrote_before_reply(store_put_object(kind, key, value));
 }
 
 void persist_object_del(const char *kind, const char *key)
 {
 	if (active)
-		wrote(store_del_object(kind, key));
+		wrote_before_reply(store_del_object(kind, key));
 }
 
 /* Recovery of a store written before vhosts were stored (schema < 5):
@@ -487,7 +507,12 @@ void persist_turn(void)
 		settled_some = false;
 		server_commit_done(); /* channels look at their tickets */
 	}
-	store_submit();
+	if (reply_waits) {
+		reply_waits = false;
+		store_commit(); /* a failure is reported to batch_done as well */
+	} else {
+		store_submit();
+	}
 }
 
 void persist_sync(void)

@@ -13,7 +13,10 @@
  * which send basic.ack, or basic.nack when the batch failed. A persistent
  * message consumed and acked before its batch was handed over is never
  * written (store.h), and its confirm goes out with its batch's end, which
- * then costs no write for it. After a failure the disk alarm is on
+ * then costs no write for it. Replies that promise durability with no
+ * confirm to stand for them (declare-ok and the like for durable objects,
+ * the API's answers, tx.commit-ok) leave only after a commit waited for at
+ * the end of their turn. After a failure the disk alarm is on
  * (alarm.h: publishers blocked, consumers served) until a probe write
  * succeeds again. */
 #ifndef TERN_BROKER_PERSIST_H
@@ -92,8 +95,13 @@ int persist_delayed_scan(uint64_t from, uint64_t to,
 				    struct bytes body),
 			 void *ctx);
 
+/* The reply being made promises that what this turn wrote is on disk
+ * (tx.commit-ok): the turn ends with a commit waited for, before its
+ * output leaves. Topology and object writes ask for it themselves. */
+void persist_commit_before_replies(void);
+
 /* End of turn: writes delivery watermarks, hands the batch to the writer
- * (never waits). */
+ * (never waits, unless a reply asked for the commit above). */
 void persist_turn(void);
 /* persist_turn, then waits until everything is committed (start-up,
  * shutdown). */

@@ -13,61 +13,22 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
-import shutil
 
 import pika
 import pika.exceptions as pe
 import pytest
 
-from support.broker import Broker, BrokerError, free_port, port_open
+from support.broker import Broker, BrokerError, port_open
+from support.durable import PERSISTENT, bodies, close_quietly, get_all, kill9_restart, restart
 from support.helpers import channel_error
 
 pytestmark = [pytest.mark.tern_only, pytest.mark.time_limit(60)]
 
-PERSISTENT = pika.BasicProperties(delivery_mode=2)
 TRANSIENT = pika.BasicProperties(delivery_mode=1)
 
 
 # ------------------------------------------------------------------ helpers
-
-def close_quietly(conn):
-    """Closes a connection that may have died with the broker."""
-    try:
-        if conn.is_open:
-            conn.close()
-    except Exception:
-        pass
-
-
-def restart(broker, *conns):
-    """SIGTERM restart; connections open across it are dropped first."""
-    broker.restart()
-    for c in conns:
-        close_quietly(c)
-
-
-def kill9_restart(broker, *conns):
-    """SIGKILL and start again on the same data dir."""
-    broker.proc.send_signal(signal.SIGKILL)
-    broker.proc.wait(10)
-    broker.proc = None
-    for c in conns:
-        close_quietly(c)
-    broker.check_log()
-    broker.start()
-
-
-def get_all(ch, queue, auto_ack=True):
-    """Every message now in queue as (method, properties, body), via basic.get."""
-    out = []
-    while True:
-        m, p, b = ch.basic_get(queue, auto_ack=auto_ack)
-        if m is None:
-            return out
-        out.append((m, p, b))
-
 
 def consume_all(conn, queue, timeout=20.0):
     """Every body now in queue, in order, consumed with auto-ack (faster
@@ -83,10 +44,6 @@ def consume_all(conn, queue, timeout=20.0):
         ch.basic_cancel(tag)
     ch.close()
     return got
-
-
-def bodies(msgs):
-    return [b for _, _, b in msgs]
 
 
 def message_count(ch, queue):
