@@ -200,7 +200,7 @@ static bool on_publish(struct channel *ch, struct bexchange *x, struct message *
 	if (id && due < loaded_until)
 		schedule(id, due, vh, m);
 	if (seq && persist_writes != writes)
-		channel_confirm_after_commit(ch, seq); /* a failed put is nacked there */
+		channel_confirm_after_commit(ch, seq, 0); /* a failed put is nacked there */
 	else if (seq)
 		channel_confirm(ch, seq);
 	return true;

@@ -1,10 +1,13 @@
 /* sqlite.c — the SQLite backend of store.h: one database file in WAL mode,
- * prepared statements for every hot call, one transaction per loop turn.
+ * prepared statements for every hot call, one transaction per batch.
+ * writer.c calls the sql_* functions (sqlite.h), on its writer thread for
+ * a batch's writes and on the caller's thread for reads while the writer
+ * is idle: never two threads at once.
  *
  * The schema is versioned (PRAGMA user_version, now 5). A newer file is
  * refused; an older one is migrated in migrate() step by step. All SQL of the
  * project lives in this file. */
-#include "store/store.h"
+#include "store/sqlite.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -12,11 +15,10 @@
 
 #define SCHEMA_VERSION 5
 
-int store_fail_after;
-
 static sqlite3 *db;
 static bool in_txn, txn_failed;
-static uint64_t next_msg_id = 1;
+static uint64_t next_msg_id = 1, next_delayed_id = 1;
+static int64_t next_queue_id = 1;
 static char last_error[256];
 static bool blank; /* this open created the objects table */
 
@@ -40,14 +42,19 @@ enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
 	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
-	S_PUT_O, S_DEL_O, S_SCAN_O, NSTMT
+	S_PUT_O, S_DEL_O, S_SCAN_O, S_STALE_Q, NSTMT
 };
 
 static const char *const sql[NSTMT] = {
 	[S_PUT_X] = "INSERT OR REPLACE INTO exchanges VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_DEL_X] = "DELETE FROM exchanges WHERE vhost = ?1 AND name = ?2",
-	[S_PUT_Q] = "INSERT INTO queues(vhost, name, flags, args) VALUES(?1, ?2, ?3, ?4)"
-		    " ON CONFLICT(vhost, name) DO UPDATE SET flags = ?3, args = ?4",
+	/* The id is chosen by writer.c (ids are handed out before the write
+	 * runs); a row left under the same name (its deletion was rolled back)
+	 * takes the new id: its entries were purged first (S_DEL_STALE_*). */
+	[S_PUT_Q] = "INSERT INTO queues(id, vhost, name, flags, args) VALUES(?5, ?1, ?2, ?3, ?4)"
+		    " ON CONFLICT(vhost, name) DO UPDATE SET id = ?5, flags = ?3, args = ?4,"
+		    " delivered_upto = 0",
+	[S_STALE_Q] = "SELECT id FROM queues WHERE vhost = ?1 AND name = ?2 AND id != ?3",
 	[S_DEL_Q] = "DELETE FROM queues WHERE id = ?1",
 	[S_DEL_Q_BINDINGS] = "DELETE FROM bindings WHERE to_queue = 1 AND (vhost, dest) IN"
 			     " (SELECT vhost, name FROM queues WHERE id = ?1)",
@@ -62,8 +69,8 @@ static const char *const sql[NSTMT] = {
 	[S_ENQ_INLINE] = "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires,"
 			 " exchange, rkey, props, body) VALUES(?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_GET_E] = "SELECT exchange, rkey, props, body FROM entries WHERE queue = ?1 AND seq = ?2",
-	[S_PUT_D] = "INSERT INTO delayed(due, vhost, exchange, rkey, props, body)"
-		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_PUT_D] = "INSERT INTO delayed(due, vhost, exchange, rkey, props, body, id)"
+		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_DEL_D] = "DELETE FROM delayed WHERE id = ?1",
 	[S_SCAN_D] = "SELECT id, due, vhost, exchange, rkey, props, body FROM delayed"
 		     " WHERE due >= ?1 AND due < ?2 ORDER BY due, id",
@@ -83,7 +90,7 @@ static const char *const sql[NSTMT] = {
 
 static sqlite3_stmt *stmt[NSTMT];
 
-const char *store_error(void)
+const char *sql_error(void)
 {
 	return last_error;
 }
@@ -92,16 +99,6 @@ static int fail(const char *what)
 {
 	snprintf(last_error, sizeof last_error, "%s: %s", what, db ? sqlite3_errmsg(db) : "no db");
 	return -1;
-}
-
-/* The test hook: pretend the Nth call from now failed. */
-static bool injected_failure(void)
-{
-	if (store_fail_after > 0 && --store_fail_after == 0) {
-		snprintf(last_error, sizeof last_error, "injected failure");
-		return true;
-	}
-	return false;
 }
 
 static int exec(const char *s)
@@ -116,23 +113,19 @@ static int exec(const char *s)
 }
 
 /* Opens the turn's transaction on first use. A failed transaction takes
- * no more writes until store_commit() has rolled it back. */
+ * no more writes until sql_commit() has rolled it back. */
 static int begin(void)
 {
 	if (txn_failed)
 		return -1;
 	if (!in_txn) {
-		/* Even a failed BEGIN opens the turn, so that store_commit()
+		/* Even a failed BEGIN opens the turn, so that sql_commit()
 		 * reports it and no later write of the turn commits alone. */
 		in_txn = true;
 		if (exec("BEGIN") < 0) {
 			txn_failed = true;
 			return -1;
 		}
-	}
-	if (injected_failure()) {
-		txn_failed = true;
-		return -1;
 	}
 	return 0;
 }
@@ -213,18 +206,19 @@ static int query_int(const char *q, int64_t *out)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q);
 }
 
-int store_open(const char *dir, enum store_durability d, char *err, size_t errlen)
+int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/tern.db", dir);
-	/* One thread uses the store: no mutexes, no memory statistics (both
+	/* One thread at a time uses the store (writer.c hands the connection
+	 * over under its mutex): no SQLite mutexes, no memory statistics (both
 	 * showed up at several percent in profiles of persistent publishing). */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
-		store_close();
+		sql_close();
 		return -1;
 	}
 	int64_t version = 0;
@@ -249,23 +243,29 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 			goto fail;
 		}
 	}
-	int64_t max_id;
-	if (query_int("SELECT max(id) FROM messages", &max_id) < 0)
+	int64_t max_id, max_q, max_d;
+	if (query_int("SELECT max(id) FROM messages", &max_id) < 0 ||
+	    query_int("SELECT max(id) FROM queues", &max_q) < 0 ||
+	    query_int("SELECT max(id) FROM delayed", &max_d) < 0)
 		goto fail;
 	next_msg_id = (uint64_t)max_id + 1;
+	next_queue_id = max_q + 1;
+	next_delayed_id = (uint64_t)max_d + 1;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: %s", path, last_error);
-	store_close();
+	sql_close();
 	return -1;
 }
 
-void store_close(void)
+void sql_close(void)
 {
 	if (!db)
 		return;
 	if (in_txn)
-		store_commit();
+		sql_commit();
+	next_msg_id = next_delayed_id = 1;
+	next_queue_id = 1;
 	for (int i = 0; i < NSTMT; i++) {
 		sqlite3_finalize(stmt[i]);
 		stmt[i] = NULL;
@@ -274,17 +274,12 @@ void store_close(void)
 	db = NULL;
 }
 
-bool store_dirty(void)
-{
-	return in_txn;
-}
-
-int store_commit(void)
+int sql_commit(void)
 {
 	if (!in_txn)
 		return 0;
 	in_txn = false;
-	if (txn_failed || injected_failure() || exec("COMMIT") < 0) {
+	if (txn_failed || exec("COMMIT") < 0) {
 		/* SQLite may have rolled back already (I/O error, disk full):
 		 * then a ROLLBACK would only replace the error worth logging. */
 		if (!sqlite3_get_autocommit(db))
@@ -295,17 +290,18 @@ int store_commit(void)
 	return 0;
 }
 
-int store_probe(void)
+int sql_probe(void)
 {
-	if (begin() < 0 || exec("INSERT OR REPLACE INTO meta VALUES('probe', random())") < 0) {
-		txn_failed = in_txn;
-		store_commit();
+	if (begin() < 0)
+		return -1;
+	if (exec("INSERT OR REPLACE INTO meta VALUES('probe', random())") < 0) {
+		txn_failed = true;
 		return -1;
 	}
-	return store_commit();
+	return 0;
 }
 
-int store_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
+int sql_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
 		       struct bytes args)
 {
 	if (begin() < 0)
@@ -318,7 +314,7 @@ int store_put_exchange(const char *vhost, struct bytes name, const char *type, i
 	return step(S_PUT_X);
 }
 
-int store_del_exchange(const char *vhost, struct bytes name)
+int sql_del_exchange(const char *vhost, struct bytes name)
 {
 	if (begin() < 0)
 		return -1;
@@ -327,29 +323,37 @@ int store_del_exchange(const char *vhost, struct bytes name)
 	return step(S_DEL_X);
 }
 
-int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct bytes args)
+int64_t sql_next_queue_id(void)
+{
+	return next_queue_id++;
+}
+
+static int purge_queue(int64_t qid);
+
+int sql_put_queue(int64_t id, const char *vhost, struct bytes name, int flags, struct bytes args)
 {
 	if (begin() < 0)
-		return 0;
+		return -1;
+	/* A row of the same name under another id: its entries go first. */
+	sqlite3_stmt *s = stmt[S_STALE_Q];
+	sqlite3_bind_text(s, 1, vhost, -1, SQLITE_STATIC);
+	bind_bytes(S_STALE_Q, 2, name);
+	sqlite3_bind_int64(s, 3, id);
+	int rc = sqlite3_step(s);
+	int64_t stale = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		txn_failed = true;
+		return fail(sql[S_STALE_Q]);
+	}
+	if (stale && purge_queue(stale) < 0)
+		return -1;
 	sqlite3_bind_text(stmt[S_PUT_Q], 1, vhost, -1, SQLITE_STATIC);
 	bind_bytes(S_PUT_Q, 2, name);
 	sqlite3_bind_int(stmt[S_PUT_Q], 3, flags);
 	bind_bytes(S_PUT_Q, 4, args);
-	if (step(S_PUT_Q) < 0)
-		return 0;
-	/* The id of the row, new or updated. */
-	sqlite3_stmt *s;
-	int64_t id = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM queues WHERE vhost = ?1 AND name = ?2", -1, &s,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, vhost, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 2, name.len ? (const void *)name.p : "", (int)name.len,
-				  SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			id = sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
-	}
-	return id;
+	sqlite3_bind_int64(stmt[S_PUT_Q], 5, id);
+	return step(S_PUT_Q);
 }
 
 static int purge_queue(int64_t qid)
@@ -363,7 +367,7 @@ static int purge_queue(int64_t qid)
 	return step(S_DEL_ENTRIES);
 }
 
-int store_del_queue(int64_t qid)
+int sql_del_queue(int64_t qid)
 {
 	if (purge_queue(qid) < 0)
 		return -1;
@@ -388,24 +392,29 @@ static int binding_op(int i, const char *vhost, struct bytes source, bool to_que
 	return step(i);
 }
 
-int store_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+int sql_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
 		      struct bytes key, struct bytes args)
 {
 	return binding_op(S_PUT_B, vhost, source, to_queue, dest, key, args);
 }
 
-int store_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
+int sql_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
 		      struct bytes key, struct bytes args)
 {
 	return binding_op(S_DEL_B, vhost, source, to_queue, dest, key, args);
 }
 
-uint64_t store_next_message_id(void)
+uint64_t sql_next_message_id(void)
 {
 	return next_msg_id++;
 }
 
-int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
+uint64_t sql_next_delayed_id(void)
+{
+	return next_delayed_id++;
+}
+
+int sql_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
 		      const uint8_t *body, uint64_t body_size)
 {
 	if (begin() < 0)
@@ -419,7 +428,7 @@ int store_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, str
 	return step(S_PUT_M);
 }
 
-int store_del_message(uint64_t id)
+int sql_del_message(uint64_t id)
 {
 	if (begin() < 0)
 		return -1;
@@ -429,7 +438,7 @@ int store_del_message(uint64_t id)
 
 static struct bytes col_bytes(sqlite3_stmt *s, int col);
 
-int store_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
+int sql_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
 {
 	/* An inline message (id 0) is read from its entry row. */
 	sqlite3_stmt *s = stmt[id ? S_GET_M : S_GET_E];
@@ -463,14 +472,14 @@ static int entry_op(int i, int64_t qid, uint64_t seq, int64_t a, int64_t b, int 
 	return step(i);
 }
 
-int store_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
+int sql_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
 		  uint64_t expires)
 {
 	sqlite3_bind_int64(stmt[S_ENQ], 5, (int64_t)expires);
 	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
 }
 
-int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
+int sql_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
 			 struct bytes exchange, struct bytes rkey, struct bytes props,
 			 const uint8_t *body, uint64_t body_size)
 {
@@ -488,17 +497,17 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 	return step(S_ENQ_INLINE);
 }
 
-int store_dequeue(int64_t qid, uint64_t seq)
+int sql_dequeue(int64_t qid, uint64_t seq)
 {
 	return entry_op(S_DEQ, qid, seq, 0, 0, 0);
 }
 
-int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)
+int sql_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)
 {
 	return entry_op(S_SET_DELIV, qid, seq, deliveries, 0, 1);
 }
 
-int store_set_delivered_upto(int64_t qid, uint64_t seq)
+int sql_set_delivered_upto(int64_t qid, uint64_t seq)
 {
 	return entry_op(S_SET_UPTO, qid, seq, 0, 0, 0);
 }
@@ -510,93 +519,194 @@ static struct bytes col_bytes(sqlite3_stmt *s, int col)
 	return (struct bytes){p ? p : (const void *)"", (uint32_t)n};
 }
 
+/* ---- recovery ---- */
+
+/* The statements recovery alone uses, prepared for its run. A queue's
+ * entries are read in seq order from seq ?2 on: with their messages
+ * (R_FULL) until the visitor wants no more, then index only (R_INDEX),
+ * which never reads a body. An entry of a shared message (msg != 0) finds
+ * it with R_MSG / R_MSG_INDEX: most entries carry theirs inline, and a
+ * join would cost every row a look-up. */
+enum { R_QUEUES, R_FULL, R_INDEX, R_MSG, R_MSG_INDEX, NREC };
+static const char *const rec_sql[NREC] = {
+	/* min and max of a queue's seqs are two seeks of the primary key. */
+	[R_QUEUES] = "SELECT id, vhost, name, flags, args, delivered_upto,"
+		     " (SELECT min(seq) FROM entries WHERE queue = queues.id),"
+		     " (SELECT max(seq) FROM entries WHERE queue = queues.id)"
+		     " FROM queues ORDER BY id",
+	[R_FULL] = "SELECT seq, deliveries, msg, expires, props, exchange, rkey, body"
+		   " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
+	[R_INDEX] = "SELECT seq, deliveries, msg, expires, props, length(body)"
+		    " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
+	[R_MSG] = "SELECT props, exchange, rkey, body FROM messages WHERE id = ?1",
+	[R_MSG_INDEX] = "SELECT props, length(body) FROM messages WHERE id = ?1",
+};
+
+struct rec_queue {
+	int64_t id, upto;
+	uint64_t first, last; /* seqs; last 0: no entries */
+	void *handle;
+};
+
+static void rec_finalize(sqlite3_stmt **s)
+{
+	for (int i = 0; i < NREC; i++)
+		sqlite3_finalize(s[i]);
+}
+
+/* Fills e's message fields from the current row of s, whose columns
+ * from col on are props and then exchange, rkey, body (full) or
+ * length(body). */
+/* A blob column as col_bytes reads it, through one sqlite3_column_value:
+ * the value calls after it skip the statement's mutex and error checks,
+ * which two column calls a column cost every recovered row. */
+static struct bytes rec_blob(sqlite3_stmt *s, int col)
+{
+	sqlite3_value *v = sqlite3_column_value(s, col);
+	const void *p = sqlite3_value_blob(v);
+	return (struct bytes){p ? p : (const void *)"", (uint32_t)sqlite3_value_bytes(v)};
+}
+
+static void rec_columns(sqlite3_stmt *s, int col, bool full, struct store_entry *e)
+{
+	e->props = rec_blob(s, col);
+	e->has_message = full;
+	if (full) {
+		e->exchange = rec_blob(s, col + 1);
+		e->rkey = rec_blob(s, col + 2);
+		e->body = rec_blob(s, col + 3);
+		e->body_size = e->body.len;
+	} else {
+		e->exchange = e->rkey = e->body = (struct bytes){(const uint8_t *)"", 0};
+		e->body_size = (uint32_t)sqlite3_column_int64(s, col + 1);
+	}
+}
+
+/* Visits queue qs's entries; returns SQLITE_DONE or an error code. */
+static int rec_entries(sqlite3_stmt **s, const struct store_visitor *v, void *ctx,
+		       const struct rec_queue *qs)
+{
+	bool full = true;
+	uint64_t from = qs->first;
+	int rc;
+	for (;;) {
+		sqlite3_stmt *st = s[full ? R_FULL : R_INDEX];
+		sqlite3_bind_int64(st, 1, qs->id);
+		sqlite3_bind_int64(st, 2, (int64_t)from);
+		bool switched = false;
+		while (!switched && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct store_entry e = {
+				.seq = (uint64_t)sqlite3_column_int64(st, 0),
+				.deliveries = (uint32_t)sqlite3_column_int64(st, 1),
+				.msg_id = (uint64_t)sqlite3_column_int64(st, 2),
+				.expires = (uint64_t)sqlite3_column_int64(st, 3),
+			};
+			e.redelivered = (int64_t)e.seq <= qs->upto;
+			sqlite3_stmt *m = NULL;
+			if (e.msg_id) {
+				/* Its row is gone (a crash between the two deletes
+				 * of a shared message): nothing to recover. */
+				m = s[full ? R_MSG : R_MSG_INDEX];
+				sqlite3_bind_int64(m, 1, (int64_t)e.msg_id);
+				if (sqlite3_step(m) != SQLITE_ROW) {
+					sqlite3_reset(m);
+					continue;
+				}
+				rec_columns(m, 0, full, &e);
+			} else {
+				rec_columns(st, 4, full, &e);
+			}
+			bool more = v->entry(ctx, qs->handle, &e);
+			if (m)
+				sqlite3_reset(m);
+			if (full && !more) {
+				full = false;
+				switched = true;
+				from = e.seq + 1;
+			}
+		}
+		sqlite3_reset(st);
+		if (!switched)
+			return rc;
+	}
+}
+
 int store_recover(const struct store_visitor *v, void *ctx)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s[NREC] = {0}, *x;
 	int rc;
-	if (sqlite3_prepare_v2(db, "SELECT vhost, name, type, flags, args FROM exchanges", -1, &s,
+	if (sqlite3_prepare_v2(db, "SELECT vhost, name, type, flags, args FROM exchanges", -1, &x,
 			       NULL) != SQLITE_OK)
 		return fail("recover exchanges");
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		v->exchange(ctx, (const char *)sqlite3_column_text(s, 0), col_bytes(s, 1),
-			    (const char *)sqlite3_column_text(s, 2), sqlite3_column_int(s, 3),
-			    col_bytes(s, 4));
-	sqlite3_finalize(s);
+	while ((rc = sqlite3_step(x)) == SQLITE_ROW)
+		v->exchange(ctx, (const char *)sqlite3_column_text(x, 0), col_bytes(x, 1),
+			    (const char *)sqlite3_column_text(x, 2), sqlite3_column_int(x, 3),
+			    col_bytes(x, 4));
+	sqlite3_finalize(x);
 	if (rc != SQLITE_DONE)
 		return fail("recover exchanges");
+	for (int i = 0; i < NREC; i++)
+		if (sqlite3_prepare_v2(db, rec_sql[i], -1, &s[i], NULL) != SQLITE_OK) {
+			fail(rec_sql[i]);
+			rec_finalize(s);
+			return -1;
+		}
+	/* The file is read once from end to end: mapped, its pages are not
+	 * copied into the page cache (given back afterwards). */
+	exec("PRAGMA mmap_size = 4294967296");
 
 	/* Queues first, bindings next, then entries queue by queue. */
-	if (sqlite3_prepare_v2(db, "SELECT id, vhost, name, flags, args, delivered_upto FROM queues"
-				   " ORDER BY id", -1, &s, NULL) != SQLITE_OK)
-		return fail("recover queues");
 	size_t nq = 0, capq = 0;
-	struct { int64_t id, upto; void *handle; } *qs = NULL;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		void *h = v->queue(ctx, sqlite3_column_int64(s, 0),
-				   (const char *)sqlite3_column_text(s, 1), col_bytes(s, 2),
-				   sqlite3_column_int(s, 3), col_bytes(s, 4));
+	struct rec_queue *qs = NULL;
+	while ((rc = sqlite3_step(s[R_QUEUES])) == SQLITE_ROW) {
+		x = s[R_QUEUES];
+		void *h = v->queue(ctx, sqlite3_column_int64(x, 0),
+				   (const char *)sqlite3_column_text(x, 1), col_bytes(x, 2),
+				   sqlite3_column_int(x, 3), col_bytes(x, 4));
 		if (nq == capq) {
 			capq = capq ? capq * 2 : 16;
 			void *grown = sqlite3_realloc64(qs, capq * sizeof *qs);
 			if (!grown) {
-				sqlite3_free(qs);
-				sqlite3_finalize(s);
-				return fail("recover queues: out of memory");
+				rc = SQLITE_NOMEM;
+				break;
 			}
 			qs = grown;
 		}
-		qs[nq].id = sqlite3_column_int64(s, 0);
-		qs[nq].upto = sqlite3_column_int64(s, 5);
-		qs[nq++].handle = h;
+		qs[nq++] = (struct rec_queue){
+			.id = sqlite3_column_int64(x, 0), .upto = sqlite3_column_int64(x, 5),
+			.first = (uint64_t)sqlite3_column_int64(x, 6),
+			.last = (uint64_t)sqlite3_column_int64(x, 7), .handle = h};
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		sqlite3_free(qs);
-		return fail("recover queues");
+	if (rc == SQLITE_DONE) {
+		if (sqlite3_prepare_v2(db, "SELECT vhost, source, to_queue, dest, rkey, args"
+				       " FROM bindings", -1, &x, NULL) != SQLITE_OK)
+			rc = SQLITE_ERROR;
+		else
+			while ((rc = sqlite3_step(x)) == SQLITE_ROW)
+				v->binding(ctx, (const char *)sqlite3_column_text(x, 0),
+					   col_bytes(x, 1), sqlite3_column_int(x, 2) != 0,
+					   col_bytes(x, 3), col_bytes(x, 4), col_bytes(x, 5));
+		sqlite3_finalize(x);
 	}
-
-	if (sqlite3_prepare_v2(db, "SELECT vhost, source, to_queue, dest, rkey, args FROM bindings",
-			       -1, &s, NULL) != SQLITE_OK) {
-		sqlite3_free(qs);
-		return fail("recover bindings");
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		v->binding(ctx, (const char *)sqlite3_column_text(s, 0), col_bytes(s, 1),
-			   sqlite3_column_int(s, 2) != 0, col_bytes(s, 3), col_bytes(s, 4),
-			   col_bytes(s, 5));
-	sqlite3_finalize(s);
-
-	if (rc == SQLITE_DONE &&
-	    sqlite3_prepare_v2(db, "SELECT e.seq, e.deliveries, e.msg, coalesce(m.exchange, e.exchange),"
-				   " coalesce(m.rkey, e.rkey), coalesce(m.props, e.props), e.expires,"
-				   " coalesce(m.body, e.body) FROM entries e"
-				   " LEFT JOIN messages m ON m.id = e.msg AND e.msg != 0"
-				   " WHERE (e.msg = 0 OR m.id IS NOT NULL)"
-				   " AND e.queue = ?1 ORDER BY e.seq", -1, &s, NULL) == SQLITE_OK) {
-		for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++) {
-			sqlite3_bind_int64(s, 1, qs[i].id);
-			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-				uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
-				v->entry(ctx, qs[i].handle, seq, (uint32_t)sqlite3_column_int(s, 1),
-					 (int64_t)seq <= qs[i].upto,
-					 (uint64_t)sqlite3_column_int64(s, 2), col_bytes(s, 3),
-					 col_bytes(s, 4), col_bytes(s, 5), col_bytes(s, 7),
-					 (uint64_t)sqlite3_column_int64(s, 6));
-			}
-			sqlite3_reset(s);
-		}
-		sqlite3_finalize(s);
-	}
+	if (rc == SQLITE_DONE && v->expect)
+		for (size_t i = 0; i < nq; i++)
+			if (qs[i].last)
+				v->expect(ctx, qs[i].handle, qs[i].last - qs[i].first + 1);
+	for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++)
+		if (qs[i].last)
+			rc = rec_entries(s, v, ctx, &qs[i]);
 	sqlite3_free(qs);
-	return rc == SQLITE_DONE ? 0 : fail("recover entries");
+	rec_finalize(s);
+	exec("PRAGMA mmap_size = 0");
+	sqlite3_db_release_memory(db); /* the page cache the reads filled */
+	return rc == SQLITE_DONE ? 0 : fail("recover");
 }
 
-uint64_t store_put_delayed(uint64_t due, const char *vhost, struct bytes exchange,
-			   struct bytes rkey, struct bytes props, const uint8_t *body,
-			   uint64_t body_size)
+int sql_put_delayed(uint64_t id, uint64_t due, const char *vhost, struct bytes exchange,
+		    struct bytes rkey, struct bytes props, const uint8_t *body, uint64_t body_size)
 {
 	if (begin() < 0)
-		return 0;
+		return -1;
 	sqlite3_bind_int64(stmt[S_PUT_D], 1, (int64_t)due);
 	sqlite3_bind_text(stmt[S_PUT_D], 2, vhost, -1, SQLITE_STATIC);
 	bind_bytes(S_PUT_D, 3, exchange);
@@ -604,12 +714,11 @@ uint64_t store_put_delayed(uint64_t due, const char *vhost, struct bytes exchang
 	bind_bytes(S_PUT_D, 5, props);
 	sqlite3_bind_blob64(stmt[S_PUT_D], 6, body_size ? (const void *)body : "", body_size,
 			    SQLITE_STATIC);
-	if (step(S_PUT_D) < 0)
-		return 0;
-	return (uint64_t)sqlite3_last_insert_rowid(db);
+	sqlite3_bind_int64(stmt[S_PUT_D], 7, (int64_t)id);
+	return step(S_PUT_D);
 }
 
-int store_del_delayed(uint64_t id)
+int sql_del_delayed(uint64_t id)
 {
 	if (begin() < 0)
 		return -1;
@@ -617,7 +726,7 @@ int store_del_delayed(uint64_t id)
 	return step(S_DEL_D);
 }
 
-int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
+int sql_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = stmt[S_SCAN_D];
 	sqlite3_bind_int64(s, 1, (int64_t)from);
@@ -631,7 +740,7 @@ int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ct
 	return rc == SQLITE_DONE ? 0 : fail("scan delayed");
 }
 
-int64_t store_count_delayed(void)
+int64_t sql_count_delayed(void)
 {
 	/* Rare (start-up, a failed commit): prepared on the spot. */
 	sqlite3_stmt *s;
@@ -647,7 +756,7 @@ bool store_blank(void)
 	return blank;
 }
 
-int store_put_object(const char *kind, const char *key, const char *value)
+int sql_put_object(const char *kind, const char *key, const char *value)
 {
 	if (begin() < 0)
 		return -1;
@@ -657,7 +766,7 @@ int store_put_object(const char *kind, const char *key, const char *value)
 	return step(S_PUT_O);
 }
 
-int store_del_object(const char *kind, const char *key)
+int sql_del_object(const char *kind, const char *key)
 {
 	if (begin() < 0)
 		return -1;
@@ -666,7 +775,7 @@ int store_del_object(const char *kind, const char *key)
 	return step(S_DEL_O);
 }
 
-int store_scan_objects(const char *kind, store_object_fn fn, void *ctx)
+int sql_scan_objects(const char *kind, store_object_fn fn, void *ctx)
 {
 	sqlite3_stmt *s = stmt[S_SCAN_O];
 	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);

@@ -1,11 +1,22 @@
-/* store.h — persistence behind one narrow interface; sqlite.c is the
- * backend. The store sees names, ids and bytes, never connections,
- * channels or queue structures, so another backend (a replicated one)
- * can sit behind the same calls.
+/* store.h — persistence behind one narrow interface; writer.c runs it on
+ * a writer thread, sqlite.c is the backend. The store sees names, ids and
+ * bytes, never connections, channels or queue structures, so another
+ * backend (a replicated one) can sit behind the same calls.
  *
- * Design notes. Writes go into one transaction that opens lazily at the
- * first write and is closed by store_commit(), which the server calls once
- * per loop turn (group commit). A message row holds the body once; entry
+ * Design notes. A write is recorded into the pending batch and returns at
+ * once (it fails only when the batch already failed). store_submit(),
+ * which the broker calls at the end of each loop turn, hands the pending
+ * batch to the writer thread when that is idle; otherwise the batch keeps
+ * growing until the writer is done with the one before (group commit
+ * whose batches grow with load, and the loop never waits on fsync). Each
+ * batch is one SQLite transaction: written whole or, when it fails,
+ * rolled back whole. Batches are committed in order; store_done_fd()
+ * becomes readable when one is finished, and store_poll() reports it to
+ * the store_on_done() callback, on the caller's thread. A dequeue of an
+ * entry enqueued in the still-pending batch cancels both: a message acked
+ * before its batch was handed over is never written. Reads (and
+ * store_commit, store_close) drain first: they wait until every recorded
+ * write is committed, then read on the caller's thread. A message row holds the body once; entry
  * rows (queue id, seq) point at it, so fan-out to N durable queues stores
  * the body once. Each queue row also keeps the highest seq ever delivered
  * (delivered_upto): every stored entry at or below it was delivered at
@@ -20,23 +31,50 @@
 
 #include "protocol/wire.h"
 
+struct store_entry; /* recovery, at the end */
+
 enum store_durability {
 	STORE_FULL,   /* fsync at every commit: a confirm means on disk */
 	STORE_NORMAL, /* WAL without fsync at commit: survives a crash of
 	               * the broker, not of the machine */
 };
 
-/* Opens (creating if needed) dir/tern.db. Returns 0 or -1 with err set. */
+/* Opens (creating if needed) dir/tern.db and starts the writer thread.
+ * Returns 0 or -1 with err set. */
 int store_open(const char *dir, enum store_durability d, char *err, size_t errlen);
+/* Commits what is recorded, stops the writer, closes the file. */
 void store_close(void);
 
 /* The last error's text (SQLite's message), for logs and reply texts. */
 const char *store_error(void);
 
-/* Commits the open transaction, if any. Returns 0, or -1 after rolling it
- * back (the caller nacks what waited on it). */
+/* Batches. store_batch() is the number of the pending batch, the one
+ * writes join now (numbers grow from 1). */
+uint64_t store_batch(void);
+/* Hands the pending batch to the writer when it is idle and the batch
+ * holds writes; never waits. A batch all of whose writes were cancelled
+ * (or that already failed) is reported at once, without the writer. */
+void store_submit(void);
+/* A finished batch: ok false when it was rolled back (whoever waited on
+ * it is nacked); ns the writer's time on it; writes how many it ran. */
+struct store_result {
+	uint64_t batch;
+	bool ok;
+	uint64_t ns;
+	uint64_t writes;
+};
+/* Called for each finished batch, in order, on the caller's thread (from
+ * store_poll, store_submit, and the drains of reads and store_commit).
+ * It must not call the store. */
+void store_on_done(void (*fn)(const struct store_result *r));
+/* Readable when the writer has finished a batch: then call store_poll(),
+ * which reports it and hands the next pending batch over. */
+int store_done_fd(void);
+void store_poll(void);
+/* Waits until everything recorded so far is committed. Returns 0, or -1
+ * when a batch failed meanwhile (rolled back; reported as well). */
 int store_commit(void);
-/* True while a transaction holds uncommitted writes. */
+/* True while recorded writes are not yet committed. */
 bool store_dirty(void);
 
 /* Topology. Flags are a bitmask of STORE_F_*. Each returns 0 or -1. */
@@ -44,7 +82,9 @@ enum { STORE_F_DURABLE = 1, STORE_F_AUTO_DELETE = 2, STORE_F_INTERNAL = 4, STORE
 int store_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
 		       struct bytes args);
 int store_del_exchange(const char *vhost, struct bytes name);
-/* Saves a queue and returns its id (> 0), or 0 on error. */
+/* Saves a queue and returns its new id (> 0), or 0 on error. A row left
+ * under the same name (its deletion was rolled back) is replaced, its
+ * entries dropped: the broker puts a queue only when it creates it. */
 int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct bytes args);
 /* Deletes a queue with all its entries and the messages left unreferenced. */
 int store_del_queue(int64_t qid);
@@ -78,6 +118,12 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 			 struct bytes exchange, struct bytes rkey, struct bytes props,
 			 const uint8_t *body, uint64_t body_size);
 int store_dequeue(int64_t qid, uint64_t seq);
+/* Tags let the caller learn which cancelled enqueue a dequeue took back:
+ * enqueues recorded while a tag is set (non-zero) carry it, and
+ * store_last_cancelled() is the tag of the enqueue the last store_dequeue
+ * cancelled (0: it cancelled none, or that one had no tag). */
+void store_tag(uint64_t tag);
+uint64_t store_last_cancelled(void);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 /* Records that every entry of the queue up to seq has been delivered. */
@@ -117,7 +163,8 @@ int store_scan_objects(const char *kind, store_object_fn fn, void *ctx);
  * (a new file, or one from before the control plane was stored). */
 bool store_blank(void);
 
-/* Recovery: the callbacks get views valid only during the call. */
+/* Recovery: the callbacks get views valid only during the call. Runs on
+ * the caller's thread before anything is written (the writer is idle). */
 struct store_visitor {
 	void (*exchange)(void *ctx, const char *vhost, struct bytes name, const char *type, int flags,
 			 struct bytes args);
@@ -126,19 +173,39 @@ struct store_visitor {
 		       struct bytes args);
 	void (*binding)(void *ctx, const char *vhost, struct bytes source, bool to_queue,
 			struct bytes dest, struct bytes key, struct bytes args);
-	/* One entry; entries of one queue come in seq order. redelivered is
-	 * true when the entry had been delivered before the stop. msg_id is 0
-	 * for a message stored inline in its entry. */
-	void (*entry)(void *ctx, void *queue, uint64_t seq, uint32_t deliveries, bool redelivered,
-		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      struct bytes body, uint64_t expires);
+	/* One entry; entries of one queue come in seq order. Returns true to
+	 * get the next entries of this queue with their messages, false for
+	 * index only (see struct store_entry). */
+	bool (*entry)(void *ctx, void *queue, const struct store_entry *e);
+	/* Optional (may be NULL). Called before the entries: for each queue that has
+	 * any, in the order their entries will come, at most how many it holds
+	 * (the span of its seqs; cheap to know, unlike a count), for progress
+	 * reports and to share a memory budget among queues. */
+	void (*expect)(void *ctx, void *queue, uint64_t entries);
+};
+
+/* One stored queue entry as recovery reads it. When the visitor asked for
+ * no more messages (entry() returned false), the rest of that queue's
+ * entries come without exchange, rkey and body (empty views): an entry
+ * left paged out needs only its size and properties, and its body is not
+ * read at all. */
+struct store_entry {
+	uint64_t seq;
+	uint64_t msg_id;   /* 0 for a message stored inline in its entry */
+	uint64_t expires;  /* wall-clock ms, 0: none */
+	uint32_t deliveries;
+	uint32_t body_size;
+	bool redelivered;  /* delivered before the stop */
+	bool has_message;  /* exchange, rkey and body are read */
+	struct bytes exchange, rkey, props, body;
 };
 
 /* Visits everything stored. Returns 0 or -1. */
 int store_recover(const struct store_visitor *v, void *ctx);
 
 /* Test hook: when > 0, the Nth following store call fails as if SQLite
- * had (counted down by every write and commit). */
+ * had (counted down by every write and by every hand-over of a batch
+ * with writes): the pending batch fails whole. */
 extern int store_fail_after;
 
 #endif

@@ -86,6 +86,7 @@ scenarios="S1|1 -> 1, 16 B transient, manual acks|-x 1 -y 1 -s 16 -z $T -u ternp
 S1a|as S1 with auto-ack|-x 1 -y 1 -s 16 -a -z $T -u ternperf-s1a
 S2|as S1 with confirms (window 100)|-x 1 -y 1 -s 16 -c 100 -z $T -u ternperf-s2
 S3|durable queue, persistent, confirms|-x 1 -y 1 -s 16 -f -c 100 --auto-delete false -z $T -u ternperf-s3
+S3k|as S3 with no consumer (every message written)|-x 1 -y 0 -s 16 -f -c 100 --auto-delete false -z $T -u ternperf-s3k
 S4|fanout to 4 queues, 4 consumers|-x 1 -y 4 -s 16 -e ternperf-s4 -t fanout --queues 4 -z $T -u ternperf-s4
 S5|as S1 with 1 KiB bodies|-x 1 -y 1 -s 1024 -z $T -u ternperf-s5
 S1-tls|S1 over TLS (amqps://)|-x 1 -y 1 -s 16 -z $T -u ternperf-s1-tls
@@ -373,7 +374,7 @@ P999 = ("latency p99.9 ms", "down", ms("latency_us", "p999"), lat)
 C50 = ("confirm latency p50 ms", "down", ms("confirm_latency_us", "p50"), lat)
 METRICS = {
     "S1": [PUB, DEL, P50, P99], "S1a": [PUB, DEL, P50, P99],
-    "S2": [CONF, DEL, C50, P99], "S3": [CONF, DEL, C50, P99],
+    "S2": [CONF, DEL, C50, P99], "S3": [CONF, DEL, C50, P99], "S3k": [CONF, C50],
     "S4": [PUB, ("delivered msg/s, all queues", "up", field("delivered_per_s"), "%.0f"), P99],
     "S5": [PUB, DEL, P50, P99],
     "S1-tls": [PUB, DEL, P50, P99], "S5-tls": [PUB, DEL, P50, P99],

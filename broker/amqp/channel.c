@@ -110,8 +110,12 @@ void channel_free(struct channel *ch)
 	stats_churn.chans_closed++;
 	/* A deferred confirm flush may still point here: unlink by flag. */
 	ch->c = NULL;
+	for (size_t i = ch->wait_head; i < ch->nwaits; i++)
+		persist_ticket_release(ch->waits[i].ticket);
+	ch->wait_head = ch->nwaits = 0;
 	if (!ch->defer_pending) {
 		free(ch->nacks);
+		free(ch->waits);
 		free(ch);
 	}
 }
@@ -378,11 +382,20 @@ void channel_confirm(struct channel *ch, uint64_t seq)
 	}
 }
 
-void channel_confirm_after_commit(struct channel *ch, uint64_t seq)
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq, uint64_t ticket)
 {
-	if (!ch->commit_first)
-		ch->commit_first = seq;
-	ch->commit_last = seq;
+	if (ch->nwaits == ch->waits_cap) {
+		if (ch->wait_head) { /* the settled ones before the head go */
+			ch->nwaits -= ch->wait_head;
+			memmove(ch->waits, ch->waits + ch->wait_head, ch->nwaits * sizeof *ch->waits);
+			ch->wait_head = 0;
+		}
+		if (ch->nwaits == ch->waits_cap) {
+			ch->waits_cap = ch->waits_cap ? ch->waits_cap * 2 : 16;
+			ch->waits = xrealloc(ch->waits, ch->waits_cap * sizeof *ch->waits);
+		}
+	}
+	ch->waits[ch->nwaits++] = (struct confirm_wait){persist_batch(), seq, ticket};
 	channel_confirm(ch, seq);
 }
 
@@ -408,6 +421,10 @@ static void send_confirm(struct channel *ch, uint32_t id, uint64_t upto)
 
 static void add_nack(struct channel *ch, uint64_t from, uint64_t to)
 {
+	if (ch->nnacks && ch->nacks[ch->nnacks - 1].to + 1 == from) {
+		ch->nacks[ch->nnacks - 1].to = to; /* a failed batch's run */
+		return;
+	}
 	if (ch->nnacks == ch->nnacks_cap) {
 		ch->nnacks_cap = ch->nnacks_cap ? ch->nnacks_cap * 2 : 4;
 		ch->nacks = xrealloc(ch->nacks, ch->nnacks_cap * sizeof *ch->nacks);
@@ -427,30 +444,63 @@ static int by_from(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* Runs after persist_turn(), so publishes that waited for this turn's
- * commit know whether it held. Everything up to confirm_due is settled:
+/* Settles waiting publishes from the oldest: acked when their ticket is
+ * settled (consumed and acked by every queue, never written) or their
+ * batch committed, nacked when the batch failed. Returns the highest seq
+ * that may be confirmed now: below the oldest publish still waiting. */
+static uint64_t settle_waits(struct channel *ch)
+{
+	for (; ch->wait_head < ch->nwaits; ch->wait_head++) {
+		const struct confirm_wait *w = &ch->waits[ch->wait_head];
+		bool acked = persist_ticket_settled(w->ticket);
+		if (!acked && !persist_batch_done(w->batch))
+			break;
+		if (!acked && persist_batch_failed(w->batch))
+			add_nack(ch, w->seq, w->seq);
+		persist_ticket_release(w->ticket);
+	}
+	if (ch->wait_head == ch->nwaits)
+		ch->wait_head = ch->nwaits = 0;
+	if (ch->nwaits && ch->waits[ch->wait_head].seq - 1 < ch->confirm_due)
+		return ch->waits[ch->wait_head].seq - 1;
+	return ch->confirm_due;
+}
+
+/* Everything up to confirm_due that no store batch holds back is settled:
  * the nack ranges with basic.nack, the rest with basic.ack, in order, as
- * few frames as multiple=true allows. */
+ * few frames as multiple=true allows. A channel still waiting on a batch
+ * is parked until the store reports one finished. */
 void channel_flush_confirms(struct channel *ch)
 {
 	if (!ch->c) { /* freed while the flush was pending */
 		free(ch->nacks);
+		free(ch->waits);
 		free(ch);
 		return;
 	}
-	if (ch->commit_first && !persist_turn_ok)
-		add_nack(ch, ch->commit_first, ch->commit_last);
-	ch->commit_first = ch->commit_last = 0;
-	if (ch->state == CH_OPEN) {
-		if (ch->nnacks > 1) /* nacks is NULL while none was ever added */
-			qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
-		for (size_t i = 0; i < ch->nnacks; i++) {
-			send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
-			send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
-		}
-		send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_due);
+	uint64_t upto = settle_waits(ch);
+	if (ch->state != CH_OPEN) {
+		for (size_t i = ch->wait_head; i < ch->nwaits; i++)
+			persist_ticket_release(ch->waits[i].ticket);
+		ch->nnacks = ch->wait_head = ch->nwaits = 0;
+		return;
 	}
-	ch->nnacks = 0;
+	if (ch->nnacks > 1) /* nacks is NULL while none was ever added */
+		qsort(ch->nacks, ch->nnacks, sizeof *ch->nacks, by_from);
+	size_t i = 0;
+	for (; i < ch->nnacks && ch->nacks[i].to <= upto; i++) {
+		send_confirm(ch, AMQP_BASIC_ACK, ch->nacks[i].from - 1);
+		send_confirm(ch, AMQP_BASIC_NACK, ch->nacks[i].to);
+	}
+	send_confirm(ch, AMQP_BASIC_ACK, i < ch->nnacks && ch->nacks[i].from - 1 < upto
+						 ? ch->nacks[i].from - 1
+						 : upto);
+	/* Nacks behind a waiting publish wait with it. */
+	ch->nnacks -= i;
+	if (ch->nnacks) /* nacks may be NULL */
+		memmove(ch->nacks, ch->nacks + i, ch->nnacks * sizeof *ch->nacks);
+	if (ch->nwaits)
+		server_park_channel(ch);
 }
 
 void channel_close(struct channel *ch, int code, uint32_t method_id)

@@ -103,7 +103,13 @@ struct channel {
 	uint64_t pub_seq;      /* last publish sequence number */
 	uint64_t confirm_due;  /* all seq <= this are confirmed */
 	uint64_t confirm_sent; /* highest seq acked to the client */
-	uint64_t commit_first, commit_last; /* publishes waiting for the commit */
+	/* publishes waiting on store batches, oldest first (waits[wait_head]
+	 * up to waits[nwaits - 1]): each is settled when its batch is
+	 * committed or its ticket is (persist.h) */
+	struct confirm_wait {
+		uint64_t batch, seq, ticket;
+	} *waits;
+	size_t wait_head, nwaits, waits_cap;
 	struct seqrange *nacks; /* publishes to nack */
 	size_t nnacks, nnacks_cap;
 
@@ -151,9 +157,11 @@ uint32_t channel_reclaim(struct channel *ch, struct consumer *cons);
 
 /* Records that publish `seq` is confirmed and schedules the ack. */
 void channel_confirm(struct channel *ch, uint64_t seq);
-/* Records that publish `seq` is confirmed only once this turn's store
- * commit succeeds (persist_turn_ok), nacked otherwise. */
-void channel_confirm_after_commit(struct channel *ch, uint64_t seq);
+/* Records that publish `seq` is confirmed once the store batch its writes
+ * joined (persist_batch()) is committed, nacked when it fails, or at once
+ * when its ticket (persist_publish_end, 0: none) is settled first. The
+ * channel releases the ticket. */
+void channel_confirm_after_commit(struct channel *ch, uint64_t seq, uint64_t ticket);
 
 /* Records that publish `seq` must be nacked (a queue refused it). */
 void channel_nack_publish(struct channel *ch, uint64_t seq);

@@ -218,17 +218,23 @@ int basic_route_publish(struct channel *ch, struct message *m, bool mandatory, u
 	size_t n = 0;
 	uint64_t writes = persist_writes;
 	bool refused = false;
+	if (seq)
+		persist_publish_begin();
 	if (x)
 		n = basic_route(vh, x, m, ch->c, &refused);
+	uint64_t ticket = seq ? persist_publish_end() : 0;
 	count_publish(vh, ch, x, n, mandatory);
 	if (n == 0 && mandatory)
 		basic_send_return(ch, m);
-	if (seq && refused)
-		channel_nack_publish(ch, seq);
-	else if (seq && persist_writes != writes)
-		channel_confirm_after_commit(ch, seq);
-	else if (seq)
-		channel_confirm(ch, seq);
+	if (seq && persist_writes != writes && !refused) {
+		channel_confirm_after_commit(ch, seq, ticket);
+	} else {
+		persist_ticket_release(ticket);
+		if (seq && refused)
+			channel_nack_publish(ch, seq);
+		else if (seq)
+			channel_confirm(ch, seq);
+	}
 	message_unref(m);
 	return 0;
 }

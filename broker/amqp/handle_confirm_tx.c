@@ -4,6 +4,7 @@
  * applied only at tx.commit, and tx.rollback discards them. */
 #include "broker/net/conn.h"
 #include "broker/amqp/handlers.h"
+#include "broker/queue/persist.h"
 
 static int commit(struct channel *ch)
 {
@@ -47,9 +48,12 @@ int handle_confirm_tx(struct channel *ch, struct amqp_method *m)
 	case AMQP_TX_COMMIT: {
 		if (!ch->tx)
 			return chan_fail(ch, AMQP_PRECONDITION_FAILED, "channel is not transactional");
+		uint64_t writes = persist_writes;
 		int rc = commit(ch);
 		if (rc)
 			return rc;
+		if (persist_writes != writes) /* commit-ok means on disk (RabbitMQ's) */
+			persist_commit_before_replies();
 		send_simple(ch, AMQP_TX_COMMIT_OK);
 		return 0;
 	}

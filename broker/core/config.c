@@ -117,8 +117,9 @@ static const struct option_row {
 	 "crash may lose the last commits)", "full|normal"},
 	{"memory_budget", OPT_SIZE, offsetof(struct config, memory_budget), "256m", 0,
 	 INT64_MAX / 2,
-	 "message bodies kept in RAM; past it, durable queues keep persistent messages on disk "
-	 "only and read them back when consumers need them", NULL},
+	 "bytes of messages kept in RAM (bodies with their properties and headers); past it, "
+	 "durable queues keep persistent messages on disk only and read them back when "
+	 "consumers need them (also at recovery)", NULL},
 	{"loopback_only_default_user", OPT_INT, offsetof(struct config, loopback_only_default_user),
 	 "1", 0, 1, "1: the default user is one of loopback_users (0 takes it out)", NULL},
 	{"listeners.tcp", OPT_CHOICE, offsetof(struct config, tcp_off), "on", 0, 1,

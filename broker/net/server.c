@@ -49,6 +49,7 @@ static struct event *turn_event, *sig_int, *sig_term, *sig_hup;
 static int (*reload_config)(char *err, size_t errlen);
 static struct queue *kicked;
 static struct channel *deferred_channels;
+static struct channel *parked_channels; /* waiting on a store batch */
 static struct conn *to_flush;
 static bool turn_armed;
 
@@ -86,6 +87,22 @@ void server_defer_channel(struct channel *ch)
 	ch->next_defer = deferred_channels;
 	deferred_channels = ch;
 	server_defer();
+}
+
+void server_park_channel(struct channel *ch)
+{
+	ch->defer_pending = true; /* it is on a list: channel_free leaves it */
+	ch->next_defer = parked_channels;
+	parked_channels = ch;
+}
+
+void server_commit_done(void)
+{
+	while (parked_channels) {
+		struct channel *ch = parked_channels;
+		parked_channels = ch->next_defer;
+		server_defer_channel(ch);
+	}
 }
 
 void server_defer_flush(struct conn *c)
@@ -128,7 +145,8 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 		}
 		if (dlx_turn())
 			continue; /* dead-letters reached queues: deliver them too */
-		/* Commit before confirms go out: they may wait on it. */
+		/* The turn's writes go to the store's writer; confirms of
+		 * publishes whose batches are finished go out below. */
 		persist_turn();
 		while (deferred_channels) {
 			struct channel *ch = deferred_channels;
@@ -425,7 +443,7 @@ int server_init(const struct server_opts *o)
 		return 0;
 	}
 	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
-	persist_turn(); /* what the definitions changed is on disk before clients come */
+	persist_sync(); /* what the definitions changed is on disk before clients come */
 	timer_add(now_ms() + TICK_MS, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
@@ -450,6 +468,10 @@ int server_run(void)
 	for (int i = 0; i < nlisteners; i++)
 		evconnlistener_disable(listeners[i].l);
 	conn_close_all("broker shutdown");
+	on_turn(-1, 0, NULL);
+	/* The writer drains: the channels parked on its batches are freed
+	 * by the turn after. */
+	persist_sync();
 	on_turn(-1, 0, NULL);
 	persist_close();
 	return 0;

@@ -57,6 +57,10 @@ size_t server_listeners(const struct server_listen_info **out);
 void server_defer_queue(struct queue *q);
 void server_defer_channel(struct channel *ch);
 void server_defer_flush(struct conn *c);
+/* A channel whose confirms wait on a store batch: flushed again (through
+ * server_defer_channel) once server_commit_done() says a batch ended. */
+void server_park_channel(struct channel *ch);
+void server_commit_done(void);
 /* Wakes the end-of-turn event (for dead connections to be freed). */
 void server_defer(void);
 

@@ -10,6 +10,7 @@
 
 uint64_t message_live;
 uint64_t message_bytes;
+uint64_t message_mem;
 
 /* A body bigger than this is received into a block that doubles as its
  * frames arrive: a content header's claimed size (up to max_message_size
@@ -66,6 +67,7 @@ static struct message *make(struct bytes exchange, struct bytes rkey, struct byt
 		p += parts[i].len;
 	}
 	message_bytes += body_size;
+	message_mem += alloc_size(m);
 	message_live++;
 	return m;
 }
@@ -106,6 +108,7 @@ void message_unref(struct message *m)
 	if (--m->refs == 0) {
 		message_live--;
 		message_bytes -= m->body_size;
+		message_mem -= alloc_size(m);
 		slab_free(m, alloc_size(m));
 	}
 }
@@ -208,4 +211,13 @@ struct message *message_decoded(struct bytes exchange, struct bytes rkey, struct
 		memcpy(message_body(m), body.p, body.len);
 	m->priority = priority;
 	return m;
+}
+
+size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
+		       unsigned flags)
+{
+	struct message head = {.body_size = (uint32_t)body_size, .props_len = (uint32_t)props_len,
+			       .flags = (uint8_t)flags, .exchange_len = (uint8_t)exchange_len,
+			       .rkey_len = (uint8_t)rkey_len};
+	return alloc_size(&head);
 }

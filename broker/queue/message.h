@@ -128,9 +128,15 @@ static inline uint64_t message_store_id(const struct message *m)
 /* Only for a persistent message. */
 void message_set_store_id(struct message *m, uint64_t id);
 
-/* Live messages and the bytes of their bodies, for tests, metrics and
- * the memory budget. */
+/* Live messages and the bytes of their bodies, for tests and metrics;
+ * message_mem: the bytes their allocations take (header, exchange,
+ * routing key, properties and body), what the memory budget counts. */
 extern uint64_t message_live;
 extern uint64_t message_bytes;
+extern uint64_t message_mem;
+
+/* The bytes a message of these parts takes (message_new's allocation). */
+size_t message_size_of(size_t exchange_len, size_t rkey_len, size_t props_len, uint64_t body_size,
+		       unsigned flags);
 
 #endif

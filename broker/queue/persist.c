@@ -1,6 +1,7 @@
 /* persist.c — durable topology and persistent messages through the store,
- * group commit once per loop turn, and recovery at start-up (see the design
- * notes in persist.h and store/store.h). */
+ * batches handed to the store's writer at the end of each loop turn and
+ * their results, and recovery at start-up (see the design notes in
+ * persist.h and store/store.h). */
 #include "broker/queue/persist.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include "util/xalloc.h"
 
 uint64_t persist_writes;
-bool persist_turn_ok = true;
 static bool store_failing; /* told to alarm.c, which blocks publishers */
 struct hist persist_commit_time;
 uint64_t persist_delayed_waiting;
@@ -27,19 +27,119 @@ uint64_t persist_delayed_waiting;
  * teardown of its in-memory vhosts at shutdown must not delete durable
  * state, and recovery must not write back what it reads. */
 static bool active;
-static bool turn_failed;        /* a write of this turn failed */
 static struct queue *dirty;     /* queues whose delivered_upto moved */
-static struct event *probe_timer;
+static struct event *probe_timer, *done_event;
+static uint64_t batches_done;   /* every batch up to this one is finished */
+/* The latest failed batches (a channel asks about one within a turn of
+ * its end, so a few suffice); 0: none. */
+static uint64_t failed[16];
+static unsigned nfailed;
+static bool recount_due;        /* a failed batch rolled delayed rows back */
 
-/* Every store call goes through here, so one failure fails the turn. */
+/* Tickets: a publish's entries still waiting in the pending batch. When a
+ * dequeue cancels the last of them (consumed and acked before the hand-
+ * over), the publish is settled without the disk (RabbitMQ's rule). A
+ * ticket is (generation << 32 | index): a cancel that comes after its
+ * ticket was released (a closed channel) finds another generation. */
+struct ticket {
+	uint32_t pending, gen;
+};
+static struct ticket *tickets;
+static uint32_t nticket, ticket_cap;
+static uint32_t *free_tickets;
+static uint32_t nfree, free_cap;
+static uint64_t publishing;     /* the ticket of the publish being routed */
+static bool in_publish, settled_some;
+
+/* Every store call goes through here. A write fails at once only when its
+ * batch already failed (the batch's result says so for all of them). */
 static void wrote(int rc)
 {
 	persist_writes++;
-	server_defer(); /* the end of this loop turn commits, even when idle */
-	if (rc < 0 && !turn_failed) {
-		turn_failed = true;
+	server_defer(); /* the end of this loop turn hands the batch over */
+	if (rc < 0)
 		log_error("store: %s", store_error());
+}
+
+uint64_t persist_batch(void)
+{
+	return store_batch();
+}
+
+void persist_publish_begin(void)
+{
+	in_publish = active;
+}
+
+/* The ticket of the publish being routed, made at its first enqueue. */
+static uint64_t ticket_for_publish(void)
+{
+	if (!in_publish)
+		return 0;
+	if (!publishing) {
+		uint32_t i;
+		if (nfree) {
+			i = free_tickets[--nfree];
+		} else {
+			if (nticket == ticket_cap) {
+				ticket_cap = ticket_cap ? ticket_cap * 2 : 256;
+				tickets = xrealloc(tickets, ticket_cap * sizeof *tickets);
+			}
+			i = nticket++;
+			tickets[i].gen = 1;
+		}
+		tickets[i].pending = 0;
+		publishing = (uint64_t)tickets[i].gen << 32 | i;
+		store_tag(publishing);
 	}
+	return publishing;
+}
+
+uint64_t persist_publish_end(void)
+{
+	uint64_t t = publishing;
+	publishing = 0;
+	in_publish = false;
+	store_tag(0);
+	return t;
+}
+
+static struct ticket *ticket_of(uint64_t t)
+{
+	uint32_t i = (uint32_t)t;
+	return t && i < nticket && tickets[i].gen == (uint32_t)(t >> 32) ? &tickets[i] : NULL;
+}
+
+bool persist_ticket_settled(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	return k && k->pending == 0;
+}
+
+void persist_ticket_release(uint64_t t)
+{
+	struct ticket *k = ticket_of(t);
+	if (!k)
+		return;
+	k->gen++;
+	if (nfree == free_cap) {
+		free_cap = free_cap ? free_cap * 2 : 256;
+		free_tickets = xrealloc(free_tickets, free_cap * sizeof *free_tickets);
+	}
+	free_tickets[nfree++] = (uint32_t)t;
+}
+
+bool persist_batch_done(uint64_t batch)
+{
+	return batch <= batches_done;
+}
+
+bool persist_batch_failed(uint64_t batch)
+{
+	for (unsigned i = 0; i < sizeof failed / sizeof failed[0]; i++)
+		if (failed[i] == batch)
+			return true;
+	return false;
 }
 
 static bool durable_queue(const struct queue *q)
@@ -63,12 +163,32 @@ static struct bytes qname(const struct queue *q)
 	return (struct bytes){(const uint8_t *)q->name, q->name_len};
 }
 
+/* The replies to topology and control-plane changes (declare-ok,
+ * bind-ok, delete-ok, the API's answers) and tx.commit-ok promise what
+ * they changed is on disk, as RabbitMQ's do; no confirm stands for them.
+ * A turn with such a write ends with a commit waited for, so its replies
+ * leave after it (the old rule of every turn, now for these only: they
+ * are rare, and messages and acks ride the writer thread). */
+static bool reply_waits;
+
+static void wrote_before_reply(int rc)
+{
+	wrote(rc);
+	reply_waits = true;
+}
+
+void persist_commit_before_replies(void)
+{
+	if (active)
+		reply_waits = true;
+}
+
 void persist_exchange_declared(struct bexchange *x)
 {
 	if (!active)
 		return;
 	if (x->durable && !x->builtin)
-		wrote(store_put_exchange(x->vh->name, xname(x), x->base.type->name, xflags(x),
+		wrote_before_reply(store_put_exchange(x->vh->name, xname(x), x->base.type->name, xflags(x),
 					 x->args));
 }
 
@@ -77,7 +197,7 @@ void persist_exchange_deleted(struct bexchange *x)
 	if (!active)
 		return;
 	if (x->durable && !x->builtin)
-		wrote(store_del_exchange(x->vh->name, xname(x)));
+		wrote_before_reply(store_del_exchange(x->vh->name, xname(x)));
 }
 
 void persist_queue_declared(struct queue *q)
@@ -87,7 +207,7 @@ void persist_queue_declared(struct queue *q)
 	if (!durable_queue(q))
 		return;
 	q->store_id = store_put_queue(q->vh->name, qname(q), STORE_F_DURABLE, q->args);
-	wrote(q->store_id > 0 ? 0 : -1);
+	wrote_before_reply(q->store_id > 0 ? 0 : -1);
 }
 
 void persist_queue_deleted(struct queue *q)
@@ -95,7 +215,7 @@ void persist_queue_deleted(struct queue *q)
 	if (!active)
 		return;
 	if (q->store_id > 0)
-		wrote(store_del_queue(q->store_id));
+		wrote_before_reply(store_del_queue(q->store_id));
 	q->store_id = 0;
 }
 
@@ -121,7 +241,7 @@ void persist_binding_added(struct binding *b)
 		return;
 	const struct bexchange *src = (const struct bexchange *)b->source;
 	if (durable_binding(b))
-		wrote(store_put_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+		wrote_before_reply(store_put_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
 					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
 					b->args));
 }
@@ -132,7 +252,7 @@ void persist_binding_removed(struct binding *b)
 		return;
 	const struct bexchange *src = (const struct bexchange *)b->source;
 	if (durable_binding(b))
-		wrote(store_del_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
+		wrote_before_reply(store_del_binding(src->vh->name, xname(src), b->kind == DEST_QUEUE,
 					dest_name(b), (struct bytes){(uint8_t *)b->key, b->key_len},
 					b->args));
 }
@@ -140,13 +260,13 @@ void persist_binding_removed(struct binding *b)
 void persist_object_put(const char *kind, const char *key, const char *value)
 {
 	if (active)
-		wrote(store_put_object(kind, key, value));
+		wrote_before_reply(store_put_object(kind, key, value));
 }
 
 void persist_object_del(const char *kind, const char *key)
 {
 	if (active)
-		wrote(store_del_object(kind, key));
+		wrote_before_reply(store_del_object(kind, key));
 }
 
 /* Recovery of a store written before vhosts were stored (schema < 5):
@@ -170,6 +290,9 @@ void persist_enqueue(struct queue *q, struct qentry *e)
 	 * after a restart, when the monotonic clock starts over. */
 	uint64_t expires = e->expires ? wall_ms() + (e->expires - now_ms()) : 0;
 	e->flags |= QE_STORED;
+	struct ticket *k = ticket_of(ticket_for_publish());
+	if (k)
+		k->pending++;
 	if (!(m->flags & MSG_STORE_SHARED)) {
 		/* One durable queue: the message rides in its entry row. */
 		e->msg_id = 0;
@@ -194,8 +317,13 @@ void persist_drop(struct queue *q, const struct qentry *e)
 {
 	if (!active)
 		return;
-	if (q->store_id > 0)
+	if (q->store_id > 0) {
 		wrote(store_dequeue(q->store_id, e->seq));
+		/* Cancelled before the hand-over: one entry less to wait for. */
+		struct ticket *k = ticket_of(store_last_cancelled());
+		if (k && k->pending && --k->pending == 0)
+			settled_some = true;
+	}
 	/* A shared row stays while another queue's entry uses it. */
 	if (e->msg_id)
 		wrote(store_del_message(e->msg_id));
@@ -326,26 +454,39 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	/* The probe commits what this loop turn wrote before it: when it
-	 * fails, those writes are rolled back too, so the turn must nack. */
-	bool pending = store_dirty();
+	/* The probe joins what was recorded before it and waits for all of
+	 * it; a batch that fails is nacked through batch_done as any other. */
 	if (store_probe() == 0)
 		set_blocked(false);
 	else {
-		if (pending)
-			turn_failed = true;
 		struct timeval second = {1, 0};
 		event_add(probe_timer, &second);
 	}
 }
 
-/* store_commit, timed for the metrics endpoint. */
-static int timed_commit(void)
+/* A batch is finished (store_on_done): publishes that waited on it get
+ * their confirms, or nacks when it was rolled back. Must not call the
+ * store (it runs inside the store's drains). */
+static void batch_done(const struct store_result *r)
 {
-	uint64_t t0 = stats_clock_ns();
-	int rc = store_commit();
-	hist_observe(&persist_commit_time, stats_clock_ns() - t0);
-	return rc;
+	if (r->writes)
+		hist_observe(&persist_commit_time, r->ns);
+	batches_done = r->batch;
+	if (!r->ok) {
+		log_error("store commit failed: %s", store_error());
+		failed[nfailed++ % (sizeof failed / sizeof failed[0])] = r->batch;
+		set_blocked(true);
+		recount_due = true;
+	}
+	server_commit_done();
+}
+
+static void on_store_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	store_poll();
 }
 
 void persist_turn(void)
@@ -358,30 +499,119 @@ void persist_turn(void)
 			wrote(store_set_delivered_upto(q->store_id, q->delivered_upto));
 		queue_unref(q);
 	}
-	bool ok = !turn_failed;
-	if (store_dirty() && timed_commit() < 0) {
-		log_error("store commit failed: %s", store_error());
-		ok = false;
-	}
-	if (turn_failed && store_dirty())
-		store_commit(); /* rolls back */
-	turn_failed = false;
-	persist_turn_ok = ok;
-	if (!ok) {
-		set_blocked(true);
+	if (recount_due) {
+		recount_due = false;
 		recount_delayed();
 	}
+	if (settled_some) {
+		settled_some = false;
+		server_commit_done(); /* channels look at their tickets */
+	}
+	if (reply_waits) {
+		reply_waits = false;
+		store_commit(); /* a failure is reported to batch_done as well */
+	} else {
+		store_submit();
+	}
+}
+
+void persist_sync(void)
+{
+	persist_turn();
+	store_commit();
 }
 
 /* ---- recovery ---- */
 
+/* Design notes. Entries come queue by queue in seq order. Messages are
+ * loaded while the memory budget lasts (queue_memory_budget, counted as
+ * what a message really takes: its header, exchange, routing key,
+ * properties and body), shared among the queues in proportion to their
+ * expected sizes, so that every queue has its head in memory; the rest of
+ * a queue stays paged out (an index entry in its ring, the message read
+ * back when a consumer reaches it) and the store stops reading its bodies.
+ * A recovery that takes longer than a second logs its progress once a
+ * second; every one ends with a summary line. */
 struct recovery {
 	/* store id -> message, so fan-out shares one message again. The key
 	 * is the message's own store id (message_store_slot); the map holds a
 	 * reference. */
 	struct strmap messages;
-	uint64_t nentries;
+	uint64_t nentries, npaged;
+	/* What the store expects (store_visitor.expect), in its order. */
+	struct { struct queue *q; uint64_t n; } *plan;
+	size_t nplan, capplan, next_plan;
+	uint64_t expected, expected_left;
+	/* The budget: bytes not yet given to a queue, and the current queue's
+	 * allowance. */
+	struct queue *cur;
+	uint64_t budget, allow;
+	/* Times (now_ms) for the summary and the progress lines. */
+	uint64_t t0, t_objects, t_topology, next_log;
 };
+
+/* Bytes a recovered message takes (what message_mem counts). */
+static uint64_t footprint(const struct store_entry *se)
+{
+	return message_size_of(se->exchange.len, se->rkey.len, se->props.len, se->body_size,
+			       MSG_PERSISTENT);
+}
+
+static void rec_expect(void *ctx, void *handle, uint64_t n)
+{
+	struct recovery *r = ctx;
+	if (!r->t_topology)
+		r->t_topology = now_ms();
+	if (r->nplan == r->capplan) {
+		r->capplan = r->capplan ? 2 * r->capplan : 16;
+		r->plan = xrealloc(r->plan, r->capplan * sizeof *r->plan);
+	}
+	r->plan[r->nplan].q = handle;
+	r->plan[r->nplan++].n = n;
+	r->expected += n;
+	r->expected_left += n;
+}
+
+/* Logs where recovery is, at most once a second. */
+static void rec_progress(struct recovery *r)
+{
+	uint64_t now = now_ms();
+	if (now < r->next_log)
+		return;
+	r->next_log = now + 1000;
+	uint64_t done = r->next_plan ? r->next_plan - 1 : 0; /* the current one is not */
+	double secs = r->t_topology ? (double)(now - r->t_topology) / 1000.0 : 0;
+	if (!r->nentries || secs <= 0) {
+		log_info("recovery: %llu of %zu queues, 0 of at most %llu messages, starting",
+			 (unsigned long long)done, r->nplan, (unsigned long long)r->expected);
+		return;
+	}
+	double rate = (double)r->nentries / secs;
+	uint64_t left = r->expected > r->nentries ? r->expected - r->nentries : 0;
+	log_info("recovery: %llu of %zu queues, %llu of at most %llu messages, %.0f msg/s,"
+		 " at most %.0f s left", (unsigned long long)done, r->nplan,
+		 (unsigned long long)r->nentries, (unsigned long long)r->expected, rate,
+		 (double)left / rate);
+}
+
+/* The entries of another queue begin: its share of what is left of the
+ * budget, by its expected size among those still to come. */
+static void rec_next_queue(struct recovery *r, struct queue *q)
+{
+	r->cur = q;
+	r->budget += r->allow;
+	r->allow = 0;
+	while (r->next_plan < r->nplan && r->plan[r->next_plan].q != q)
+		r->next_plan++; /* a queue whose entries were all skipped */
+	uint64_t n = r->next_plan < r->nplan ? r->plan[r->next_plan++].n : 0;
+	if (r->expected_left <= n || !r->expected_left)
+		r->allow = r->budget;
+	else
+		r->allow = (uint64_t)((double)r->budget * (double)n / (double)r->expected_left);
+	r->budget -= r->allow;
+	r->expected_left -= n < r->expected_left ? n : r->expected_left;
+	rec_progress(r);
+}
 
 static void rec_exchange(void *ctx, const char *vhost, struct bytes name, const char *type,
 			 int flags, struct bytes args)
@@ -450,48 +680,47 @@ static uint8_t level_of(const struct queue *q, struct bytes raw_props)
 	return p.priority < q->nlv ? p.priority : (uint8_t)(q->nlv - 1);
 }
 
-static void rec_entry(void *ctx, void *handle, uint64_t seq, uint32_t deliveries, bool redelivered,
-		      uint64_t msg_id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      struct bytes body, uint64_t expires_wall)
+static bool rec_entry(void *ctx, void *handle, const struct store_entry *se)
 {
 	struct recovery *r = ctx;
 	struct queue *q = handle;
 	if (!q)
-		return;
-	if (redelivered && deliveries == 0)
+		return false;
+	if (q != r->cur)
+		rec_next_queue(r, q);
+	if ((++r->nentries & 1023) == 0)
+		rec_progress(r);
+	uint32_t deliveries = se->deliveries;
+	if (se->redelivered && deliveries == 0)
 		deliveries = 1;
-	if (seq > q->next_seq)
-		q->next_seq = seq;
-	r->nentries++;
+	if (se->seq > q->next_seq)
+		q->next_seq = se->seq;
 	/* Shared messages (msg_id > 0) are rebuilt once for all their queues;
 	 * an inline one (0) belongs to this entry alone. */
+	uint64_t msg_id = se->msg_id;
 	struct message *m = msg_id ? strmap_get(&r->messages, &msg_id, sizeof msg_id) : NULL;
-	if (!m && message_bytes > queue_memory_budget()) {
-		/* Over the budget: keep only the index entry. */
-		struct qentry e = {.seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
-				   .size = body.len, .deliveries = (uint16_t)deliveries,
-				   .flags = QE_STORED | QE_PAGED, .priority = level_of(q, props)};
-		queue_requeue(q, e);
-		if (e.expires)
-			queue_ttl_recovered(q, &e);
-		return;
-	}
-	if (!m) {
-		m = stored_message(exchange, rkey, props, body, msg_id);
+	if (m) {
+		message_ref(m); /* the queue entry's */
+	} else if (se->has_message && footprint(se) <= r->allow) {
+		r->allow -= footprint(se);
+		m = stored_message(se->exchange, se->rkey, se->props, se->body, msg_id);
 		/* The map keeps the first reference of a shared message (it is
 		 * dropped after recovery); an inline one gives it to its entry. */
-		if (msg_id)
+		if (msg_id) {
 			strmap_put(&r->messages, message_store_slot(m), sizeof msg_id, m);
+			message_ref(m);
+		}
 	}
-	if (msg_id)
-		message_ref(m); /* the queue entry's */
-	/* In seq order: the store returns them sorted, so this appends. */
-	struct qentry e = {.m = m, .seq = seq, .msg_id = msg_id, .expires = mono(expires_wall),
-			   .size = body.len, .deliveries = (uint16_t)deliveries, .flags = QE_STORED,
-			   .priority = level_of(q, props)};
+	/* In seq order: the store returns them sorted, so this appends. Past
+	 * the budget only the index entry stays (QE_PAGED). */
+	struct qentry e = {.m = m, .seq = se->seq, .msg_id = msg_id, .expires = mono(se->expires),
+			   .size = se->body_size, .deliveries = (uint16_t)deliveries,
+			   .flags = QE_STORED | (m ? 0 : QE_PAGED), .priority = level_of(q, se->props)};
+	r->npaged += !m;
 	queue_requeue(q, e);
 	if (e.expires)
 		queue_ttl_recovered(q, &e);
+	return m != NULL;
 }
 
 int persist_open(void (*recover_objects)(void))
@@ -501,31 +730,55 @@ int persist_open(void (*recover_objects)(void))
 		log_error("data dir %s: %s", cfg.data_dir, strerror(errno));
 		return -1;
 	}
+	uint64_t t_start = now_ms();
 	char err[512];
 	if (store_open(cfg.data_dir, cfg.durability ? STORE_NORMAL : STORE_FULL, err, sizeof err) < 0) {
 		log_error("store: %s", err);
 		return -1;
 	}
+	store_on_done(batch_done);
+	batches_done = store_batch() - 1;
+	done_event = event_new(server_base, store_done_fd(), EV_READ | EV_PERSIST, on_store_done,
+			       NULL);
+	event_add(done_event, NULL);
 	uint64_t t0 = now_ms();
 	struct recovery r = {0};
 	active = false;
-	static const struct store_visitor v = {rec_exchange, rec_queue, rec_binding, rec_entry};
+	/* Timed from before the store opened; progress from a second on. */
+	uint64_t t_open = t0;
+	r.t0 = t_start;
+	r.next_log = t_start + 1000;
+	uint64_t budget = queue_memory_budget();
+	r.budget = budget > message_mem ? budget - message_mem : 0;
+	static const struct store_visitor v = {.exchange = rec_exchange, .queue = rec_queue,
+					       .binding = rec_binding, .expect = rec_expect,
+					       .entry = rec_entry};
 	if (recover_objects)
 		recover_objects();
+	r.t_objects = now_ms();
 	int rc = store_recover(&v, &r);
 	/* Drop the recovery's reference on each message: queues hold theirs. */
 	void *val;
 	for (size_t i = 0; strmap_next(&r.messages, &i, &val);)
 		message_unref(val);
 	strmap_free(&r.messages);
+	free(r.plan);
 	if (rc < 0) {
 		log_error("recovery failed: %s", store_error());
 		return -1;
 	}
 	active = true;
 	recount_delayed();
-	log_info("recovered %llu stored messages in %llu ms", (unsigned long long)r.nentries,
-		 (unsigned long long)(now_ms() - t0));
+	uint64_t t1 = now_ms();
+	if (!r.t_topology)
+		r.t_topology = t1;
+	log_info("recovered %llu stored messages (%llu paged out) in %zu queues in %llu ms:"
+		 " store open %llu ms, definitions %llu ms, topology %llu ms, messages %llu ms",
+		 (unsigned long long)r.nentries, (unsigned long long)r.npaged, r.nplan,
+		 (unsigned long long)(t1 - r.t0), (unsigned long long)(t_open - r.t0),
+		 (unsigned long long)(r.t_objects - t_open),
+		 (unsigned long long)(r.t_topology - r.t_objects),
+		 (unsigned long long)(t1 - r.t_topology));
 	return 0;
 }
 
@@ -533,8 +786,11 @@ void persist_close(void)
 {
 	persist_turn();
 	active = false;
-	store_close();
+	store_close(); /* drains the writer */
 	if (probe_timer)
 		event_free(probe_timer);
 	probe_timer = NULL;
+	if (done_event)
+		event_free(done_event);
+	done_event = NULL;
 }

@@ -5,11 +5,20 @@
  * durable=true that are neither exclusive nor auto-delete (they must not
  * come back after a restart); bindings whose source and destination are
  * both durable; persistent messages (delivery_mode 2) in durable queues.
- * Every write lands in the store's open transaction; persist_turn() at the
- * end of each loop turn commits it, then channels send the confirms that
- * waited for it (basic.ack), or basic.nack if it failed. After a failure
- * the disk alarm is on (alarm.h: publishers blocked, consumers served)
- * until a probe write succeeds again. */
+ * Every write joins the store's pending batch (store.h); persist_turn() at
+ * the end of each loop turn hands it to the store's writer thread, or lets
+ * it grow while the writer is busy with the batch before. A publish that
+ * wrote waits on the batch it joined (persist_batch()); when the store
+ * reports that batch finished, server_commit_done() wakes the channels,
+ * which send basic.ack, or basic.nack when the batch failed. A persistent
+ * message consumed and acked before its batch was handed over is never
+ * written (store.h), and its confirm goes out with its batch's end, which
+ * then costs no write for it. Replies that promise durability with no
+ * confirm to stand for them (declare-ok and the like for durable objects,
+ * the API's answers, tx.commit-ok) leave only after a commit waited for at
+ * the end of their turn. After a failure the disk alarm is on
+ * (alarm.h: publishers blocked, consumers served) until a probe write
+ * succeeds again. */
 #ifndef TERN_BROKER_PERSIST_H
 #define TERN_BROKER_PERSIST_H
 
@@ -31,9 +40,21 @@ void persist_close(void);
 
 /* Counts store writes; a publish that changed it must wait for commit. */
 extern uint64_t persist_writes;
-/* Result of the last commit: false when the turn's writes were lost. */
-extern bool persist_turn_ok;
-/* Time spent in store_commit, one observation per commit (metrics). */
+/* The batch writes join now; whether a batch is finished, and whether it
+ * failed (rolled back: its publishes are nacked). */
+uint64_t persist_batch(void);
+bool persist_batch_done(uint64_t batch);
+bool persist_batch_failed(uint64_t batch);
+/* Around the routing of a publish that wants a confirm: end returns its
+ * ticket (0: it enqueued nothing into a durable queue). The ticket is
+ * settled once every entry the publish stored was consumed and acked
+ * before its batch went to the writer (so nothing of it is written): the
+ * confirm need not wait for the batch then. Released by its holder. */
+void persist_publish_begin(void);
+uint64_t persist_publish_end(void);
+bool persist_ticket_settled(uint64_t ticket);
+void persist_ticket_release(uint64_t ticket);
+/* Time the writer spent on each batch, one observation per batch (metrics). */
 extern struct hist persist_commit_time;
 /* Delayed messages stored and not yet fired or cancelled: counted where
  * rows are put and deleted, and recounted from the store at open and
@@ -74,7 +95,16 @@ int persist_delayed_scan(uint64_t from, uint64_t to,
 				    struct bytes body),
 			 void *ctx);
 
-/* End of turn: writes delivery watermarks, commits. */
+/* The reply being made promises that what this turn wrote is on disk
+ * (tx.commit-ok): the turn ends with a commit waited for, before its
+ * output leaves. Topology and object writes ask for it themselves. */
+void persist_commit_before_replies(void);
+
+/* End of turn: writes delivery watermarks, hands the batch to the writer
+ * (never waits, unless a reply asked for the commit above). */
 void persist_turn(void);
+/* persist_turn, then waits until everything is committed (start-up,
+ * shutdown). */
+void persist_sync(void);
 
 #endif

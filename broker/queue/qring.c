@@ -135,7 +135,8 @@ void qring_insert(struct qring *r, struct qentry e)
 {
 	if (r->len == r->cap)
 		grow(r);
-	size_t i = lower_bound(r, e.seq);
+	/* Above every seq (recovery, which goes in order): an append. */
+	size_t i = r->len && qring_seq(r, r->len - 1) < e.seq ? r->len : lower_bound(r, e.seq);
 	/* Shift whichever side is shorter. */
 	if (i < r->len - i) {
 		r->head = (r->head - 1) & (r->cap - 1);

@@ -205,7 +205,7 @@ bool queue_push(struct queue *q, struct message *m)
 		/* Past the budget, the stored copy is enough: the entry keeps
 		 * only the index and the body leaves RAM (once every queue the
 		 * message reached has let go of it). */
-		if (message_bytes > queue_memory_budget()) {
+		if (message_mem > queue_memory_budget()) {
 			message_unref(e.m);
 			e.m = NULL;
 			e.flags |= QE_PAGED;

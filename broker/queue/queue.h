@@ -118,8 +118,8 @@ void queue_unref(struct queue *q);
  * A lowered max-length applies at once. */
 void queue_configure(struct queue *q);
 
-/* Message body bytes (message_bytes) past which durable queues keep new
- * persistent messages on disk only: the lower of cfg.memory_budget and
+/* Bytes of messages in memory (message_mem) past which durable queues
+ * keep new persistent messages on disk only: the lower of cfg.memory_budget and
  * queue_watermark_budget, which alarm.c sets to paging_ratio x the
  * memory watermark (UINT64_MAX until it does). */
 extern uint64_t queue_watermark_budget;
