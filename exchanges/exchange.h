@@ -26,6 +26,7 @@ struct binding {
 	void *dest;           /* struct queue * or struct exchange *, opaque here */
 	char *key;            /* routing key, NUL-terminated, owned */
 	uint32_t key_len;
+	uint32_t src_slot;    /* the broker's: its index in the source's list */
 	struct bytes args;    /* binding arguments, encoded table, owned copy */
 	void *type_data;      /* the type's per-binding state (e.g. a matcher) */
 };

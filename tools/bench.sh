@@ -18,7 +18,8 @@
 #        low-rate latency tail is the VM waking an idle vCPU
 #        (docs/performance.md, "S6 at 1k msg/s").
 #   env: TERND TERNPERF (binaries), RABBITMQ_URI, S7_MESSAGES, S8_CONNS,
-#        S9_QUEUES (the scenario sizes: 1M, 1000, 10k), BENCH_KEEP=1 keeps
+#        S9_QUEUES, S10_CONNS, S11_QUEUES (the scenario sizes: 1M, 1000,
+#        10k, 10k, 100k), BENCH_KEEP=1 keeps
 #        the raw results in /tmp/tern-bench.*
 #   TLS: --tls (or BENCH_TLS=1) adds S1-tls and S5-tls, S1 and S5 over
 #        amqps://. Tern gets a TLS listener of its own (listeners.ssl.default
@@ -43,6 +44,8 @@ RABBITMQ_URI=${RABBITMQ_URI:-amqp://guest:guest@127.0.0.1:5672/}
 S8_CONNS=${S8_CONNS:-1000}
 S7_MESSAGES=${S7_MESSAGES:-1000000}
 S9_QUEUES=${S9_QUEUES:-10000}
+S10_CONNS=${S10_CONNS:-10000}
+S11_QUEUES=${S11_QUEUES:-100000}
 tls=${BENCH_TLS:-0}
 [ -n "${RABBITMQ_TLS_PORT:-}${RABBITMQ_TLS_URI:-}${TERN_TLS_PORT:-}" ] && tls=1
 RABBITMQ_TLS_PORT=${RABBITMQ_TLS_PORT:-5671}
@@ -95,7 +98,9 @@ S6-10k|latency at 10k msg/s|-x 1 -y 1 -s 16 -r 10000 -z $T -u ternperf-s6
 S6-50k|latency at 50k msg/s|-x 1 -y 1 -s 16 -r 50000 -z $T -u ternperf-s6
 S8|RSS with $S8_CONNS connections publishing 1 msg/s|--connections-only $S8_CONNS -r 1 -y 1 -z $T -u ternperf-s8 --broker-pid @PID@
 S7|RSS with $S7_MESSAGES queued 16 B transient messages|-x 1 -y 0 -s 16 -C $S7_MESSAGES -c 1000 -u ternperf-s7 --broker-pid @PID@
-S9|declare and bind $S9_QUEUES queues|--declare-only $S9_QUEUES"
+S9|declare and bind $S9_QUEUES queues|--declare-only $S9_QUEUES
+S10|$S10_CONNS connections, each publishing 1 msg/s to its own queue and consuming it|--duplex $S10_CONNS -r 1 -z $T -u ternperf-s10 --broker-pid @PID@
+S11|$S11_QUEUES queues bound to a topic exchange by distinct patterns, each message routed to one|-x 1 -y 1 -s 16 -e ternperf-s11 -t topic --queues $S11_QUEUES --topic-patterns -z $T -u ternperf-s11 --broker-pid @PID@"
 [ "$tls" = 1 ] || scenarios=$(grep -v -- '-tls|' <<< "$scenarios")
 [ "$awake" = 1 ] || scenarios=$(grep -v -- '-awake|' <<< "$scenarios")
 if [ -n "$only_scen" ]; then
@@ -228,7 +233,8 @@ run_all() {
 	echo "== $broker"
 	while IFS='|' read -r name what args; do
 		printf '%-7s %-48s ' "$name" "$what"
-		if [ "$broker" = tern ] && { [ -z "$uri" ] || [ "$name" = S7 ] || [ "$name" = S8 ]; }; then
+		if [ "$broker" = tern ] && { [ -z "$uri" ] || [ "$name" = S7 ] || [ "$name" = S8 ] ||
+			[ "$name" = S10 ] || [ "$name" = S11 ]; }; then
 			if ! tern_start; then
 				echo "FAILED: $TERND did not start: $(tail -n 1 "$out/ternd.log")"
 				continue
@@ -240,11 +246,13 @@ run_all() {
 		fi
 		if run_one "$broker" "$name" "$args"; then
 			echo ok
-		elif [ "$name" = S8 ] && grep -q 'connections ready' "$out/$broker-$name.err"; then
+		elif { [ "$name" = S8 ] || [ "$name" = S10 ]; } &&
+			grep -q 'connections ready' "$out/$broker-$name.err"; then
 			# The broker refused more connections (RabbitMQ's default file
 			# descriptor limit allows ~830): measure at 800, say so.
 			sleep 3
-			if run_one "$broker" "$name" "${args//--connections-only $S8_CONNS/--connections-only 800}"; then
+			a800=${args//--connections-only $S8_CONNS/--connections-only 800}
+			if run_one "$broker" "$name" "${a800//--duplex $S10_CONNS/--duplex 800}"; then
 				echo "ok at 800 connections"
 			else
 				echo "FAILED: $(tail -n 1 "$out/$broker-$name.err")"
@@ -378,6 +386,12 @@ METRICS = {
     "S8": [("broker RSS MB", "down", rss_mb, "%.0f"),
            ("RSS growth kB/connection", "down", rss_per_conn, "%.1f")],
     "S9": [("queues declared+bound /s", "up", field("queues_per_s"), "%.0f")],
+    "S10": [("connections", "up", field("producers"), "%.0f"),
+            ("broker RSS MB", "down", rss_mb, "%.0f"), P50, P99,
+            ("broker CPU % of one core", "down", field("broker_cpu_pct"), "%.1f")],
+    "S11": [("queues declared+bound /s", "up", field("queues_per_s"), "%.0f"),
+            ("RSS bytes/queue (with its binding)", "down", field("rss_per_queue_b"), "%.0f"),
+            PUB, DEL],
 }
 
 rows = []
@@ -492,7 +506,7 @@ for name, what, _ in scen:
             if j.get("blocked"):
                 notes.append("publisher blocked %d times" % j["blocked"])
             err = text(b, name, "err")
-            if name == "S8" and "connections ready" in err:
+            if name in ("S8", "S10") and "connections ready" in err:
                 notes.append("at 800 connections: the first try stopped at "
                              + err.split("timed out connecting: ")[1].split(" (")[0])
         c = "%.0f%%" % j["cpu_pct"] if j and "cpu_pct" in j else ""

@@ -20,7 +20,7 @@ uint64_t strmap_hash(const void *key, size_t len)
 	return h;
 }
 
-static struct strmap_slot *find(const struct strmap *m, const void *key, size_t len, uint64_t h)
+static struct strmap_slot *find(const struct strmap *m, const void *key, size_t len, uint32_t h)
 {
 	size_t mask = m->cap - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -36,7 +36,7 @@ void *strmap_get(const struct strmap *m, const void *key, size_t len)
 {
 	if (!m->cap)
 		return NULL;
-	struct strmap_slot *s = find(m, key, len, strmap_hash(key, len));
+	struct strmap_slot *s = find(m, key, len, (uint32_t)strmap_hash(key, len));
 	return s->key ? s->val : NULL;
 }
 
@@ -55,7 +55,7 @@ void *strmap_put(struct strmap *m, const void *key, size_t len, void *val)
 {
 	if ((m->n + 1) * 4 > m->cap * 3)
 		grow(m);
-	uint64_t h = strmap_hash(key, len);
+	uint32_t h = (uint32_t)strmap_hash(key, len);
 	struct strmap_slot *s = find(m, key, len, h);
 	if (s->key) {
 		void *prev = s->val;
@@ -63,7 +63,7 @@ void *strmap_put(struct strmap *m, const void *key, size_t len, void *val)
 		s->val = val;
 		return prev;
 	}
-	*s = (struct strmap_slot){key, len, h, val};
+	*s = (struct strmap_slot){key, val, (uint32_t)len, h};
 	m->n++;
 	return NULL;
 }
@@ -72,7 +72,7 @@ void *strmap_del(struct strmap *m, const void *key, size_t len)
 {
 	if (!m->cap)
 		return NULL;
-	struct strmap_slot *s = find(m, key, len, strmap_hash(key, len));
+	struct strmap_slot *s = find(m, key, len, (uint32_t)strmap_hash(key, len));
 	if (!s->key)
 		return NULL;
 	void *val = s->val;

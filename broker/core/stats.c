@@ -35,9 +35,9 @@ const char *const stat_names[ST_N] = {
 void stats_sample(struct stats *s, uint64_t dt_ms)
 {
 	for (int i = 0; i < ST_N; i++) {
-		s->rate[i] = dt_ms ? (float)((double)(s->n[i] - s->prev[i]) * 1000.0 / (double)dt_ms)
-				   : 0;
-		s->prev[i] = s->n[i];
+		uint32_t d = (uint32_t)s->n[i] - s->prev[i]; /* modular: exact */
+		s->rate[i] = dt_ms ? (float)((double)d * 1000.0 / (double)dt_ms) : 0;
+		s->prev[i] = (uint32_t)s->n[i];
 	}
 }
 

@@ -31,7 +31,8 @@ enum stat_kind {
 
 struct stats {
 	uint64_t n[ST_N];
-	uint64_t prev[ST_N]; /* at the last sample */
+	uint32_t prev[ST_N]; /* n at the last sample, mod 2^32: a period's
+			      * difference is exact below 4G events */
 	float rate[ST_N];    /* per second, over the last period */
 };
 

@@ -203,11 +203,32 @@ void vhost_apply_policies(struct vhost *vh)
 		vhost_configure_exchange(v);
 }
 
+/* The key lives in the binding's own allocation (see vhost_bind). */
 static void free_binding(struct binding *b)
 {
-	free(b->key);
 	free((void *)b->args.p);
 	free(b);
+}
+
+/* A source's bindings keep their index in src->out (src_slot), so that
+ * dropping one of 100k bindings is not a scan of the other 99,999. */
+static void out_push(struct bexchange *src, struct binding *b)
+{
+	if (src->nout == src->nout_cap) {
+		src->nout_cap = src->nout_cap ? src->nout_cap * 2 : 4;
+		src->out = xrealloc(src->out, src->nout_cap * sizeof *src->out);
+	}
+	b->src_slot = (uint32_t)src->nout;
+	src->out[src->nout++] = b;
+}
+
+static void out_remove(struct bexchange *src, struct binding *b)
+{
+	size_t i = b->src_slot;
+	if (i >= src->nout || src->out[i] != b)
+		return;
+	src->out[i] = src->out[--src->nout];
+	src->out[i]->src_slot = (uint32_t)i;
 }
 
 static void remove_ptr(struct binding **v, size_t *n, struct binding *b)
@@ -236,7 +257,7 @@ static void drop_binding(struct vhost *vh, struct binding *b, bool cascade)
 	struct bexchange *src = (struct bexchange *)b->source;
 	persist_binding_removed(b);
 	src->base.type->unbind(&src->base, b);
-	remove_ptr(src->out, &src->nout, b);
+	out_remove(src, b);
 	if (b->kind == DEST_QUEUE) {
 		queue_remove_binding(b->dest, b);
 	} else {
@@ -301,35 +322,54 @@ static bool same_binding(const struct binding *b, enum binding_dest kind, const 
 	       (args.len == 0 || memcmp(b->args.p, args.p, args.len) == 0);
 }
 
+/* The binding src -> dest with this key and arguments, or NULL. Looks
+ * through the shorter of the source's list and the destination's: one
+ * topic exchange with 100k queues bound has a long list, each of its
+ * queues a short one. */
+static struct binding *find_binding(const struct bexchange *src, enum binding_dest kind,
+				    const void *dest, struct bytes key, struct bytes args)
+{
+	struct binding *const *v = src->out;
+	size_t n = src->nout;
+	if (kind == DEST_QUEUE && ((const struct queue *)dest)->nbinds < n) {
+		v = ((const struct queue *)dest)->binds;
+		n = ((const struct queue *)dest)->nbinds;
+	} else if (kind != DEST_QUEUE && ((const struct bexchange *)dest)->nin < n) {
+		v = ((const struct bexchange *)dest)->in;
+		n = ((const struct bexchange *)dest)->nin;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->source == &src->base && same_binding(v[i], kind, dest, key, args))
+			return v[i];
+	return NULL;
+}
+
 bool vhost_bound(const struct bexchange *src, enum binding_dest kind, const void *dest,
 		 struct bytes key, struct bytes args)
 {
-	for (size_t i = 0; i < src->nout; i++)
-		if (same_binding(src->out[i], kind, dest, key, args))
-			return true;
-	return false;
+	return find_binding(src, kind, dest, key, args) != NULL;
 }
 
 int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
 	       struct bytes key, struct bytes args, const char **why)
 {
 	(void)vh;
-	for (size_t i = 0; i < src->nout; i++)
-		if (same_binding(src->out[i], kind, dest, key, args))
-			return 0;
-	struct binding *b = xcalloc(1, sizeof *b);
+	if (find_binding(src, kind, dest, key, args))
+		return 0;
+	struct binding *b = xcalloc(1, sizeof *b + key.len + 1);
 	b->source = &src->base;
 	b->kind = kind;
 	b->dest = dest;
-	b->key = xstrndup(key.p, key.len);
+	b->key = (char *)(b + 1);
+	memcpy(b->key, key.p, key.len);
 	b->key_len = key.len;
-	b->args = (struct bytes){xmemdup(args.p, args.len), args.len};
+	b->args = (struct bytes){args.len ? xmemdup(args.p, args.len) : NULL, args.len};
 	int rc = src->base.type->bind(&src->base, b, why);
 	if (rc) {
 		free_binding(b);
 		return rc;
 	}
-	push_ptr(&src->out, &src->nout, &src->nout_cap, b);
+	out_push(src, b);
 	if (kind == DEST_QUEUE) {
 		queue_add_binding(dest, b);
 	} else {
@@ -343,12 +383,9 @@ int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, 
 void vhost_unbind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, void *dest,
 		  struct bytes key, struct bytes args)
 {
-	for (size_t i = 0; i < src->nout; i++) {
-		if (same_binding(src->out[i], kind, dest, key, args)) {
-			drop_binding(vh, src->out[i], true);
-			return;
-		}
-	}
+	struct binding *b = find_binding(src, kind, dest, key, args);
+	if (b)
+		drop_binding(vh, b, true);
 }
 
 /* Routing scratch, reused across calls (one thread). */

@@ -49,6 +49,7 @@
 
 struct conn *conn_list;
 uint32_t conn_count;
+uint32_t conn_dead_count;
 
 static struct wbuf scratch; /* frames are encoded here, then copied to out */
 
@@ -254,6 +255,7 @@ void conn_kill(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = CONN_DEAD;
+	conn_dead_count++;
 	event_del(c->rev);
 	event_del(c->wev);
 	if (c->tls)
@@ -270,6 +272,8 @@ void conn_kill(struct conn *c)
 
 void conn_free(struct conn *c)
 {
+	if (c->state == CONN_DEAD)
+		conn_dead_count--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else

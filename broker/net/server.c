@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -116,7 +117,7 @@ void server_defer_flush(struct conn *c)
 
 static void free_dead(void)
 {
-	struct conn *c = conn_list;
+	struct conn *c = conn_dead_count ? conn_list : NULL;
 	while (c) {
 		struct conn *next = c->next;
 		if (c->state == CONN_DEAD && !c->flush_pending)
@@ -171,6 +172,53 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)l;
 	const struct listener *li = arg;
 	conn_accept(fd, addr, (socklen_t)len, li->info.tls ? amqps.ctx : NULL);
+}
+
+/* Out of file descriptors (or kernel memory), accept() fails while the
+ * connection stays in the backlog, so a listener left on would wake at
+ * once and fail again: a busy loop writing a log line per turn. Instead
+ * the listener pauses ACCEPT_PAUSE_MS and tries again; clients wait in
+ * the backlog meanwhile (or time out), as they would at RabbitMQ's
+ * socket limit. The warning goes out once per ACCEPT_WARN_MS. */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_WARN_MS 10000
+
+static void accept_resume(void *obj, uint64_t when)
+{
+	struct listener *li = obj;
+	if (when && li->l)
+		evconnlistener_enable(li->l);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	static uint64_t warned_at;
+	static unsigned refused;
+	int err = EVUTIL_SOCKET_ERROR();
+	refused++;
+	uint64_t now = now_ms();
+	if (!warned_at || now - warned_at >= ACCEPT_WARN_MS) {
+		struct rlimit rl = {0};
+		getrlimit(RLIMIT_NOFILE, &rl);
+		log_warn("accept: %s (%u connections open, file descriptor limit %llu): new "
+			 "connections wait, retried every %d ms (%u refusals so far)",
+			 strerror(err), conn_count, (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS,
+			 refused);
+		warned_at = now;
+	}
+	evconnlistener_disable(l);
+	timer_add(now + ACCEPT_PAUSE_MS, accept_resume, arg);
+}
+
+/* The soft limit on file descriptors up to the hard one, as RabbitMQ's
+ * start-up script asks for: each connection takes one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 size_t server_listeners(const struct server_listen_info **out)
@@ -284,6 +332,8 @@ static int listen_on(const char *host, int64_t port, bool tls)
 	struct listener *li = &listeners[nlisteners];
 	li->l = evconnlistener_new_bind(server_base, on_accept, li, flags, 511,
 					(struct sockaddr *)&ss, (int)len);
+	if (li->l)
+		evconnlistener_set_error_cb(li->l, on_accept_error);
 	if (!li->l) {
 		log_warn("cannot listen on [%s]:%lld%s: %s", host, (long long)port, tls ? " (TLS)" : "",
 			 strerror(errno));
@@ -333,6 +383,7 @@ static int listen_tls(void)
 int server_init_loop(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	server_base = event_base_new();
 	if (!server_base)
 		return -1;
@@ -428,8 +479,10 @@ int server_run(void)
 
 void server_free(void)
 {
-	for (int i = 0; i < nlisteners; i++)
+	for (int i = 0; i < nlisteners; i++) {
 		evconnlistener_free(listeners[i].l);
+		listeners[i].l = NULL; /* a pending accept_resume finds none */
+	}
 	nlisteners = 0;
 	if (amqps.ctx)
 		tls_ctx_close(&amqps);

@@ -33,18 +33,19 @@ static bool over_limit(const struct queue *q, size_t extra_len, uint64_t extra_b
 
 struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 {
-	struct queue *q = xcalloc(1, sizeof *q);
-	q->name = xstrndup(name.p, name.len);
+	struct queue *q = xcalloc(1, sizeof *q + name.len + 1);
+	q->name = (char *)(q + 1);
+	memcpy(q->name, name.p, name.len);
 	q->name_len = name.len;
 	q->vh = vh;
-	q->args = (struct bytes){xmemdup(args.p, args.len), args.len};
+	q->args = (struct bytes){args.len ? xmemdup(args.p, args.len) : NULL, args.len};
 	q->refs = 1;
 	struct fvalue v;
 	int64_t maxp = 0;
 	if (table_get(q->args, "x-max-priority", &v) && fvalue_int(&v, &maxp) && maxp > 255)
 		maxp = 255; /* validated earlier; recovery trusts the store */
 	q->nlv = (uint16_t)(maxp > 0 ? maxp + 1 : 1);
-	q->lv = xcalloc(q->nlv, sizeof *q->lv);
+	q->lv = q->nlv == 1 ? &q->lv0 : xcalloc(q->nlv, sizeof *q->lv);
 	for (uint16_t i = 0; i < q->nlv; i++)
 		q->lv[i].level = (uint8_t)i;
 	q->single_active = table_get(q->args, "x-single-active-consumer", &v) && v.type == 't' &&
@@ -133,7 +134,8 @@ void queue_unref(struct queue *q)
 	queue_purge(q);
 	for (uint16_t i = 0; i < q->nlv; i++)
 		qring_free(&q->lv[i]);
-	free(q->lv);
+	if (q->lv != &q->lv0)
+		free(q->lv);
 	free(q->xheap);
 	free(q->dlx);
 	free(q->dl_rkey);
@@ -142,7 +144,6 @@ void queue_unref(struct queue *q)
 	free(q->cons);
 	free(q->binds);
 	free((void *)q->args.p);
-	free(q->name);
 	free(q);
 }
 
@@ -399,7 +400,7 @@ void queue_remove_consumer(struct queue *q, struct consumer *cons)
 void queue_add_binding(struct queue *q, struct binding *b)
 {
 	if (q->nbinds == q->nbinds_cap) {
-		q->nbinds_cap = q->nbinds_cap ? q->nbinds_cap * 2 : 4;
+		q->nbinds_cap = q->nbinds_cap ? q->nbinds_cap * 2 : 1; /* most have one */
 		q->binds = xrealloc(q->binds, q->nbinds_cap * sizeof *q->binds);
 	}
 	q->binds[q->nbinds++] = b;

@@ -41,61 +41,64 @@ struct consumer {
 	struct bytes args; /* owned copy */
 };
 
+/* Fields are grouped by use; the small ones sit where they fill what
+ * alignment would leave empty (100k queues: every 8 bytes is 800 kB). */
 struct queue {
-	char *name;
+	char *name; /* inline, after the struct: freed with it */
 	uint32_t name_len;
+	uint32_t refs;
 	struct vhost *vh;
 	bool durable, exclusive, auto_delete;
 	bool deleted;
 	bool had_consumer; /* auto-delete applies only once one has come and gone */
+	bool kick_pending;
+	bool upto_dirty;    /* delivered_upto moved since the store saw it */
+	bool idle_armed;    /* an x-expires timer is pending */
 	struct conn *owner; /* for exclusive queues */
-	struct bytes args;  /* owned copy of the declare arguments */
+	struct bytes args;  /* owned copy of the declare arguments (NULL when empty) */
 
-	struct qring *lv;     /* ready entries, one ring per priority level */
+	struct qring *lv;     /* ready entries, one ring per priority level: &lv0
+			       * without x-max-priority, else an array */
+	struct qring lv0;
 	uint16_t nlv;
-	uint64_t nonempty[4]; /* bit p: lv[p] has entries */
-	size_t len;           /* ready entries over all levels */
+	bool has_exclusive_consumer;
+	bool single_active;     /* x-single-active-consumer: only cons[0] gets messages */
+	uint32_t unacked;       /* delivered, not yet acked */
+	uint64_t nonempty[4];   /* bit p: lv[p] has entries */
+	size_t len;             /* ready entries over all levels */
 	uint64_t next_seq;
 	uint64_t ready_bytes;
-	uint32_t unacked; /* delivered, not yet acked */
 	uint64_t unacked_bytes; /* their bodies (the API's message_bytes_unacknowledged) */
 
 	struct consumer **cons; /* in registration order */
-	size_t ncons, ncons_cap, rr;
-	bool has_exclusive_consumer;
-	bool single_active;     /* x-single-active-consumer: only cons[0] gets messages */
+	uint32_t ncons, ncons_cap, rr;
+	uint32_t nbinds, nbinds_cap; /* of binds, the bindings with this queue as destination */
+	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow; /* limits, below */
+	struct binding **binds;
 	int64_t idle_ms;        /* x-expires: deleted after this long unused; -1: never */
 	uint64_t last_used;
-	bool idle_armed;        /* an x-expires timer is pending */
-
-	struct binding **binds; /* bindings with this queue as destination */
-	size_t nbinds, nbinds_cap;
 
 	/* TTL (queue_ttl.c): x-message-ttl, and a heap of the entries whose
 	 * own expiration comes before the queue's TTL would. */
 	int64_t ttl;             /* ms, -1: none */
 	uint64_t expiry_armed;   /* deadline a timer is pending for; 0: none */
 	struct xitem *xheap;
-	size_t nx, nx_cap;
+	uint32_t nx, nx_cap;
 
 	char *dlx, *dl_rkey;    /* dead-letter exchange / routing key, or NULL */
 	char *policy, *op_policy; /* names of the policies in effect, or NULL */
 	int64_t delivery_limit; /* x-delivery-limit; -1: none */
 	int64_t consumer_timeout; /* x-consumer-timeout / policy, ms; -1: the broker's */
 	/* Length limits (x-max-length, x-max-length-bytes; -1: none). */
-	int64_t max_len, max_bytes;
-	enum { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT, OVERFLOW_REJECT_DLX } overflow;
+	int64_t max_len, max_bytes; /* and overflow, above */
 
 	int64_t store_id;        /* > 0 when the queue is on disk */
 	uint64_t delivered_upto; /* highest stored seq delivered */
-	bool upto_dirty;
 	struct queue *next_dirty;
 
 	struct stats stats; /* message counters (stats.h) */
 
-	uint32_t refs;
 	uint64_t route_epoch; /* dedup mark for routing */
-	bool kick_pending;
 	struct queue *next_kick;
 };
 

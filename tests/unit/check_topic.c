@@ -3,7 +3,9 @@
  * trailing dots, wildcards in keys as literals), bindings sharing trie
  * nodes and patterns, unbind then re-route, '#'-heavy patterns against long
  * keys (which must not blow up), a randomized comparison with a reference
- * matcher, and 10,000 bindings bound and unbound leaving no memory behind. */
+ * matcher, 10,000 bindings bound and unbound leaving no memory behind, one
+ * pattern bound 0..40 times, and 30,000 distinct mixed-wildcard patterns
+ * each reached by its own key only. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +180,20 @@ static const struct row {
 	{"#.#.#.#.#.x", "x", 1},
 	{"#.*.#.*.#", "a", 0},
 	{"#.*.#.*.#", "a.b", 1},
+	/* more '#' and empty-word edges (each checked against RabbitMQ
+	 * 3.10.8: one queue bound, one message published, message_count) */
+	{"a.#.#.b", "a.b", 1},
+	{"#.b.#", "b", 1},
+	{"a.*.#", "a", 0},
+	{"a.*.#", "a.b", 1},
+	{"#.#.a", ".a", 1},
+	{"*..*", "a..b", 1},
+	{"a.#", "a.", 1},
+	{"#.a", ".a", 1},
+	{"a.#.b", "a.b.b", 1},
+	{"a.#.b", "a.b.c", 0},
+	{"#.#", "..", 1},
+	{"*.#.*", "a.", 1},
 };
 
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
@@ -591,6 +607,92 @@ START_TEST(test_bind_unbind_10000_leaves_empty)
 }
 END_TEST
 
+/* One pattern bound many times: a node keeps one binding inline and
+ * moves to an array at the second, which grows at powers of two and
+ * goes back inline at one. Every count up and down, with removals from
+ * the middle, must route to exactly the bindings bound. */
+START_TEST(test_same_node_counts)
+{
+	enum { N = 40 };
+	struct binding *b[N];
+	struct exchange x = xnew();
+	for (int i = 0; i < N; i++)
+		b[i] = bnew("s.*.#", &dests[i % 64]);
+	bool bound[N] = {0};
+	unsigned seed = 4242;
+	for (int step = 0; step < 2000; step++) {
+		int i = (int)(rand_r(&seed) % N);
+		if (bound[i])
+			topic_type.unbind(&x, b[i]);
+		else
+			bind_ok(&x, b[i]);
+		bound[i] = !bound[i];
+		struct dest_set s = route(&x, "s.x.y.z");
+		size_t want = 0;
+		for (int j = 0; j < N; j++) {
+			want += bound[j];
+			ck_assert_int_eq(count(&s, b[j]), bound[j]);
+		}
+		ck_assert_uint_eq(s.n, want);
+		dest_set_free(&s);
+	}
+	for (int i = 0; i < N; i++) {
+		if (bound[i])
+			topic_type.unbind(&x, b[i]);
+		bfree(b[i]);
+	}
+	topic_type.destroy(&x);
+}
+END_TEST
+
+/* ternperf --topic-patterns' shapes at 30,000 queues: "a.I.#", "q.I.*",
+ * "*.I.z" share the first level (one node with 10,000 literal children)
+ * and each key reaches exactly its own queue; after half are unbound the
+ * other half still route and the unbound ones reach nothing. */
+START_TEST(test_many_distinct_patterns)
+{
+	enum { N = 30000 };
+	static struct binding *b[N];
+	static const char *const pat[3] = {"a.%d.#", "q.%d.*", "*.%d.z"};
+	static const char *const key[3] = {"a.%d.x", "q.%d.x", "b.%d.z"};
+	char buf[64];
+	struct exchange x = xnew();
+	for (int i = 0; i < N; i++) {
+		snprintf(buf, sizeof buf, pat[i % 3], i);
+		b[i] = bnew(buf, &dests[i % 64]);
+		bind_ok(&x, b[i]);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(buf, sizeof buf, key[i % 3], i);
+			struct dest_set s = route(&x, buf);
+			bool live = round == 0 || i % 2;
+			ck_assert_msg(s.n == (live ? 1u : 0u) && (!live || s.v[0] == b[i]),
+				      "key %s: %zu matches", buf, s.n);
+			dest_set_free(&s);
+		}
+		for (int i = 0; round == 0 && i < N; i += 2)
+			topic_type.unbind(&x, b[i]);
+	}
+	/* "a.3.x.y" is still a.3.#'s (a '#' takes any number of words);
+	 * a.6.# is unbound now; "q.7.x.y" has a word too many for q.7.*. */
+	struct dest_set s = route(&x, "a.3.x.y");
+	ck_assert_uint_eq(s.n, 1);
+	dest_set_free(&s);
+	s = route(&x, "a.6.x.y");
+	ck_assert_uint_eq(s.n, 0);
+	dest_set_free(&s);
+	s = route(&x, "q.7.x.y");
+	ck_assert_uint_eq(s.n, 0);
+	dest_set_free(&s);
+	for (int i = 1; i < N; i += 2)
+		topic_type.unbind(&x, b[i]);
+	for (int i = 0; i < N; i++)
+		bfree(b[i]);
+	topic_type.destroy(&x);
+}
+END_TEST
+
 /* An empty key arriving as a NULL view is the empty key. */
 START_TEST(test_null_view_key)
 {
@@ -625,6 +727,7 @@ static Suite *topic_suite(void)
 	tcase_add_test(tc, test_unbind_unknown);
 	tcase_add_test(tc, test_destroy_with_bindings);
 	tcase_add_test(tc, test_null_view_key);
+	tcase_add_test(tc, test_same_node_counts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
@@ -633,6 +736,7 @@ static Suite *topic_suite(void)
 	tcase_add_test(tc, test_many_hashes_fast);
 	tcase_add_test(tc, test_random_vs_reference);
 	tcase_add_test(tc, test_bind_unbind_10000_leaves_empty);
+	tcase_add_test(tc, test_many_distinct_patterns);
 	suite_add_tcase(s, tc);
 	return s;
 }

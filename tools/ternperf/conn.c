@@ -370,7 +370,8 @@ static void role_start(struct conn *c)
 	switch (c->role) {
 	case ROLE_SETUP: setup_start(c); break;
 	case ROLE_PRODUCER: producer_start(c); break;
-	case ROLE_CONSUMER: consumer_start(c); break;
+	case ROLE_CONSUMER:
+	case ROLE_DUPLEX: consumer_start(c); break; /* then producer_start */
 	}
 }
 
@@ -419,6 +420,9 @@ static int on_channel_method(struct conn *c, const struct amqp_method *m)
 		case ROLE_SETUP: return setup_on_method(c, m);
 		case ROLE_PRODUCER: return producer_on_method(c, m);
 		case ROLE_CONSUMER: return consumer_on_method(c, m);
+		case ROLE_DUPLEX:
+			return consumer_method(m->id) ? consumer_on_method(c, m)
+						      : producer_on_method(c, m);
 		}
 	}
 	perf_fatal("connection %d: unexpected %s in state %d", c->id, method_name(m->id), c->state);
@@ -432,7 +436,8 @@ static int dispatch(struct conn *c, const struct frame *f, uint64_t now)
 	if (f->type != FRAME_METHOD) {
 		if (c->state != CS_READY)
 			return 0; /* deliveries racing our channel.close */
-		if (c->role == ROLE_CONSUMER && f->channel == PERF_CHANNEL)
+		if ((c->role == ROLE_CONSUMER || c->role == ROLE_DUPLEX) &&
+		    f->channel == PERF_CHANNEL)
 			return consumer_on_content(c, f->type, f->payload, f->size, now);
 		if (c->role == ROLE_PRODUCER)
 			return 0; /* a returned message's content: counted already */

@@ -34,9 +34,33 @@ struct stream {
 	uint64_t top;      /* highest sequence seen + 1 */
 };
 
-static struct stream *streams; /* queues x producers, row per queue */
+/* Fanout and headers exchanges take every producer to every queue:
+ * queues x producers streams, a row per queue. Otherwise producer p
+ * reaches queue p % queues only, and streams[p] is its one stream, so
+ * 10k producers on 10k queues keep 10k streams, not 100M. */
+static struct stream *streams;
 static uint32_t ack_every;
 static uint64_t received; /* distinct messages, all streams */
+
+/* Does every producer reach every queue (fanout, headers)? */
+static bool fan(void)
+{
+	const struct perf_cfg *cfg = &perf.cfg;
+	return cfg->exchange[0] &&
+	       (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
+}
+
+/* Does producer p's routing key reach queue q? */
+static bool routed(int p, uint32_t q)
+{
+	return fan() || (uint32_t)(p % perf.cfg.queues) == q;
+}
+
+/* The stream of producer p's messages on queue q (routed(p, q)). */
+static struct stream *stream_of(uint32_t q, int p)
+{
+	return &streams[fan() ? (size_t)q * (size_t)perf.cfg.producers + (size_t)p : (size_t)p];
+}
 
 void consumers_init(void)
 {
@@ -44,7 +68,8 @@ void consumers_init(void)
 	perf.cons = xcalloc((size_t)cfg->consumers + 1, sizeof *perf.cons);
 	for (int i = 0; i < cfg->consumers; i++)
 		perf.cons[i].queue = (uint32_t)(i % cfg->queues);
-	streams = xcalloc((size_t)cfg->queues * (size_t)cfg->producers + 1, sizeof *streams);
+	size_t n = fan() ? (size_t)cfg->queues * (size_t)cfg->producers : (size_t)cfg->producers;
+	streams = xcalloc(n + 1, sizeof *streams);
 	ack_every = cfg->multi_ack > 1 ? cfg->multi_ack : 1;
 	/* Acking later than the prefetch allows would wait forever. */
 	if (cfg->prefetch && ack_every > cfg->prefetch)
@@ -86,18 +111,13 @@ static bool consumed(uint32_t q)
 	return (int)q < perf.cfg.consumers;
 }
 
-/* Does producer p's routing key reach queue q? */
-static bool routed(int p, uint32_t q)
-{
-	const struct perf_cfg *cfg = &perf.cfg;
-	if (cfg->exchange[0] && (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers")))
-		return true;
-	return (uint32_t)(p % cfg->queues) == q;
-}
-
 static void track(struct consumer *k, uint32_t seq, int pid, bool redelivered)
 {
-	struct stream *s = &streams[(size_t)k->queue * (size_t)perf.cfg.producers + (size_t)pid];
+	if (!routed(pid, k->queue)) {
+		perf.st.foreign++; /* not ours to count: some other route brought it */
+		return;
+	}
+	struct stream *s = stream_of(k->queue, pid);
 	if (seq >= s->cap) {
 		uint64_t cap = s->cap ? s->cap : 4096;
 		while (cap <= seq)
@@ -203,7 +223,12 @@ int consumer_on_method(struct conn *c, const struct amqp_method *m)
 		k->stage = 1;
 		return 0;
 	case AMQP_BASIC_QOS_OK: send_consume(c); return 0;
-	case AMQP_BASIC_CONSUME_OK: perf_role_ready(c); return 0;
+	case AMQP_BASIC_CONSUME_OK:
+		if (c->role == ROLE_DUPLEX)
+			producer_start(c); /* it reports the connection ready */
+		else
+			perf_role_ready(c);
+		return 0;
 	case AMQP_BASIC_CANCEL:
 		/* The queue went away under us (--cleanup deletes it). */
 		perf.st.cancelled++;
@@ -213,17 +238,43 @@ int consumer_on_method(struct conn *c, const struct amqp_method *m)
 	}
 }
 
+bool consumer_method(uint32_t id)
+{
+	switch (id) {
+	case AMQP_BASIC_DELIVER:
+	case AMQP_BASIC_QOS_OK:
+	case AMQP_BASIC_CONSUME_OK:
+	case AMQP_BASIC_CANCEL:
+	case AMQP_BASIC_CANCEL_OK: return true;
+	default: return false;
+	}
+}
+
 uint64_t consumers_expected(void)
 {
 	uint64_t n = 0;
+	if (!fan()) {
+		for (int p = 0; p < perf.cfg.producers; p++)
+			if (consumed((uint32_t)(p % perf.cfg.queues)))
+				n += producer_published(p);
+		return n;
+	}
 	for (uint32_t q = 0; q < (uint32_t)perf.cfg.queues; q++) {
 		if (!consumed(q))
 			continue;
 		for (int p = 0; p < perf.cfg.producers; p++)
-			if (routed(p, q))
-				n += producer_published(p);
+			n += producer_published(p);
 	}
 	return n;
+}
+
+/* What stream (q, p) misses: final, of what p published; provisional, of
+ * what it saw so far. */
+static uint64_t stream_lost(uint32_t q, int p, bool final)
+{
+	const struct stream *s = stream_of(q, p);
+	uint64_t want = final ? producer_published(p) : s->top;
+	return want > s->distinct ? want - s->distinct : 0;
 }
 
 uint64_t consumers_received(void)
@@ -238,23 +289,24 @@ uint64_t consumers_received(void)
 uint64_t consumers_lost(bool final)
 {
 	uint64_t lost = 0;
-	for (uint32_t q = 0; q < (uint32_t)perf.cfg.queues; q++) {
-		if (!consumed(q))
-			continue;
+	if (!fan()) {
 		for (int p = 0; p < perf.cfg.producers; p++) {
-			const struct stream *s =
-				&streams[(size_t)q * (size_t)perf.cfg.producers + (size_t)p];
-			uint64_t want = final && routed(p, q) ? producer_published(p) : s->top;
-			if (want > s->distinct)
-				lost += want - s->distinct;
+			uint32_t q = (uint32_t)(p % perf.cfg.queues);
+			if (consumed(q))
+				lost += stream_lost(q, p, final);
 		}
+		return lost;
 	}
+	for (uint32_t q = 0; q < (uint32_t)perf.cfg.queues; q++)
+		for (int p = 0; consumed(q) && p < perf.cfg.producers; p++)
+			lost += stream_lost(q, p, final);
 	return lost;
 }
 
 void consumers_free(void)
 {
-	size_t n = (size_t)perf.cfg.queues * (size_t)perf.cfg.producers;
+	size_t n = fan() ? (size_t)perf.cfg.queues * (size_t)perf.cfg.producers
+			 : (size_t)perf.cfg.producers;
 	for (size_t i = 0; i < n; i++)
 		free(streams[i].bits);
 	free(streams);

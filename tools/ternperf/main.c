@@ -164,7 +164,8 @@ static void after_close(uint64_t now)
 {
 	if (perf.cfg.cleanup && perf.conns[0].state == CS_READY) {
 		perf.phase = PH_CLEANUP;
-		deadline = now + 60 * NS;
+		/* One delete at a time: give each 10 ms beyond the first minute. */
+		deadline = now + 60 * NS + (uint64_t)perf.cfg.queues * 10000000ull;
 		setup_cleanup(&perf.conns[0]);
 	} else {
 		begin_final();
@@ -302,7 +303,8 @@ static void setup_process(void)
 	}
 }
 
-/* Creates the connections: [0] setup, then consumers, then producers. */
+/* Creates the connections: [0] setup, then consumers, then producers
+ * (--duplex: connections that are both). */
 static void build_conns(void)
 {
 	const struct perf_cfg *cfg = &perf.cfg;
@@ -315,13 +317,24 @@ static void build_conns(void)
 			snprintf(name, sizeof name, "%s-%d", cfg->queue, i);
 		perf.qnames[i] = xstrdup(name);
 	}
-	nroles = cfg->declare_only ? 0 : cfg->producers + cfg->consumers;
+	nroles = cfg->declare_only ? 0
+		 : cfg->duplex     ? cfg->duplex
+				   : cfg->producers + cfg->consumers;
 	perf.nconns = 1 + nroles;
 	perf.conns = xcalloc((size_t)perf.nconns, sizeof *perf.conns);
 	conn_init(&perf.conns[0], 0, ROLE_SETUP);
 	producers_init();
 	consumers_init();
 	int id = 1;
+	if (cfg->duplex) { /* producer i and consumer i share connection i + 1 */
+		for (int i = 0; i < nroles; i++, id++) {
+			conn_init(&perf.conns[id], id, ROLE_DUPLEX);
+			consumer_attach(&perf.conns[id], i);
+			producer_attach(&perf.conns[id], i);
+		}
+		next_conn = 1;
+		return;
+	}
 	for (int i = 0; i < nroles && i < cfg->consumers; i++, id++) {
 		conn_init(&perf.conns[id], id, ROLE_CONSUMER);
 		consumer_attach(&perf.conns[id], i);
@@ -337,12 +350,16 @@ int main(int argc, char **argv)
 {
 	opts_parse(&perf.cfg, argc, argv);
 	setup_process();
-	perf.broker_rss_kb = perf.broker_rss_start_kb = -1;
+	perf.broker_rss_kb = perf.broker_rss_start_kb = perf.broker_rss_setup_kb = -1;
+	perf.broker_cpu_pct = -1;
+	if (perf.cfg.broker_pid)
+		perf.broker_rss_setup_kb = broker_rss(perf.cfg.broker_pid);
 	perf.run_tag = (uint16_t)(getpid() ^ now_ns() ^ (now_ns() >> 16));
 	build_conns();
 	conn_loop_init();
 	perf.phase = PH_SETUP;
-	deadline = now_ns() + 30 * NS + (uint64_t)perf.cfg.declare_only * 10000000ull;
+	deadline = now_ns() + 30 * NS +
+		   ((uint64_t)perf.cfg.declare_only + (uint64_t)perf.cfg.queues) * 10000000ull;
 	if (conn_connect(&perf.conns[0]) == 0)
 		run_loop();
 	int status = perf.failed ? 2 : 0;

@@ -49,13 +49,24 @@ static const char usage_text[] =
 	"                           default 1 msg/s each): the idle-connection case\n"
 	"      --declare-only N     declare and bind N queues, report the rate,\n"
 	"                           delete them\n"
+	"      --duplex N           N connections, each publishing (-r, default 1\n"
+	"                           msg/s) to its own queue NAME-<i> and consuming\n"
+	"                           it on the same channel: many connections with\n"
+	"                           one socket each, not two (the summary gives the\n"
+	"                           broker's CPU with --broker-pid)\n"
+	"      --topic-patterns     with -t topic and --queues N: bind queue i with\n"
+	"                           a pattern of its own (\"a.i.#\", \"q.i.*\",\n"
+	"                           \"*.i.z\" in turn) and publish with a key only\n"
+	"                           it matches; the summary gives the declare+bind\n"
+	"                           rate and, with --broker-pid, RSS per queue\n"
 	"      --auto-delete BOOL   declare queues auto-delete (default true)\n"
 	"      --max-priority N     declare queues with x-max-priority N and publish\n"
 	"                           with priorities 0..N-1 in turn\n"
 	"      --cleanup            delete the queues (and exchange) at the end\n"
 	"      --drain S            at the end, wait up to S seconds for confirms\n"
 	"                           and deliveries (default 10)\n"
-	"      --broker-pid PID     report that process's VmRSS (the broker's)\n"
+	"      --broker-pid PID     report that process's VmRSS (the broker's) and\n"
+	"                           its CPU over the run (/proc/PID/stat)\n"
 	"      --help               this text\n"
 	"\n"
 	"Each line reports the last second: rates, delivery latency quantiles (us),\n"
@@ -278,6 +289,8 @@ enum {
 	O_JSON,
 	O_CONN_ONLY,
 	O_DECL_ONLY,
+	O_DUPLEX,
+	O_PATTERNS,
 	O_AUTODEL,
 	O_MAXPRIO,
 	O_CLEANUP,
@@ -307,6 +320,8 @@ static const struct option longopts[] = {
 	{"json", no_argument, NULL, O_JSON},
 	{"connections-only", required_argument, NULL, O_CONN_ONLY},
 	{"declare-only", required_argument, NULL, O_DECL_ONLY},
+	{"duplex", required_argument, NULL, O_DUPLEX},
+	{"topic-patterns", no_argument, NULL, O_PATTERNS},
 	{"auto-delete", required_argument, NULL, O_AUTODEL},
 	{"max-priority", required_argument, NULL, O_MAXPRIO},
 	{"cleanup", no_argument, NULL, O_CLEANUP},
@@ -366,6 +381,8 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 		case O_DECL_ONLY:
 			cfg->declare_only = (int)num(optarg, "--declare-only", 1, 1 << 24);
 			break;
+		case O_DUPLEX: cfg->duplex = (int)num(optarg, "--duplex", 1, 65535); break;
+		case O_PATTERNS: cfg->topic_patterns = true; break;
 		case O_AUTODEL:
 			if (strcmp(optarg, "true") && strcmp(optarg, "false"))
 				bad("--auto-delete", optarg);
@@ -386,6 +403,13 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 		if (!rate_set)
 			cfg->rate = 1;
 	}
+	if (cfg->duplex) {
+		if (cfg->connections_only)
+			bad("--duplex with --connections-only", "--connections-only");
+		cfg->producers = cfg->consumers = cfg->queues = cfg->duplex;
+		if (!rate_set)
+			cfg->rate = 1;
+	}
 	if (strlen(cfg->queue) > 200)
 		bad("queue name (too long)", cfg->queue);
 	/* The amq.* exchanges exist already; their names say their types. */
@@ -399,6 +423,8 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 	if (strcmp(cfg->xtype, "direct") && strcmp(cfg->xtype, "topic") &&
 	    strcmp(cfg->xtype, "fanout") && strcmp(cfg->xtype, "headers"))
 		bad("exchange type", cfg->xtype);
+	if (cfg->topic_patterns && (strcmp(cfg->xtype, "topic") || !cfg->exchange[0]))
+		bad("--topic-patterns without a topic exchange (-e NAME -t topic)", cfg->xtype);
 	if (cfg->producers > 0 && !cfg->exchange[0] && cfg->queues > 1 &&
 	    cfg->producers < cfg->queues)
 		fprintf(stderr, "ternperf: note: only %d of %d queues get messages\n",

@@ -3,7 +3,9 @@
  *
  * ternperf is one thread around one epoll loop (main.c). Every connection
  * carries exactly one channel (number 1) and one role; the role decides
- * what happens once the channel is open (setup.c, producer.c, consumer.c). */
+ * what happens once the channel is open (setup.c, producer.c, consumer.c).
+ * A duplex connection (--duplex) is a producer and a consumer at once, on
+ * the same channel: it consumes its own queue and publishes to it. */
 #ifndef TERN_TOOLS_TERNPERF_PERF_H
 #define TERN_TOOLS_TERNPERF_PERF_H
 
@@ -34,6 +36,8 @@ struct perf_cfg {
 	int queues;
 	const char *exchange, *xtype;
 	int connections_only, declare_only;
+	int duplex;          /* --duplex N: N connections, each producer and consumer */
+	bool topic_patterns; /* bind queue i with topic_pattern(i), publish with topic_key */
 	int broker_pid; /* read its VmRSS in reports; 0 = don't */
 	int max_priority; /* > 0: x-max-priority queues, priorities 0..N-1 in turn */
 	char *host, *port, *user, *pass, *vhost;
@@ -46,7 +50,7 @@ struct perf_cfg {
 	char *cacertfile, *certfile, *keyfile, *keypass, *sni;
 };
 
-enum role { ROLE_SETUP, ROLE_PRODUCER, ROLE_CONSUMER };
+enum role { ROLE_SETUP, ROLE_PRODUCER, ROLE_CONSUMER, ROLE_DUPLEX };
 
 /* Connection states, in order; each waits for the named server method.
  *   CONNECTING ─connect()─▶ [TLS ─handshake─▶] START ─start─▶ TUNE ─tune─▶ OPEN ─open-ok─▶
@@ -93,9 +97,9 @@ struct conn {
 	bool tls_rd_out;                     /* a TLS read (or the handshake) waits for EPOLLOUT */
 	bool tls_wr_in;                      /* a TLS write waits for EPOLLIN */
 	uint8_t tls_first[8], tls_first_len; /* the server's first octets */
-	union {
-		struct producer *p;
-		struct consumer *k;
+	struct {
+		struct producer *p; /* ROLE_PRODUCER and ROLE_DUPLEX */
+		struct consumer *k; /* ROLE_CONSUMER and ROLE_DUPLEX */
 	} u;
 };
 
@@ -137,6 +141,9 @@ struct perf {
 	bool drain_timed_out;
 	long broker_rss_kb;       /* last reading, -1 when unknown */
 	long broker_rss_start_kb; /* reading before the connections opened */
+	long broker_rss_setup_kb; /* reading before the setup connection declared */
+	uint64_t setup_ns;        /* declaring and binding the queues took this long */
+	double broker_cpu_pct;    /* broker's CPU over the run, % of one core; -1: unknown */
 	char server[64];          /* "RabbitMQ 3.10.8", from connection.start */
 	char tls[64];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" = plaintext */
 };
@@ -189,6 +196,11 @@ void setup_start(struct conn *c);
 int setup_on_method(struct conn *c, const struct amqp_method *m);
 void setup_cleanup(struct conn *c); /* delete queues, then done */
 void setup_report_declare_only(void);
+/* --topic-patterns: queue i's binding key and a routing key that matches
+ * it and no other queue's. Three shapes in turn, so that '#', '*' and
+ * literal words are all walked: "a.I.#", "q.I.*", "*.I.z". buf: 32 bytes. */
+const char *topic_pattern(uint32_t i, char *buf);
+const char *topic_key(uint32_t i, char *buf);
 
 /* producer.c */
 void producers_init(void);
@@ -209,6 +221,7 @@ void consumers_init(void);
 void consumer_attach(struct conn *c, int id);
 void consumer_start(struct conn *c); /* channel open: qos, consume */
 int consumer_on_method(struct conn *c, const struct amqp_method *m);
+bool consumer_method(uint32_t id); /* is it one consumer_on_method takes? */
 int consumer_on_content(struct conn *c, uint8_t type, const uint8_t *p, uint32_t n, uint64_t now);
 void consumers_flush_acks(void);   /* ack all delivered so far */
 uint64_t consumers_expected(void); /* messages routed to consumed queues */

@@ -72,7 +72,10 @@ static void build_template(struct producer *p)
 	m.a.basic_publish.exchange = bytes_of(cfg->exchange);
 	bool fan = cfg->exchange[0] &&
 		   (!strcmp(cfg->xtype, "fanout") || !strcmp(cfg->xtype, "headers"));
-	m.a.basic_publish.routing_key = bytes_of(fan ? "" : perf.qnames[p->queue]);
+	char key[32];
+	m.a.basic_publish.routing_key = bytes_of(fan		       ? ""
+						 : cfg->topic_patterns ? topic_key(p->queue, key)
+								       : perf.qnames[p->queue]);
 	method_put(&w, PERF_CHANNEL, &m);
 	struct amqp_props props = {.flags = PROP_DELIVERY_MODE,
 				   .delivery_mode = cfg->persistent ? 2 : 1};
@@ -166,15 +169,72 @@ static uint64_t producer_pump(struct producer *p, uint64_t now)
 	}
 }
 
+/* With -r, producers wait in a min-heap by the time each may publish
+ * next, so a turn looks at the due ones only: 10k producers at 1 msg/s
+ * wake the loop 10k times a second, and a scan of all of them each time
+ * cost more than the messages. */
+struct due {
+	uint64_t at;
+	struct producer *p;
+};
+static struct due *heap;
+static size_t nheap;
+
+static void heap_push(uint64_t at, struct producer *p)
+{
+	size_t i = nheap++;
+	while (i && heap[(i - 1) / 2].at > at) {
+		heap[i] = heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	heap[i] = (struct due){at, p};
+}
+
+static struct due heap_pop(void)
+{
+	struct due top = heap[0], last = heap[--nheap];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= nheap)
+			break;
+		if (c + 1 < nheap && heap[c + 1].at < heap[c].at)
+			c++;
+		if (heap[c].at >= last.at)
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	heap[i] = last;
+	return top;
+}
+
+/* A poll interval for a rate-limited producer held back by something
+ * other than its bucket (socket full, confirm window, blocked). */
+#define RECHECK_NS 1000000ull
+
 uint64_t producers_pump(uint64_t now)
 {
 	uint64_t wake = UINT64_MAX;
-	for (int i = 0; i < perf.cfg.producers && perf.phase == PH_RUN; i++) {
-		uint64_t w = producer_pump(&perf.prods[i], now);
-		if (w < wake)
-			wake = w;
+	if (perf.cfg.rate <= 0) {
+		for (int i = 0; i < perf.cfg.producers && perf.phase == PH_RUN; i++) {
+			uint64_t w = producer_pump(&perf.prods[i], now);
+			if (w < wake)
+				wake = w;
+		}
+		return wake;
 	}
-	return wake;
+	/* Those due now publish; each goes back with its next time. One that
+	 * used up its turn (0) goes back due at once, for the next turn. */
+	size_t budget = nheap;
+	while (nheap && heap[0].at <= now && budget-- && perf.phase == PH_RUN) {
+		struct producer *p = heap_pop().p;
+		uint64_t w = producer_pump(p, now);
+		if (w == UINT64_MAX && perf.cfg.count && p->seq >= perf.cfg.count)
+			continue; /* done for good */
+		heap_push(w == UINT64_MAX ? now + RECHECK_NS : w ? w : now, p);
+	}
+	return nheap ? (heap[0].at <= now ? 0 : heap[0].at) : UINT64_MAX;
 }
 
 /* Records the confirm of one outstanding tag (once; repeats are ignored). */
@@ -226,8 +286,13 @@ int producer_on_method(struct conn *c, const struct amqp_method *m)
 /* The run starts now: token buckets fill from this instant. */
 void producers_start_clock(uint64_t now)
 {
-	for (int i = 0; i < perf.cfg.producers; i++)
+	if (perf.cfg.rate > 0)
+		heap = xcalloc((size_t)perf.cfg.producers + 1, sizeof *heap);
+	for (int i = 0; i < perf.cfg.producers; i++) {
 		perf.prods[i].last_refill = now;
+		if (perf.cfg.rate > 0)
+			heap_push(now, &perf.prods[i]);
+	}
 }
 
 bool producers_done(void)

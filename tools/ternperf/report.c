@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "tools/ternperf/perf.h"
 
@@ -35,19 +36,63 @@ long broker_rss(int pid)
 	return kb;
 }
 
+/* The broker's user + system CPU in seconds (utime and stime, fields 14
+ * and 15 of /proc/PID/stat, after the parenthesised name); -1 unknown. */
+static double broker_cpu_seconds(int pid)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(line, 1, sizeof line - 1, f);
+	fclose(f);
+	line[n] = 0;
+	const char *p = strrchr(line, ')');
+	unsigned long long ut, st;
+	/* After ")": state (3), then fields 4..13, then utime and stime. */
+	if (!p ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double broker_cpu_start;
+
 void report_start(uint64_t now)
 {
 	last_t = now;
 	last_cpu = start_cpu = cpu_seconds();
 	memset(&last, 0, sizeof last);
+	broker_cpu_start = perf.cfg.broker_pid ? broker_cpu_seconds(perf.cfg.broker_pid) : -1;
 }
 
 void report_end(uint64_t now)
 {
 	end_t = now;
 	end_cpu = cpu_seconds();
-	if (perf.cfg.broker_pid)
+	if (perf.cfg.broker_pid) {
 		perf.broker_rss_kb = broker_rss(perf.cfg.broker_pid);
+		double b = broker_cpu_seconds(perf.cfg.broker_pid);
+		double secs = (double)(now - perf.t0) / 1e9;
+		if (b >= 0 && broker_cpu_start >= 0 && secs > 0)
+			perf.broker_cpu_pct = (b - broker_cpu_start) / secs * 100;
+	}
+}
+
+/* Declare+bind rate of the setup phase, queues/s (0: none timed). */
+static double setup_rate(void)
+{
+	return perf.setup_ns ? perf.cfg.queues / ((double)perf.setup_ns / 1e9) : 0;
+}
+
+/* Broker RSS growth per declared (and bound) queue, bytes; -1 unknown. */
+static double rss_per_queue(void)
+{
+	if (perf.broker_rss_setup_kb < 0 || perf.broker_rss_start_kb < 0)
+		return -1;
+	return (double)(perf.broker_rss_start_kb - perf.broker_rss_setup_kb) * 1024 /
+	       perf.cfg.queues;
 }
 
 static double us(uint64_t ns)
@@ -166,7 +211,9 @@ void report_final(void)
 		       "\"max\":%.1f},\"cpu_pct\":%.1f,\"cpu_s\":%.3f,\"lost\":%llu,"
 		       "\"duplicated\":%llu,\"redelivered\":%llu,\"foreign\":%llu,"
 		       "\"blocked\":%llu,\"drain_timed_out\":%s,\"broker_rss_kb\":%ld,"
-		       "\"broker_rss_start_kb\":%ld,\"ok\":%s}\n",
+		       "\"broker_rss_start_kb\":%ld,\"broker_rss_setup_kb\":%ld,"
+		       "\"broker_cpu_pct\":%.1f,\"queues\":%d,\"setup_s\":%.3f,"
+		       "\"queues_per_s\":%.1f,\"rss_per_queue_b\":%.0f,\"ok\":%s}\n",
 		       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
 		       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3,
 		       us(hist_quantile(cl, 0.5)), us(hist_quantile(cl, 0.99)), us(cl->max),
@@ -174,7 +221,9 @@ void report_final(void)
 		       (unsigned long long)s->redelivered, (unsigned long long)s->foreign,
 		       (unsigned long long)s->blocked_events,
 		       perf.drain_timed_out ? "true" : "false", perf.broker_rss_kb,
-		       perf.broker_rss_start_kb, perf.failed ? "false" : "true");
+		       perf.broker_rss_start_kb, perf.broker_rss_setup_kb, perf.broker_cpu_pct,
+		       cfg->queues, (double)perf.setup_ns / 1e9, setup_rate(), rss_per_queue(),
+		       perf.failed ? "false" : "true");
 		fflush(stdout);
 		return;
 	}
@@ -203,8 +252,20 @@ void report_final(void)
 	       (unsigned long long)s->blocked_events,
 	       perf.drain_timed_out ? "  (drain timed out)" : "");
 	printf("  ternperf cpu %.1f%% of one core (%.2f s)\n", cpu_pct, cpu);
-	if (cfg->broker_pid)
-		printf("  broker rss %ld kB (%ld kB before the connections opened)\n",
-		       perf.broker_rss_kb, perf.broker_rss_start_kb);
+	if (perf.setup_ns)
+		printf("  declared%s %d queue(s) in %.3f s (%.0f/s)\n",
+		       cfg->exchange[0] ? " and bound" : "", cfg->queues,
+		       (double)perf.setup_ns / 1e9, setup_rate());
+	if (cfg->broker_pid) {
+		printf("  broker rss %ld kB (%ld kB before the connections opened, %ld kB "
+		       "before the queues were declared",
+		       perf.broker_rss_kb, perf.broker_rss_start_kb, perf.broker_rss_setup_kb);
+		if (rss_per_queue() >= 0)
+			printf(": %.0f B per queue", rss_per_queue());
+		printf(")\n");
+		if (perf.broker_cpu_pct >= 0)
+			printf("  broker cpu %.1f%% of one core over the run\n",
+			       perf.broker_cpu_pct);
+	}
 	fflush(stdout);
 }

@@ -51,7 +51,7 @@ static void send_op(struct conn *c)
 {
 	const struct op *o = &ops[next_op];
 	const struct perf_cfg *cfg = &perf.cfg;
-	char buf[256];
+	char buf[256], pat[32]; /* live until conn_method below */
 	struct amqp_method m = {0};
 	switch (o->kind) {
 	case OP_XDECL:
@@ -81,7 +81,8 @@ static void send_op(struct conn *c)
 		const char *q = qname(o->idx, buf);
 		m.a.queue_bind.queue = bytes_of(q);
 		m.a.queue_bind.exchange = bytes_of(cfg->exchange[0] ? cfg->exchange : "amq.direct");
-		m.a.queue_bind.routing_key = bytes_of(q);
+		m.a.queue_bind.routing_key =
+			bytes_of(cfg->topic_patterns ? topic_pattern(o->idx, pat) : q);
 		break;
 	}
 	case OP_QDEL:
@@ -173,6 +174,8 @@ int setup_on_method(struct conn *c, const struct amqp_method *m)
 			return 0;
 	} else if (perf.cfg.declare_only && !delete_ns) {
 		delete_ns = now_ns() - t_begin;
+	} else if (!perf.setup_ns) {
+		perf.setup_ns = now_ns() - t_begin; /* the declares and binds before the run */
 	}
 	perf_setup_done();
 	return 0;
@@ -194,4 +197,20 @@ void setup_report_declare_only(void)
 		       cfg->declare_only, d, rate, x, xrate);
 	}
 	fflush(stdout);
+}
+
+const char *topic_pattern(uint32_t i, char *buf)
+{
+	static const char *const shape[3] = {"a.%u.#", "q.%u.*", "*.%u.z"};
+	snprintf(buf, 32, shape[i % 3], i);
+	return buf;
+}
+
+/* "a.I.x" meets '#' taking one word, "q.I.x" '*', "b.I.z" a '*' first;
+ * none matches another I's pattern, nor another shape's. */
+const char *topic_key(uint32_t i, char *buf)
+{
+	static const char *const shape[3] = {"a.%u.x", "q.%u.x", "b.%u.z"};
+	snprintf(buf, 32, shape[i % 3], i);
+	return buf;
 }
