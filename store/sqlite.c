@@ -40,7 +40,7 @@ static const char schema_v1[] =
 
 enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
-	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO,
+	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO, S_RESET_UPTO,
 	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
 	S_PUT_O, S_DEL_O, S_SCAN_O, S_STALE_Q, NSTMT
 };
@@ -79,6 +79,7 @@ static const char *const sql[NSTMT] = {
 	[S_DEQ] = "DELETE FROM entries WHERE queue = ?1 AND seq = ?2",
 	[S_SET_DELIV] = "UPDATE entries SET deliveries = ?3 WHERE queue = ?1 AND seq = ?2",
 	[S_SET_UPTO] = "UPDATE queues SET delivered_upto = max(delivered_upto, ?2) WHERE id = ?1",
+	[S_RESET_UPTO] = "UPDATE queues SET delivered_upto = ?2 WHERE id = ?1",
 	[S_DEL_ORPHANS] = "DELETE FROM messages WHERE id IN (SELECT msg FROM entries WHERE queue = ?1)"
 			  " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.msg = messages.id"
 			  " AND e.msg != 0 AND e.queue != ?1)",
@@ -510,6 +511,11 @@ int sql_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)
 int sql_set_delivered_upto(int64_t qid, uint64_t seq)
 {
 	return entry_op(S_SET_UPTO, qid, seq, 0, 0, 0);
+}
+
+int sql_reset_delivered_upto(int64_t qid, uint64_t seq)
+{
+	return entry_op(S_RESET_UPTO, qid, seq, 0, 0, 0);
 }
 
 static struct bytes col_bytes(sqlite3_stmt *s, int col)

@@ -42,6 +42,7 @@ int sql_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t 
 int sql_dequeue(int64_t qid, uint64_t seq);
 int sql_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 int sql_set_delivered_upto(int64_t qid, uint64_t seq);
+int sql_reset_delivered_upto(int64_t qid, uint64_t seq);
 uint64_t sql_next_delayed_id(void);
 int sql_put_delayed(uint64_t id, uint64_t due, const char *vhost, struct bytes exchange,
 		    struct bytes rkey, struct bytes props, const uint8_t *body, uint64_t body_size);

@@ -128,6 +128,10 @@ uint64_t store_last_cancelled(void);
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 /* Records that every entry of the queue up to seq has been delivered. */
 int store_set_delivered_upto(int64_t qid, uint64_t seq);
+/* Sets the queue's watermark to exactly seq, also below what was recorded
+ * (the broker marks ahead while running and takes it back at a clean
+ * stop). */
+int store_reset_delivered_upto(int64_t qid, uint64_t seq);
 /* Writes and commits a probe row: succeeds again once the disk can take
  * writes (used to lift connection.blocked after a failure). */
 int store_probe(void);

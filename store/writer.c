@@ -30,7 +30,7 @@ int store_fail_after;
 
 enum op_kind {
 	OP_PUT_X, OP_DEL_X, OP_PUT_Q, OP_DEL_Q, OP_PUT_B, OP_DEL_B, OP_PUT_M, OP_DEL_M,
-	OP_ENQ, OP_ENQ_INLINE, OP_DEQ, OP_SET_DELIV, OP_SET_UPTO, OP_PUT_D, OP_DEL_D,
+	OP_ENQ, OP_ENQ_INLINE, OP_DEQ, OP_SET_DELIV, OP_SET_UPTO, OP_RESET_UPTO, OP_PUT_D, OP_DEL_D,
 	OP_PUT_O, OP_DEL_O, OP_PROBE,
 };
 
@@ -143,6 +143,7 @@ static int run_op(const struct batch *b, const struct op *o)
 	case OP_DEQ: return sql_dequeue(o->qid, o->seq);
 	case OP_SET_DELIV: return sql_set_deliveries(o->qid, o->seq, (uint32_t)o->n);
 	case OP_SET_UPTO: return sql_set_delivered_upto(o->qid, o->seq);
+	case OP_RESET_UPTO: return sql_reset_delivered_upto(o->qid, o->seq);
 	case OP_PUT_D:
 		return sql_put_delayed(o->id, o->n, text(b, o, 0), str(b, o, 1), str(b, o, 2),
 				       str(b, o, 3), b->data + o->off[4], o->len[4]);
@@ -698,6 +699,17 @@ int store_set_delivered_upto(int64_t qid, uint64_t seq)
 	u->qid = qid;
 	u->seq = seq;
 	index_put(T_UPTO, qid, 0, pend->nops - 1);
+	return 0;
+}
+
+int store_reset_delivered_upto(int64_t qid, uint64_t seq)
+{
+	if (refused())
+		return -1;
+	/* After any watermark of this batch, so it is the last word. */
+	struct op *u = append(OP_RESET_UPTO);
+	u->qid = qid;
+	u->seq = seq;
 	return 0;
 }
 

@@ -27,7 +27,6 @@ uint64_t persist_delayed_waiting;
  * teardown of its in-memory vhosts at shutdown must not delete durable
  * state, and recovery must not write back what it reads. */
 static bool active;
-static struct queue *dirty;     /* queues whose delivered_upto moved */
 static struct event *probe_timer, *done_event;
 static uint64_t batches_done;   /* every batch up to this one is finished */
 /* The latest failed batches (a channel asks about one within a turn of
@@ -411,25 +410,71 @@ int persist_load(struct queue *q, struct qentry *e)
 	return 0;
 }
 
+/* The delivered watermark runs ahead. A delivery leaves the broker at the
+ * end of its turn, while the watermark that says it happened is committed
+ * later by the writer: a kill -9 between them would bring the message
+ * back with redelivered = false, though it was seen. So the store's
+ * watermark is written UPTO_LEAP entries ahead of the deliveries, and the
+ * next leap is written when half of one is used, long before deliveries
+ * reach it; only a delivery past what is known committed makes its turn
+ * wait for the commit (as a declare-ok does). After a crash up to a leap
+ * of entries that were never delivered come back redelivered, which the
+ * flag allows ("may have been delivered"); a clean stop writes the exact
+ * value back (persist_close). */
+#define UPTO_LEAP 8192
+
+static void upto_write(struct queue *q, uint64_t upto)
+{
+	q->upto_stored = upto;
+	q->upto_batch = persist_batch();
+	wrote(store_set_delivered_upto(q->store_id, upto));
+}
+
 void persist_delivered(struct queue *q, const struct qentry *e)
 {
 	if (!active || q->store_id <= 0)
 		return;
 	/* Priority levels deliver out of seq order, so no watermark holds:
-	 * a first delivery marks the entry itself. */
+	 * a first delivery marks the entry itself, committed before it
+	 * leaves. */
 	if (q->nlv > 1) {
-		if (e->deliveries == 0)
+		if (e->deliveries == 0) {
 			wrote(store_set_deliveries(q->store_id, e->seq, 1));
+			reply_waits = true;
+		}
 		return;
 	}
 	if (e->seq <= q->delivered_upto)
 		return;
 	q->delivered_upto = e->seq;
-	if (!q->upto_dirty) {
-		q->upto_dirty = true;
-		queue_ref(q);
-		q->next_dirty = dirty;
-		dirty = q;
+	if (q->upto_batch && persist_batch_done(q->upto_batch)) {
+		if (persist_batch_failed(q->upto_batch))
+			q->upto_stored = q->upto_safe; /* rolled back: not written */
+		else
+			q->upto_safe = q->upto_stored;
+		q->upto_batch = 0;
+	}
+	if (e->seq > q->upto_safe) {
+		if (e->seq > q->upto_stored)
+			upto_write(q, e->seq + UPTO_LEAP);
+		reply_waits = true;
+	} else if (!q->upto_batch && e->seq + UPTO_LEAP / 2 > q->upto_safe) {
+		upto_write(q, q->upto_safe + UPTO_LEAP);
+	}
+}
+
+/* At a clean stop, each queue's watermark goes back from its leap to the
+ * exact last delivery. */
+static void upto_exact(void)
+{
+	struct vhost *vh;
+	for (size_t i = 0; (vh = vhost_next(&i));) {
+		void *v;
+		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);) {
+			struct queue *q = v;
+			if (q->store_id > 0 && q->upto_stored > q->delivered_upto)
+				wrote(store_reset_delivered_upto(q->store_id, q->delivered_upto));
+		}
 	}
 }
 
@@ -491,14 +536,6 @@ static void on_store_done(evutil_socket_t fd, short what, void *arg)
 
 void persist_turn(void)
 {
-	while (dirty) {
-		struct queue *q = dirty;
-		dirty = q->next_dirty;
-		q->upto_dirty = false;
-		if (q->store_id > 0)
-			wrote(store_set_delivered_upto(q->store_id, q->delivered_upto));
-		queue_unref(q);
-	}
 	if (recount_due) {
 		recount_due = false;
 		recount_delayed();
@@ -695,6 +732,8 @@ static bool rec_entry(void *ctx, void *handle, const struct store_entry *se)
 		deliveries = 1;
 	if (se->seq > q->next_seq)
 		q->next_seq = se->seq;
+	if (se->redelivered && se->seq > q->delivered_upto) /* the watermark, as stored */
+		q->delivered_upto = q->upto_stored = q->upto_safe = se->seq;
 	/* Shared messages (msg_id > 0) are rebuilt once for all their queues;
 	 * an inline one (0) belongs to this entry alone. */
 	uint64_t msg_id = se->msg_id;
@@ -784,6 +823,8 @@ int persist_open(void (*recover_objects)(void))
 
 void persist_close(void)
 {
+	if (active)
+		upto_exact();
 	persist_turn();
 	active = false;
 	store_close(); /* drains the writer */

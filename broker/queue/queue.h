@@ -52,7 +52,6 @@ struct queue {
 	bool deleted;
 	bool had_consumer; /* auto-delete applies only once one has come and gone */
 	bool kick_pending;
-	bool upto_dirty;    /* delivered_upto moved since the store saw it */
 	bool idle_armed;    /* an x-expires timer is pending */
 	struct conn *owner; /* for exclusive queues */
 	struct bytes args;  /* owned copy of the declare arguments (NULL when empty) */
@@ -94,7 +93,10 @@ struct queue {
 
 	int64_t store_id;        /* > 0 when the queue is on disk */
 	uint64_t delivered_upto; /* highest stored seq delivered */
-	struct queue *next_dirty;
+	/* The store's watermark runs ahead of delivered_upto (persist.c):
+	 * upto_stored is the value written, upto_safe the value known
+	 * committed, upto_batch the batch of a write not known committed. */
+	uint64_t upto_stored, upto_safe, upto_batch;
 
 	struct stats stats; /* message counters (stats.h) */
 

