@@ -68,7 +68,8 @@ struct store_result {
  * It must not call the store. */
 void store_on_done(void (*fn)(const struct store_result *r));
 /* Readable when the writer has finished a batch: then call store_poll(),
- * which reports it and hands the next pending batch over. */
+ * which reports it; the next store_submit (the end of the caller's turn)
+ * hands the pending batch over. */
 int store_done_fd(void);
 void store_poll(void);
 /* Waits until everything recorded so far is committed. Returns 0, or -1

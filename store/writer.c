@@ -308,10 +308,12 @@ void store_poll(void)
 	struct batch *b = collect(false);
 	if (!b)
 		return;
-	/* The next batch goes to the writer before this one is reported:
-	 * the writer works while the caller sends confirms. */
+	/* The next batch is not handed over here but by the caller's
+	 * store_submit at the end of its turn: the writes of one turn that
+	 * belong together (an entry dropped and its dead-letter copy routed
+	 * later in the turn) must not straddle two batches, or a crash
+	 * between their commits would lose the message. */
 	struct store_result r = take(b);
-	store_submit();
 	report(&r);
 }
 

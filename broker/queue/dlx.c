@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "broker/queue/deadletter.h"
+#include "broker/queue/persist.h"
 #include "broker/queue/queue.h"
 #include "broker/net/server.h"
 #include "broker/model/vhost.h"
@@ -13,12 +14,16 @@
 struct pending {
 	struct message *copy;
 	struct vhost *vh;
+	struct queue *from;  /* with a stored entry to drop once the copy is
+			      * routed, or NULL */
+	struct qentry entry;
 };
 
 static struct pending *list;
 static size_t n, cap;
 
-bool dlx_publish(struct queue *q, struct message *m, const char *reason)
+bool dlx_publish(struct queue *q, struct message *m, const char *reason,
+		 const struct qentry *stored)
 {
 	if (!q->dlx)
 		return false;
@@ -30,7 +35,14 @@ bool dlx_publish(struct queue *q, struct message *m, const char *reason)
 		cap = cap ? cap * 2 : 16;
 		list = xrealloc(list, cap * sizeof *list);
 	}
-	list[n++] = (struct pending){copy, q->vh};
+	list[n] = (struct pending){copy, q->vh, NULL, {0}};
+	if (stored) {
+		list[n].from = q;
+		list[n].entry = *stored;
+		list[n].entry.m = NULL; /* the caller's; drop needs seq and ids */
+		queue_ref(q);
+	}
+	n++;
 	server_defer();
 	return true;
 }
@@ -48,6 +60,14 @@ static void route_one(struct pending p)
 				queue_push(qs[i], m);
 	}
 	message_unref(m);
+	/* The original leaves the store in the same batch as its copy
+	 * enters it (a store read before the end of the turn would hand
+	 * over the writes recorded so far): a crash then keeps one of them,
+	 * never neither. */
+	if (p.from) {
+		persist_drop(p.from, &p.entry);
+		queue_unref(p.from);
+	}
 }
 
 bool dlx_turn(void)
@@ -63,8 +83,11 @@ bool dlx_turn(void)
 
 void dlx_free(void)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		message_unref(list[i].copy);
+		if (list[i].from)
+			queue_unref(list[i].from);
+	}
 	free(list);
 	list = NULL;
 	n = cap = 0;

@@ -17,10 +17,14 @@
 
 struct queue;
 struct message;
+struct qentry;
 
 /* Schedules the dead-lettered copy of m (which stays the caller's) if q
- * has a dead-letter exchange. Returns true when it does. */
-bool dlx_publish(struct queue *q, struct message *m, const char *reason);
+ * has a dead-letter exchange. Returns true when it does; then `stored`,
+ * when not NULL, is the stored entry m leaves, dropped from the store
+ * when the copy is routed (persist_drop), not before. */
+bool dlx_publish(struct queue *q, struct message *m, const char *reason,
+		 const struct qentry *stored);
 
 /* Routes what was scheduled (end of turn). Returns true if it did work. */
 bool dlx_turn(void);

@@ -318,9 +318,13 @@ void persist_drop(struct queue *q, const struct qentry *e)
 		return;
 	if (q->store_id > 0) {
 		wrote(store_dequeue(q->store_id, e->seq));
-		/* Cancelled before the hand-over: one entry less to wait for. */
+		/* Cancelled before the hand-over: one entry less to wait for.
+		 * Not on a queue with a dead-letter exchange: a drop there
+		 * (expiry, overflow, reject) comes with a copy whose own write
+		 * is still pending, and a confirm must not go out before it is
+		 * on disk; the publish waits for its batch then. */
 		struct ticket *k = ticket_of(store_last_cancelled());
-		if (k && k->pending && --k->pending == 0)
+		if (k && !q->dlx && k->pending && --k->pending == 0)
 			settled_some = true;
 	}
 	/* A shared row stays while another queue's entry uses it. */
@@ -532,6 +536,7 @@ static void on_store_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	store_poll();
+	server_defer(); /* the end of this turn hands the next batch over */
 }
 
 void persist_turn(void)

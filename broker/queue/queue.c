@@ -249,10 +249,13 @@ void queue_take(struct queue *q, unsigned level, size_t i, struct qentry *e)
 
 void queue_discard(struct queue *q, struct qentry e, const char *reason)
 {
-	/* A paged-out message is read back to be dead-lettered. */
-	if (q->dlx && (e.m || persist_load(q, &e) == 0))
-		dlx_publish(q, e.m, reason);
-	if (e.flags & QE_STORED)
+	/* A paged-out message is read back to be dead-lettered; a stored
+	 * one leaves the store with its copy's arrival (dlx.h). */
+	bool stored = e.flags & QE_STORED;
+	if (q->dlx && (e.m || persist_load(q, &e) == 0) &&
+	    dlx_publish(q, e.m, reason, stored ? &e : NULL))
+		stored = false;
+	if (stored)
 		persist_drop(q, &e);
 	if (e.m)
 		message_unref(e.m);

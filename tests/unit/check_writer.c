@@ -264,9 +264,10 @@ START_TEST(batches_grow_while_writer_busy)
 		store_submit();
 		ck_assert_uint_eq(store_batch(), b + 1);
 	}
-	/* The done fd tells when b is written; store_poll reports it and
-	 * hands the grown batch over. (The fd may also be readable from the
-	 * commit new_queue drained: store_poll then finds nothing.) */
+	/* The done fd tells when b is written; store_poll reports it, and
+	 * the next submit (the end of the caller's turn, never store_poll
+	 * itself) hands the grown batch over. (The fd may also be readable
+	 * from the commit new_queue drained: store_poll then finds nothing.) */
 	for (int i = 0; i < 100 && nres == 0; i++) {
 		struct pollfd p = {store_done_fd(), POLLIN, 0};
 		ck_assert_int_eq(poll(&p, 1, 20000), 1);
@@ -275,6 +276,8 @@ START_TEST(batches_grow_while_writer_busy)
 	ck_assert_int_eq(nres, 1);
 	ck_assert_uint_eq(res[0].batch, b);
 	ck_assert_uint_eq(res[0].writes, 1);
+	ck_assert_uint_eq(store_batch(), b + 1); /* still growing */
+	store_submit();
 	ck_assert_uint_eq(store_batch(), b + 2);
 	ck_assert_int_eq(store_commit(), 0);
 	ck_assert_int_eq(nres, 2);
