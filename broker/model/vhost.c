@@ -361,7 +361,8 @@ int vhost_bind(struct vhost *vh, struct bexchange *src, enum binding_dest kind, 
 	b->kind = kind;
 	b->dest = dest;
 	b->key = (char *)(b + 1);
-	memcpy(b->key, key.p, key.len);
+	if (key.len) /* an empty key may come as a NULL view */
+		memcpy(b->key, key.p, key.len);
 	b->key_len = key.len;
 	b->args = (struct bytes){args.len ? xmemdup(args.p, args.len) : NULL, args.len};
 	int rc = src->base.type->bind(&src->base, b, why);

@@ -35,7 +35,8 @@ struct queue *queue_new(struct vhost *vh, struct bytes name, struct bytes args)
 {
 	struct queue *q = xcalloc(1, sizeof *q + name.len + 1);
 	q->name = (char *)(q + 1);
-	memcpy(q->name, name.p, name.len);
+	if (name.len)
+		memcpy(q->name, name.p, name.len);
 	q->name_len = name.len;
 	q->vh = vh;
 	q->args = (struct bytes){args.len ? xmemdup(args.p, args.len) : NULL, args.len};
