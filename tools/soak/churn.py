@@ -16,7 +16,7 @@ import pika.exceptions as px
 
 import message
 import topology as T
-from worker import Worker
+from worker import KNOWN, Worker
 
 TYPES = ("direct", "fanout", "topic", "headers")
 KEYS = ("a", "b", "a.b", "a.*", "#", "c.d.e", "")
@@ -45,10 +45,13 @@ class Churn(Worker):
                     self.step(ch, epoch)
                     self.ledger.count("churn operations")
                 except px.ChannelClosedByBroker as e:
-                    self.ctx.error(self.kind, "%s %s" % (e.reply_code, e.reply_text[:60]))
-                    if e.reply_code not in (403, 404, 405, 406):
-                        self.ledger.problem("broker error", "%s: %s %s" % (
-                            self.name, e.reply_code, e.reply_text))
+                    what = "%s %s" % (e.reply_code, e.reply_text)
+                    self.ctx.error(self.kind, what[:64])
+                    known = [v for k, v in KNOWN.items() if k in what]
+                    if known:
+                        self.ledger.count("known broker bug: " + known[0])
+                    elif e.reply_code not in (403, 404, 405, 406):
+                        self.ledger.problem("broker error", "%s: %s" % (self.name, what))
                     ch = conn.channel()
                 conn.process_data_events(0)
                 self.sleep(self.rng.uniform(0, 0.05))
