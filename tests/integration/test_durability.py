@@ -16,11 +16,11 @@ import subprocess
 import time
 
 import pika
-import pika.exceptions as pe
 import pytest
 
 from support.broker import Broker, BrokerError, port_open
-from support.durable import PERSISTENT, bodies, close_quietly, get_all, kill9_restart, restart
+from support.durable import (PERSISTENT, bodies, busy_writer, drop_flood,
+                             get_all, kill9_restart, restart)
 from support.helpers import channel_error
 
 pytestmark = [pytest.mark.tern_only, pytest.mark.time_limit(60)]
@@ -562,53 +562,24 @@ def test_confirmed_survive_kill9_while_writer_busy(restartable, names):
     messages (the writer is busy committing them), and every small
     message confirmed meanwhile on another queue is there after kill -9
     right after its confirm. (Tern only: the writer thread is ours.)"""
-    import threading
     b = restartable
     q, flood = names.queue(), names.queue()
     conn = b.connect()
     ch = conn.channel()
     ch.queue_declare(q, durable=True)
-    ch.queue_declare(flood, durable=True)
     ch.confirm_delivery()
-    stop = threading.Event()
-    flooded = [0]
-
-    def flood_loop():
-        fc = b.connect()
-        fch = fc.channel()
-        body = b"f" * 32768
-        try:
-            while not stop.is_set() and flooded[0] < 2000:
-                fch.basic_publish("", flood, body, PERSISTENT)
-                flooded[0] += 1
-                if flooded[0] % 50 == 0:
-                    fc.process_data_events(0)
-        except (pe.AMQPError, OSError):
-            pass  # the broker was killed under it
-        finally:
-            close_quietly(fc)
-
-    t = threading.Thread(target=flood_loop, daemon=True)
-    t.start()
-    while flooded[0] < 200:
-        time.sleep(0.01)
-    for i in range(50):
-        ch.basic_publish("", q, b"c%d" % i, PERSISTENT)  # returns on its basic.ack
-    assert t.is_alive() or flooded[0] >= 2000
-    kill9_restart(b, conn)
-    stop.set()
-    t.join(10)
+    with busy_writer(b, flood, started=200) as flooding:
+        for i in range(50):
+            ch.basic_publish("", q, b"c%d" % i, PERSISTENT)  # returns on its basic.ack
+        assert flooding()
+        kill9_restart(b, conn)
     conn = b.connect()
     c2 = conn.channel()
     assert bodies(get_all(c2, q)) == [b"c%d" % i for i in range(50)]
     # the flood was being written meanwhile: some of it made it to disk
     assert c2.queue_declare(flood, passive=True).method.message_count > 0
-    # Leave an idle store to the next test: the flood's deletion is a
-    # long batch, and a confirm after it means it is committed.
-    c2.queue_delete(flood)
-    c2.confirm_delivery()
-    c2.basic_publish("", q, b"sync", PERSISTENT)
     conn.close()
+    drop_flood(b, flood)
 
 
 # ------------------------------------------------------------------ config

@@ -6,63 +6,11 @@ thread (store/writer.c) while the loop goes on, so each test first keeps
 that writer busy with a flood of large persistent messages from another
 connection, then kills the broker with SIGKILL right after the reply.
 (Tern only: the tests kill the broker.)"""
-import contextlib
-import threading
-
-import pika.exceptions as pe
 import pytest
 
-from support.durable import PERSISTENT, bodies, close_quietly, get_all, kill9_restart
+from support.durable import PERSISTENT, bodies, busy_writer, drop_flood, get_all, kill9_restart
 
 pytestmark = [pytest.mark.tern_only, pytest.mark.time_limit(60)]
-
-
-@contextlib.contextmanager
-def busy_writer(b, queue, started=100):
-    """A second connection publishing 32 KiB persistent messages to a
-    durable queue without confirms until the block ends (or the broker
-    dies under it); the block starts once `started` were sent."""
-    stop = threading.Event()
-    sent = [0]
-
-    def flood():
-        fc = b.connect()
-        fch = fc.channel()
-        fch.queue_declare(queue, durable=True)
-        body = b"f" * 32768
-        try:
-            while not stop.is_set() and sent[0] < 3000:
-                fch.basic_publish("", queue, body, PERSISTENT)
-                sent[0] += 1
-                if sent[0] % 50 == 0:
-                    fc.process_data_events(0)
-        except (pe.AMQPError, OSError):
-            pass  # killed under it
-        finally:
-            close_quietly(fc)
-
-    t = threading.Thread(target=flood, daemon=True)
-    t.start()
-    while sent[0] < started and t.is_alive():
-        t.join(0.01)
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join(10)
-
-
-def drop_flood(b, queue):
-    """Leaves an idle store to the next test (the flood's deletion is a long
-    batch; the confirm after it says it is committed)."""
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_delete(queue)
-    ch.confirm_delivery()
-    ch.queue_declare("sync", durable=True)
-    ch.basic_publish("", "sync", b"sync", PERSISTENT)
-    ch.queue_delete("sync")
-    conn.close()
 
 
 def test_topology_replied_is_on_disk(restartable, names):
@@ -131,23 +79,3 @@ def test_delivered_before_kill_come_back_redelivered(restartable, names, args):
     conn.close()
     drop_flood(b, flood)
 
-
-def test_clean_restart_keeps_exact_redelivered_flags(restartable, names):
-    """The watermark written ahead is taken back at a clean stop: after a
-    SIGTERM restart only the messages really delivered are redelivered."""
-    b = restartable
-    q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.confirm_delivery()
-    for i in range(20):
-        ch.basic_publish("", q, b"e%d" % i, PERSISTENT)
-    for _ in range(3):
-        assert ch.basic_get(q, auto_ack=False)[0] is not None
-    b.restart()
-    close_quietly(conn)
-    conn = b.connect()
-    back = get_all(conn.channel(), q)
-    assert [m.redelivered for m, _, _ in back] == [True] * 3 + [False] * 17
-    conn.close()

@@ -1,8 +1,12 @@
 """Helpers for the tests that restart or kill the broker and look at what
-came back (test_durability.py, test_durable_replies.py)."""
+came back (test_durability.py, test_durable_replies.py), and a flood that
+keeps the store's writer thread busy meanwhile."""
+import contextlib
 import signal
+import threading
 
 import pika
+import pika.exceptions as pe
 
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
 
@@ -46,3 +50,53 @@ def get_all(ch, queue, auto_ack=True):
 
 def bodies(msgs):
     return [b for _, _, b in msgs]
+
+
+@contextlib.contextmanager
+def busy_writer(b, queue, started=100):
+    """A second connection publishing 32 KiB persistent messages to a
+    durable queue without confirms until the block ends (or the broker
+    dies under it), so the store's writer thread is busy; the block starts
+    once `started` were sent and gets a function telling whether the
+    flood is still going."""
+    stop = threading.Event()
+    sent = [0]
+
+    def flood():
+        fc = b.connect()
+        fch = fc.channel()
+        fch.queue_declare(queue, durable=True)
+        body = b"f" * 32768
+        try:
+            while not stop.is_set() and sent[0] < 3000:
+                fch.basic_publish("", queue, body, PERSISTENT)
+                sent[0] += 1
+                if sent[0] % 50 == 0:
+                    fc.process_data_events(0)
+        except (pe.AMQPError, OSError):
+            pass  # killed under it
+        finally:
+            close_quietly(fc)
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    while sent[0] < started and t.is_alive():
+        t.join(0.01)
+    try:
+        yield lambda: t.is_alive() or sent[0] >= 3000  # still flooding (or done)
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def drop_flood(b, queue):
+    """Leaves an idle store to the next test (the flood's deletion is a long
+    batch; the confirm after it says it is committed)."""
+    conn = b.connect()
+    ch = conn.channel()
+    ch.queue_delete(queue)
+    ch.confirm_delivery()
+    ch.queue_declare("sync", durable=True)
+    ch.basic_publish("", "sync", b"sync", PERSISTENT)
+    ch.queue_delete("sync")
+    conn.close()
