@@ -54,12 +54,23 @@ static int readable(const char *prefix, const char *opt, const char *path, char 
 	return 0;
 }
 
+/* The password OpenSSL asks for, and whether it asked: only an encrypted
+ * key asks, and a wrong password shows as "bad decrypt" only when the
+ * decrypted padding fails; about 1 time in 130 it passes and the garbage
+ * fails as an ASN.1 error ("unsupported", "wrong tag"). */
+struct key_password {
+	const char *password;
+	bool asked;
+};
+
 /* Hands OpenSSL the configured password (never a terminal prompt, which
  * OpenSSL's default callback would open). */
 static int password_cb(char *buf, int size, int rwflag, void *arg)
 {
 	(void)rwflag;
-	const char *pw = arg;
+	struct key_password *kp = arg;
+	kp->asked = true;
+	const char *pw = kp->password;
 	size_t n = strlen(pw);
 	if (n > (size_t)size)
 		return 0;
@@ -132,20 +143,22 @@ static int set_identity(SSL_CTX *ctx, const struct tls_config *o, const char *pr
 		return fail(err, errlen, "%s.certfile: %s: no certificate could be read (%s)", prefix,
 			    o->certfile, tls_error_reason());
 	SSL_CTX_set_default_passwd_cb(ctx, password_cb);
-	SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o->password);
+	struct key_password kp = {o->password, false};
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, &kp);
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
 		const char *why = tls_error_reason();
 		if (strstr(why, "mismatch"))
 			return fail(err, errlen, "%s.%s: %s: the key does not match %s.certfile %s",
 				    prefix, keyopt, key, prefix, o->certfile);
-		if (strstr(why, "decrypt") || strstr(why, "password"))
+		if (kp.asked || strstr(why, "decrypt") || strstr(why, "password"))
 			return fail(err, errlen, "%s.%s: %s: the key does not decrypt (%s; %s %s.password)",
 				    prefix, keyopt, key, why,
 				    *o->password ? "check" : "an encrypted key needs", prefix);
 		return fail(err, errlen, "%s.%s: %s: no private key could be read (%s)", prefix, keyopt,
 			    key, why);
 	}
-	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL); /* o->password may be freed */
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL); /* kp is on this stack */
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return fail(err, errlen, "%s.%s: %s: the key does not match %s.certfile %s", prefix,
 			    keyopt, key, prefix, o->certfile);

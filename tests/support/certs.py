@@ -12,6 +12,9 @@ make(dirpath) -> Certs, whose attributes are file paths:
   rogue_ca                   a second CA, which the broker does not trust
   rogue, rogue_key           CN=certuser, signed by rogue_ca: must be refused
 
+padding_passes(key, password, wrong, out) writes a copy of an encrypted key
+that the wrong password decrypts without a padding error (see there).
+
 Keys are RSA 2048 (quick to make, and every client takes them). Certificates
 are valid from an hour ago for two days.
 """
@@ -78,3 +81,21 @@ def make(d):
     _signed(d, "nobody", "ca", "/CN=nobody")
     _signed(d, "rogue", "rogue_ca", "/CN=certuser")
     return Certs(d)
+
+
+def padding_passes(key, password, wrong, out, tries=4000):
+    """Re-encrypts key (PEM, encrypted with password) to out until reading
+    it with the wrong password fails with something other than "bad
+    decrypt": about 1 encryption in 130 decrypts to a valid CBC padding
+    under a wrong password, and the garbage then fails as an ASN.1 error
+    ("unsupported", "wrong tag"). A broker or client must still call that
+    a key that does not decrypt. Returns OpenSSL's error for it."""
+    for _ in range(tries):
+        _openssl("pkcs8", "-topk8", "-in", key, "-passin", "pass:" + password,
+                 "-passout", "pass:" + password, "-out", out, cwd=os.path.dirname(out))
+        r = subprocess.run(("openssl", "pkey", "-in", out, "-passin", "pass:" + wrong, "-noout"),
+                           capture_output=True, text=True)
+        assert r.returncode != 0, r
+        if "bad decrypt" not in r.stderr:
+            return r.stderr
+    raise RuntimeError("no encryption of %s passed the padding check in %d tries" % (key, tries))
