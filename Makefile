@@ -25,7 +25,7 @@ ifeq ($(SANITIZE),1)
 BUILD := build/san
 endif
 
-PKGS := libevent libevent_openssl openssl jansson sqlite3 libpcre2-8
+PKGS := libevent libevent_openssl openssl jansson sqlite3 libpcre2-8 raft libuv
 # Asked of pkg-config once, on first use: by then `deps` has run.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)

@@ -9,6 +9,10 @@
 
 #include "store/store.h"
 
+/* Recovery reports every entry redelivered (a promoted cluster member:
+ * the old leader may have delivered any of them without its mark reaching
+ * the log, and the flag means "may have been delivered before"). */
+extern bool sql_recover_redelivered;
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen);
 void sql_close(void);
 const char *sql_error(void);
