@@ -205,8 +205,16 @@ static void apply_entry(struct job *j)
 		pthread_mutex_unlock(&mu);
 		return; /* the file has it: applied before a restart */
 	}
-	if (entry_read(j->data, j->len, &h, &b, err, sizeof err) < 0)
+	if (entry_read(j->data, j->len, &h, &b, err, sizeof err) < 0) {
+		char path[700];
+		snprintf(path, sizeof path, "%s/bad-entry-%llu", dir, (unsigned long long)j->index);
+		FILE *f = fopen(path, "wb");
+		if (f) {
+			fwrite(j->data, 1, j->len, f);
+			fclose(f);
+		}
 		fatal("cannot read a committed entry", err);
+	}
 	add_applied(&b, j->index);
 	pthread_mutex_lock(&sql_mu);
 	writer_run(&b);

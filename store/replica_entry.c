@@ -29,6 +29,12 @@ static uint64_t get(const uint8_t **p, int n)
 	return v;
 }
 
+/* Entries are padded with zeros to a multiple of 8 bytes: libraft 0.15
+ * pads each entry of a batch to 8 bytes on disk and on the wire, and a
+ * follower that received a batch of entries of other sizes (a catch-up
+ * after a restart) was handed buffers that started mid-entry. */
+#define PAD(n) (((n) + 7) & ~(size_t)7)
+
 size_t entry_size(const struct batch *b)
 {
 	size_t n = HEADER;
@@ -40,7 +46,7 @@ size_t entry_size(const struct batch *b)
 		for (int k = 0; k < NSTR; k++)
 			n += o->len[k];
 	}
-	return n;
+	return PAD(n);
 }
 
 void entry_write(const struct batch *b, unsigned node, uint64_t nonce, uint8_t *buf)
@@ -69,6 +75,7 @@ void entry_write(const struct batch *b, unsigned node, uint64_t nonce, uint8_t *
 			p += o->len[k];
 		}
 	}
+	memset(p, 0, (size_t)(buf + entry_size(b) - p));
 }
 
 int entry_read(const uint8_t *buf, size_t len, struct entry_header *h, struct batch *out,
@@ -122,8 +129,12 @@ int entry_read(const uint8_t *buf, size_t len, struct entry_header *h, struct ba
 		out->nops++;
 		out->live++;
 	}
-	if (p == end)
+	if (end - p < 8 && (size_t)(end - buf) == PAD((size_t)(p - buf))) {
+		for (; p < end; p++)
+			if (*p)
+				goto bad;
 		return 0;
+	}
 bad:
 	snprintf(err, errlen, "log entry of %zu bytes is malformed", len);
 	entry_free(out);
