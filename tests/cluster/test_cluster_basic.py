@@ -123,3 +123,26 @@ def test_topology_survives_failover(cluster):
     c = pika.BlockingConnection(pika.ConnectionParameters(
         "127.0.0.1", new.amqp, credentials=pika.PlainCredentials("alice", "pw")))
     c.close()
+
+
+def test_ternctl_cluster_status(cluster):
+    import os
+    import subprocess
+    from support.cluster import TERND
+    ternctl = os.environ.get("TERNCTL", os.path.join(os.path.dirname(TERND), "ternctl"))
+    leader = cluster.wait_leader()
+    f = [n for n in cluster.nodes if n is not leader][0]
+    wait_for(lambda: f.me()["state"] == "follower", "a follower")
+    for n in (leader, f):
+        out = subprocess.run([ternctl, "--url", "http://127.0.0.1:%d" % n.mgmt, "cluster", "status"],
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert ("node %d is %s" % (n.id, "leader" if n is leader else "follower")) in lines[0], lines
+        rows = [l for l in lines if l.split() and l.split()[0] in ("1", "2", "3")]
+        assert len(rows) == 3, out.stdout
+        lead = [r for r in rows if " leader" in r]
+        assert len(lead) == 1 and lead[0].split()[0] == str(leader.id), out.stdout
+        assert all(m.amqp_address in out.stdout for m in cluster.nodes)
+    # on the leader every lag is known and, at rest, 0
+    wait_for(lambda: all(m["lag"] == 0 for m in leader.api("nodes")), "lag 0 everywhere")
