@@ -71,7 +71,8 @@ void entry_write(const struct batch *b, unsigned node, uint64_t nonce, uint8_t *
 		for (int k = 0; k < NSTR; k++)
 			p = put(p, o->len[k], 4);
 		for (int k = 0; k < NSTR; k++) {
-			memcpy(p, b->data + o->off[k], o->len[k]);
+			if (o->len[k]) /* a batch without strings has no data buffer */
+				memcpy(p, b->data + o->off[k], o->len[k]);
 			p += o->len[k];
 		}
 	}
