@@ -283,9 +283,9 @@ void store_poll(void)
 	uint64_t n;
 	ssize_t got = read(efd, &n, sizeof n);
 	(void)got; /* EAGAIN: a drain collected it already */
+	struct batch *b = collect(false);
 	if (replica_on())
 		replica_poll(); /* a role change comes through the same eventfd */
-	struct batch *b = collect(false);
 	if (!b)
 		return;
 	/* The next batch is not handed over here but by the caller's

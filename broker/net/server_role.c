@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "broker/core/config.h"
 #include "broker/core/log.h"
 #include "broker/net/conn.h"
@@ -34,8 +36,23 @@ static _Noreturn void reexec(const char *why)
 	_exit(1);
 }
 
+#define DEMOTE_DELAY_MS 100
+static char demote_why[160];
+static struct event *demote_timer;
+
+static void demote(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	conn_close_all(demote_why);
+	reexec(demote_why + 13);
+}
+
 static void on_role(enum store_role role, const char *where)
 {
+	if (demote_timer)
+		return; /* on its way out: the re-exec decides anew */
 	if (role == STORE_HERE && !serving) {
 		log_info("cluster: node %lld leads; recovering the stored state",
 			 (long long)cfg.cluster_node_id);
@@ -46,13 +63,18 @@ static void on_role(enum store_role role, const char *where)
 		return;
 	}
 	if (serving && role != STORE_HERE) {
-		char why[160];
 		if (where)
-			snprintf(why, sizeof why, "NOT_LEADER - leadership lost; the leader is %s", where);
+			snprintf(demote_why, sizeof demote_why,
+				 "NOT_LEADER - leadership lost; the leader is %s", where);
 		else
-			snprintf(why, sizeof why, "NOT_LEADER - leadership lost; no leader elected yet");
-		conn_close_all(why);
-		reexec(why + 13);
+			snprintf(demote_why, sizeof demote_why,
+				 "NOT_LEADER - leadership lost; no leader elected yet");
+		/* A few turns first: the nacks of the batches that failed with
+		 * the leadership go out before the connections close. */
+		demote_timer = evtimer_new(server_base, demote, NULL);
+		struct timeval tv = {0, DEMOTE_DELAY_MS * 1000};
+		evtimer_add(demote_timer, &tv);
+		return;
 	}
 	if (role == STORE_ELSEWHERE)
 		log_info("cluster: node %lld follows; the leader's clients go to %s",

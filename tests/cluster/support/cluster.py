@@ -108,7 +108,11 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=3, election_timeout=300, heartbeat=50):
+    def __init__(self, workdir, n=3, election_timeout=None, heartbeat=None):
+        # Short timeouts keep the tests quick; CLUSTER_ELECTION_TIMEOUT
+        # and CLUSTER_HEARTBEAT measure with other ones (the default is 1000/100).
+        election_timeout = election_timeout or int(os.environ.get("CLUSTER_ELECTION_TIMEOUT", "300"))
+        heartbeat = heartbeat or int(os.environ.get("CLUSTER_HEARTBEAT", "50"))
         self.workdir = workdir
         ports = free_ports(3 * n)
         self.nodes = [Node(self, i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2])
