@@ -37,6 +37,7 @@ from support.cluster import TERND, Cluster, free_ports, wait_for  # noqa: E402
 
 TERNPERF = os.path.join(os.path.dirname(TERND), "ternperf")
 S3 = ["-x", "1", "-y", "1", "-s", "16", "-f", "-c", "100", "--auto-delete", "false"]
+S3K = ["-x", "1", "-y", "0", "-s", "16", "-f", "-c", "100", "--auto-delete", "false"]
 
 
 def ternperf(uri, args, queue, secs=None, extra=()):
@@ -70,36 +71,40 @@ def single_node(workdir):
 
 
 def run_s3(a):
+    """S3 and S3k (no consumer: every message written, and replicated)."""
     work = tempfile.mkdtemp(prefix="cluster-bench-")
     c = Cluster(work)
     c.start()
     single, single_uri = single_node(work)
-    rates = {"cluster": [], "single": [], "rabbitmq-quorum": []}
+    targets = ("cluster", "single", "rabbitmq-quorum")
+    rates = {(sc, t): [] for sc in ("S3", "S3k") for t in targets}
     try:
         leader = c.wait_leader()
-        cluster_uri = "amqp://guest:guest@%s/" % leader.amqp_address
+        uris = {"cluster": "amqp://guest:guest@%s/" % leader.amqp_address, "single": single_uri,
+                "rabbitmq-quorum": "amqp://guest:guest@127.0.0.1:5672/"}
         for r in range(a.rounds):
-            for name, uri, extra in (("cluster", cluster_uri, ()), ("single", single_uri, ()),
-                                     ("rabbitmq-quorum", "amqp://guest:guest@127.0.0.1:5672/",
-                                      ("--queue-type", "quorum"))):
-                res = ternperf(uri, S3, "cluster-bench-s3", a.secs,
-                               extra + ("--cleanup", "--drain", "5"))
-                rate = res.get("confirmed_per_s", 0)
-                p50 = res.get("confirm_latency_us", {}).get("p50")
-                rates[name].append(rate)
-                print(json.dumps({"test": "s3", "round": r, "target": name, "confirmed_per_s": rate,
-                                  "confirm_p50_us": p50, "load": round(load(), 2)}), flush=True)
+            for sc, args in (("S3", S3), ("S3k", S3K)):
+                for t in targets:
+                    extra = ("--queue-type", "quorum") if t == "rabbitmq-quorum" else ()
+                    res = ternperf(uris[t], args, "cluster-bench-" + sc.lower(), a.secs,
+                                   extra + ("--cleanup", "--drain", "5"))
+                    rate = res.get("confirmed_per_s", 0)
+                    p50 = res.get("confirm_latency_us", {}).get("p50")
+                    rates[(sc, t)].append(rate)
+                    print(json.dumps({"test": sc, "round": r, "target": t, "confirmed_per_s": rate,
+                                      "confirm_p50_us": p50, "load": round(load(), 2)}),
+                          flush=True)
     finally:
         single.send_signal(signal.SIGTERM)
         single.wait(timeout=20)
         c.stop()
-    for name, v in rates.items():
-        print("%-16s %s  median %.0f msg/s" % (name, " ".join("%.0f" % x for x in v),
-                                             sorted(v)[len(v) // 2]))
-    for r in range(a.rounds):
-        print("round %d: cluster/single %.2f, cluster/rabbitmq-quorum %.2f" % (
-            r, rates["cluster"][r] / rates["single"][r],
-            rates["cluster"][r] / rates["rabbitmq-quorum"][r]))
+    for (sc, t), v in rates.items():
+        print("%-4s %-16s %s" % (sc, t, " ".join("%.0f" % x for x in v)))
+    for sc in ("S3", "S3k"):
+        for r in range(a.rounds):
+            cl, si, rq = (rates[(sc, t)][r] for t in targets)
+            print("%s round %d: cluster/single %.2f, cluster/rabbitmq-quorum %.1f" % (
+                sc, r, cl / si, cl / rq))
 
 
 def run_failover(a):
