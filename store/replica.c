@@ -283,7 +283,8 @@ static struct raft_io io;
 static struct raft_fsm fsm;
 static struct raft raft;
 static struct raft_barrier barrier_req;
-static bool barrier_pending;
+static bool barrier_pending; /* a barrier for this term is on its way */
+static bool promote_queued;  /* and committed: the promotion is queued */
 
 struct proposal {
 	struct raft_apply req;
@@ -364,8 +365,10 @@ static void barrier_cb(struct raft_barrier *req, int status)
 {
 	(void)req;
 	barrier_pending = false;
-	if (status == 0)
+	if (status == 0) {
+		promote_queued = true;
 		push_job(new_job(JOB_PROMOTE)); /* behind every committed entry */
+	}
 }
 
 static const char *amqp_of(unsigned id)
@@ -433,10 +436,14 @@ static void poll_cb(uv_timer_t *t)
 		set_role(STORE_NOWHERE, NULL);
 	update_status(st, (unsigned)lid);
 	pthread_mutex_unlock(&mu);
-	if (leading && !was_leading && !barrier_pending) {
+	if (!leading)
+		promote_queued = false;
+	/* A new leader commits a barrier, then promotes; a barrier that
+	 * failed while this node still leads is tried again. */
+	if (leading && !promote_queued && !barrier_pending) {
 		barrier_pending = true;
 		if (raft_barrier(&raft, &barrier_req, barrier_cb) != 0)
-			barrier_pending = false; /* tried again at the next change */
+			barrier_pending = false; /* again at the next poll */
 	}
 }
 

@@ -2,6 +2,7 @@
  * cannot say whether this node is among the members, or whether two
  * members share an address), and handed to the store. Each error names the
  * file, the line of the key at fault and the problem, as config_load's do. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +72,23 @@ static long member_id(const char *key)
 	return *key && !*end && id >= 1 && id <= 255 ? id : 0;
 }
 
-static bool host_port(const char *v)
+/* A host (name or address) and a port: what followers name to clients. */
+static bool any_host_port(const char *v)
 {
 	char host[256];
 	int64_t port;
 	return config_listener_parse(v, host, sizeof host, &port) == 0 && *host;
+}
+
+/* An IPv4 address and a port: libraft 0.15's TCP transport takes no
+ * names and no IPv6. */
+static bool host_port(const char *v)
+{
+	char host[256];
+	int64_t port;
+	struct in_addr a;
+	return config_listener_parse(v, host, sizeof host, &port) == 0 &&
+	       inet_pton(AF_INET, host, &a) == 1;
 }
 
 int config_cluster_check(const char *path, char *err, size_t errlen)
@@ -93,7 +106,7 @@ int config_cluster_check(const char *path, char *err, size_t errlen)
 			return fail(err, errlen, path, line, NODES ".%s: the member id must be 1 to 255%s",
 				    n->keys[i], "");
 		if (!host_port(n->vals[i]))
-			return fail(err, errlen, path, line, NODES ".%s: '%s' is not host:port",
+			return fail(err, errlen, path, line, NODES ".%s: '%s' is not IPv4-address:port",
 				    n->keys[i], n->vals[i]);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(n->vals[i], n->vals[j]))
@@ -124,13 +137,13 @@ int config_cluster_check(const char *path, char *err, size_t errlen)
 		if (!member)
 			return fail(err, errlen, path, line, AMQP ".%s: %s is not a member id", a->keys[j],
 				    a->keys[j]);
-		if (!host_port(a->vals[j]))
+		if (!any_host_port(a->vals[j]))
 			return fail(err, errlen, path, line, AMQP ".%s: '%s' is not host:port",
 				    a->keys[j], a->vals[j]);
 	}
 	if (*cfg.cluster_listen && !host_port(cfg.cluster_listen))
 		return fail(err, errlen, path, line_of("cluster.listen", NULL),
-			    "cluster.listen: '%s' is not host:port%s", cfg.cluster_listen, "");
+			    "cluster.listen: '%s' is not IPv4-address:port%s", cfg.cluster_listen, "");
 	if (cfg.cluster_heartbeat_interval >= cfg.cluster_election_timeout) {
 		int line = line_of("cluster.heartbeat_interval", NULL);
 		return fail(err, errlen, path, line ? line : line_of("cluster.election_timeout", NULL),

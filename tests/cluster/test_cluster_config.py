@@ -36,12 +36,16 @@ def start(tmp_path, lines, timeout=10):
     (["cluster.node_id = 1"] + GOOD + ["cluster.amqp_address.7 = 127.0.0.1:1"], 8,
      "7 is not a member id"),
     (["cluster.node_id = 1"] + GOOD[:1] + ["cluster_formation.classic_config.nodes.2 = rabbit@h"]
-     + GOOD[2:], 3, "'rabbit@h' is not host:port"),
+     + GOOD[2:], 3, "'rabbit@h' is not IPv4-address:port"),
     (["cluster.node_id = 1"] + GOOD + ["cluster.election_timeout = 100",
                                         "cluster.heartbeat_interval = 100"], 9,
      "heartbeat_interval must be below cluster.election_timeout"),
-    (["cluster.node_id = 1", "cluster.listen = nowhere"] + GOOD, 2, "'nowhere' is not host:port"),
+    (["cluster.node_id = 1", "cluster.listen = nowhere"] + GOOD, 2, "'nowhere' is not IPv4-address:port"),
     (["cluster_partition_handling = autoheal"], 1, "is not one of pause_minority"),
+    (["cluster.node_id = 1"] + GOOD[:1] + ["cluster_formation.classic_config.nodes.2 = [::1]:25002"]
+     + GOOD[2:], 3, "'[::1]:25002' is not IPv4-address:port"),
+    (["cluster.node_id = 1"] + GOOD + ["cluster.amqp_address.2 = 5602"], 8,
+     "cluster.amqp_address.2: '5602' is not host:port"),
 ])
 def test_bad_cluster_config_is_refused(tmp_path, lines, line, text):
     rc, err, conf = start(tmp_path, lines)
