@@ -23,8 +23,9 @@
  * NOWHERE. The caller hears of changes through the writer's eventfd
  * (store_poll -> replica_poll -> the store_on_role callback).
  *
- * Not built yet: snapshots (the log is kept whole, and a member that was
- * away replays it from where its file stopped). */
+ * Snapshots (every cluster.snapshot_threshold entries) are the file
+ * itself, copied with VACUUM INTO; a member too far behind for the log the
+ * leader kept installs one and replays the rest. */
 #include <errno.h>
 #include <pthread.h>
 #include <raft.h>
@@ -46,7 +47,7 @@
 
 /* ---- configuration (store_cluster) ---- */
 static bool on;
-static unsigned self, nmembers, election_ms, heartbeat_ms;
+static unsigned self, nmembers, election_ms, heartbeat_ms, snap_threshold, snap_trailing;
 static struct {
 	unsigned id;
 	char raft[64], amqp[64];
@@ -64,6 +65,8 @@ void store_cluster(const struct store_cluster *c)
 	self = c->self;
 	election_ms = c->election_timeout;
 	heartbeat_ms = c->heartbeat_interval;
+	snap_threshold = c->snapshot_threshold ? c->snapshot_threshold : 1024;
+	snap_trailing = c->snapshot_trailing;
 	nmembers = c->n < STORE_MAX_MEMBERS ? c->n : STORE_MAX_MEMBERS;
 	for (unsigned i = 0; i < nmembers; i++) {
 		members[i].id = c->members[i].id;
@@ -78,6 +81,8 @@ void store_cluster(const struct store_cluster *c)
 /* ---- state shared by the threads, under mu ---- */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static bool applying; /* the apply thread holds a job */
 static struct batch *proposed; /* handed over, not yet proposed */
 static struct batch *inflight; /* proposed or applying, not yet finished */
 static enum store_role role = STORE_NOWHERE; /* as the threads see it */
@@ -255,12 +260,16 @@ static void *apply_main(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&mu);
+		applying = false;
+		if (!jobs)
+			pthread_cond_broadcast(&idle_cond);
 		while (!jobs)
 			pthread_cond_wait(&jobs_cond, &mu);
 		struct job *j = jobs;
 		jobs = j->next;
 		if (!jobs)
 			jobs_tail = &jobs;
+		applying = true;
 		pthread_mutex_unlock(&mu);
 		enum job_kind k = j->kind;
 		if (k == JOB_ENTRY)
@@ -306,19 +315,115 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **r
 	return 0;
 }
 
+/* Until the apply thread has applied every committed entry queued. */
+static void wait_applied(void)
+{
+	pthread_mutex_lock(&mu);
+	while (jobs || applying)
+		pthread_cond_wait(&idle_cond, &mu);
+	pthread_mutex_unlock(&mu);
+}
+
+/* Records the index in the file, in a transaction of its own. */
+static void mark_applied(uint64_t index)
+{
+	struct batch b = {0};
+	add_applied(&b, index);
+	writer_run(&b);
+	if (b.failed)
+		fatal("recording the applied index", b.error);
+	entry_free(&b);
+}
+
+/* A snapshot is the file as of raft's last applied index: the index (8
+ * bytes, little-endian) and a VACUUM INTO copy. It runs on the replication
+ * thread and holds it for the copy (libraft 0.15's synchronous snapshot;
+ * cluster.snapshot_threshold keeps it rare). */
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 {
 	(void)f;
-	(void)bufs;
-	(void)n;
-	return RAFT_NOTFOUND; /* not built yet: the threshold is never reached */
+	wait_applied();
+	uint64_t index = raft_last_applied(&raft);
+	char path[600];
+	snprintf(path, sizeof path, "%s/raft-snapshot.db", dir);
+	unlink(path);
+	pthread_mutex_lock(&sql_mu);
+	int rc = sql_copy_into(path);
+	pthread_mutex_unlock(&sql_mu);
+	FILE *fp = rc == 0 ? fopen(path, "rb") : NULL;
+	if (!fp) {
+		fprintf(stderr, "ternd: replication: snapshot: %s\n", rc ? sql_error() : strerror(errno));
+		unlink(path);
+		return RAFT_IOERR;
+	}
+	fseek(fp, 0, SEEK_END);
+	long size = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	uint8_t *base = raft_malloc((size_t)size + 8);
+	*bufs = raft_malloc(sizeof **bufs);
+	if (!base || !*bufs || size < 0 || fread(base + 8, 1, (size_t)size, fp) != (size_t)size) {
+		fclose(fp);
+		unlink(path);
+		raft_free(base);
+		raft_free(*bufs);
+		return RAFT_IOERR;
+	}
+	fclose(fp);
+	unlink(path);
+	for (int i = 0; i < 8; i++)
+		base[i] = (uint8_t)(index >> (8 * i));
+	(*bufs)[0].base = base;
+	(*bufs)[0].len = (size_t)size + 8;
+	*n = 1;
+	return 0;
 }
 
+/* Installs a snapshot: the file replaced by the copy, reopened. At start
+ * libraft restores the last snapshot too: a file that already holds that
+ * index or more is kept (its entries after it are skipped as applied). */
 static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 {
 	(void)f;
-	(void)buf;
-	return RAFT_NOTFOUND;
+	const uint8_t *p = buf->base;
+	if (buf->len < 8)
+		return RAFT_MALFORMED;
+	uint64_t index = 0;
+	for (int i = 0; i < 8; i++)
+		index |= (uint64_t)p[i] << (8 * i);
+	wait_applied();
+	if (index <= applied_index) {
+		raft_free(buf->base);
+		return 0;
+	}
+	char tmp[600], db[600], side[620];
+	snprintf(tmp, sizeof tmp, "%s/tern.db.restore", dir);
+	snprintf(db, sizeof db, "%s/tern.db", dir);
+	FILE *fp = fopen(tmp, "wb");
+	if (!fp || fwrite(p + 8, 1, buf->len - 8, fp) != buf->len - 8 || fflush(fp) ||
+	    fsync(fileno(fp))) {
+		if (fp)
+			fclose(fp);
+		return RAFT_IOERR;
+	}
+	fclose(fp);
+	char err[512];
+	pthread_mutex_lock(&sql_mu);
+	sql_close();
+	snprintf(side, sizeof side, "%s-wal", db);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", db);
+	unlink(side);
+	if (rename(tmp, db) < 0 || sql_open(dir, STORE_NORMAL, err, sizeof err) < 0)
+		fatal("installing a snapshot", errno ? strerror(errno) : err);
+	mark_applied(index);
+	pthread_mutex_unlock(&sql_mu);
+	applied_at_open = index;
+	applied_since_open = true;
+	pthread_mutex_lock(&mu);
+	applied_index = index;
+	pthread_mutex_unlock(&mu);
+	raft_free(buf->base);
+	return 0;
 }
 
 static void applied_cb(struct raft_apply *req, int status, void *result)
@@ -581,7 +686,8 @@ static int start_raft(char *err, size_t errlen)
 	}
 	raft_set_election_timeout(&raft, election_ms);
 	raft_set_heartbeat_timeout(&raft, heartbeat_ms);
-	raft_set_snapshot_threshold(&raft, ~0u); /* no snapshots yet */
+	raft_set_snapshot_threshold(&raft, snap_threshold);
+	raft_set_snapshot_trailing(&raft, snap_trailing);
 	raft_set_pre_vote(&raft, true);
 	raft_uv_set_connect_retry_delay(&io, 50);
 	if ((rv = raft_start(&raft)) != 0) {

@@ -260,6 +260,14 @@ fail:
 	return -1;
 }
 
+int sql_copy_into(const char *path)
+{
+	char *q = sqlite3_mprintf("VACUUM INTO %Q", path);
+	int rc = q ? exec(q) : -1;
+	sqlite3_free(q);
+	return rc;
+}
+
 void sql_close(void)
 {
 	if (!db)

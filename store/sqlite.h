@@ -15,6 +15,9 @@
 extern bool sql_recover_redelivered;
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen);
 void sql_close(void);
+/* A consistent copy of the file at path (VACUUM INTO), outside a
+ * transaction: a cluster member's snapshot. */
+int sql_copy_into(const char *path);
 const char *sql_error(void);
 /* Commits the open transaction; -1 after rolling it back. */
 int sql_commit(void);

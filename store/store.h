@@ -224,6 +224,7 @@ struct store_cluster {
 	const char *listen; /* host:port this member's replication binds */
 	const char *name;
 	unsigned election_timeout, heartbeat_interval; /* ms */
+	unsigned snapshot_threshold, snapshot_trailing; /* log entries */
 	const struct store_member *members;
 	unsigned n;
 };

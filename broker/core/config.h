@@ -78,6 +78,7 @@ struct config {
 	struct cfg_list cluster_nodes; /* cluster_formation.classic_config.nodes.ID = host:port */
 	struct cfg_list cluster_amqp;  /* cluster.amqp_address.ID = host:port */
 	int64_t cluster_election_timeout, cluster_heartbeat_interval; /* ms */
+	int64_t cluster_snapshot_threshold, cluster_snapshot_trailing; /* log entries */
 	char *cluster_name;
 	int64_t cluster_partition_handling; /* 0: pause_minority, the only one */
 };

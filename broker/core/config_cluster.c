@@ -164,6 +164,8 @@ void config_cluster_apply(void)
 		.name = cfg.cluster_name,
 		.election_timeout = (unsigned)cfg.cluster_election_timeout,
 		.heartbeat_interval = (unsigned)cfg.cluster_heartbeat_interval,
+		.snapshot_threshold = (unsigned)cfg.cluster_snapshot_threshold,
+		.snapshot_trailing = (unsigned)cfg.cluster_snapshot_trailing,
 		.members = members,
 	};
 	for (size_t i = 0; i < cfg.cluster_nodes.n && c.n < STORE_MAX_MEMBERS; i++) {

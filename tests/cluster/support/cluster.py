@@ -108,7 +108,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=3, election_timeout=None, heartbeat=None):
+    def __init__(self, workdir, n=3, election_timeout=None, heartbeat=None, extra=()):
         # Short timeouts keep the tests quick; CLUSTER_ELECTION_TIMEOUT
         # and CLUSTER_HEARTBEAT measure with other ones (the default is 1000/100).
         election_timeout = election_timeout or int(os.environ.get("CLUSTER_ELECTION_TIMEOUT", "300"))
@@ -119,7 +119,7 @@ class Cluster:
                       for i in range(n)]
         lines = ["cluster_name = test",
                  "cluster.election_timeout = %d" % election_timeout,
-                 "cluster.heartbeat_interval = %d" % heartbeat]
+                 "cluster.heartbeat_interval = %d" % heartbeat] + list(extra)
         for nd in self.nodes:
             lines.append("cluster_formation.classic_config.nodes.%d = 127.0.0.1:%d" % (nd.id, nd.raft))
             lines.append("cluster.amqp_address.%d = %s" % (nd.id, nd.amqp_address))
