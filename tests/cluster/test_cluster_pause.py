@@ -52,3 +52,51 @@ def test_paused_leader_demotes_and_loses_nothing(cluster):
     assert not lost, "%d confirmed ids lost, first %r" % (len(lost), lost[:5])
     print("pause: %d confirmed at the stop, %d after SIGCONT, %d nacked; new leader serving "
           "%.2f s after SIGSTOP" % (at_stop, len(pub.confirmed) - at_stop, len(pub.nacked), took))
+
+
+def test_leader_without_a_majority_steps_down(cluster):
+    """Both followers stopped: the leader hears from no majority, so libraft
+    steps it down after an election timeout; it demotes (re-exec) and
+    refuses clients with 320 'no leader' while alone; nothing it confirmed
+    before is lost once the followers are back."""
+    import pika
+    leader = cluster.wait_leader()
+    c = leader.connect()
+    ch = c.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("minority", durable=True)
+    for i in range(100):
+        ch.basic_publish("", "minority", b"%d" % i, pika.BasicProperties(delivery_mode=2))
+    followers = [n for n in cluster.nodes if n is not leader]
+    for f in followers:
+        cluster.sigstop(f)
+    # a publish now cannot be confirmed: nacked, or the connection closes
+    confirmed_alone = True
+    try:
+        ch.basic_publish("", "minority", b"alone", pika.BasicProperties(delivery_mode=2))
+    except (pika.exceptions.NackError, pika.exceptions.AMQPError):
+        confirmed_alone = False
+    assert not confirmed_alone, "a lone leader confirmed a publish"
+    wait_for(lambda: leader.me()["state"] != "leader", "the lone leader to step down")
+    wait_for(lambda: "no leader elected yet" in refused_text(leader), "the 320 'no leader'")
+    for f in followers:
+        cluster.sigcont(f)
+    new = cluster.wait_leader()
+    c = new.connect()
+    ch = c.channel()
+    got = set()
+    while True:
+        m, _, body = ch.basic_get("minority", auto_ack=True)
+        if m is None:
+            break
+        got.add(body)
+    c.close()
+    assert {b"%d" % i for i in range(100)} <= got
+
+
+def refused_text(node):
+    try:
+        node.connect().close()
+    except Exception as e:
+        return str(e)
+    return ""
