@@ -144,8 +144,8 @@ check-api: $(TERND)
 
 # Three ternd forming a cluster per test (tests/cluster; CLUSTER_ROUNDS=20
 # for the failover test's long form).
-check-cluster: $(TERND)
-	@cd tests/cluster && TERND=$(abspath $(TERND)) $(PYTHON) -m pytest -q .
+check-cluster: $(TERND) $(BUILD)/ternctl
+	@cd tests/cluster && TERND=$(abspath $(TERND)) TERNCTL=$(abspath $(BUILD)/ternctl) $(PYTHON) -m pytest -q .
 
 # The page in headless Chromium (Debian's), driven by Playwright from npm.
 check-browser: $(TERND)
