@@ -65,6 +65,7 @@ class Node:
         self.log_path = os.path.join(cluster.workdir, "n%d.log" % nid)
         self.proc = None
         self.stopped = False  # SIGSTOPped
+        self.killed = False   # by kill9: its exit is ours
         os.makedirs(self.dir, exist_ok=True)
 
     @property
@@ -80,7 +81,7 @@ class Node:
              "--prometheus-port", "0", "--log-level", "info"],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        self.stopped = False
+        self.stopped = self.killed = False
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -153,6 +154,7 @@ class Cluster:
         return wait_for(lambda: self.leader_now(among), "a leader that serves", timeout)
 
     def kill9(self, nd):
+        nd.killed = True
         nd.proc.send_signal(signal.SIGKILL)
         nd.proc.wait(timeout=10)
 
@@ -180,7 +182,12 @@ class Cluster:
 
     def stop(self):
         """SIGTERM (SIGCONT first for a stopped node), SIGKILL after a deadline;
-        returns the sanitizer lines found in the logs."""
+        returns the sanitizer lines found in the logs, and a line for each
+        node that had died by itself (a crash, an abort) or would not stop."""
+        bad = []
+        for nd in self.nodes:
+            if nd.proc is not None and not nd.alive() and not nd.killed:
+                bad.append("n%d exited by itself with status %d" % (nd.id, nd.proc.returncode))
         for nd in self.nodes:
             if nd.alive():
                 if nd.stopped:
@@ -192,9 +199,9 @@ class Cluster:
             try:
                 nd.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
+                bad.append("n%d did not stop within 15 s of SIGTERM" % nd.id)
                 nd.proc.kill()
                 nd.proc.wait()
-        bad = []
         for nd in self.nodes:
             if os.path.exists(nd.log_path):
                 bad += ["n%d: %s" % (nd.id, l) for l in nd.log().splitlines()
