@@ -8,7 +8,10 @@
  * A dequeue of an entry whose enqueue is still in the pending batch
  * cancels both (and the message row of a shared message that no live
  * entry of the batch uses any more): a message consumed and acked before
- * its batch was handed over is never written.
+ * its batch was handed over is never written. A dequeue of an entry in
+ * the batch the writer has cannot take it out (the thread is writing it),
+ * but reports its tag all the same (store_last_uncommitted), so the
+ * publish it belongs to need not wait for that commit.
  *
  * Reads (paged-out messages, scans, counts) drain first: they hand the
  * pending batch over and wait until the writer is idle, then run on the
