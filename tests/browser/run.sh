@@ -13,9 +13,8 @@ case $ternd in /*) ;; *) ternd=$root/$ternd ;; esac
 tmp=$(mktemp -d /tmp/tern-browser.XXXXXX)
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 amqp=$(port); http=$(port)
-# Prometheus off: its default port (15692) may be another broker's here.
-"$ternd" --bind 127.0.0.1 --port "$amqp" --management-port "$http" --data-dir "$tmp/data" \
-	--prometheus-port 0 >"$tmp/ternd.log" 2>&1 &
+"$ternd" --bind 127.0.0.1 --port "$amqp" --management-port "$http" --prometheus-port 0 --data-dir "$tmp/data" \
+	>"$tmp/ternd.log" 2>&1 &
 pid=$!
 i=0
 until /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1',$http),0.2)" 2>/dev/null; do
