@@ -32,12 +32,16 @@ struct op {
 	uint64_t len[NSTR];
 };
 
+struct slot; /* writer.c's cancel index */
+
 struct batch {
 	uint64_t no;
 	struct op *ops;
 	size_t nops, cap, live; /* live: not cancelled */
 	uint8_t *data;
 	size_t used, data_cap;
+	struct slot *slots;     /* the loop's index of this batch (writer.c) */
+	size_t index_cap, index_filled;
 	bool failed; /* refused before the hand-over (the test hook) */
 	char error[256];
 	uint64_t ns; /* time the writer spent on it */

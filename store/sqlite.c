@@ -43,8 +43,20 @@ enum {
 	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
 	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO, S_RESET_UPTO,
 	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
-	S_PUT_O, S_DEL_O, S_SCAN_O, S_STALE_Q, NSTMT
+	S_PUT_O, S_DEL_O, S_SCAN_O, S_STALE_Q, S_ENQ_INLINE4, S_ENQ_INLINE16, NSTMT
 };
+
+/* Inline entries are inserted SQL_ROWS at a time where a batch has that
+ * many in a row: one statement of 16 rows costs about half the CPU of 16
+ * statements of one (the step, reset and cursor of each; measured with
+ * the entries schema, 100 rows per transaction). Texts made at open. */
+#define ENQ_COLS "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires," \
+		 " exchange, rkey, props, body) VALUES"
+static const struct {
+	int stmt;
+	size_t rows;
+} enq_sizes[] = {{S_ENQ_INLINE16, SQL_ROWS}, {S_ENQ_INLINE4, 4}, {S_ENQ_INLINE, 1}};
+static char enq_text[2][SQL_ROWS * 24 + sizeof ENQ_COLS];
 
 static const char *const sql[NSTMT] = {
 	[S_PUT_X] = "INSERT OR REPLACE INTO exchanges VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -67,8 +79,7 @@ static const char *const sql[NSTMT] = {
 	[S_DEL_M] = "DELETE FROM messages WHERE id = ?1"
 		    " AND NOT EXISTS (SELECT 1 FROM entries WHERE msg = ?1 AND msg != 0)",
 	[S_GET_M] = "SELECT exchange, rkey, props, body FROM messages WHERE id = ?1",
-	[S_ENQ_INLINE] = "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires,"
-			 " exchange, rkey, props, body) VALUES(?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_ENQ_INLINE] = ENQ_COLS "(?, ?, 0, ?, ?, ?, ?, ?, ?)", /* and enq_text */
 	[S_GET_E] = "SELECT exchange, rkey, props, body FROM entries WHERE queue = ?1 AND seq = ?2",
 	[S_PUT_D] = "INSERT INTO delayed(due, vhost, exchange, rkey, props, body, id)"
 		    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -91,6 +102,25 @@ static const char *const sql[NSTMT] = {
 };
 
 static sqlite3_stmt *stmt[NSTMT];
+
+static const char *stmt_text(int i)
+{
+	return i == S_ENQ_INLINE4 ? enq_text[0] : i == S_ENQ_INLINE16 ? enq_text[1] : sql[i];
+}
+
+/* A statement as errors name it: a many-row insert by its one-row text. */
+static const char *stmt_name(int i)
+{
+	return sql[i] ? sql[i] : sql[S_ENQ_INLINE];
+}
+
+/* The text of an n-row insert of inline entries. */
+static void make_enq_text(char *buf, size_t size, size_t n)
+{
+	size_t len = (size_t)snprintf(buf, size, "%s", ENQ_COLS);
+	for (size_t r = 0; r < n && len < size; r++)
+		len += (size_t)snprintf(buf + len, size - len, "%s(?,?,0,?,?,?,?,?,?)", r ? "," : "");
+}
 
 const char *sql_error(void)
 {
@@ -140,7 +170,7 @@ static int step(int i)
 	sqlite3_clear_bindings(stmt[i]);
 	if (rc != SQLITE_DONE) {
 		txn_failed = true;
-		return fail(sql[i]);
+		return fail(stmt_name(i));
 	}
 	return 0;
 }
@@ -238,10 +268,12 @@ int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 		 " coalesce(max(e.seq), 0) FROM entries e LEFT JOIN messages m ON m.id = e.msg"
 		 " WHERE e.queue = queues.id AND (e.msg = 0 OR m.id IS NOT NULL))") < 0)
 		goto fail;
+	make_enq_text(enq_text[0], sizeof enq_text[0], 4);
+	make_enq_text(enq_text[1], sizeof enq_text[1], SQL_ROWS);
 	for (int i = 0; i < NSTMT; i++) {
-		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmt[i], NULL) !=
-		    SQLITE_OK) {
-			fail(sql[i]);
+		if (sqlite3_prepare_v3(db, stmt_text(i), -1, SQLITE_PREPARE_PERSISTENT, &stmt[i],
+				       NULL) != SQLITE_OK) {
+			fail(stmt_name(i));
 			goto fail;
 		}
 	}
@@ -489,22 +521,32 @@ int sql_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
 	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
 }
 
-int sql_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
-			 struct bytes exchange, struct bytes rkey, struct bytes props,
-			 const uint8_t *body, uint64_t body_size)
+int sql_enqueue_inline(const struct sql_inline *e, size_t n)
 {
 	if (begin() < 0)
 		return -1;
-	sqlite3_stmt *s = stmt[S_ENQ_INLINE];
-	sqlite3_bind_int64(s, 1, qid);
-	sqlite3_bind_int64(s, 2, (int64_t)seq);
-	sqlite3_bind_int64(s, 3, deliveries);
-	sqlite3_bind_int64(s, 4, (int64_t)expires);
-	bind_bytes(S_ENQ_INLINE, 5, exchange);
-	bind_bytes(S_ENQ_INLINE, 6, rkey);
-	bind_bytes(S_ENQ_INLINE, 7, props);
-	sqlite3_bind_blob64(s, 8, body_size ? (const void *)body : "", body_size, SQLITE_STATIC);
-	return step(S_ENQ_INLINE);
+	while (n > 0) {
+		size_t k = 0;
+		while (enq_sizes[k].rows > n)
+			k++;
+		int i = enq_sizes[k].stmt, col = 1;
+		sqlite3_stmt *s = stmt[i];
+		for (size_t r = 0; r < enq_sizes[k].rows; r++, e++) {
+			sqlite3_bind_int64(s, col++, e->qid);
+			sqlite3_bind_int64(s, col++, (int64_t)e->seq);
+			sqlite3_bind_int64(s, col++, e->deliveries);
+			sqlite3_bind_int64(s, col++, (int64_t)e->expires);
+			bind_bytes(i, col++, e->exchange);
+			bind_bytes(i, col++, e->rkey);
+			bind_bytes(i, col++, e->props);
+			sqlite3_bind_blob64(s, col++, e->body_size ? (const void *)e->body : "",
+					    e->body_size, SQLITE_STATIC);
+		}
+		if (step(i) < 0)
+			return -1;
+		n -= enq_sizes[k].rows;
+	}
+	return 0;
 }
 
 int sql_dequeue(int64_t qid, uint64_t seq)

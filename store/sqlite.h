@@ -43,9 +43,20 @@ int sql_del_message(uint64_t id);
 int sql_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx);
 int sql_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
 		uint64_t expires);
-int sql_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_t expires,
-		       struct bytes exchange, struct bytes rkey, struct bytes props,
-		       const uint8_t *body, uint64_t body_size);
+/* n inline entries (store_enqueue_inline), in order: one statement per
+ * SQL_ROWS of them (a later row with the same queue and seq replaces an
+ * earlier one, as it would one by one). */
+struct sql_inline {
+	int64_t qid;
+	uint64_t seq;
+	uint32_t deliveries;
+	uint64_t expires;
+	struct bytes exchange, rkey, props;
+	const uint8_t *body;
+	uint64_t body_size;
+};
+#define SQL_ROWS 16
+int sql_enqueue_inline(const struct sql_inline *e, size_t n);
 int sql_dequeue(int64_t qid, uint64_t seq);
 int sql_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 int sql_set_delivered_upto(int64_t qid, uint64_t seq);

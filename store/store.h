@@ -14,7 +14,8 @@
  * becomes readable when one is finished, and store_poll() reports it to
  * the store_on_done() callback, on the caller's thread. A dequeue of an
  * entry enqueued in the still-pending batch cancels both: a message acked
- * before its batch was handed over is never written. Reads (and
+ * before its batch was handed over is never written (and one acked while
+ * its batch is being written need not wait for it: store_last_uncommitted). Reads (and
  * store_commit, store_close) drain first: they wait until every recorded
  * write is committed, then read on the caller's thread. A message row holds the body once; entry
  * rows (queue id, seq) point at it, so fan-out to N durable queues stores
@@ -119,12 +120,16 @@ int store_enqueue_inline(int64_t qid, uint64_t seq, uint32_t deliveries, uint64_
 			 struct bytes exchange, struct bytes rkey, struct bytes props,
 			 const uint8_t *body, uint64_t body_size);
 int store_dequeue(int64_t qid, uint64_t seq);
-/* Tags let the caller learn which cancelled enqueue a dequeue took back:
- * enqueues recorded while a tag is set (non-zero) carry it, and
- * store_last_cancelled() is the tag of the enqueue the last store_dequeue
- * cancelled (0: it cancelled none, or that one had no tag). */
+/* Tags let the caller learn which uncommitted enqueue a dequeue took
+ * back: enqueues recorded while a tag is set (non-zero) carry it, and
+ * store_last_uncommitted() is the tag of the enqueue the last
+ * store_dequeue found not yet committed: in the pending batch (then both
+ * are cancelled: never written) or in the batch the writer has (written
+ * all the same, and deleted by the dequeue's batch). Either way nothing
+ * needs to wait for that entry's commit any more. 0: the entry was
+ * committed before, or its enqueue had no tag. */
 void store_tag(uint64_t tag);
-uint64_t store_last_cancelled(void);
+uint64_t store_last_uncommitted(void);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 /* Records that every entry of the queue up to seq has been delivered. */

@@ -8,7 +8,10 @@
  * A dequeue of an entry whose enqueue is still in the pending batch
  * cancels both (and the message row of a shared message that no live
  * entry of the batch uses any more): a message consumed and acked before
- * its batch was handed over is never written.
+ * its batch was handed over is never written. A dequeue of an entry in
+ * the batch the writer has cannot take it out (the thread is writing it),
+ * but reports its tag all the same (store_last_uncommitted), so the
+ * publish it belongs to need not wait for that commit.
  *
  * Reads (paged-out messages, scans, counts) drain first: they hand the
  * pending batch over and wait until the writer is idle, then run on the
@@ -30,9 +33,10 @@
 
 int store_fail_after;
 
-/* The pending batch's index for cancelling: (tag, a, b) -> op. Slots
- * stamped with another batch's number are empty, so a new batch starts
- * with an empty index without clearing it. op == 0 is a tombstone. */
+/* A batch's index for cancelling: (tag, a, b) -> op. Slots stamped
+ * with another batch's number are empty, so a new batch starts with an
+ * empty index without clearing it. op == 0 is a tombstone. Only the loop
+ * uses it: the pending batch's to cancel, the flying one's to settle. */
 enum { T_ENTRY = 1, T_MSG, T_UPTO };
 struct slot {
 	uint64_t batch;
@@ -40,12 +44,13 @@ struct slot {
 	uint64_t b;
 	uint32_t tag, op; /* op: index + 1 */
 };
-static struct slot *index_slots;
-static size_t index_cap, index_filled;
 
 static struct batch batches[2];
 static struct batch *pend;      /* the loop records into it */
 static struct batch *spare;     /* the other one, when the writer has none */
+/* Handed over and not yet taken back. The writer only reads its ops, so
+ * the loop may read them too (a dequeue looks up its enqueue's tag). */
+static struct batch *flying;
 static char loop_error[256];    /* store_error()'s text, the caller's copy */
 static void (*done_fn)(const struct store_result *);
 static unsigned failures;       /* failed batches so far (store_commit) */
@@ -103,10 +108,7 @@ static int run_op(const struct batch *b, const struct op *o)
 				       b->data + o->off[3], o->len[3]);
 	case OP_DEL_M: return sql_del_message(o->id);
 	case OP_ENQ: return sql_enqueue(o->qid, o->seq, o->id, (uint32_t)o->n, o->expires);
-	case OP_ENQ_INLINE:
-		return sql_enqueue_inline(o->qid, o->seq, (uint32_t)o->n, o->expires, str(b, o, 0),
-					  str(b, o, 1), str(b, o, 2), b->data + o->off[3],
-					  o->len[3]);
+	case OP_ENQ_INLINE: break; /* run_inline */
 	case OP_DEQ: return sql_dequeue(o->qid, o->seq);
 	case OP_SET_DELIV: return sql_set_deliveries(o->qid, o->seq, (uint32_t)o->n);
 	case OP_SET_UPTO: return sql_set_delivered_upto(o->qid, o->seq);
@@ -129,14 +131,41 @@ static uint64_t clock_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The inline enqueues from op *i on, up to SQL_ROWS of them with nothing
+ * but cancelled ops between, in one call (the common write: one insert
+ * statement for many rows); *i moves past them. */
+static int run_inline(const struct batch *b, size_t *i)
+{
+	struct sql_inline rows[SQL_ROWS];
+	size_t n = 0;
+	for (; *i < b->nops && n < SQL_ROWS; ++*i) {
+		const struct op *o = &b->ops[*i];
+		if (o->cancelled)
+			continue;
+		if (o->kind != OP_ENQ_INLINE)
+			break;
+		rows[n++] = (struct sql_inline){o->qid, o->seq, (uint32_t)o->n, o->expires,
+						str(b, o, 0), str(b, o, 1), str(b, o, 2),
+						b->data + o->off[3], o->len[3]};
+	}
+	return sql_enqueue_inline(rows, n);
+}
+
 /* One batch, one transaction: all of it or (rolled back) none. */
 void writer_run(struct batch *b)
 {
 	uint64_t t0 = clock_ns();
 	int rc = b->failed ? -1 : 0;
-	for (size_t i = 0; i < b->nops && rc == 0; i++)
-		if (!b->ops[i].cancelled)
-			rc = run_op(b, &b->ops[i]);
+	for (size_t i = 0; i < b->nops && rc == 0;) {
+		const struct op *o = &b->ops[i];
+		if (o->kind == OP_ENQ_INLINE && !o->cancelled) {
+			rc = run_inline(b, &i);
+			continue;
+		}
+		if (!o->cancelled)
+			rc = run_op(b, o);
+		i++;
+	}
 	if (sql_commit() < 0 || rc < 0) {
 		if (!b->failed)
 			snprintf(b->error, sizeof b->error, "%s", sql_error());
@@ -183,6 +212,7 @@ static void batch_reset(struct batch *b, uint64_t no)
 {
 	b->no = no;
 	b->nops = b->live = b->used = 0;
+	b->index_filled = 0; /* the index holds this batch's ops only */
 	b->failed = false;
 	b->error[0] = '\0';
 	b->ns = 0;
@@ -197,6 +227,8 @@ static struct store_result take(struct batch *b)
 		copy_error(b->error);
 	}
 	spare = b;
+	if (flying == b)
+		flying = NULL;
 	return r;
 }
 
@@ -259,7 +291,6 @@ void store_submit(void)
 	pend = spare;
 	spare = NULL;
 	batch_reset(pend, b->no + 1);
-	index_filled = 0; /* the index holds the new batch's ops only */
 	if (b->live == 0 || b->failed) {
 		/* Everything in it was cancelled, or the hook refused it:
 		 * done without the writer. */
@@ -267,6 +298,7 @@ void store_submit(void)
 		report(&r);
 		return;
 	}
+	flying = b;
 	pthread_mutex_lock(&mu);
 	busy = true;
 	if (!replica_on()) {
@@ -350,17 +382,24 @@ static size_t hash(uint32_t tag, int64_t a, uint64_t b)
 	return (size_t)((h ^ (h >> 32)) + b);
 }
 
-static struct slot *find_slot(uint32_t tag, int64_t a, uint64_t b)
+static struct slot *find_in(const struct batch *bt, uint32_t tag, int64_t a, uint64_t b)
 {
-	if (!index_cap)
+	size_t mask = bt->index_cap - 1;
+	if (!bt->index_cap)
 		return NULL;
-	for (size_t i = hash(tag, a, b) & (index_cap - 1);; i = (i + 1) & (index_cap - 1)) {
-		struct slot *s = &index_slots[i];
-		if (s->batch != pend->no)
+	for (size_t i = hash(tag, a, b) & mask;; i = (i + 1) & mask) {
+		struct slot *s = &bt->slots[i];
+		if (s->batch != bt->no)
 			return NULL;
 		if (s->op && s->tag == tag && s->a == a && s->b == b)
 			return s;
 	}
+}
+
+/* In the pending batch. */
+static struct slot *find_slot(uint32_t tag, int64_t a, uint64_t b)
+{
+	return find_in(pend, tag, a, b);
 }
 
 static struct op *find(uint32_t tag, int64_t a, uint64_t b)
@@ -375,17 +414,17 @@ static void index_put(uint32_t tag, int64_t a, uint64_t b, size_t op);
  * entries) are dropped, and a table grown by one big batch shrinks back. */
 static void index_grow(void)
 {
-	struct slot *old = index_slots;
-	size_t n = index_cap, live = 0;
+	struct slot *old = pend->slots;
+	size_t n = pend->index_cap, live = 0;
 	for (size_t i = 0; i < n; i++)
 		live += old[i].batch == pend->no && old[i].op;
-	index_cap = 1024;
-	while (index_cap < live * 4)
-		index_cap *= 2;
-	index_slots = calloc(index_cap, sizeof *index_slots);
-	if (!index_slots)
+	pend->index_cap = 1024;
+	while (pend->index_cap < live * 4)
+		pend->index_cap *= 2;
+	pend->slots = calloc(pend->index_cap, sizeof *pend->slots);
+	if (!pend->slots)
 		abort();
-	index_filled = 0;
+	pend->index_filled = 0;
 	for (size_t i = 0; i < n; i++)
 		if (old[i].batch == pend->no && old[i].op)
 			index_put(old[i].tag, old[i].a, old[i].b, old[i].op - 1);
@@ -394,15 +433,15 @@ static void index_grow(void)
 
 static void index_put(uint32_t tag, int64_t a, uint64_t b, size_t op)
 {
-	if ((index_filled + 1) * 2 > index_cap)
+	if ((pend->index_filled + 1) * 2 > pend->index_cap)
 		index_grow();
 	struct slot *s = find_slot(tag, a, b);
 	if (!s) {
-		size_t i = hash(tag, a, b) & (index_cap - 1);
-		while (index_slots[i].batch == pend->no)
-			i = (i + 1) & (index_cap - 1);
-		s = &index_slots[i];
-		index_filled++;
+		size_t mask = pend->index_cap - 1, i = hash(tag, a, b) & mask;
+		while (pend->slots[i].batch == pend->no)
+			i = (i + 1) & mask;
+		s = &pend->slots[i];
+		pend->index_filled++;
 	}
 	*s = (struct slot){pend->no, a, b, tag, (uint32_t)op + 1};
 }
@@ -633,7 +672,7 @@ void store_tag(uint64_t tag)
 	cur_tag = tag;
 }
 
-uint64_t store_last_cancelled(void)
+uint64_t store_last_uncommitted(void)
 {
 	return last_cancelled;
 }
@@ -648,6 +687,14 @@ int store_dequeue(int64_t qid, uint64_t seq)
 		struct op *o = append(OP_DEQ);
 		o->qid = qid;
 		o->seq = seq;
+		/* Enqueued in the batch the writer has: written all the same
+		 * (and deleted by this dequeue in the next batch), but whoever
+		 * waits on that entry's commit need not wait any more. */
+		struct slot *f = flying ? find_in(flying, T_ENTRY, qid, seq) : NULL;
+		if (f) {
+			last_cancelled = flying->ops[f->op - 1].tag;
+			f->op = 0;
+		}
 		return 0;
 	}
 	/* Enqueued in this batch: neither is written. */
@@ -864,10 +911,9 @@ void store_close(void)
 	for (int i = 0; i < 2; i++) {
 		free(batches[i].ops);
 		free(batches[i].data);
+		free(batches[i].slots);
 		batches[i] = (struct batch){0};
 	}
-	free(index_slots);
-	index_slots = NULL;
-	index_cap = index_filled = 0;
+	flying = NULL;
 	done_fn = NULL;
 }

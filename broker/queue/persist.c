@@ -36,9 +36,10 @@ static uint64_t failed[16];
 static unsigned nfailed;
 static bool recount_due;        /* a failed batch rolled delayed rows back */
 
-/* Tickets: a publish's entries still waiting in the pending batch. When a
- * dequeue cancels the last of them (consumed and acked before the hand-
- * over), the publish is settled without the disk (RabbitMQ's rule). A
+/* Tickets: a publish's entries not yet committed. When a dequeue takes
+ * the last of them back before its commit (consumed and acked before the
+ * hand-over, or while the writer has its batch), the publish is settled
+ * without waiting for the disk (RabbitMQ's rule). A
  * ticket is (generation << 32 | index): a cancel that comes after its
  * ticket was released (a closed channel) finds another generation. */
 struct ticket {
@@ -136,6 +137,8 @@ bool persist_batch_done(uint64_t batch)
 
 bool persist_batch_failed(uint64_t batch)
 {
+	if (!nfailed) /* the common case: asked for every confirm */
+		return false;
 	for (unsigned i = 0; i < sizeof failed / sizeof failed[0]; i++)
 		if (failed[i] == batch)
 			return true;
@@ -307,12 +310,15 @@ void persist_drop(struct queue *q, const struct qentry *e)
 		return;
 	if (q->store_id > 0) {
 		wrote(store_dequeue(q->store_id, e->seq));
-		/* Cancelled before the hand-over: one entry less to wait for.
+		/* Not committed yet (cancelled before the hand-over, or in the
+		 * batch being written): one entry less to wait for, since a
+		 * message acked by every queue it reached is confirmed
+		 * (RabbitMQ's rule), written or not.
 		 * Not on a queue with a dead-letter exchange: a drop there
 		 * (expiry, overflow, reject) comes with a copy whose own write
 		 * is still pending, and a confirm must not go out before it is
 		 * on disk; the publish waits for its batch then. */
-		struct ticket *k = ticket_of(store_last_cancelled());
+		struct ticket *k = ticket_of(store_last_uncommitted());
 		if (k && !q->dlx && k->pending && --k->pending == 0)
 			settled_some = true;
 	}

@@ -12,8 +12,10 @@
  * reports that batch finished, server_commit_done() wakes the channels,
  * which send basic.ack, or basic.nack when the batch failed. A persistent
  * message consumed and acked before its batch was handed over is never
- * written (store.h), and its confirm goes out with its batch's end, which
- * then costs no write for it. Replies that promise durability with no
+ * written (store.h), and one acked while its batch is being written is
+ * written all the same: either way its confirm goes out with the ack
+ * (RabbitMQ's rule: persisted, or acked by every queue it reached),
+ * except on a queue with a dead-letter exchange. Replies that promise durability with no
  * confirm to stand for them (declare-ok and the like for durable objects,
  * the API's answers, tx.commit-ok) leave only after a commit waited for at
  * the end of their turn. After a failure the disk alarm is on

@@ -63,6 +63,7 @@ static void teardown(void)
 
 static int nentries;
 static uint64_t seqs[4096];
+static uint32_t deliveries[4096];
 static char bodies[4096][16];
 
 static void *v_queue(void *ctx, int64_t qid, const char *vhost, struct bytes name, int flags,
@@ -77,6 +78,7 @@ static bool v_entry(void *ctx, void *queue, const struct store_entry *e)
 	(void)ctx, (void)queue;
 	ck_assert_int_lt(nentries, 4096);
 	seqs[nentries] = e->seq;
+	deliveries[nentries] = e->deliveries;
 	snprintf(bodies[nentries], sizeof bodies[0], "%.*s", (int)e->body.len,
 		 (const char *)e->body.p);
 	nentries++;
@@ -150,8 +152,10 @@ START_TEST(dequeue_before_handover_cancels)
 }
 END_TEST
 
-/* The caller learns whose enqueue a dequeue cancelled (the broker's
- * confirm of a message acked before its batch was handed over). */
+/* The caller learns whose uncommitted enqueue a dequeue took back (the
+ * broker's confirm of a message acked before its batch was committed):
+ * cancelled in the pending batch, or in the batch the writer has, which
+ * is written all the same and deleted by the next one. */
 START_TEST(cancel_returns_the_enqueue_tag)
 {
 	int64_t q = new_queue("q");
@@ -160,17 +164,77 @@ START_TEST(cancel_returns_the_enqueue_tag)
 	store_tag(0);
 	ck_assert_int_eq(put(q, 2, "untagged"), 0);
 	ck_assert_int_eq(store_dequeue(q, 1), 0);
-	ck_assert_uint_eq(store_last_cancelled(), 77);
+	ck_assert_uint_eq(store_last_uncommitted(), 77);
 	ck_assert_int_eq(store_dequeue(q, 2), 0);
-	ck_assert_uint_eq(store_last_cancelled(), 0);
+	ck_assert_uint_eq(store_last_uncommitted(), 0);
 	store_tag(78);
 	ck_assert_int_eq(put(q, 3, "handed over"), 0);
+	ck_assert_int_eq(put(q, 4, "handed over too"), 0);
+	store_tag(79);
+	ck_assert_int_eq(put(q, 5, "committed"), 0);
 	store_tag(0);
-	store_submit();
+	store_submit(); /* the writer has 3, 4 and 5 now, until collected */
 	ck_assert_int_eq(store_dequeue(q, 3), 0);
-	ck_assert_uint_eq(store_last_cancelled(), 0); /* written, not cancelled */
+	ck_assert_uint_eq(store_last_uncommitted(), 78);
+	ck_assert_int_eq(store_dequeue(q, 3), 0); /* found once only */
+	ck_assert_uint_eq(store_last_uncommitted(), 0);
 	ck_assert_int_eq(store_commit(), 0);
-	ck_assert_int_eq(stored_entries(), 0);
+	ck_assert_int_eq(store_dequeue(q, 5), 0); /* its batch was collected */
+	ck_assert_uint_eq(store_last_uncommitted(), 0);
+	ck_assert_int_eq(store_commit(), 0);
+	ck_assert_int_eq(stored_entries(), 1);
+	ck_assert_uint_eq(seqs[0], 4);
+	ck_assert_str_eq(bodies[0], "handed over too");
+}
+END_TEST
+
+/* Inline enqueues go SQL_ROWS to a statement (sqlite.c): runs of every
+ * length, broken by cancelled ones (skipped) and by other writes (which
+ * keep their place: a delivery count set after a run finds its row), all
+ * land with their own bodies. */
+START_TEST(inline_runs_written_in_order)
+{
+	int64_t q = new_queue("q");
+	char body[16];
+	uint64_t seq = 0;
+	for (int run = 1; run <= 40; run++) {
+		for (int k = 0; k < run; k++) {
+			seq++;
+			snprintf(body, sizeof body, "m%llu", (unsigned long long)seq);
+			ck_assert_int_eq(put(q, seq, body), 0);
+		}
+		if (run % 4 == 0) /* must run after the insert of the run's first */
+			ck_assert_int_eq(store_set_deliveries(q, seq - (uint64_t)run + 1, 100 + run), 0);
+		if (run % 3 == 0)
+			ck_assert_int_eq(store_dequeue(q, seq - 1), 0); /* cancelled */
+		if (run % 5 == 0) {
+			store_submit(); /* the rest of the runs in another batch */
+			ck_assert_int_eq(store_commit(), 0);
+			ck_assert_int_eq(store_dequeue(q, seq), 0); /* written, now deleted */
+		}
+	}
+	ck_assert_int_eq(store_commit(), 0);
+	int n = stored_entries();
+	int expect = 0;
+	uint64_t s2 = 0;
+	for (int run = 1; run <= 40; run++) {
+		s2 += (uint64_t)run;
+		expect += run - (run % 3 == 0) - (run % 5 == 0);
+	}
+	ck_assert_uint_eq(s2, seq);
+	ck_assert_int_eq(n, expect);
+	for (int i = 0; i < n; i++) {
+		snprintf(body, sizeof body, "m%llu", (unsigned long long)seqs[i]);
+		ck_assert_str_eq(bodies[i], body);
+		/* the first of run r is seq r(r-1)/2 + 1 */
+		uint32_t want = 0;
+		for (int run = 4; run <= 40; run += 4)
+			if (seqs[i] == (uint64_t)(run * (run - 1) / 2 + 1))
+				want = 100 + (uint32_t)run;
+		ck_assert_uint_eq(deliveries[i], want);
+		if (i)
+			ck_assert_uint_gt(seqs[i], seqs[i - 1]);
+	}
 }
 END_TEST
 
@@ -387,6 +451,7 @@ static Suite *writer_suite(void)
 	tcase_set_timeout(c, 60);
 	tcase_add_test(c, dequeue_before_handover_cancels);
 	tcase_add_test(c, cancel_returns_the_enqueue_tag);
+	tcase_add_test(c, inline_runs_written_in_order);
 	tcase_add_test(c, all_cancelled_batch_done_without_writer);
 	tcase_add_test(c, dequeue_after_handover_is_written);
 	tcase_add_test(c, shared_message_row_cancelled_with_last_entry);
