@@ -380,13 +380,14 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
  * it may be due: its handshake or close-ok deadline, a heartbeat to send
  * or one missed, and at the latest CHECK_MAX_MS after it was last looked
  * at, since a delivery made meanwhile may start a consumer timeout (those
- * are judged to the second, as before). A tick takes only the slots whose
- * time has come, so the looks are spread over time: walking all 10,000
- * connections of S10 in one go every 250 ms took 1.4 ms, and the consumer
- * timeout walk 2.2 ms each second; messages arriving meanwhile waited,
- * and that was S10's p99. Entries move lazily: when a connection's
- * deadline moves later (a frame sent or received), the look finds nothing
- * due and puts it back for the new deadline. */
+ * are judged to the second, as before); its statistics are sampled then,
+ * once a period (stats.h). A tick takes only the slots whose time has
+ * come, so the looks are spread over time: walking all 10,000 connections
+ * of S10 in one go every 250 ms took 1.4 ms, and the consumer timeout walk
+ * 2.2 ms each second; messages arriving meanwhile waited, and that was
+ * S10's p99. Entries move lazily: when a connection's deadline moves later
+ * (a frame sent or received), the look finds nothing due and puts it back
+ * for the new deadline. */
 #define WHEEL_SLOTS 128 /* 1.28 s: beyond CHECK_MAX_MS */
 #define CHECK_MAX_MS 1000
 
@@ -502,12 +503,26 @@ static void check_deadlines(struct conn *c, uint64_t now)
 	}
 }
 
-/* A connection's look: its deadlines, its channels' consumer timeouts. */
+/* A connection's and its channels' statistics, once a period. */
+static void sample_stats(struct conn *c, uint64_t now)
+{
+	if (!stats_due(&c->stats, now))
+		return;
+	stats_sample(&c->stats, now);
+	for (uint32_t i = 0; i < c->nchans; i++)
+		if (c->chans[i])
+			stats_sample(&c->chans[i]->stats, now);
+}
+
+/* A connection's look: its deadlines, its channels' consumer timeouts,
+ * its statistics. */
 static void look_at(struct conn *c, uint64_t now, uint64_t wall)
 {
 	check_deadlines(c, now);
 	if (c->state == CONN_OPEN)
 		consumer_timeout_conn(c, wall);
+	if (c->state != CONN_DEAD)
+		sample_stats(c, now);
 	if (c->state != CONN_DEAD)
 		schedule(c, next_deadline(c), now);
 }
