@@ -436,30 +436,28 @@ static void schedule(struct conn *c, uint64_t due, uint64_t now)
 	*slot = c;
 }
 
+static uint64_t sooner(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 /* The earliest moment one of check_deadlines' tests may pass (they are
  * `now - t > limit`, the heartbeat to send `>=`). */
 static uint64_t next_deadline(const struct conn *c)
 {
 	uint64_t due = UINT64_MAX;
-#define SOONER(t) \
-	do { \
-		uint64_t t_ = (t); \
-		if (t_ < due) \
-			due = t_; \
-	} while (0)
 	if (c->tls && !tls_conn_ready(c))
-		SOONER(c->opened_ms + (uint64_t)cfg.ssl_handshake_timeout + 1);
+		due = sooner(due, c->opened_ms + (uint64_t)cfg.ssl_handshake_timeout + 1);
 	if (c->state < CONN_OPEN)
-		SOONER(c->opened_ms + (uint64_t)cfg.handshake_timeout + 1);
+		due = sooner(due, c->opened_ms + (uint64_t)cfg.handshake_timeout + 1);
 	if (c->state == CONN_CLOSING)
-		SOONER(c->opened_ms + 5000 + 1);
+		due = sooner(due, c->opened_ms + 5000 + 1);
 	if (c->heartbeat && c->state >= CONN_OPEN_WAIT) {
 		uint64_t hb = (uint64_t)c->heartbeat * 1000;
 		if (!c->read_paused)
-			SOONER(c->last_recv_ms + 2 * hb + 1);
-		SOONER(c->last_send_ms + hb / 2);
+			due = sooner(due, c->last_recv_ms + 2 * hb + 1);
+		due = sooner(due, c->last_send_ms + hb / 2);
 	}
-#undef SOONER
 	return due;
 }
 
