@@ -519,10 +519,10 @@ static void look_at(struct conn *c, uint64_t now, uint64_t wall)
 	check_deadlines(c, now);
 	if (c->state == CONN_OPEN)
 		consumer_timeout_conn(c, wall);
-	if (c->state != CONN_DEAD)
-		sample_stats(c, now);
-	if (c->state != CONN_DEAD)
-		schedule(c, next_deadline(c), now);
+	if (c->state == CONN_DEAD)
+		return;
+	sample_stats(c, now);
+	schedule(c, next_deadline(c), now);
 }
 
 void conn_tick(void)
