@@ -25,7 +25,7 @@ ifeq ($(SANITIZE),1)
 BUILD := build/san
 endif
 
-PKGS := libevent libevent_openssl openssl jansson sqlite3 libpcre2-8
+PKGS := libevent libevent_openssl openssl jansson sqlite3 libpcre2-8 raft libuv
 # Asked of pkg-config once, on first use: by then `deps` has run.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
@@ -66,7 +66,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 # The codec and what it uses of util/ (not PCRE2-backed regex.c).
 PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
-.PHONY: loadgen all run check check-unit check-raw check-integration check-api check-browser check-fuzz deps \
+.PHONY: loadgen all run check check-unit check-raw check-integration check-api check-browser check-cluster check-fuzz deps \
         fuzz bench bench-codec install gen clean format soak
 all: $(TERND) $(TOOL_BIN)
 
@@ -119,7 +119,7 @@ run:
 check:
 	@tools/deps.sh auto
 	@$(MAKE) --no-print-directory check-unit check-raw check-integration check-api check-browser \
-		check-fuzz $(if $(filter 1,$(SANITIZE)),soak)
+		check-cluster check-fuzz $(if $(filter 1,$(SANITIZE)),soak)
 
 # Each program prints Check's summary ("100%: Checks: 12, Failures: 0, ...");
 # it fails on a non-zero exit or a summary with failures or errors.
@@ -141,6 +141,11 @@ check-raw: $(TERND)
 # point the same suite at a running RabbitMQ).
 check-api: $(TERND)
 	@TERND=$(TERND) $(PYTHON) -m pytest -q tests/api
+
+# Three ternd forming a cluster per test (tests/cluster; CLUSTER_ROUNDS=20
+# for the failover test's long form).
+check-cluster: $(TERND) $(BUILD)/ternctl
+	@cd tests/cluster && TERND=$(abspath $(TERND)) TERNCTL=$(abspath $(BUILD)/ternctl) $(PYTHON) -m pytest -q .
 
 # The page in headless Chromium (Debian's), driven by Playwright from npm.
 check-browser: $(TERND)

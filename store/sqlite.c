@@ -18,6 +18,7 @@
 static sqlite3 *db;
 static bool in_txn, txn_failed;
 static uint64_t next_msg_id = 1, next_delayed_id = 1;
+bool sql_recover_redelivered;
 static int64_t next_queue_id = 1;
 static char last_error[256];
 static bool blank; /* this open created the objects table */
@@ -257,6 +258,14 @@ fail:
 	snprintf(err, errlen, "%s: %s", path, last_error);
 	sql_close();
 	return -1;
+}
+
+int sql_copy_into(const char *path)
+{
+	char *q = sqlite3_mprintf("VACUUM INTO %Q", path);
+	int rc = q ? exec(q) : -1;
+	sqlite3_free(q);
+	return rc;
 }
 
 void sql_close(void)
@@ -607,7 +616,7 @@ static int rec_entries(sqlite3_stmt **s, const struct store_visitor *v, void *ct
 				.msg_id = (uint64_t)sqlite3_column_int64(st, 2),
 				.expires = (uint64_t)sqlite3_column_int64(st, 3),
 			};
-			e.redelivered = (int64_t)e.seq <= qs->upto;
+			e.redelivered = sql_recover_redelivered || (int64_t)e.seq <= qs->upto;
 			sqlite3_stmt *m = NULL;
 			if (e.msg_id) {
 				/* Its row is gone (a crash between the two deletes

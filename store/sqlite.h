@@ -9,8 +9,15 @@
 
 #include "store/store.h"
 
+/* Recovery reports every entry redelivered (a promoted cluster member:
+ * the old leader may have delivered any of them without its mark reaching
+ * the log, and the flag means "may have been delivered before"). */
+extern bool sql_recover_redelivered;
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen);
 void sql_close(void);
+/* A consistent copy of the file at path (VACUUM INTO), outside a
+ * transaction: a cluster member's snapshot. */
+int sql_copy_into(const char *path);
 const char *sql_error(void);
 /* Commits the open transaction; -1 after rolling it back. */
 int sql_commit(void);

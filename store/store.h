@@ -208,6 +208,59 @@ struct store_entry {
 /* Visits everything stored. Returns 0 or -1. */
 int store_recover(const struct store_visitor *v, void *ctx);
 
+/* ---- Clustering (store/replica*.c, docs/clustering.md) ----
+ * With store_cluster() called before store_open(), the store is one
+ * member of a replicated group: a batch is done when its log entry is
+ * committed on a majority (and applied here); every member applies the
+ * committed entries to its own file. Without it, none of this runs. */
+#define STORE_MAX_MEMBERS 16
+struct store_member {
+	unsigned id;
+	const char *raft; /* host:port of its replication */
+	const char *amqp; /* host:port clients are sent to */
+};
+struct store_cluster {
+	unsigned self;
+	const char *listen; /* host:port this member's replication binds */
+	const char *name;
+	unsigned election_timeout, heartbeat_interval; /* ms */
+	unsigned snapshot_threshold, snapshot_trailing; /* log entries */
+	const struct store_member *members;
+	unsigned n;
+};
+/* Copies c; before store_open. */
+void store_cluster(const struct store_cluster *c);
+
+/* Where this node's store can be written: here (the node serves
+ * clients), elsewhere (another node does: where is its client address),
+ * or nowhere yet (no leader known; where is NULL). A single-node store is
+ * always here. A store that becomes writable here has everything that was
+ * committed before applied to its file, ready to be recovered. */
+enum store_role { STORE_HERE, STORE_ELSEWHERE, STORE_NOWHERE };
+enum store_role store_role(const char **where);
+/* Called on the caller's thread (from store_poll) when the role changes. */
+void store_on_role(void (*fn)(enum store_role role, const char *where));
+
+/* What /api/nodes shows: the members, who leads, how far each is. */
+struct store_member_status {
+	unsigned id;
+	char raft[64], amqp[64];
+	bool leader, self;
+	bool known;     /* match/lag are known (on the leader, or self) */
+	uint64_t match; /* highest log index known to be in its log */
+	uint64_t lag;   /* entries it is behind the leader's log */
+};
+struct store_status {
+	bool cluster;
+	char name[64];
+	unsigned self, leader; /* leader 0: none known */
+	const char *state;     /* leader, follower, candidate, unavailable */
+	uint64_t term, last_index, commit_index, applied_index;
+	unsigned n;
+	struct store_member_status m[STORE_MAX_MEMBERS];
+};
+void store_status(struct store_status *out);
+
 /* Test hook: when > 0, the Nth following store call fails as if SQLite
  * had (counted down by every write and by every hand-over of a batch
  * with writes): the pending batch fails whole. */

@@ -24,44 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/batch.h"
+#include "store/replica.h"
 #include "store/sqlite.h"
 
 int store_fail_after;
-
-enum op_kind {
-	OP_PUT_X, OP_DEL_X, OP_PUT_Q, OP_DEL_Q, OP_PUT_B, OP_DEL_B, OP_PUT_M, OP_DEL_M,
-	OP_ENQ, OP_ENQ_INLINE, OP_DEQ, OP_SET_DELIV, OP_SET_UPTO, OP_RESET_UPTO, OP_PUT_D, OP_DEL_D,
-	OP_PUT_O, OP_DEL_O, OP_PROBE,
-};
-
-#define NSTR 6 /* a binding has the most byte strings: vhost and five */
-
-/* One recorded write. Strings live in the batch's data buffer (offsets:
- * it grows), each followed by a NUL so that texts can be passed as is. */
-struct op {
-	uint8_t kind;
-	bool cancelled;
-	int flags;        /* exchange/queue flags; a binding's to_queue */
-	int64_t qid;
-	uint64_t seq, id; /* entry seq; message, queue or delayed row id */
-	uint64_t n;       /* deliveries; a delayed message's due time */
-	uint64_t expires;
-	uint32_t refs;    /* OP_PUT_M: live enqueues of this batch using it */
-	uint64_t tag;     /* OP_ENQ*: the caller's tag (store_tag) */
-	size_t off[NSTR];
-	uint64_t len[NSTR];
-};
-
-struct batch {
-	uint64_t no;
-	struct op *ops;
-	size_t nops, cap, live; /* live: not cancelled */
-	uint8_t *data;
-	size_t used, data_cap;
-	bool failed; /* refused before the hand-over (the test hook) */
-	char error[256];
-	uint64_t ns; /* time the writer spent on it */
-};
 
 /* The pending batch's index for cancelling: (tag, a, b) -> op. Slots
  * stamped with another batch's number are empty, so a new batch starts
@@ -163,7 +130,7 @@ static uint64_t clock_ns(void)
 }
 
 /* One batch, one transaction: all of it or (rolled back) none. */
-static void write_batch(struct batch *b)
+void writer_run(struct batch *b)
 {
 	uint64_t t0 = clock_ns();
 	int rc = b->failed ? -1 : 0;
@@ -190,17 +157,24 @@ static void *writer_main(void *arg)
 		struct batch *b = job;
 		job = NULL;
 		pthread_mutex_unlock(&mu);
-		write_batch(b);
+		writer_run(b);
+		writer_finished(b);
 		pthread_mutex_lock(&mu);
-		done = b;
-		pthread_cond_signal(&idle);
-		/* The loop learns of it through the eventfd (store_poll). */
-		uint64_t one = 1;
-		ssize_t w = write(efd, &one, sizeof one);
-		(void)w; /* EAGAIN only when the counter is huge: readable anyway */
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;
+}
+
+void writer_finished(struct batch *b)
+{
+	pthread_mutex_lock(&mu);
+	done = b;
+	pthread_cond_signal(&idle);
+	pthread_mutex_unlock(&mu);
+	/* The loop learns of it through the eventfd (store_poll). */
+	uint64_t one = 1;
+	ssize_t w = write(efd, &one, sizeof one);
+	(void)w; /* EAGAIN only when the counter is huge: readable anyway */
 }
 
 /* ---- batches on the caller's side ---- */
@@ -295,9 +269,13 @@ void store_submit(void)
 	}
 	pthread_mutex_lock(&mu);
 	busy = true;
-	job = b;
-	pthread_cond_signal(&wake);
+	if (!replica_on()) {
+		job = b;
+		pthread_cond_signal(&wake);
+	}
 	pthread_mutex_unlock(&mu);
+	if (replica_on())
+		replica_propose(b); /* done when committed and applied here */
 }
 
 void store_poll(void)
@@ -306,6 +284,8 @@ void store_poll(void)
 	ssize_t got = read(efd, &n, sizeof n);
 	(void)got; /* EAGAIN: a drain collected it already */
 	struct batch *b = collect(false);
+	if (replica_on())
+		replica_poll(); /* a role change comes through the same eventfd */
 	if (!b)
 		return;
 	/* The next batch is not handed over here but by the caller's
@@ -783,19 +763,30 @@ static int read_done(int rc)
 int store_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
 {
 	drain();
-	return read_done(sql_get_message(qid, seq, id, fn, ctx));
+	if (!replica_read_begin())
+		return -1;
+	int rc = read_done(sql_get_message(qid, seq, id, fn, ctx));
+	replica_read_end();
+	return rc;
 }
 
 int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
 {
 	drain();
-	return read_done(sql_scan_delayed(from, to, fn, ctx));
+	if (!replica_read_begin())
+		return -1;
+	int rc = read_done(sql_scan_delayed(from, to, fn, ctx));
+	replica_read_end();
+	return rc;
 }
 
 int64_t store_count_delayed(void)
 {
 	drain();
+	if (!replica_read_begin())
+		return -1;
 	int64_t n = sql_count_delayed();
+	replica_read_end();
 	read_done(n < 0 ? -1 : 0);
 	return n;
 }
@@ -803,13 +794,19 @@ int64_t store_count_delayed(void)
 int store_scan_objects(const char *kind, store_object_fn fn, void *ctx)
 {
 	drain();
-	return read_done(sql_scan_objects(kind, fn, ctx));
+	if (!replica_read_begin())
+		return -1;
+	int rc = read_done(sql_scan_objects(kind, fn, ctx));
+	replica_read_end();
+	return rc;
 }
 
 /* ---- open and close ---- */
 
 int store_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 {
+	if (replica_on())
+		d = STORE_NORMAL; /* the Raft log is what is synced; the file is rebuilt from it */
 	if (sql_open(dir, d, err, errlen) < 0)
 		return -1;
 	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -825,7 +822,15 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 	busy = stopping = false;
 	job = done = NULL;
 	failures = 0;
-	int rc = pthread_create(&thread, NULL, writer_main, NULL);
+	/* Replicated: replica.c's threads take the writer's place. */
+	int rc = replica_on() ? replica_start(dir, efd, err, errlen)
+			      : pthread_create(&thread, NULL, writer_main, NULL);
+	if (rc && replica_on()) {
+		close(efd);
+		efd = -1;
+		sql_close();
+		return -1;
+	}
 	if (rc) {
 		snprintf(err, errlen, "writer thread: %s", strerror(rc));
 		close(efd);
@@ -843,11 +848,15 @@ void store_close(void)
 	if (!running)
 		return;
 	drain();
-	pthread_mutex_lock(&mu);
-	stopping = true;
-	pthread_cond_signal(&wake);
-	pthread_mutex_unlock(&mu);
-	pthread_join(thread, NULL);
+	if (replica_on()) {
+		replica_stop();
+	} else {
+		pthread_mutex_lock(&mu);
+		stopping = true;
+		pthread_cond_signal(&wake);
+		pthread_mutex_unlock(&mu);
+		pthread_join(thread, NULL);
+	}
 	running = false;
 	close(efd);
 	efd = -1;

@@ -27,7 +27,8 @@ set -u
 
 # pkg-config name : Debian package
 BUILD_PC="libevent:libevent-dev libevent_openssl:libevent-dev openssl:libssl-dev
-jansson:libjansson-dev sqlite3:libsqlite3-dev libpcre2-8:libpcre2-dev check:check"
+jansson:libjansson-dev sqlite3:libsqlite3-dev libpcre2-8:libpcre2-dev check:check
+raft:libraft-dev libuv:libuv1-dev"
 # command : Debian package
 BUILD_CMD="cc:gcc make:make pkg-config:pkg-config"
 # file : Debian package

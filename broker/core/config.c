@@ -164,6 +164,35 @@ static const struct option_row {
 	 NULL},
 	{"disk_free_limit.absolute", OPT_SIZE, offsetof(struct config, disk_absolute), "50MB", 0,
 	 INT64_MAX / 2, "disk alarm below this much free space under data_dir", NULL},
+	/* Clustering (docs/clustering.md 4.4); config_cluster.c checks them
+	 * together at the end of the file. */
+	{"cluster.node_id", OPT_INT, offsetof(struct config, cluster_node_id), "0", 0, 255,
+	 "this node's id among cluster_formation.classic_config.nodes (0: a single node, no "
+	 "cluster)", NULL},
+	{"cluster.listen", OPT_STR, offsetof(struct config, cluster_listen), "", 0, 0,
+	 "host:port this node's replication listens on (default: its own nodes.ID entry)", NULL},
+	{"cluster_formation.classic_config.nodes", OPT_LIST, offsetof(struct config, cluster_nodes),
+	 "", 0, 0, "the members, cluster_formation.classic_config.nodes.ID = host:port of their "
+	 "replication (at least 3)", NULL},
+	{"cluster.amqp_address", OPT_LIST, offsetof(struct config, cluster_amqp), "", 0, 0,
+	 "each member's AMQP address, cluster.amqp_address.ID = host:port, named by followers "
+	 "when they refuse clients", NULL},
+	{"cluster.election_timeout", OPT_INT, offsetof(struct config, cluster_election_timeout),
+	 "1000", 50, 60000, "ms without a leader before a follower stands for election (1-2x)",
+	 NULL},
+	{"cluster.heartbeat_interval", OPT_INT, offsetof(struct config, cluster_heartbeat_interval),
+	 "100", 10, 10000, "ms between the leader's heartbeats (below cluster.election_timeout)",
+	 NULL},
+	{"cluster.snapshot_threshold", OPT_INT, offsetof(struct config, cluster_snapshot_threshold),
+	 "1024", 2, 1 << 30, "log entries between two snapshots of the store (a copy of the file)",
+	 NULL},
+	{"cluster.snapshot_trailing", OPT_INT, offsetof(struct config, cluster_snapshot_trailing),
+	 "256", 0, 1 << 30, "log entries kept after a snapshot, for members a little behind", NULL},
+	{"cluster_name", OPT_STR, offsetof(struct config, cluster_name), "tern", 0, 0,
+	 "the cluster's name (shown by /api/nodes and /api/overview)", NULL},
+	{"cluster_partition_handling", OPT_CHOICE, offsetof(struct config, cluster_partition_handling),
+	 "pause_minority", 0, 0,
+	 "only pause_minority: a minority side cannot commit and refuses clients", "pause_minority"},
 };
 
 /* RabbitMQ's rabbitmq.conf names for Tern's options. */
@@ -180,7 +209,7 @@ static const struct alias {
 /* rabbitmq.conf keys (or their prefixes, ending in '.') Tern accepts
  * without acting on them: a file written for RabbitMQ still loads. */
 static const char *const ignored[] = {
-	"cluster_formation.", "cluster_name", "cluster_partition_handling", "cluster_keepalive_interval",
+	"cluster_formation.", "cluster_keepalive_interval",
 	"vm_memory_calculation_strategy", "memory_monitor_interval", "ssl_options.depth",
 	"ssl_options.reuse_sessions", "ssl_options.secure_renegotiate",
 	"ssl_options.client_renegotiation", "ssl_options.honor_ecc_order", "ssl_options.crl_check",
@@ -554,6 +583,9 @@ static bool ignored_key(const char *name)
 	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
 		if (!strcmp(aliases[i].rabbit, name))
 			return false;
+	/* The one cluster_formation key Tern implements (with addresses). */
+	if (!strncmp(name, "cluster_formation.classic_config.nodes", 38))
+		return false;
 	for (size_t i = 0; i < NIGNORED; i++) {
 		size_t n = strlen(ignored[i]);
 		bool prefix = ignored[i][n - 1] == '.' || ignored[i][n - 1] == '_';
@@ -613,8 +645,11 @@ int config_load(const char *path, char *err, size_t errlen)
 			rc = -1;
 			break;
 		}
+		config_cluster_note(name, lineno);
 	}
 	fclose(f);
+	if (rc == 0)
+		rc = config_cluster_check(path, err, errlen);
 	return rc;
 }
 

@@ -71,6 +71,16 @@ struct config {
 	int64_t total_memory;   /* total_memory_available_override_value: bytes */
 	double disk_relative;   /* disk_free_limit.relative: a multiple of RAM */
 	int64_t disk_absolute;  /* disk_free_limit.absolute: bytes */
+	/* Clustering (docs/clustering.md; config_cluster.c checks them). A
+	 * node id of 0: the single node, none of the rest applies. */
+	int64_t cluster_node_id;
+	char *cluster_listen;          /* "": this node's own members entry */
+	struct cfg_list cluster_nodes; /* cluster_formation.classic_config.nodes.ID = host:port */
+	struct cfg_list cluster_amqp;  /* cluster.amqp_address.ID = host:port */
+	int64_t cluster_election_timeout, cluster_heartbeat_interval; /* ms */
+	int64_t cluster_snapshot_threshold, cluster_snapshot_trailing; /* log entries */
+	char *cluster_name;
+	int64_t cluster_partition_handling; /* 0: pause_minority, the only one */
 };
 
 extern struct config cfg;
@@ -109,6 +119,15 @@ struct config_override {
  * was and err names the file, line and problem. Returns 0 or -1. */
 int config_reload(const char *path, const struct config_override *ov, int n, char *err,
 		  size_t errlen);
+
+/* config_cluster.c: records the line a cluster key was set on (for
+ * errors), and checks the cluster options together once the file is
+ * read: -1 with err naming the file, the line and the problem. */
+void config_cluster_note(const char *name, int line);
+int config_cluster_check(const char *path, char *err, size_t errlen);
+/* Hands the checked cluster options to the store (store_cluster), when
+ * cluster.node_id is set; before the store opens. */
+void config_cluster_apply(void);
 
 /* Prints every option with its default and help, for --help. */
 void config_print_help(void);

@@ -119,7 +119,8 @@ int main(int argc, char **argv)
 	srandom(seed); /* server-named queues must differ across restarts */
 	/* Plugins register their exchange types before recovery needs them. */
 	struct server_opts so = {.dry_run = dry_run, .export_path = export_path,
-				 .reload_config = config_path ? reload_config : NULL};
+				 .reload_config = config_path ? reload_config : NULL,
+				 .argv = argv};
 	if (plugins_init() < 0)
 		return 1;
 	int rc = server_init(&so);

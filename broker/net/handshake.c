@@ -16,6 +16,7 @@
 #include "broker/model/vhost.h"
 #include "broker/net/tls.h"
 #include "protocol/table.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 
 #define TERN_VERSION "0.1.0"
@@ -127,7 +128,14 @@ static int on_start_ok(struct conn *c, const struct amqp_connection_start_ok *a)
 		return conn_fail(c, AMQP_COMMAND_INVALID, "invalid authentication mechanism '%s'",
 				 mech);
 	int rc;
-	if (!strcmp(mech, "EXTERNAL")) {
+	if (store_role(NULL) != STORE_HERE) {
+		/* A cluster member that does not lead holds no users to check
+		 * the login against; it refuses every client at connection.open
+		 * (on_open), naming the leader. */
+		rc = 0;
+		free(c->user);
+		c->user = xstrdup("");
+	} else if (!strcmp(mech, "EXTERNAL")) {
 		char name[512];
 		const char *why;
 		rc = tls_conn_login_name(c, name, sizeof name, &why);
@@ -181,6 +189,15 @@ static int on_tune_ok(struct conn *c, const struct amqp_connection_tune_ok *a)
  * reached (RabbitMQ's checks and texts, 530 NOT_ALLOWED). */
 static int on_open(struct conn *c, const struct amqp_connection_open *a)
 {
+	const char *leader;
+	switch (store_role(&leader)) {
+	case STORE_HERE: break;
+	case STORE_ELSEWHERE:
+		return conn_fail(c, AMQP_CONNECTION_FORCED,
+				 "NOT_LEADER - this node is a follower; the leader is %s", leader);
+	case STORE_NOWHERE:
+		return conn_fail(c, AMQP_CONNECTION_FORCED, "NOT_LEADER - no leader elected yet");
+	}
 	struct vhost *vh = vhost_find(a->virtual_host);
 	if (!vh)
 		return conn_fail(c, AMQP_NOT_ALLOWED, "vhost %.*s not found",

@@ -31,6 +31,7 @@
 #include "broker/queue/queue.h"
 #include "broker/model/vhost.h"
 #include "broker/net/tls.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 
 struct event_base *server_base;
@@ -302,6 +303,33 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	server_defer(); /* commit what changed */
 }
 
+/* What follows the recovery: load_definitions, a blank node's defaults,
+ * and all of it on disk before clients come. At start-up, and when a
+ * cluster member becomes the leader. Returns 0, -1 or -2 (a bad
+ * definitions file, on stderr). */
+static int after_recovery(bool dry_run)
+{
+	char err[1024];
+	if (apply_definitions(dry_run, err, sizeof err) < 0) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return -2;
+	}
+	if (dry_run) {
+		persist_close(); /* nothing was written */
+		return 0;
+	}
+	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
+	persist_sync(); /* what the definitions changed is on disk before clients come */
+	return 0;
+}
+
+int server_promote(void)
+{
+	if (persist_reload(definitions_recover, now_ms()) < 0)
+		return -1;
+	return after_recovery(false) < 0 ? -1 : 0;
+}
+
 static int listen_on(const char *host, int64_t port, bool tls)
 {
 	struct sockaddr_storage ss;
@@ -426,22 +454,21 @@ int server_init(const struct server_opts *o)
 	reload_config = o->reload_config;
 	exchange_types_init();
 	alarm_configure(); /* recovery pages by the watermark's budget too */
+	if (!o->dry_run && !o->export_path)
+		config_cluster_apply(); /* a cluster member: the store replicates */
 	if (persist_open(definitions_recover) < 0)
 		return -1;
 	alarm_check(); /* data_dir exists now: its free space is known */
 	if (o->export_path)
 		return export_definitions(o->export_path);
-	char err[1024];
-	if (apply_definitions(o->dry_run, err, sizeof err) < 0) {
-		fprintf(stderr, "ternd: %s\n", err);
-		return -2;
+	if (store_role(NULL) != STORE_HERE) {
+		/* A cluster member: it serves once it leads (server_role.c). */
+		server_role_watch(o->argv);
+	} else {
+		int rc = after_recovery(o->dry_run);
+		if (rc < 0 || o->dry_run)
+			return rc;
 	}
-	if (o->dry_run) {
-		persist_close(); /* nothing was written */
-		return 0;
-	}
-	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
-	persist_sync(); /* what the definitions changed is on disk before clients come */
 	timer_add(now_ms() + CONN_TICK_MS, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */

@@ -30,6 +30,8 @@ struct server_opts {
 	/* Re-reads the config file on SIGHUP: 0, or -1 with err. NULL when
 	 * there is no file. */
 	int (*reload_config)(char *err, size_t errlen);
+	/* The command line, for a cluster member's re-exec (server_role.c). */
+	char *const *argv;
 };
 
 /* Sets up the loop, recovers the store, applies load_definitions and
@@ -40,6 +42,13 @@ int server_init(const struct server_opts *o);
  * of server_init): no vhosts, store or listeners. Unit tests use it to
  * drive queues and channels; server_free() undoes it. Returns 0 or -1. */
 int server_init_loop(void);
+/* A cluster member that became the leader: recovers what its store holds
+ * and applies load_definitions, as start-up does. 0 or -1. */
+int server_promote(void);
+/* server_role.c: follows the store's role (store_on_role) from now on:
+ * promotes on becoming the leader, re-executes argv to come back as a
+ * follower when leadership is lost. */
+void server_role_watch(char *const *argv);
 /* Runs until SIGINT/SIGTERM, then closes connections with 320. */
 int server_run(void);
 void server_free(void);

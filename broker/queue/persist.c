@@ -571,6 +571,14 @@ int persist_open(void (*recover_objects)(void))
 			       NULL);
 	event_add(done_event, NULL);
 	active = false;
+	if (store_role(NULL) != STORE_HERE)
+		return 0; /* a cluster member that does not lead: persist_reload when it does */
+	return persist_reload(recover_objects, t_start);
+}
+
+int persist_reload(void (*recover_objects)(void), uint64_t t_start)
+{
+	active = false;
 	if (persist_recover(recover_objects, t_start) < 0)
 		return -1;
 	active = true;

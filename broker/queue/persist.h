@@ -36,6 +36,12 @@ struct vhost;
  * it with store_scan_objects), then exchanges, queues, bindings and
  * messages. Returns 0 or -1 (logged). */
 int persist_open(void (*recover_objects)(void));
+/* A cluster member that does not lead opens the store and recovers
+ * nothing (store_role() is not STORE_HERE: it holds no broker state and
+ * writes nothing); when it becomes the leader, persist_reload recovers
+ * what its store holds then, as persist_open does at start-up (t_start:
+ * now_ms() at the start, for the summary's timing). */
+int persist_reload(void (*recover_objects)(void), uint64_t t_start);
 void persist_close(void);
 
 /* Counts store writes; a publish that changed it must wait for commit. */

@@ -39,6 +39,8 @@ void overview_started(void);
 void api_overview(struct req *q);
 void api_whoami(struct req *q);
 void api_nodes(struct req *q);
+/* api_cluster.c: the members of a cluster (self_node: this node's figures). */
+json_t *cluster_nodes_json(json_t *self_node);
 void api_node(struct req *q);
 void api_extensions(struct req *q);
 void api_health_alarms(struct req *q);

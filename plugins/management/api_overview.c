@@ -12,6 +12,7 @@
 #include "broker/core/stats.h"
 #include "exchanges/exchange.h"
 #include "plugins/management/api.h"
+#include "store/store.h"
 
 static uint64_t started_ms;
 
@@ -216,8 +217,13 @@ static json_t *node_json(void)
 
 void api_nodes(struct req *q)
 {
-	json_t *arr = json_array();
-	json_array_append_new(arr, node_json());
+	struct store_status st;
+	store_status(&st);
+	json_t *self = node_json();
+	json_t *arr = st.cluster ? cluster_nodes_json(self) : json_array();
+	if (!st.cluster)
+		json_array_append(arr, self);
+	json_decref(self);
 	reply_json(q, 200, arr);
 }
 

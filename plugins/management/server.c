@@ -33,6 +33,7 @@
 #include "broker/queue/timer.h"
 #include "plugins/management/api.h"
 #include "plugins/tern_plugin.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 
 #define MAX_BODY (16 << 20)
@@ -374,6 +375,30 @@ static void allow_header(struct req *q, int methods)
 	evhttp_add_header(evhttp_request_get_output_headers(q->r), "Allow", allow);
 }
 
+/* A cluster member that does not lead holds no broker state and no
+ * users: its GET routes answer without a login (an administrator's view
+ * of the empty state, and /api/nodes), every other method is 405 naming
+ * the leader. */
+static void follower_request(struct req *q, const struct route *found, const char *leader)
+{
+	static char *admin_tags[] = {"administrator"};
+	static struct user follower = {.name = "", .tags = admin_tags, .ntags = 1};
+	int m = method_of(q->r);
+	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
+		q->user = &follower;
+		found->fn(q);
+		return;
+	}
+	char why[160];
+	if (leader)
+		snprintf(why, sizeof why, "NOT_LEADER - this node is a follower (read-only); the "
+			 "leader is %s (AMQP)", leader);
+	else
+		snprintf(why, sizeof why, "NOT_LEADER - this node is read-only; no leader elected yet");
+	allow_header(q, EVHTTP_REQ_GET);
+	reply_error_json(q, 405, "not_leader", json_string(why));
+}
+
 static void dispatch(struct req *q, const char *path)
 {
 	char *seg[16];
@@ -397,7 +422,11 @@ static void dispatch(struct req *q, const char *path)
 			other_methods |= mgmt_routes[i].methods;
 	}
 	enum login how;
-	if (!found) {
+	const char *leader;
+	enum store_role role = store_role(&leader);
+	if (found && role != STORE_HERE) {
+		follower_request(q, found, leader);
+	} else if (!found) {
 		if (other_methods) { /* OPTIONS: 200 with the methods, as RabbitMQ */
 			allow_header(q, other_methods);
 			reply_status(q, method_of(q->r) == EVHTTP_REQ_OPTIONS ? 200 : 405);

@@ -13,7 +13,7 @@ case $ternd in /*) ;; *) ternd=$root/$ternd ;; esac
 tmp=$(mktemp -d /tmp/tern-browser.XXXXXX)
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 amqp=$(port); http=$(port)
-"$ternd" --bind 127.0.0.1 --port "$amqp" --management-port "$http" --data-dir "$tmp/data" \
+"$ternd" --bind 127.0.0.1 --port "$amqp" --management-port "$http" --prometheus-port 0 --data-dir "$tmp/data" \
 	>"$tmp/ternd.log" 2>&1 &
 pid=$!
 i=0

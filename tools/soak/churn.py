@@ -16,7 +16,7 @@ import pika.exceptions as px
 
 import message
 import topology as T
-from worker import KNOWN, Worker
+from worker import Worker
 
 TYPES = ("direct", "fanout", "topic", "headers")
 KEYS = ("a", "b", "a.b", "a.*", "#", "c.d.e", "")
@@ -44,19 +44,26 @@ class Churn(Worker):
                 try:
                     self.step(ch, epoch)
                     self.ledger.count("churn operations")
+                    conn.process_data_events(0)
+                    if isinstance(getattr(ch, "_closing_reason", None), px.ChannelClosedByBroker):
+                        # The broker's close was read by process_data_events.
+                        # The channel must be reopened before the next step:
+                        # pika 1.2's basic_get sends even on a closed channel,
+                        # and a broker then closes the connection with 504
+                        # "expected 'channel.open'" (RabbitMQ 3.10 does too).
+                        raise ch._closing_reason
                 except px.ChannelClosedByBroker as e:
-                    what = "%s %s" % (e.reply_code, e.reply_text)
-                    self.ctx.error(self.kind, what[:64])
-                    known = [v for k, v in KNOWN.items() if k in what]
-                    if known:
-                        self.ledger.count("known broker bug: " + known[0])
-                    elif e.reply_code not in (403, 404, 405, 406):
-                        self.ledger.problem("broker error", "%s: %s" % (self.name, what))
+                    self.closed_by_broker(e)
                     ch = conn.channel()
-                conn.process_data_events(0)
                 self.sleep(self.rng.uniform(0, 0.05))
         finally:
             self.close(conn)
+
+    def closed_by_broker(self, e):
+        what = "%s %s" % (e.reply_code, e.reply_text)
+        self.ctx.error(self.kind, what[:64])
+        if e.reply_code not in (403, 404, 405, 406):
+            self.ledger.problem("broker error", "%s: %s" % (self.name, what))
 
     def fresh(self, kind):
         self.n += 1

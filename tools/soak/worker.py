@@ -18,13 +18,7 @@ EXPECTED_ANYWHERE = {320}        # CONNECTION_FORCED: the broker shutting down
 # Broker bugs known and tracked elsewhere, by a text of their error:
 # counted and reported, not failed on, so that the soak in CI stays a test
 # of what it is for. Take an entry out when its fix is in.
-# - A churn connection closed with 504 "expected 'channel.open' on channel
-#   1" after the broker closed its channel: seen again on 2026-12-01 in 3
-#   of 8 plain soak runs (90-240 s), once per run at most, with no message
-#   lost; cause not found yet (the session notes of that day; the crossing
-#   close of issue 12 item 2 was fixed before and looked the same).
-KNOWN = {"504 CHANNEL_ERROR - expected 'channel.open'":
-         "504 on a reopened churn channel (2026-12-01, open)"}
+KNOWN = {}
 
 
 class Context:

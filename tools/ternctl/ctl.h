@@ -56,7 +56,7 @@ struct ctl {
 
 extern const struct cmd cmd_status, cmd_list, cmd_users, cmd_declare, cmd_delete, cmd_purge,
 	cmd_publish, cmd_get, cmd_browse, cmd_move, cmd_export, cmd_import, cmd_add_user,
-	cmd_delete_user, cmd_set_permissions;
+	cmd_delete_user, cmd_set_permissions, cmd_cluster;
 
 /* ---- opts.c: command lines ---- */
 

@@ -12,6 +12,7 @@ static const struct cmd *const commands[] = {
 	&cmd_status,  &cmd_list,  &cmd_declare,  &cmd_delete,      &cmd_purge,
 	&cmd_publish, &cmd_get,   &cmd_browse,   &cmd_move,        &cmd_export,
 	&cmd_import,  &cmd_users, &cmd_add_user, &cmd_delete_user, &cmd_set_permissions,
+	&cmd_cluster,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -60,6 +60,8 @@ static const char usage_text[] =
 	"                           it matches; the summary gives the declare+bind\n"
 	"                           rate and, with --broker-pid, RSS per queue\n"
 	"      --auto-delete BOOL   declare queues auto-delete (default true)\n"
+	"      --queue-type TYPE    declare queues with x-queue-type TYPE (RabbitMQ's\n"
+	"                           quorum, say)\n"
 	"      --max-priority N     declare queues with x-max-priority N and publish\n"
 	"                           with priorities 0..N-1 in turn\n"
 	"      --cleanup            delete the queues (and exchange) at the end\n"
@@ -293,6 +295,7 @@ enum {
 	O_PATTERNS,
 	O_AUTODEL,
 	O_MAXPRIO,
+	O_QTYPE,
 	O_CLEANUP,
 	O_DRAIN,
 	O_PID,
@@ -324,6 +327,7 @@ static const struct option longopts[] = {
 	{"topic-patterns", no_argument, NULL, O_PATTERNS},
 	{"auto-delete", required_argument, NULL, O_AUTODEL},
 	{"max-priority", required_argument, NULL, O_MAXPRIO},
+	{"queue-type", required_argument, NULL, O_QTYPE},
 	{"cleanup", no_argument, NULL, O_CLEANUP},
 	{"drain", required_argument, NULL, O_DRAIN},
 	{"broker-pid", required_argument, NULL, O_PID},
@@ -389,6 +393,7 @@ void opts_parse(struct perf_cfg *cfg, int argc, char **argv)
 			cfg->auto_delete = !strcmp(optarg, "true");
 			break;
 		case O_MAXPRIO: cfg->max_priority = (int)num(optarg, "--max-priority", 1, 255); break;
+		case O_QTYPE: cfg->queue_type = optarg; break;
 		case O_CLEANUP: cfg->cleanup = true; break;
 		case O_DRAIN: cfg->drain = real(optarg, "--drain"); break;
 		case O_PID: cfg->broker_pid = (int)num(optarg, "--broker-pid", 1, 1 << 30); break;

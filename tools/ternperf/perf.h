@@ -40,6 +40,7 @@ struct perf_cfg {
 	bool topic_patterns; /* bind queue i with topic_pattern(i), publish with topic_key */
 	int broker_pid; /* read its VmRSS in reports; 0 = don't */
 	int max_priority; /* > 0: x-max-priority queues, priorities 0..N-1 in turn */
+	const char *queue_type; /* x-queue-type of the queues declared (quorum), or NULL */
 	char *host, *port, *user, *pass, *vhost;
 	/* amqps:// and the URI's query parameters (RabbitMQ's names). */
 	bool tls;

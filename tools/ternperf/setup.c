@@ -65,12 +65,18 @@ static void send_op(struct conn *c)
 		m.a.queue_declare.queue = bytes_of(qname(o->idx, buf));
 		m.a.queue_declare.durable = cfg->persistent;
 		m.a.queue_declare.auto_delete = cfg->auto_delete && !cfg->declare_only;
-		if (cfg->max_priority) {
+		if (cfg->max_priority || cfg->queue_type) {
 			static struct wbuf args;
 			if (!args.len) {
 				size_t t = tw_begin(&args);
-				tw_key(&args, "x-max-priority");
-				tv_i32(&args, cfg->max_priority);
+				if (cfg->max_priority) {
+					tw_key(&args, "x-max-priority");
+					tv_i32(&args, cfg->max_priority);
+				}
+				if (cfg->queue_type) {
+					tw_key(&args, "x-queue-type");
+					tv_str(&args, cfg->queue_type);
+				}
 				tw_end(&args, t);
 			}
 			m.a.queue_declare.arguments = (struct bytes){args.p + 4, (uint32_t)(args.len - 4)};
