@@ -98,22 +98,33 @@ again:
 	}
 }
 
-void consumer_timeout_tick(void)
+/* A changed consumer_timeout (set at start-up, or by SIGHUP) makes every
+ * channel recompute its floor. */
+static void note_config(void)
 {
 	static int64_t seen = -1;
-	if (cfg.consumer_timeout != seen) { /* set at start-up, or changed by SIGHUP */
+	if (cfg.consumer_timeout != seen) {
 		if (seen >= 0)
 			queue_timeout_gen++;
 		seen = cfg.consumer_timeout;
 	}
-	uint64_t now = wall_ms();
-	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->state != CONN_OPEN)
-			continue;
-		for (uint32_t i = 0; i < c->nchans; i++) {
-			struct channel *ch = c->chans[i];
-			if (ch && ch->state == CH_OPEN && ch->unacked_n)
-				check_channel(ch, now);
-		}
+}
+
+void consumer_timeout_conn(struct conn *c, uint64_t wall)
+{
+	note_config();
+	if (c->state != CONN_OPEN)
+		return;
+	for (uint32_t i = 0; i < c->nchans; i++) {
+		struct channel *ch = c->chans[i];
+		if (ch && ch->state == CH_OPEN && ch->unacked_n)
+			check_channel(ch, wall);
 	}
+}
+
+void consumer_timeout_tick(void)
+{
+	uint64_t now = wall_ms();
+	for (struct conn *c = conn_list; c; c = c->next)
+		consumer_timeout_conn(c, now);
 }

@@ -12,10 +12,18 @@
 #ifndef TERN_BROKER_CONSUMER_TIMEOUT_H
 #define TERN_BROKER_CONSUMER_TIMEOUT_H
 
-/* Checks every open channel's outstanding deliveries against their
- * timeouts; the server calls it once a second from the broker timer. A
- * channel whose oldest delivery is younger than the smallest timeout among
- * its deliveries costs one comparison. */
+#include <stdint.h>
+
+struct conn;
+
+/* Checks the outstanding deliveries of c's open channels against their
+ * timeouts (wall: wall_ms()); conn.c's deadline wheel calls it for each
+ * connection at least once a second. A channel whose oldest delivery is
+ * younger than the smallest timeout among its deliveries costs one
+ * comparison. */
+void consumer_timeout_conn(struct conn *c, uint64_t wall);
+
+/* The same for every connection at once (the unit tests). */
 void consumer_timeout_tick(void);
 
 #endif

@@ -1,10 +1,10 @@
 /* stats.c — sampling message counters into rates; see stats.h. */
 #include "broker/core/stats.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
-#include "broker/amqp/channel.h"
-#include "broker/net/conn.h"
 #include "broker/model/vhost.h"
 
 struct stats stats_global;
@@ -32,32 +32,75 @@ const char *const stat_names[ST_N] = {
 	[ST_DROP_UNROUTABLE] = "drop_unroutable",
 };
 
-void stats_sample(struct stats *s, uint64_t dt_ms)
+void stats_sample(struct stats *s, uint64_t now)
 {
+	/* A first sample counts from one period back, as when all blocks
+	 * were sampled together. */
+	uint32_t dt = s->sampled_ms ? (uint32_t)now - s->sampled_ms : STATS_PERIOD_MS;
 	for (int i = 0; i < ST_N; i++) {
 		uint32_t d = (uint32_t)s->n[i] - s->prev[i]; /* modular: exact */
-		s->rate[i] = dt_ms ? (float)((double)d * 1000.0 / (double)dt_ms) : 0;
+		s->rate[i] = dt ? (float)((double)d * 1000.0 / (double)dt) : 0;
 		s->prev[i] = (uint32_t)s->n[i];
 	}
+	s->sampled_ms = (uint32_t)now ? (uint32_t)now : 1;
 }
 
-void stats_sample_all(uint64_t dt_ms)
+/* Where the lap through the queues and exchanges is: it began at
+ * `start` with `total` blocks, `done` are sampled; the next is in the
+ * vhost at or after slot vi, in its queues (kind 0) or exchanges (1), at
+ * or after slot j. Slots, not pointers: a block deleted meanwhile cannot
+ * leave the lap dangling; a map that grew may make it skip or repeat a
+ * few, which each block's own sample time keeps exact. */
+static struct {
+	uint64_t start;
+	size_t total, done, vi, j;
+	int kind;
+} lap;
+
+/* Samples blocks of the lap until `upto` are done or the lap ends;
+ * returns false at its end. */
+static bool lap_walk(size_t upto, uint64_t now)
 {
-	stats_sample(&stats_global, dt_ms);
+	while (lap.done < upto) {
+		size_t i = lap.vi;
+		struct vhost *vh = vhost_next(&i);
+		if (!vh)
+			return false;
+		void *v;
+		if (strmap_next(lap.kind ? &vh->exchanges : &vh->queues, &lap.j, &v)) {
+			stats_sample(lap.kind ? &((struct bexchange *)v)->stats
+					      : &((struct queue *)v)->stats,
+				     now);
+			lap.done++;
+			continue;
+		}
+		lap.j = 0;
+		if (lap.kind++ == 1) { /* both maps of this vhost done */
+			lap.kind = 0;
+			lap.vi = i;
+		}
+	}
+	return true;
+}
+
+void stats_sample_step(uint64_t now)
+{
+	if (lap.start && now - lap.start < STATS_PERIOD_MS) {
+		/* The share of the lap that this much of the period is. */
+		lap_walk(lap.total * (now - lap.start) / STATS_PERIOD_MS, now);
+		return;
+	}
+	if (lap.start)
+		lap_walk(SIZE_MAX, now); /* the rest of the last lap */
+	lap.start = now;
+	lap.done = lap.vi = lap.j = 0;
+	lap.kind = 0;
+	lap.total = 0;
+	stats_sample(&stats_global, now);
 	struct vhost *vh;
 	for (size_t i = 0; (vh = vhost_next(&i));) {
-		stats_sample(&vh->stats, dt_ms);
-		void *v;
-		for (size_t j = 0; strmap_next(&vh->queues, &j, &v);)
-			stats_sample(&((struct queue *)v)->stats, dt_ms);
-		for (size_t j = 0; strmap_next(&vh->exchanges, &j, &v);)
-			stats_sample(&((struct bexchange *)v)->stats, dt_ms);
-	}
-	for (struct conn *c = conn_list; c; c = c->next) {
-		stats_sample(&c->stats, dt_ms);
-		for (uint32_t i = 0; i < c->nchans; i++)
-			if (c->chans[i])
-				stats_sample(&c->chans[i]->stats, dt_ms);
+		stats_sample(&vh->stats, now);
+		lap.total += vh->queues.n + vh->exchanges.n;
 	}
 }
 

@@ -1,7 +1,11 @@
 /* stats.h — message counters for the management API and metrics: a few
- * increments on the hot path, and a timer that samples them every
- * STATS_PERIOD_MS into rates (the difference of two samples). Never a
- * scan per message.
+ * increments on the hot path, and sampling every STATS_PERIOD_MS into
+ * rates (the difference of two samples). Never a scan per message, and
+ * never all blocks at once: each block is sampled on its own schedule
+ * (queues and exchanges a share per step of the management plugin's
+ * timer, connections and channels when conn.c looks at them), with its
+ * own elapsed time, so 10,000 connections' worth of blocks do not stop
+ * the loop for milliseconds every five seconds.
  *
  * Who has one: each queue, exchange, vhost and connection, and the
  * broker as a whole (stats_global); the owner embeds it. */
@@ -34,6 +38,7 @@ struct stats {
 	uint32_t prev[ST_N]; /* n at the last sample, mod 2^32: a period's
 			      * difference is exact below 4G events */
 	float rate[ST_N];    /* per second, over the last period */
+	uint32_t sampled_ms; /* now_ms() mod 2^32 at the last sample; 0: never */
 };
 
 extern struct stats stats_global;
@@ -52,12 +57,20 @@ static inline void stat_add_all(struct stats *const *blocks, enum stat_kind k, u
 		(*blocks)->n[k] += d;
 }
 
-/* Turns the counts since the last sample into rates (dt: ms elapsed). */
-void stats_sample(struct stats *s, uint64_t dt_ms);
+/* Turns the counts since s's last sample into rates (now: now_ms()). */
+void stats_sample(struct stats *s, uint64_t now);
 
-/* Samples every queue, exchange, vhost and connection and the global
- * block (the management plugin's timer calls it). */
-void stats_sample_all(uint64_t dt_ms);
+/* Whether s's last sample is a period old. */
+static inline int stats_due(const struct stats *s, uint64_t now)
+{
+	return (uint32_t)now - s->sampled_ms >= STATS_PERIOD_MS;
+}
+
+/* The management plugin's timer, every STATS_STEP_MS: samples the global
+ * and vhost blocks once a period, and the queues' and exchanges' in one
+ * lap a period, a share per step. */
+#define STATS_STEP_MS 100
+void stats_sample_step(uint64_t now);
 
 /* Object churn since start-up, RabbitMQ's connection_churn_metrics: each
  * counter is bumped once, where its event happens. A connection counts

@@ -36,9 +36,8 @@ enum conn_state {
 };
 
 struct conn {
-	/* First, in one cache line: what the tick (every 250 ms) and the
-	 * consumer-timeout check (every second) read of every connection,
-	 * so that walking 10k connections costs one miss each, not three. */
+	/* First, in one cache line: what the deadline check (conn_tick)
+	 * reads of a connection that is due. */
 	struct conn *next, *prev; /* all connections */
 	int fd;
 	enum conn_state state;
@@ -50,6 +49,10 @@ struct conn {
 	unsigned read_paused; /* PAUSE_* reasons reading is stopped for */
 	uint32_t nchans;
 	uint64_t last_recv_ms, last_send_ms, opened_ms;
+	/* In the deadline wheel (conn.c): the slot of period wheel_at
+	 * (now_ms() / CONN_TICK_MS), 0 when in none. */
+	struct conn *wnext, *wprev;
+	uint64_t wheel_at;
 
 	struct event *rev, *wev;
 	uint8_t *in;
@@ -137,9 +140,20 @@ void conn_flush(struct conn *c);
 /* Frees a dead connection (end of turn only). */
 void conn_free(struct conn *c);
 
-/* Heartbeats and handshake/close deadlines of every connection; the
- * server calls it every tick (250 ms) from the broker timer (timer.h). */
+/* Looks at the connections whose next deadline has come (handshake and
+ * close-ok deadlines, heartbeats both ways, consumer timeouts): each live
+ * connection is looked at when something about it may be due, and at
+ * least once a second. The server calls it every CONN_TICK_MS from the
+ * broker timer (timer.h). */
+#define CONN_TICK_MS 10
+void conn_tick(void);
+
+/* The same look at every live connection at once (the unit tests). */
 void conn_tick_all(void);
+
+/* A deadline of c may have come nearer (connection.tune-ok set a
+ * heartbeat): looks at c again by then. */
+void conn_reschedule(struct conn *c);
 
 /* Closes every connection with 320 CONNECTION_FORCED (shutdown). */
 void conn_close_all(const char *why);

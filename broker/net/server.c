@@ -19,7 +19,6 @@
 
 #include "broker/model/access.h"
 #include "broker/amqp/channel.h"
-#include "broker/amqp/consumer_timeout.h"
 #include "broker/core/config.h"
 #include "broker/net/alarm.h"
 #include "broker/net/conn.h"
@@ -428,25 +427,24 @@ int server_init_loop(void)
 	return 0;
 }
 
-/* The broker's tick. Connections are looked at every TICK_MS, a fraction
- * of the shortest heartbeat interval (1 s), so a heartbeat goes out within
- * half an interval plus TICK_MS of the last frame sent: a client that
- * negotiates heartbeat = 1 and gives up after one silent second stays
- * connected, as with RabbitMQ. The consumer timeout and the resource
- * alarms are looked at once a second. */
-#define TICK_MS 250
+/* The broker's tick, every CONN_TICK_MS: the connections whose deadline
+ * has come (conn_tick), so a heartbeat goes out within half an
+ * interval plus a tick of the last frame sent: a client that negotiates
+ * heartbeat = 1 and gives up after one silent second stays connected, as
+ * with RabbitMQ. The resource alarms are looked at once a second. */
 static void on_tick(void *obj, uint64_t when)
 {
-	static unsigned ticks;
+	static uint64_t alarm_at;
 	(void)obj;
 	if (!when)
 		return;
-	conn_tick_all();
-	if (++ticks % (1000 / TICK_MS) == 0) {
-		consumer_timeout_tick();
+	conn_tick();
+	uint64_t now = now_ms();
+	if (now >= alarm_at) {
 		alarm_check();
+		alarm_at = now + 1000;
 	}
-	timer_add(now_ms() + TICK_MS, on_tick, NULL);
+	timer_add(now + CONN_TICK_MS, on_tick, NULL);
 }
 
 int server_init(const struct server_opts *o)
@@ -471,7 +469,7 @@ int server_init(const struct server_opts *o)
 		if (rc < 0 || o->dry_run)
 			return rc;
 	}
-	timer_add(now_ms() + TICK_MS, on_tick, NULL);
+	timer_add(now_ms() + CONN_TICK_MS, on_tick, NULL);
 	/* Listen on every address given; one that fails (say ::1 on a host
 	 * without IPv6) is only fatal when none succeeds. */
 	if (!cfg.tcp_off)

@@ -43,7 +43,6 @@
 
 static struct evhttp *http, *https;
 static struct tls_ctx https_tls = {.prefix = "management.ssl", .opt = &cfg.management_ssl};
-static uint64_t last_sample;
 
 /* ---- replies ---- */
 
@@ -524,9 +523,8 @@ static void on_sample(void *obj, uint64_t when)
 	if (!when)
 		return; /* the timer heap is being freed */
 	uint64_t now = now_ms();
-	stats_sample_all(now - last_sample);
-	last_sample = now;
-	timer_add(now + STATS_PERIOD_MS, on_sample, NULL);
+	stats_sample_step(now);
+	timer_add(now + STATS_STEP_MS, on_sample, NULL);
 }
 
 /* ---- the plugin ---- */
@@ -601,9 +599,8 @@ static int https_start(void)
 
 static int mgmt_start(void)
 {
-	last_sample = now_ms();
 	overview_started();
-	timer_add(last_sample + STATS_PERIOD_MS, on_sample, NULL);
+	timer_add(now_ms() + STATS_STEP_MS, on_sample, NULL);
 	if (metrics_listen() < 0)
 		return -1;
 	if (cfg.management_port) {
