@@ -13,7 +13,7 @@ import shutil
 
 import pika
 
-from support.cluster import Cluster, wait_for
+from support.cluster import Cluster
 
 N = 2000
 

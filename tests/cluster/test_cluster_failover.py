@@ -14,51 +14,13 @@ successfully replicated to a quorum of nodes"); the redelivered rule is the
 spec's "may have been delivered before"."""
 import os
 import random
-import sys
 import time
 
-import pika
-
 from support.cluster import DEADLINE, wait_for
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "durability"))
-from kill9 import QUEUE, Publisher  # noqa: E402
+from support.load import Publisher, Target, drain
 
 ROUNDS = int(os.environ.get("CLUSTER_ROUNDS", "3"))
 FAILOVER_LIMIT = float(os.environ.get("CLUSTER_FAILOVER_LIMIT", "10"))
-
-
-class LeaderTarget:
-    """What kill9.Publisher expects of a broker: params() and kill9()."""
-
-    def __init__(self, cluster, node):
-        self.cluster, self.node = cluster, node
-
-    def params(self):
-        return self.node.params()
-
-    def kill9(self):
-        self.cluster.kill9(self.node)
-
-
-def drain(node):
-    """[(id, redelivered)] of everything in the queue, auto-acked."""
-    conn = node.connect()
-    try:
-        ch = conn.channel()
-        n = ch.queue_declare(QUEUE, durable=True).method.message_count
-        got = []
-        if n:
-            ch.basic_consume(QUEUE, lambda c, m, p, b: got.append(
-                (int(b.split(b" ", 1)[0]), m.redelivered)), auto_ack=True)
-            end = time.monotonic() + DEADLINE
-            while len(got) < n and time.monotonic() < end:
-                conn.process_data_events(time_limit=0.1)
-        assert len(got) == n, "drained %d of %d" % (len(got), n)
-        return got
-    finally:
-        conn.close()
 
 
 def test_failover_loses_no_confirmed_message(cluster):
@@ -67,7 +29,7 @@ def test_failover_loses_no_confirmed_message(cluster):
     next_id, times = 1, []
     for rnd in range(ROUNDS):
         consume = rnd % 2 == 1
-        pub = Publisher(LeaderTarget(cluster, leader), next_id, delay=rng.uniform(0.3, 1.2),
+        pub = Publisher(Target(leader, lambda: cluster.kill9(leader)), next_id, delay=rng.uniform(0.3, 1.2),
                         window=200, size=16, consume=consume)
         pub.run(timeout=DEADLINE)
         assert pub.error is None, pub.error

@@ -3,32 +3,15 @@ elect a new leader; on SIGCONT the old leader finds its term over, its
 unconfirmed batches fail (nothing it held is confirmed), it closes its
 clients and re-executes itself to come back as a follower naming the new
 leader. Every id confirmed before the stop is on the new leader."""
-import os
-import sys
 import time
 
 from support.cluster import DEADLINE, wait_for
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "durability"))
-from kill9 import Publisher  # noqa: E402
-from test_cluster_failover import drain  # noqa: E402
-
-
-class StopTarget:
-    def __init__(self, cluster, node):
-        self.cluster, self.node = cluster, node
-
-    def params(self):
-        return self.node.params()
-
-    def kill9(self):  # what kill9.Publisher calls: here a SIGSTOP
-        self.cluster.sigstop(self.node)
+from support.load import Publisher, Target, drain
 
 
 def test_paused_leader_demotes_and_loses_nothing(cluster):
     old = cluster.wait_leader()
-    pub = Publisher(StopTarget(cluster, old), 1, delay=0.8, window=200, size=16, consume=False)
+    pub = Publisher(Target(old, lambda: cluster.sigstop(old)), 1, delay=0.8, window=200, size=16, consume=False)
     pub.run(timeout=3.0)  # publishes 0.8 s, then waits on the stopped node
     assert pub.killed_at is not None and pub.confirmed
     at_stop = len(pub.confirmed)

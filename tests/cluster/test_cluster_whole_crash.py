@@ -4,35 +4,15 @@ kill. A confirm means the batch is in the synced Raft log of a majority, so
 losing all three processes (not their disks) must lose nothing confirmed;
 a node that dropped its own open log segment at restart would be caught
 here when another member did too."""
-import os
-import sys
 
 from support.cluster import wait_for
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "durability"))
-from kill9 import Publisher  # noqa: E402
-from test_cluster_failover import drain  # noqa: E402
-
-
-class AllTarget:
-    """kill9.Publisher's broker: connect to the leader, kill every member."""
-
-    def __init__(self, cluster, leader):
-        self.cluster, self.leader = cluster, leader
-
-    def params(self):
-        return self.leader.params()
-
-    def kill9(self):
-        for nd in self.cluster.nodes:
-            self.cluster.kill9(nd)
+from support.load import Publisher, Target, drain
 
 
 def test_all_members_killed_at_once_lose_nothing_confirmed(cluster):
     for rnd in range(2):
         leader = cluster.wait_leader()
-        pub = Publisher(AllTarget(cluster, leader), 1 + rnd * 10_000_000, delay=1.0,
+        pub = Publisher(Target(leader, lambda: [cluster.kill9(n) for n in cluster.nodes]), 1 + rnd * 10_000_000, delay=1.0,
                         window=200, size=16, consume=False)
         pub.run(timeout=3.0)
         assert pub.killed_at is not None and pub.confirmed, "round %d confirmed nothing" % rnd
