@@ -121,10 +121,3 @@ void consumer_timeout_conn(struct conn *c, uint64_t wall)
 			check_channel(ch, wall);
 	}
 }
-
-void consumer_timeout_tick(void)
-{
-	uint64_t now = wall_ms();
-	for (struct conn *c = conn_list; c; c = c->next)
-		consumer_timeout_conn(c, now);
-}

@@ -23,7 +23,4 @@ struct conn;
  * comparison. */
 void consumer_timeout_conn(struct conn *c, uint64_t wall);
 
-/* The same for every connection at once (the unit tests). */
-void consumer_timeout_tick(void);
-
 #endif

@@ -81,12 +81,12 @@ START_TEST(timed_out_consumer_cancelled_with_notify)
 	publish(qa, 0);
 	publish(qa, 1);
 	ck_assert_int_eq(got(), 2);
-	consumer_timeout_tick(); /* nothing is due yet */
+	conn_tick_all(); /* nothing is due yet */
 	ck_assert_int_eq(got(), 0);
 	age(ch, 1500);
 	publish(qb, 2); /* tag 3, fresh */
 	ck_assert_int_eq(got(), 1);
-	consumer_timeout_tick();
+	conn_tick_all();
 	int n = got();
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_BASIC_CANCEL);
@@ -121,7 +121,7 @@ START_TEST(timed_out_consumer_without_notify_closes_channel)
 	publish(q, 0);
 	ck_assert_int_eq(got(), 1);
 	age(ch, 1500);
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(got(), 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_CHANNEL_CLOSE);
 	ck_assert_int_eq(ch->state, CH_CLOSING);
@@ -146,7 +146,7 @@ START_TEST(basic_get_held_closes_channel)
 	ck_assert_int_eq(got(), 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_BASIC_GET_OK);
 	age(ch, 1500);
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(got(), 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_CHANNEL_CLOSE);
 	ck_assert_uint_eq(q->len, 1);
@@ -170,7 +170,7 @@ START_TEST(each_queue_its_own_timeout)
 	ck_assert_uint_eq(ch->ct_floor, 1000);
 	age_tag(ch, 1, 5000);
 	age_tag(ch, 2, 1500);
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(got(), 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_BASIC_CANCEL);
 	ck_assert_str_eq(outs[0].ctag, "f");
@@ -183,7 +183,7 @@ START_TEST(each_queue_its_own_timeout)
 	publish(none, 2);
 	ck_assert_int_eq(got(), 1);
 	age(ch, 100000);
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(count_of(got(), AMQP_BASIC_CANCEL), 0);
 	ck_assert_int_eq(ch->state, CH_OPEN);
 }
@@ -199,12 +199,12 @@ START_TEST(lowered_timeout_applies_to_deliveries_out)
 	publish(q, 0);
 	ck_assert_int_eq(got(), 1);
 	age(ch, 5000);
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(got(), 0);
 	/* as a policy change does through queue_configure */
 	q->consumer_timeout = 1000;
 	queue_timeout_gen++;
-	consumer_timeout_tick();
+	conn_tick_all();
 	ck_assert_int_eq(got(), 1);
 	ck_assert_uint_eq(outs[0].id, AMQP_BASIC_CANCEL);
 }
@@ -221,7 +221,7 @@ START_TEST(no_timeout_while_acked_in_time)
 		publish(q, i);
 		ck_assert_int_eq(got(), 1);
 		age(ch, 900);
-		consumer_timeout_tick();
+		conn_tick_all();
 		ck_assert_int_eq(channel_ack(ch, (uint64_t)i + 1, false), 0);
 	}
 	ck_assert_int_eq(got(), 0);
