@@ -54,7 +54,7 @@ static struct batch *flying;
 static char loop_error[256];    /* store_error()'s text, the caller's copy */
 static void (*done_fn)(const struct store_result *);
 static unsigned failures;       /* failed batches so far (store_commit) */
-static uint64_t cur_tag, last_cancelled;
+static uint64_t cur_tag, last_uncommitted;
 
 /* Shared with the writer thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -384,9 +384,9 @@ static size_t hash(uint32_t tag, int64_t a, uint64_t b)
 
 static struct slot *find_in(const struct batch *bt, uint32_t tag, int64_t a, uint64_t b)
 {
-	size_t mask = bt->index_cap - 1;
 	if (!bt->index_cap)
 		return NULL;
+	size_t mask = bt->index_cap - 1;
 	for (size_t i = hash(tag, a, b) & mask;; i = (i + 1) & mask) {
 		struct slot *s = &bt->slots[i];
 		if (s->batch != bt->no)
@@ -674,12 +674,12 @@ void store_tag(uint64_t tag)
 
 uint64_t store_last_uncommitted(void)
 {
-	return last_cancelled;
+	return last_uncommitted;
 }
 
 int store_dequeue(int64_t qid, uint64_t seq)
 {
-	last_cancelled = 0;
+	last_uncommitted = 0;
 	if (refused())
 		return -1;
 	struct slot *s = find_slot(T_ENTRY, qid, seq);
@@ -692,7 +692,7 @@ int store_dequeue(int64_t qid, uint64_t seq)
 		 * waits on that entry's commit need not wait any more. */
 		struct slot *f = flying ? find_in(flying, T_ENTRY, qid, seq) : NULL;
 		if (f) {
-			last_cancelled = flying->ops[f->op - 1].tag;
+			last_uncommitted = flying->ops[f->op - 1].tag;
 			f->op = 0;
 		}
 		return 0;
@@ -701,7 +701,7 @@ int store_dequeue(int64_t qid, uint64_t seq)
 	struct op *e = &pend->ops[s->op - 1];
 	s->op = 0;
 	cancel(e);
-	last_cancelled = e->tag;
+	last_uncommitted = e->tag;
 	struct op *m = e->kind == OP_ENQ ? find(T_MSG, 0, e->id) : NULL;
 	if (m)
 		m->refs--;
@@ -800,52 +800,49 @@ int store_probe(void)
 
 /* ---- reads: after a drain, on the caller's thread ---- */
 
-static int read_done(int rc)
+/* A read runs on the caller's thread once the writer is idle; in a
+ * cluster only where the store leads, and under the apply thread's lock. */
+static bool read_begin(void)
+{
+	drain();
+	if (replica_read_begin())
+		return true;
+	copy_error("the store is not served here (a cluster member that does not lead)");
+	return false;
+}
+
+/* The error is taken before the lock goes: the apply thread shares the
+ * connection, and with it sqlite3_errmsg. */
+static int read_end(int rc)
 {
 	if (rc < 0)
 		copy_error(sql_error());
+	replica_read_end();
 	return rc;
 }
 
 int store_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
 {
-	drain();
-	if (!replica_read_begin())
-		return -1;
-	int rc = read_done(sql_get_message(qid, seq, id, fn, ctx));
-	replica_read_end();
-	return rc;
+	return read_begin() ? read_end(sql_get_message(qid, seq, id, fn, ctx)) : -1;
 }
 
 int store_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
 {
-	drain();
-	if (!replica_read_begin())
-		return -1;
-	int rc = read_done(sql_scan_delayed(from, to, fn, ctx));
-	replica_read_end();
-	return rc;
+	return read_begin() ? read_end(sql_scan_delayed(from, to, fn, ctx)) : -1;
 }
 
 int64_t store_count_delayed(void)
 {
-	drain();
-	if (!replica_read_begin())
+	if (!read_begin())
 		return -1;
 	int64_t n = sql_count_delayed();
-	replica_read_end();
-	read_done(n < 0 ? -1 : 0);
+	read_end(n < 0 ? -1 : 0);
 	return n;
 }
 
 int store_scan_objects(const char *kind, store_object_fn fn, void *ctx)
 {
-	drain();
-	if (!replica_read_begin())
-		return -1;
-	int rc = read_done(sql_scan_objects(kind, fn, ctx));
-	replica_read_end();
-	return rc;
+	return read_begin() ? read_end(sql_scan_objects(kind, fn, ctx)) : -1;
 }
 
 /* ---- open and close ---- */
