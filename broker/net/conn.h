@@ -49,7 +49,7 @@ struct conn {
 	unsigned read_paused; /* PAUSE_* reasons reading is stopped for */
 	uint32_t nchans;
 	uint64_t last_recv_ms, last_send_ms, opened_ms;
-	/* In the deadline wheel (conn.c): the slot of period wheel_at
+	/* In the deadline wheel (conn_tick.c): the slot of period wheel_at
 	 * (now_ms() / CONN_TICK_MS), 0 when in none. */
 	struct conn *wnext, *wprev;
 	uint64_t wheel_at;
@@ -154,6 +154,12 @@ void conn_tick_all(void);
 /* A deadline of c may have come nearer (connection.tune-ok set a
  * heartbeat): looks at c again by then. */
 void conn_reschedule(struct conn *c);
+
+/* Takes c out of the wheel (conn_tick.c; its kill and free call it). */
+void conn_wheel_unlink(struct conn *c);
+
+/* Queues a heartbeat frame (conn_tick.c sends them when due). */
+void conn_send_heartbeat(struct conn *c);
 
 /* Closes every connection with 320 CONNECTION_FORCED (shutdown). */
 void conn_close_all(const char *why);
