@@ -182,6 +182,10 @@ static void stored_row(void *ctx, const char *key, const char *value)
 
 int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen)
 {
+	json_t *valid = json_string(name);
+	if (!valid)
+		return 0; /* not UTF-8: no stored user has that name */
+	json_decref(valid);
 	char *id = ID(name);
 	struct stored_find f = {id, NULL};
 	int rc = store_scan_objects(defs_user_ops.store, stored_row, &f);

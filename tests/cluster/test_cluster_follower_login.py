@@ -82,6 +82,12 @@ def test_follower_refuses_without_a_valid_login(cluster):
     assert status == 401, (status, body)
     status, _, body = http(f, "GET", "nodes", auth=("guest", "wrong"))
     assert (status, body) == (401, LOGIN_FAILED)
+    # a name that is not UTF-8 (no stored user can have it) is a failed login too
+    req = urllib.request.Request("http://127.0.0.1:%d/api/overview" % f.mgmt)
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"\xff\xfe:guest").decode())
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert (e.value.code, json.loads(e.value.read())) == (401, LOGIN_FAILED)
     # guest, as the leader's first boot stored it, is who it says
     assert whoami(f, ("guest", "guest")) == {"name": "guest", "tags": ["administrator"]}
 
