@@ -246,9 +246,8 @@ int access_user_put(const char *name, const char *hash_b64, enum access_hash alg
 	return 0;
 }
 
-int access_user_make(struct user *u, const char *name, const char *hash_b64,
-		     enum access_hash alg, const char *const *tags, size_t ntags, char *err,
-		     size_t errlen)
+int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
+		     const char *const *tags, size_t ntags, char *err, size_t errlen)
 {
 	uint8_t h[ACCESS_HASH_MAX + 3];
 	size_t hlen;

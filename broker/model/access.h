@@ -110,9 +110,8 @@ bool access_user_login(const struct user *u, struct bytes password, bool from_lo
  * cluster member that does not lead checks logins against the users its
  * store holds: definitions_stored_user). 0, or -1 with err and nothing to
  * release. access_user_release frees what *u holds. */
-int access_user_make(struct user *u, const char *name, const char *hash_b64,
-		     enum access_hash alg, const char *const *tags, size_t ntags, char *err,
-		     size_t errlen);
+int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
+		     const char *const *tags, size_t ntags, char *err, size_t errlen);
 void access_user_release(struct user *u);
 
 /* ---- permissions ---- */

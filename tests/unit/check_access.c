@@ -181,9 +181,8 @@ START_TEST(test_user_made_outside_the_table)
 {
 	const char *tags[] = {"monitoring"};
 	struct user u;
-	ck_assert_int_eq(access_user_make(&u, "m", vecs[_i].b64, vecs[_i].alg, tags, 1, err,
-					  sizeof err),
-			 0);
+	ck_assert_int_eq(
+		access_user_make(&u, "m", vecs[_i].b64, vecs[_i].alg, tags, 1, err, sizeof err), 0);
 	ck_assert_str_eq(u.name, "m");
 	ck_assert(access_user_has_tag(&u, "monitoring") && !access_user_has_tag(&u, "management"));
 	ck_assert(access_user_login(&u, B("test12"), false));
