@@ -341,6 +341,12 @@ bool replica_read_begin(void)
 	return true;
 }
 
+void replica_read_anywhere(void)
+{
+	if (on)
+		pthread_mutex_lock(&replica_file_mu);
+}
+
 void replica_read_end(void)
 {
 	if (on)

@@ -27,6 +27,9 @@ void replica_poll(void);
 /* Around a read of the file on the caller's thread: false (no read) on a
  * node that is not the leader, whose file the apply thread owns. */
 bool replica_read_begin(void);
+/* The same lock on any node, for a read a follower may make too (the
+ * objects: its copy of the control plane); replica_read_end releases it. */
+void replica_read_anywhere(void);
 void replica_read_end(void);
 
 /* ---- replica_entry.c: the log entry format ----

@@ -166,7 +166,8 @@ int64_t store_count_delayed(void);
 int store_put_object(const char *kind, const char *key, const char *value);
 int store_del_object(const char *kind, const char *key);
 /* Visits the objects of one kind in key order; the texts are valid
- * during the call only, which must not write to the store. */
+ * during the call only, which must not write to the store. Works on a
+ * cluster member that does not lead too: its copy, as applied so far. */
 typedef void (*store_object_fn)(void *ctx, const char *key, const char *value);
 int store_scan_objects(const char *kind, store_object_fn fn, void *ctx);
 /* True when this store_open created the objects table: a blank node

@@ -390,9 +390,13 @@ int64_t store_count_delayed(void)
 	return n;
 }
 
+/* Objects are read on a follower too (its copy, as of its applied index:
+ * the management API checks logins against its users), under the lock. */
 int store_scan_objects(const char *kind, store_object_fn fn, void *ctx)
 {
-	return read_begin() ? read_end(sql_scan_objects(kind, fn, ctx)) : -1;
+	drain();
+	replica_read_anywhere();
+	return read_end(sql_scan_objects(kind, fn, ctx));
 }
 
 /* ---- open and close ---- */

@@ -209,6 +209,22 @@ int access_hash_check(const char *hash_b64, enum access_hash alg, char *err, siz
 	return decode_hash(hash_b64, alg, h, &hlen, err, errlen);
 }
 
+/* The credentials and tags of a user, its hash decoded already. */
+static void user_set(struct user *u, enum access_hash alg, const uint8_t *h, size_t hlen,
+		     const char *const *tags, size_t ntags)
+{
+	u->alg = alg;
+	memcpy(u->hash, h, hlen);
+	u->hash_len = hlen;
+	user_free_tags(u);
+	if (ntags) {
+		u->tags = xmalloc(ntags * sizeof *u->tags);
+		for (size_t i = 0; i < ntags; i++)
+			u->tags[i] = xstrdup(tags[i]);
+		u->ntags = ntags;
+	}
+}
+
 int access_user_put(const char *name, const char *hash_b64, enum access_hash alg,
 		    const char *const *tags, size_t ntags, char *err, size_t errlen)
 {
@@ -225,18 +241,30 @@ int access_user_put(const char *name, const char *hash_b64, enum access_hash alg
 		u->max_connections = u->max_channels = -1;
 		strmap_put(&users, u->name, strlen(u->name), u);
 	}
-	u->alg = alg;
-	memcpy(u->hash, h, hlen);
-	u->hash_len = hlen;
-	user_free_tags(u);
-	if (ntags) {
-		u->tags = xmalloc(ntags * sizeof *u->tags);
-		for (size_t i = 0; i < ntags; i++)
-			u->tags[i] = xstrdup(tags[i]);
-		u->ntags = ntags;
-	}
+	user_set(u, alg, h, hlen, tags, ntags);
 	access_gen++;
 	return 0;
+}
+
+int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
+		     const char *const *tags, size_t ntags, char *err, size_t errlen)
+{
+	uint8_t h[ACCESS_HASH_MAX + 3];
+	size_t hlen;
+	memset(u, 0, sizeof *u);
+	if (decode_hash(hash_b64, alg, h, &hlen, err, errlen) < 0)
+		return -1;
+	u->name = xstrdup(name);
+	u->max_connections = u->max_channels = -1;
+	user_set(u, alg, h, hlen, tags, ntags);
+	return 0;
+}
+
+void access_user_release(struct user *u)
+{
+	user_free_tags(u);
+	free(u->name);
+	memset(u, 0, sizeof *u);
 }
 
 int access_user_set_password(const char *name, struct bytes password)
@@ -377,17 +405,20 @@ int access_user_limit_set(const char *user, const char *limit, int64_t value, ch
 	return 0;
 }
 
-struct user *access_login(struct bytes name, struct bytes password, bool from_loopback)
+bool access_user_login(const struct user *u, struct bytes password, bool from_loopback)
 {
-	struct user *u = strmap_get(&users, name.len ? (const void *)name.p : "", name.len);
-	if (!u || !u->hash_len || (u->loopback_only && !from_loopback))
-		return NULL;
+	if (!u->hash_len || (u->loopback_only && !from_loopback))
+		return false;
 	uint8_t got[ACCESS_HASH_MAX];
 	size_t n = access_hash_compute(u->alg, u->hash, password, got);
 	/* Constant time, so response timing does not leak how much matched. */
-	if (n != u->hash_len || CRYPTO_memcmp(got, u->hash, n) != 0)
-		return NULL;
-	return u;
+	return n == u->hash_len && CRYPTO_memcmp(got, u->hash, n) == 0;
+}
+
+struct user *access_login(struct bytes name, struct bytes password, bool from_loopback)
+{
+	struct user *u = strmap_get(&users, name.len ? (const void *)name.p : "", name.len);
+	return u && access_user_login(u, password, from_loopback) ? u : NULL;
 }
 
 /* ---- permissions ---- */

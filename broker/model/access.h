@@ -103,6 +103,16 @@ int access_user_limit_set(const char *user, const char *limit, int64_t value, ch
  * unknown, has no password, the password is wrong (compared in constant
  * time) or a loopback-only user comes from elsewhere. */
 struct user *access_login(struct bytes name, struct bytes password, bool from_loopback);
+/* The same check on a given user (one of the table or made below). */
+bool access_user_login(const struct user *u, struct bytes password, bool from_loopback);
+
+/* Fills *u as access_user_put would make the user, outside the table (a
+ * cluster member that does not lead checks logins against the users its
+ * store holds: definitions_stored_user). 0, or -1 with err and nothing to
+ * release. access_user_release frees what *u holds. */
+int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
+		     const char *const *tags, size_t ntags, char *err, size_t errlen);
+void access_user_release(struct user *u);
 
 /* ---- permissions ---- */
 

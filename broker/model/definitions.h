@@ -80,6 +80,15 @@ int definitions_remove(const char *kind, const json_t *obj, char *err, size_t er
 int definitions_delete_vhost(const char *name);
 int definitions_delete_user(const char *name);
 
+/* On a cluster member that does not lead (its users are not in memory):
+ * the user `name` as its store holds it (the leader's, as far as this
+ * node has applied), filled into *out as the leader's access.c holds it,
+ * loopback_users from this node's config. Returns 1 (access_user_release
+ * *out after), 0 when there is none (or the stored object is unreadable,
+ * logged), -1 with err when the store cannot be read. */
+struct user;
+int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen);
+
 void definitions_free(void);
 
 #endif

@@ -4,9 +4,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/model/access.h"
 #include "broker/core/config.h"
+#include "broker/model/definitions.h"
 #include "broker/net/conn.h"
 #include "broker/model/jtable.h"
 #include "broker/core/log.h"
@@ -15,6 +17,7 @@
 #include "broker/model/policy.h"
 #include "broker/queue/queue_args.h"
 #include "broker/model/vhost.h"
+#include "store/store.h"
 #include "util/regex.h"
 #include "util/strmap.h"
 #include "util/xalloc.h"
@@ -161,6 +164,56 @@ static int user_apply(const json_t *o, char *err, size_t errlen)
 	json_decref(canon);
 	free(id);
 	return 0;
+}
+
+/* ---- a follower's logins: the users its store holds ---- */
+
+struct stored_find {
+	const char *id;
+	json_t *obj;
+};
+
+static void stored_row(void *ctx, const char *key, const char *value)
+{
+	struct stored_find *f = ctx;
+	if (!f->obj && !strcmp(key, f->id))
+		f->obj = json_loads(value, 0, NULL);
+}
+
+int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen)
+{
+	json_t *valid = json_string(name);
+	if (!valid)
+		return 0; /* not UTF-8: no stored user has that name */
+	json_decref(valid);
+	char *id = ID(name);
+	struct stored_find f = {id, NULL};
+	int rc = store_scan_objects(defs_user_ops.store, stored_row, &f);
+	free(id);
+	if (rc < 0)
+		return ERR("reading the stored users: %s", store_error());
+	if (!f.obj)
+		return 0;
+	/* The leader stored it in user_json's form; what its recovery would
+	 * refuse (recover_one) is refused here too. */
+	char why[300] = "not valid JSON";
+	enum access_hash alg;
+	char tags[16][64];
+	const char *tagv[16];
+	const char *alg_name = defs_opt_str(f.obj, "hashing_algorithm", "", why, sizeof why);
+	const char *hash = defs_opt_str(f.obj, "password_hash", "", why, sizeof why);
+	int ntags = defs_tags(f.obj, "tags", tags, 16);
+	for (int i = 0; i < ntags; i++)
+		tagv[i] = tags[i];
+	if (!alg_name || !hash || ntags < 0 || access_hash_parse(alg_name, &alg) < 0 ||
+	    access_user_make(out, name, hash, alg, tagv, (size_t)ntags, why, sizeof why) < 0) {
+		log_error("stored user '%s': %s", name, ntags < 0 ? "tags: not a list" : why);
+		json_decref(f.obj);
+		return 0;
+	}
+	out->loopback_only = loopback_user(name);
+	json_decref(f.obj);
+	return 1;
 }
 
 static void user_each(defs_each_fn fn, void *ctx)

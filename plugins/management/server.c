@@ -27,6 +27,7 @@
 #include "broker/core/config.h"
 #include "protocol/frame.h"
 #include "broker/core/log.h"
+#include "broker/model/definitions.h"
 #include "broker/net/server.h"
 #include "broker/net/tls.h"
 #include "broker/core/stats.h"
@@ -147,13 +148,44 @@ bool body_object(struct req *q)
 
 /* ---- authentication ---- */
 
-/* What the Authorization header gave. */
-enum login { LOGIN_NONE, LOGIN_MALFORMED, LOGIN_FAILED, LOGIN_OK };
+/* What the Authorization header gave (LOGIN_ERROR: the users could not
+ * be read, a follower's store failing). */
+enum login { LOGIN_NONE, LOGIN_MALFORMED, LOGIN_FAILED, LOGIN_ERROR, LOGIN_OK };
+
+/* A cluster member that does not lead holds no users in memory (no
+ * broker state at all): it checks a login against the user its store
+ * holds, as replicated from the leader, into *stored. Read again for each
+ * request, not cached: a follower's API is asked rarely (monitoring,
+ * ternctl cluster status), a read is one scan of the user rows under the
+ * apply thread's lock, and nothing can then be stale: a user deleted or
+ * changed on the leader stops working here as soon as this node has
+ * applied the entry. A cache would have to be checked against the
+ * applied index read consistently with the rows, and dropped at
+ * promotion. */
+static enum login stored_login(struct bytes name, struct bytes pass, bool loopback,
+			       struct user *stored, struct user **out)
+{
+	char cname[800], err[300];
+	if (memchr(name.p, 0, name.len)) /* no stored name holds a NUL */
+		return LOGIN_FAILED;
+	snprintf(cname, sizeof cname, "%.*s", (int)name.len, (const char *)name.p);
+	int rc = definitions_stored_user(cname, stored, err, sizeof err);
+	if (rc < 0) {
+		log_error("management: %s", err);
+		return LOGIN_ERROR;
+	}
+	if (rc == 0 || !access_user_login(stored, pass, loopback))
+		return LOGIN_FAILED;
+	*out = stored;
+	return LOGIN_OK;
+}
 
 /* The user of "Authorization: Basic base64(user:password)". A header
  * that is not base64 of "user:password" is malformed (400, as RabbitMQ);
- * another scheme (Bearer) is a failed login. */
-static enum login basic_auth(struct evhttp_request *r, struct user **out)
+ * another scheme (Bearer) is a failed login. On a follower the user is
+ * read from the store into *stored (stored_login), which the caller
+ * releases. */
+static enum login basic_auth(struct evhttp_request *r, struct user *stored, struct user **out)
 {
 	*out = NULL;
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
@@ -181,6 +213,8 @@ static enum login basic_auth(struct evhttp_request *r, struct user **out)
 	evhttp_connection_get_peer(evhttp_request_get_connection(r), &host, &port);
 	bool loopback = !strncmp(host, "127.", 4) || !strcmp(host, "::1") ||
 			!strncmp(host, "::ffff:127.", 11);
+	if (store_role(NULL) != STORE_HERE)
+		return stored_login(name, pass, loopback, stored, out);
 	*out = access_login(name, pass, loopback);
 	return *out ? LOGIN_OK : LOGIN_FAILED;
 }
@@ -375,17 +409,14 @@ static void allow_header(struct req *q, int methods)
 	evhttp_add_header(evhttp_request_get_output_headers(q->r), "Allow", allow);
 }
 
-/* A cluster member that does not lead holds no broker state and no
- * users: its GET routes answer without a login (an administrator's view
- * of the empty state, and /api/nodes), every other method is 405 naming
- * the leader. */
+/* A cluster member that does not lead holds no broker state: once the
+ * login and the route's tags are checked as the leader checks them, its
+ * GET routes answer (the empty state, and /api/nodes), every other
+ * method is 405 naming the leader. */
 static void follower_request(struct req *q, const struct route *found, const char *leader)
 {
-	static char *admin_tags[] = {"administrator"};
-	static struct user follower = {.name = "", .tags = admin_tags, .ntags = 1};
 	int m = method_of(q->r);
 	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
-		q->user = &follower;
 		found->fn(q);
 		return;
 	}
@@ -424,25 +455,29 @@ static void dispatch(struct req *q, const char *path)
 	enum login how;
 	const char *leader;
 	enum store_role role = store_role(&leader);
-	if (found && role != STORE_HERE) {
-		follower_request(q, found, leader);
-	} else if (!found) {
+	struct user stored = {0}; /* a follower's user, read from its store */
+	if (!found) {
 		if (other_methods) { /* OPTIONS: 200 with the methods, as RabbitMQ */
 			allow_header(q, other_methods);
 			reply_status(q, method_of(q->r) == EVHTTP_REQ_OPTIONS ? 200 : 405);
 		} else {
 			reply_not_found(q);
 		}
-	} else if ((how = basic_auth(q->r, &q->user)) == LOGIN_MALFORMED) {
+	} else if ((how = basic_auth(q->r, &stored, &q->user)) == LOGIN_MALFORMED) {
 		reply_status(q, 400);
+	} else if (how == LOGIN_ERROR) {
+		reply_error(q, 503, "cannot read the users from this node's store");
 	} else if (how != LOGIN_OK || !user_is(q->user, NEED_MANAGEMENT)) {
 		unauthorised(q, how);
 	} else if (!user_is(q->user, found->need)) {
 		reply_error_json(q, 401, "not_authorised", json_string(refusal(found->need)));
+	} else if (role != STORE_HERE) {
+		follower_request(q, found, leader);
 	} else {
 		found->fn(q);
 		server_defer(); /* what the call changed commits at the end of the turn */
 	}
+	access_user_release(&stored);
 	for (int i = 0; i < nseg; i++)
 		free(seg[i]);
 }

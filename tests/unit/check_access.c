@@ -175,6 +175,40 @@ START_TEST(test_loopback_only)
 }
 END_TEST
 
+/* A user made outside the table (a follower's login, from its store):
+ * the same checks, and the table does not see it. */
+START_TEST(test_user_made_outside_the_table)
+{
+	const char *tags[] = {"monitoring"};
+	struct user u;
+	ck_assert_int_eq(
+		access_user_make(&u, "m", vecs[_i].b64, vecs[_i].alg, tags, 1, err, sizeof err), 0);
+	ck_assert_str_eq(u.name, "m");
+	ck_assert(access_user_has_tag(&u, "monitoring") && !access_user_has_tag(&u, "management"));
+	ck_assert(access_user_login(&u, B("test12"), false));
+	ck_assert(!access_user_login(&u, B("test13"), false));
+	ck_assert(!access_user_login(&u, B(""), false));
+	u.loopback_only = true;
+	ck_assert(!access_user_login(&u, B("test12"), false));
+	ck_assert(access_user_login(&u, B("test12"), true));
+	ck_assert_ptr_null(access_user_find("m"));
+	ck_assert_ptr_null(access_login(B("m"), B("test12"), true));
+	access_user_release(&u);
+	ck_assert_ptr_null(u.name);
+	/* A bad hash: -1 with the reason, nothing to release (a second
+	 * release is harmless). */
+	ck_assert_int_eq(access_user_make(&u, "m", "QUJD", ACCESS_SHA256, NULL, 0, err, sizeof err),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, "length does not fit"));
+	ck_assert_ptr_null(u.name);
+	access_user_release(&u);
+	/* No password: no login. */
+	ck_assert_int_eq(access_user_make(&u, "n", "", ACCESS_SHA256, NULL, 0, err, sizeof err), 0);
+	ck_assert(!access_user_login(&u, B(""), true));
+	access_user_release(&u);
+}
+END_TEST
+
 START_TEST(test_set_password)
 {
 	ck_assert_int_eq(access_user_set_password("nobody", B("x")), -1);
@@ -710,6 +744,7 @@ static Suite *access_suite(void)
 	tcase_add_test(tc, test_bad_hashes);
 	tcase_add_test(tc, test_no_password);
 	tcase_add_test(tc, test_loopback_only);
+	tcase_add_loop_test(tc, test_user_made_outside_the_table, 0, NVECS);
 	tcase_add_test(tc, test_set_password);
 	tcase_add_test(tc, test_hash_names);
 	tcase_add_test(tc, test_tags_and_update);

@@ -16,11 +16,13 @@
 //
 //	loadgen -uri amqp://guest:guest@127.0.0.1:5672/ [-scenarios S3,S3k,S6,S7]
 //	        [-seconds 10] [-rate 1000] [-messages 1000000] [-pid PID]
-//	        [-trace FILE] [-batch=false]
+//	        [-trace FILE] [-batch=false] [-cpuprofile FILE]
 //
 // The broker's pid (for S7) is found from the URI's port with `ss` when
 // -pid is not given. -trace writes S6's messages as "send_ms latency_us"
-// lines, to see when the slow ones were sent. Queues are named loadgen-*
+// lines, to see when the slow ones were sent. -cpuprofile writes the
+// generator's own CPU profile (go tool pprof -top loadgen FILE), to see
+// when the client is the limit rather than the broker. Queues are named loadgen-*
 // and deleted at the end. Built by `make loadgen` (GOPATH mode against
 // Debian's golang-github-rabbitmq-amqp091-go-dev, no module proxy).
 package main
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +53,7 @@ var (
 	messages = flag.Int("messages", 1000000, "S7's queued messages")
 	pidFlag  = flag.Int("pid", 0, "the broker's pid for S7 (default: found by port)")
 	trace    = flag.String("trace", "", "S6: write each message's send time and latency here")
+	cpuProf  = flag.String("cpuprofile", "", "write the load generator's own CPU profile here (go tool pprof)")
 	batch    = flag.Bool("batch", true, "S2, S3, S3k, S7: write what the confirm window allows in one write (see batch.go); false: one write per frame, as amqp091-go does")
 )
 
@@ -131,6 +135,14 @@ func emit(r result, cpu0 float64, t0 time.Time) {
 
 func main() {
 	flag.Parse()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fail("cpuprofile: %v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(*scenList, ",") {
 		cpu0, t0 := cpuSeconds(), time.Now()
 		var r result

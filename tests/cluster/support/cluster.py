@@ -88,7 +88,8 @@ class Node:
 
     def api(self, path, timeout=2.0):
         req = urllib.request.Request("http://127.0.0.1:%d/api/%s" % (self.mgmt, path))
-        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        cred = ("%s:%s" % self.cluster.auth).encode()
+        req.add_header("Authorization", "Basic " + base64.b64encode(cred).decode())
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
 
@@ -101,7 +102,8 @@ class Node:
                                          socket_timeout=5, blocked_connection_timeout=30, **kw)
 
     def connect(self):
-        return pika.BlockingConnection(self.params())
+        cred = pika.PlainCredentials(*self.cluster.auth)
+        return pika.BlockingConnection(self.params(credentials=cred))
 
     def log(self):
         with open(self.log_path, errors="replace") as f:
@@ -109,12 +111,14 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=3, election_timeout=None, heartbeat=None, extra=()):
+    def __init__(self, workdir, n=3, election_timeout=None, heartbeat=None, extra=(),
+                 auth=("guest", "guest")):
         # Short timeouts keep the tests quick; CLUSTER_ELECTION_TIMEOUT
         # and CLUSTER_HEARTBEAT measure with other ones (the default is 1000/100).
         election_timeout = election_timeout or int(os.environ.get("CLUSTER_ELECTION_TIMEOUT", "300"))
         heartbeat = heartbeat or int(os.environ.get("CLUSTER_HEARTBEAT", "50"))
         self.workdir = workdir
+        self.auth = auth  # the management login Node.api uses (an administrator)
         ports = free_ports(3 * n)
         self.nodes = [Node(self, i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2])
                       for i in range(n)]
