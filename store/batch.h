@@ -1,6 +1,7 @@
-/* batch.h — a batch of recorded store writes, as writer.c records them
- * and runs them; shared with the replicated backend (replica*.c), which
- * turns a batch into a log entry and back. Internal to store/. */
+/* batch.h — a batch of recorded store writes, as writer_record.c records
+ * them and writer.c runs them; shared with the replicated backend
+ * (replica*.c), which turns a batch into a log entry and back. Internal to
+ * store/. */
 #ifndef TERN_STORE_BATCH_H
 #define TERN_STORE_BATCH_H
 
@@ -32,7 +33,7 @@ struct op {
 	uint64_t len[NSTR];
 };
 
-struct slot; /* writer.c's cancel index */
+struct slot; /* writer_index.c: the cancel index */
 
 struct batch {
 	uint64_t no;
@@ -40,7 +41,7 @@ struct batch {
 	size_t nops, cap, live; /* live: not cancelled */
 	uint8_t *data;
 	size_t used, data_cap;
-	struct slot *slots;     /* the loop's index of this batch (writer.c) */
+	struct slot *slots;     /* the loop's index of this batch (writer_index.c) */
 	size_t index_cap, index_filled;
 	bool failed; /* refused before the hand-over (the test hook) */
 	char error[256];

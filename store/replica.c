@@ -5,11 +5,11 @@
  * A batch the caller hands over (store_submit -> replica_propose) becomes
  * one log entry (replica_entry.c) proposed by the replication thread. When
  * an entry is committed, libraft's fsm->apply, on every member, only queues
- * a copy for the apply thread, which runs its ops through writer_run (the
- * same sql_* calls as a single node) with the entry's index recorded in
- * the same transaction (object "raft"/"applied"), so a restarted member
- * skips what its file already has. On the leader, the batch whose entry
- * that is is then reported done: a confirm means committed on a majority
+ * a copy for the apply thread (replica_apply.c), which runs its ops
+ * through writer_run (the same sql_* calls as a single node) with the
+ * entry's index recorded in the same transaction (object "raft"/"applied"),
+ * so a restarted member skips what its file already has. On the leader,
+ * the batch whose entry that is is then reported done: a confirm means committed on a majority
  * and in the leader's own file, so the caller's reads (paging, scans) see
  * it. A proposal that fails (leadership lost, not the leader) fails the
  * batch: its publishers are nacked.
@@ -24,8 +24,9 @@
  * (store_poll -> replica_poll -> the store_on_role callback).
  *
  * Snapshots (every cluster.snapshot_threshold entries) are the file
- * itself, copied with VACUUM INTO; a member too far behind for the log the
- * leader kept installs one and replays the rest. */
+ * itself, copied with VACUUM INTO (replica_apply.c). This file is
+ * libraft's side: the configuration, the replication thread, the roles,
+ * and the calls writer.c makes. */
 #include <errno.h>
 #include <pthread.h>
 #include <raft.h>
@@ -41,6 +42,7 @@
 
 #include "store/batch.h"
 #include "store/replica.h"
+#include "store/replica_apply.h"
 #include "store/sqlite.h"
 
 #define POLL_MS 10
@@ -78,37 +80,20 @@ void store_cluster(const struct store_cluster *c)
 	on = true;
 }
 
-/* ---- state shared by the threads, under mu ---- */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
-static bool applying; /* the apply thread holds a job */
+/* ---- state shared by the threads, under replica_mu ---- */
+pthread_mutex_t replica_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct batch *proposed; /* handed over, not yet proposed */
 static struct batch *inflight; /* proposed or applying, not yet finished */
 static enum store_role role = STORE_NOWHERE; /* as the threads see it */
 static char role_where[64];
 static bool role_changed, leading; /* leading: libraft says leader here */
 static struct store_status shown; /* store_status()'s copy */
-static uint64_t applied_index;
-
-enum job_kind { JOB_ENTRY, JOB_PROMOTE, JOB_STOP };
-struct job {
-	enum job_kind kind;
-	uint64_t index;
-	uint8_t *data;
-	size_t len;
-	struct job *next;
-};
-static struct job *jobs, **jobs_tail = &jobs;
 
 /* The caller's side. */
 static enum store_role loop_role = STORE_NOWHERE;
 static char loop_where[64];
 static void (*role_fn)(enum store_role, const char *);
 static int efd = -1;
-
-/* The file, between the apply thread and the caller's reads. */
-static pthread_mutex_t sql_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void wake_caller(void)
 {
@@ -117,7 +102,7 @@ static void wake_caller(void)
 	(void)w;
 }
 
-/* Under mu. */
+/* Under replica_mu. */
 static void set_role(enum store_role r, const char *where)
 {
 	if (r == role && !strcmp(role_where, where ? where : ""))
@@ -128,33 +113,14 @@ static void set_role(enum store_role r, const char *where)
 	wake_caller();
 }
 
-static void push_job(struct job *j)
-{
-	pthread_mutex_lock(&mu);
-	j->next = NULL;
-	*jobs_tail = j;
-	jobs_tail = &j->next;
-	pthread_cond_signal(&jobs_cond);
-	pthread_mutex_unlock(&mu);
-}
-
-static struct job *new_job(enum job_kind k)
-{
-	struct job *j = calloc(1, sizeof *j);
-	if (!j)
-		abort();
-	j->kind = k;
-	return j;
-}
-
 /* Finishes the in-flight batch numbered no (when it still is). */
-static void finish(uint64_t no, const char *error)
+void replica_finish(uint64_t no, const char *error)
 {
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	struct batch *b = inflight && inflight->no == no ? inflight : NULL;
 	if (b)
 		inflight = NULL;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (!b)
 		return;
 	if (error) {
@@ -164,126 +130,17 @@ static void finish(uint64_t no, const char *error)
 	writer_finished(b);
 }
 
-/* ---- the apply thread ---- */
-static pthread_t apply_thread, raft_thread;
-static uint64_t applied_at_open; /* the file's index when it was opened */
-static bool applied_since_open;
-
-static _Noreturn void fatal(const char *what, const char *why)
+/* After a promotion (replica_apply.c). */
+void replica_serve(void)
 {
-	fprintf(stderr, "ternd: replication: %s: %s\n", what, why);
-	_exit(70); /* the file would no longer match the log: start again from it */
-}
-
-/* The entry's index joins its transaction. */
-static void add_applied(struct batch *b, uint64_t index)
-{
-	char v[32];
-	int n = snprintf(v, sizeof v, "%llu", (unsigned long long)index);
-	static const char kind[] = "raft", key[] = "applied";
-	b->ops = realloc(b->ops, (b->nops + 1) * sizeof *b->ops);
-	b->data = realloc(b->data, b->used + sizeof kind + sizeof key + (size_t)n + 1);
-	if (!b->ops || !b->data)
-		abort();
-	struct op *o = &b->ops[b->nops++];
-	memset(o, 0, sizeof *o);
-	o->kind = OP_PUT_O;
-	const char *s[3] = {kind, key, v};
-	for (int i = 0; i < 3; i++) {
-		size_t len = strlen(s[i]);
-		memcpy(b->data + b->used, s[i], len + 1);
-		o->off[i] = b->used;
-		o->len[i] = len;
-		b->used += len + 1;
-	}
-	b->live++;
-}
-
-static void apply_entry(struct job *j)
-{
-	struct entry_header h;
-	struct batch b;
-	char err[256];
-	if (j->index <= applied_at_open) {
-		pthread_mutex_lock(&mu);
-		applied_index = j->index;
-		pthread_mutex_unlock(&mu);
-		return; /* the file has it: applied before a restart */
-	}
-	if (entry_read(j->data, j->len, &h, &b, err, sizeof err) < 0) {
-		char path[700];
-		snprintf(path, sizeof path, "%s/bad-entry-%llu", dir, (unsigned long long)j->index);
-		FILE *f = fopen(path, "wb");
-		if (f) {
-			fwrite(j->data, 1, j->len, f);
-			fclose(f);
-		}
-		fatal("cannot read a committed entry", err);
-	}
-	add_applied(&b, j->index);
-	pthread_mutex_lock(&sql_mu);
-	writer_run(&b);
-	pthread_mutex_unlock(&sql_mu);
-	if (b.failed)
-		fatal("cannot apply a committed entry", b.error);
-	entry_free(&b);
-	applied_since_open = true;
-	pthread_mutex_lock(&mu);
-	applied_index = j->index;
-	pthread_mutex_unlock(&mu);
-	if (h.node == self && h.nonce == nonce)
-		finish(h.batch, NULL);
-}
-
-/* Everything committed before this term is in the file: reopen it (the
- * next ids come from what it holds now) and serve. */
-static void promote(void)
-{
-	char err[512];
-	if (applied_since_open) {
-		pthread_mutex_lock(&sql_mu);
-		sql_close();
-		if (sql_open(dir, STORE_NORMAL, err, sizeof err) < 0)
-			fatal("reopening the store at promotion", err);
-		pthread_mutex_unlock(&sql_mu);
-		applied_since_open = false;
-	}
-	sql_recover_redelivered = true;
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	if (leading)
 		set_role(STORE_HERE, NULL);
-	pthread_mutex_unlock(&mu);
-}
-
-static void *apply_main(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&mu);
-		applying = false;
-		if (!jobs)
-			pthread_cond_broadcast(&idle_cond);
-		while (!jobs)
-			pthread_cond_wait(&jobs_cond, &mu);
-		struct job *j = jobs;
-		jobs = j->next;
-		if (!jobs)
-			jobs_tail = &jobs;
-		applying = true;
-		pthread_mutex_unlock(&mu);
-		enum job_kind k = j->kind;
-		if (k == JOB_ENTRY)
-			apply_entry(j);
-		else if (k == JOB_PROMOTE)
-			promote();
-		free(j->data);
-		free(j);
-		if (k == JOB_STOP)
-			return NULL;
-	}
+	pthread_mutex_unlock(&replica_mu);
 }
 
 /* ---- the replication thread: libraft ---- */
+static pthread_t raft_thread;
 static uv_loop_t loop;
 static uv_async_t propose_async, stop_async;
 static uv_timer_t poll_timer;
@@ -299,139 +156,12 @@ struct proposal {
 	struct raft_apply req;
 	uint64_t batch;
 };
-
-static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
-{
-	(void)f;
-	struct job *j = new_job(JOB_ENTRY);
-	j->index = raft_last_applied(&raft) + 1;
-	j->len = buf->len;
-	j->data = malloc(buf->len ? buf->len : 1);
-	if (!j->data)
-		abort();
-	memcpy(j->data, buf->base, buf->len);
-	push_job(j);
-	*result = NULL;
-	return 0;
-}
-
-/* Until the apply thread has applied every committed entry queued. */
-static void wait_applied(void)
-{
-	pthread_mutex_lock(&mu);
-	while (jobs || applying)
-		pthread_cond_wait(&idle_cond, &mu);
-	pthread_mutex_unlock(&mu);
-}
-
-/* Records the index in the file, in a transaction of its own. */
-static void mark_applied(uint64_t index)
-{
-	struct batch b = {0};
-	add_applied(&b, index);
-	writer_run(&b);
-	if (b.failed)
-		fatal("recording the applied index", b.error);
-	entry_free(&b);
-}
-
-/* A snapshot is the file as of raft's last applied index: the index (8
- * bytes, little-endian) and a VACUUM INTO copy. It runs on the replication
- * thread and holds it for the copy (libraft 0.15's synchronous snapshot;
- * cluster.snapshot_threshold keeps it rare). */
-static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
-{
-	(void)f;
-	wait_applied();
-	uint64_t index = raft_last_applied(&raft);
-	char path[600];
-	snprintf(path, sizeof path, "%s/raft-snapshot.db", dir);
-	unlink(path);
-	pthread_mutex_lock(&sql_mu);
-	int rc = sql_copy_into(path);
-	pthread_mutex_unlock(&sql_mu);
-	FILE *fp = rc == 0 ? fopen(path, "rb") : NULL;
-	if (!fp) {
-		fprintf(stderr, "ternd: replication: snapshot: %s\n", rc ? sql_error() : strerror(errno));
-		unlink(path);
-		return RAFT_IOERR;
-	}
-	fseek(fp, 0, SEEK_END);
-	long size = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	uint8_t *base = raft_malloc((size_t)size + 8);
-	*bufs = raft_malloc(sizeof **bufs);
-	if (!base || !*bufs || size < 0 || fread(base + 8, 1, (size_t)size, fp) != (size_t)size) {
-		fclose(fp);
-		unlink(path);
-		raft_free(base);
-		raft_free(*bufs);
-		return RAFT_IOERR;
-	}
-	fclose(fp);
-	unlink(path);
-	for (int i = 0; i < 8; i++)
-		base[i] = (uint8_t)(index >> (8 * i));
-	(*bufs)[0].base = base;
-	(*bufs)[0].len = (size_t)size + 8;
-	*n = 1;
-	return 0;
-}
-
-/* Installs a snapshot: the file replaced by the copy, reopened. At start
- * libraft restores the last snapshot too: a file that already holds that
- * index or more is kept (its entries after it are skipped as applied). */
-static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
-{
-	(void)f;
-	const uint8_t *p = buf->base;
-	if (buf->len < 8)
-		return RAFT_MALFORMED;
-	uint64_t index = 0;
-	for (int i = 0; i < 8; i++)
-		index |= (uint64_t)p[i] << (8 * i);
-	wait_applied();
-	if (index <= applied_index) {
-		raft_free(buf->base);
-		return 0;
-	}
-	char tmp[600], db[600], side[620];
-	snprintf(tmp, sizeof tmp, "%s/tern.db.restore", dir);
-	snprintf(db, sizeof db, "%s/tern.db", dir);
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp || fwrite(p + 8, 1, buf->len - 8, fp) != buf->len - 8 || fflush(fp) ||
-	    fsync(fileno(fp))) {
-		if (fp)
-			fclose(fp);
-		return RAFT_IOERR;
-	}
-	fclose(fp);
-	char err[512];
-	pthread_mutex_lock(&sql_mu);
-	sql_close();
-	snprintf(side, sizeof side, "%s-wal", db);
-	unlink(side);
-	snprintf(side, sizeof side, "%s-shm", db);
-	unlink(side);
-	if (rename(tmp, db) < 0 || sql_open(dir, STORE_NORMAL, err, sizeof err) < 0)
-		fatal("installing a snapshot", errno ? strerror(errno) : err);
-	mark_applied(index);
-	pthread_mutex_unlock(&sql_mu);
-	applied_at_open = index;
-	applied_since_open = true;
-	pthread_mutex_lock(&mu);
-	applied_index = index;
-	pthread_mutex_unlock(&mu);
-	raft_free(buf->base);
-	return 0;
-}
-
 static void applied_cb(struct raft_apply *req, int status, void *result)
 {
 	(void)result;
 	struct proposal *p = req->data;
 	if (status != 0)
-		finish(p->batch, raft_strerror(status));
+		replica_finish(p->batch, raft_strerror(status));
 	/* status 0: the apply thread finishes it once it is in the file */
 	free(p);
 }
@@ -439,15 +169,15 @@ static void applied_cb(struct raft_apply *req, int status, void *result)
 static void propose_cb(uv_async_t *a)
 {
 	(void)a;
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	struct batch *b = proposed;
 	proposed = NULL;
 	bool serving = role == STORE_HERE;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (!b)
 		return;
 	if (!serving || raft_state(&raft) != RAFT_LEADER) {
-		finish(b->no, "NOT_LEADER - this node is not the leader");
+		replica_finish(b->no, "NOT_LEADER - this node is not the leader");
 		return;
 	}
 	struct raft_buffer buf = {.len = entry_size(b)};
@@ -462,7 +192,7 @@ static void propose_cb(uv_async_t *a)
 	if (rv != 0) {
 		raft_free(buf.base);
 		free(p);
-		finish(b->no, raft_strerror(rv));
+		replica_finish(b->no, raft_strerror(rv));
 	}
 }
 
@@ -472,7 +202,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	barrier_pending = false;
 	if (status == 0) {
 		promote_queued = true;
-		push_job(new_job(JOB_PROMOTE)); /* behind every committed entry */
+		replica_apply_promote();
 	}
 }
 
@@ -496,7 +226,7 @@ static void update_status(int st, unsigned leader)
 	s->term = raft.current_term;
 	s->last_index = raft_last_index(&raft);
 	s->commit_index = raft.commit_index;
-	s->applied_index = applied_index;
+	s->applied_index = replica_applied_index;
 	s->n = nmembers;
 	for (unsigned i = 0; i < nmembers; i++) {
 		struct store_member_status *m = &s->m[i];
@@ -508,8 +238,10 @@ static void update_status(int st, unsigned leader)
 		m->known = false;
 		if (m->self) {
 			m->known = true;
-			m->match = applied_index;
-			m->lag = s->commit_index > applied_index ? s->commit_index - applied_index : 0;
+			m->match = s->applied_index;
+			m->lag = s->commit_index > s->applied_index
+					 ? s->commit_index - s->applied_index
+					 : 0;
 		}
 		if (st != RAFT_LEADER || m->self)
 			continue;
@@ -530,7 +262,7 @@ static void poll_cb(uv_timer_t *t)
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	raft_leader(&raft, &lid, &laddr);
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	bool was_leading = leading;
 	leading = st == RAFT_LEADER;
 	if (leading && !was_leading)
@@ -540,7 +272,7 @@ static void poll_cb(uv_timer_t *t)
 	else if (!leading)
 		set_role(STORE_NOWHERE, NULL);
 	update_status(st, (unsigned)lid);
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (!leading)
 		promote_queued = false;
 	/* A new leader commits a barrier, then promotes; a barrier that
@@ -580,21 +312,21 @@ static void *raft_main(void *arg)
 
 void replica_propose(struct batch *b)
 {
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	proposed = b;
 	inflight = b;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	uv_async_send(&propose_async);
 }
 
 void replica_poll(void)
 {
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	bool changed = role_changed;
 	role_changed = false;
 	loop_role = role;
 	snprintf(loop_where, sizeof loop_where, "%s", role_where);
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (changed && role_fn)
 		role_fn(loop_role, loop_role == STORE_ELSEWHERE ? loop_where : NULL);
 }
@@ -605,20 +337,20 @@ bool replica_read_begin(void)
 		return true;
 	if (loop_role != STORE_HERE)
 		return false;
-	pthread_mutex_lock(&sql_mu);
+	pthread_mutex_lock(&replica_file_mu);
 	return true;
 }
 
 void replica_read_anywhere(void)
 {
 	if (on)
-		pthread_mutex_lock(&sql_mu);
+		pthread_mutex_lock(&replica_file_mu);
 }
 
 void replica_read_end(void)
 {
 	if (on)
-		pthread_mutex_unlock(&sql_mu);
+		pthread_mutex_unlock(&replica_file_mu);
 }
 
 enum store_role store_role(const char **where)
@@ -638,17 +370,11 @@ void store_status(struct store_status *out)
 	memset(out, 0, sizeof *out);
 	if (!on)
 		return;
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&replica_mu);
 	*out = shown;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (!out->state)
 		out->state = "unavailable";
-}
-
-static void applied_object(void *ctx, const char *key, const char *value)
-{
-	if (!strcmp(key, "applied"))
-		*(uint64_t *)ctx = strtoull(value, NULL, 10);
 }
 
 static int start_raft(char *err, size_t errlen)
@@ -670,10 +396,6 @@ static int start_raft(char *err, size_t errlen)
 		snprintf(err, errlen, "replication in %s: %s %s", rdir, raft_strerror(rv), io.errmsg);
 		return -1;
 	}
-	fsm.version = 1;
-	fsm.apply = fsm_apply;
-	fsm.snapshot = fsm_snapshot;
-	fsm.restore = fsm_restore;
 	if ((rv = raft_init(&raft, &io, &fsm, self, me)) != 0) {
 		snprintf(err, errlen, "replication: %s", raft_errmsg(&raft));
 		return -1;
@@ -713,14 +435,12 @@ int replica_start(const char *data_dir, int fd, char *err, size_t errlen)
 	efd = fd;
 	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
 		nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-	applied_at_open = 0;
-	sql_scan_objects("raft", applied_object, &applied_at_open);
-	applied_index = applied_at_open;
-	applied_since_open = false;
+	/* Before raft_start, which may restore a snapshot. */
+	replica_apply_init(&fsm, &raft, dir, self, nonce);
 	loop_role = role = STORE_NOWHERE;
 	if (start_raft(err, errlen) < 0)
 		return -1;
-	if (pthread_create(&apply_thread, NULL, apply_main, NULL) != 0 ||
+	if (replica_apply_start() != 0 ||
 	    pthread_create(&raft_thread, NULL, raft_main, NULL) != 0) {
 		snprintf(err, errlen, "replication threads: %s", strerror(errno));
 		return -1;
@@ -733,12 +453,11 @@ void replica_stop(void)
 	uv_async_send(&stop_async);
 	pthread_join(raft_thread, NULL);
 	uv_loop_close(&loop);
-	push_job(new_job(JOB_STOP));
-	pthread_join(apply_thread, NULL);
-	pthread_mutex_lock(&mu);
+	replica_apply_stop();
+	pthread_mutex_lock(&replica_mu);
 	struct batch *b = inflight;
 	inflight = proposed = NULL;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&replica_mu);
 	if (b) {
 		b->failed = true;
 		snprintf(b->error, sizeof b->error, "replication stopped");

@@ -1,8 +1,9 @@
 /* replica.h — the replicated backend's calls for writer.c (internal to
- * store/). replica.c runs libraft on a thread of its own and applies
- * committed entries on an apply thread (the writer thread's role);
- * replica_entry.c turns a batch into a log entry and back;
- * replica_transport.c is libraft's TCP transport with TCP_NODELAY. */
+ * store/). replica.c runs libraft on a thread of its own, and
+ * replica_apply.c applies committed entries on an apply thread (the
+ * writer thread's role); replica_entry.c turns a batch into a log entry
+ * and back; replica_transport.c is libraft's TCP transport with
+ * TCP_NODELAY. */
 #ifndef TERN_STORE_REPLICA_H
 #define TERN_STORE_REPLICA_H
 

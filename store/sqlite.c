@@ -6,19 +6,21 @@
  *
  * The schema is versioned (PRAGMA user_version, now 5). A newer file is
  * refused; an older one is migrated in migrate() step by step. All SQL of the
- * project lives in this file. */
-#include "store/sqlite.h"
-
-#include <sqlite3.h>
+ * project lives in the sqlite*.c files: this one holds the schema, the
+ * statements prepared at open and the transaction; sqlite_topology.c,
+ * sqlite_message.c and sqlite_recover.c run them. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "store/sqlite_stmt.h"
+
 #define SCHEMA_VERSION 5
 
-static sqlite3 *db;
+sqlite3 *sql_db;
+sqlite3_stmt *sql_stmt[NSTMT];
 static bool in_txn, txn_failed;
 static uint64_t next_msg_id = 1, next_delayed_id = 1;
-bool sql_recover_redelivered;
 static int64_t next_queue_id = 1;
 static char last_error[256];
 static bool blank; /* this open created the objects table */
@@ -39,23 +41,12 @@ static const char schema_v1[] =
 	"CREATE INDEX entries_msg ON entries(msg);"
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value);";
 
-enum {
-	S_PUT_X, S_DEL_X, S_PUT_Q, S_DEL_Q, S_DEL_Q_BINDINGS, S_PUT_B, S_DEL_B,
-	S_PUT_M, S_DEL_M, S_ENQ, S_DEQ, S_SET_DELIV, S_SET_UPTO, S_RESET_UPTO,
-	S_DEL_ORPHANS, S_DEL_ENTRIES, S_GET_M, S_PUT_D, S_DEL_D, S_SCAN_D, S_ENQ_INLINE, S_GET_E,
-	S_PUT_O, S_DEL_O, S_SCAN_O, S_STALE_Q, S_ENQ_INLINE4, S_ENQ_INLINE16, NSTMT
-};
-
 /* Inline entries are inserted SQL_ROWS at a time where a batch has that
  * many in a row: one statement of 16 rows costs about half the CPU of 16
  * statements of one (the step, reset and cursor of each; measured with
  * the entries schema, 100 rows per transaction). Texts made at open. */
 #define ENQ_COLS "INSERT OR REPLACE INTO entries(queue, seq, msg, deliveries, expires," \
 		 " exchange, rkey, props, body) VALUES"
-static const struct {
-	int stmt;
-	size_t rows;
-} enq_sizes[] = {{S_ENQ_INLINE16, SQL_ROWS}, {S_ENQ_INLINE4, 4}, {S_ENQ_INLINE, 1}};
 static char enq_text[2][SQL_ROWS * 24 + sizeof ENQ_COLS];
 
 static const char *const sql[NSTMT] = {
@@ -101,8 +92,6 @@ static const char *const sql[NSTMT] = {
 	[S_SCAN_O] = "SELECT key, value FROM objects WHERE kind = ?1 ORDER BY key",
 };
 
-static sqlite3_stmt *stmt[NSTMT];
-
 static const char *stmt_text(int i)
 {
 	return i == S_ENQ_INLINE4 ? enq_text[0] : i == S_ENQ_INLINE16 ? enq_text[1] : sql[i];
@@ -127,17 +116,28 @@ const char *sql_error(void)
 	return last_error;
 }
 
-static int fail(const char *what)
+int sql_fail(const char *what)
 {
-	snprintf(last_error, sizeof last_error, "%s: %s", what, db ? sqlite3_errmsg(db) : "no db");
+	snprintf(last_error, sizeof last_error, "%s: %s", what,
+		 sql_db ? sqlite3_errmsg(sql_db) : "no db");
 	return -1;
 }
 
-static int exec(const char *s)
+int sql_failf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int sql_exec(const char *s)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(db, s, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(last_error, sizeof last_error, "%s: %s", s, msg ? msg : sqlite3_errmsg(db));
+	if (sqlite3_exec(sql_db, s, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(last_error, sizeof last_error, "%s: %s", s,
+			 msg ? msg : sqlite3_errmsg(sql_db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -146,7 +146,7 @@ static int exec(const char *s)
 
 /* Opens the turn's transaction on first use. A failed transaction takes
  * no more writes until sql_commit() has rolled it back. */
-static int begin(void)
+int sql_begin(void)
 {
 	if (txn_failed)
 		return -1;
@@ -154,7 +154,7 @@ static int begin(void)
 		/* Even a failed BEGIN opens the turn, so that sql_commit()
 		 * reports it and no later write of the turn commits alone. */
 		in_txn = true;
-		if (exec("BEGIN") < 0) {
+		if (sql_exec("BEGIN") < 0) {
 			txn_failed = true;
 			return -1;
 		}
@@ -162,22 +162,34 @@ static int begin(void)
 	return 0;
 }
 
-/* Runs a prepared statement with its parameters already bound. */
-static int step(int i)
+int sql_fail_stmt(int i)
 {
-	int rc = sqlite3_step(stmt[i]);
-	sqlite3_reset(stmt[i]);
-	sqlite3_clear_bindings(stmt[i]);
-	if (rc != SQLITE_DONE) {
-		txn_failed = true;
-		return fail(stmt_name(i));
-	}
+	txn_failed = true;
+	return sql_fail(stmt_name(i));
+}
+
+/* Runs a prepared statement with its parameters already bound. */
+int sql_step(int i)
+{
+	int rc = sqlite3_step(sql_stmt[i]);
+	sqlite3_reset(sql_stmt[i]);
+	sqlite3_clear_bindings(sql_stmt[i]);
+	if (rc != SQLITE_DONE)
+		return sql_fail_stmt(i);
 	return 0;
 }
 
-static void bind_bytes(int i, int col, struct bytes b)
+void sql_bind_bytes(int i, int col, struct bytes b)
 {
-	sqlite3_bind_blob(stmt[i], col, b.len ? (const void *)b.p : "", (int)b.len, SQLITE_STATIC);
+	sqlite3_bind_blob(sql_stmt[i], col, b.len ? (const void *)b.p : "", (int)b.len,
+			  SQLITE_STATIC);
+}
+
+struct bytes sql_col_bytes(sqlite3_stmt *s, int col)
+{
+	const void *p = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
+	return (struct bytes){p ? p : (const void *)"", (uint32_t)n};
 }
 
 static int migrate(int version)
@@ -219,8 +231,9 @@ static int migrate(int version)
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		char bump[64];
 		snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-		if (exec("BEGIN") < 0 || exec(steps[v]) < 0 || exec(bump) < 0 || exec("COMMIT") < 0) {
-			exec("ROLLBACK");
+		if (sql_exec("BEGIN") < 0 || sql_exec(steps[v]) < 0 || sql_exec(bump) < 0 ||
+		    sql_exec("COMMIT") < 0) {
+			sql_exec("ROLLBACK");
 			return -1;
 		}
 	}
@@ -230,12 +243,12 @@ static int migrate(int version)
 static int query_int(const char *q, int64_t *out)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-		return fail(q);
+	if (sqlite3_prepare_v2(sql_db, q, -1, &s, NULL) != SQLITE_OK)
+		return sql_fail(q);
 	int rc = sqlite3_step(s);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(q);
 }
 
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
@@ -246,34 +259,36 @@ int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 	 * over under its mutex): no SQLite mutexes, no memory statistics (both
 	 * showed up at several percent in profiles of persistent publishing). */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	if (sqlite3_open_v2(path, &db,
+	if (sqlite3_open_v2(path, &sql_db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+		snprintf(err, errlen, "%s: %s", path,
+			 sql_db ? sqlite3_errmsg(sql_db) : "cannot open");
 		sql_close();
 		return -1;
 	}
 	int64_t version = 0;
-	if (exec("PRAGMA journal_mode = WAL") < 0 ||
-	    exec(d == STORE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") < 0 ||
-	    exec("PRAGMA cache_size = -65536") < 0 || /* 64 MiB page cache */
+	if (sql_exec("PRAGMA journal_mode = WAL") < 0 ||
+	    sql_exec(d == STORE_FULL ? "PRAGMA synchronous = FULL"
+				     : "PRAGMA synchronous = NORMAL") < 0 ||
+	    sql_exec("PRAGMA cache_size = -65536") < 0 || /* 64 MiB page cache */
 	    query_int("PRAGMA user_version", &version) < 0 || migrate((int)version) < 0)
 		goto fail;
 	/* The broker numbers a queue's new entries from its last recovered
 	 * seq + 1; a delivered_upto above that (the newest entries were acked)
 	 * would mark those new entries redelivered after the next restart. */
-	if (exec("UPDATE queues SET delivered_upto = (SELECT coalesce(max(e.seq), 0) FROM entries e"
-		 " LEFT JOIN messages m ON m.id = e.msg WHERE e.queue = queues.id AND"
-		 " (e.msg = 0 OR m.id IS NOT NULL)) WHERE delivered_upto > (SELECT"
-		 " coalesce(max(e.seq), 0) FROM entries e LEFT JOIN messages m ON m.id = e.msg"
-		 " WHERE e.queue = queues.id AND (e.msg = 0 OR m.id IS NOT NULL))") < 0)
+	if (sql_exec("UPDATE queues SET delivered_upto = (SELECT coalesce(max(e.seq), 0)"
+		     " FROM entries e LEFT JOIN messages m ON m.id = e.msg WHERE e.queue = queues.id"
+		     " AND (e.msg = 0 OR m.id IS NOT NULL)) WHERE delivered_upto > (SELECT"
+		     " coalesce(max(e.seq), 0) FROM entries e LEFT JOIN messages m ON m.id = e.msg"
+		     " WHERE e.queue = queues.id AND (e.msg = 0 OR m.id IS NOT NULL))") < 0)
 		goto fail;
 	make_enq_text(enq_text[0], sizeof enq_text[0], 4);
 	make_enq_text(enq_text[1], sizeof enq_text[1], SQL_ROWS);
 	for (int i = 0; i < NSTMT; i++) {
-		if (sqlite3_prepare_v3(db, stmt_text(i), -1, SQLITE_PREPARE_PERSISTENT, &stmt[i],
-				       NULL) != SQLITE_OK) {
-			fail(stmt_name(i));
+		if (sqlite3_prepare_v3(sql_db, stmt_text(i), -1, SQLITE_PREPARE_PERSISTENT,
+				       &sql_stmt[i], NULL) != SQLITE_OK) {
+			sql_fail(stmt_name(i));
 			goto fail;
 		}
 	}
@@ -295,25 +310,25 @@ fail:
 int sql_copy_into(const char *path)
 {
 	char *q = sqlite3_mprintf("VACUUM INTO %Q", path);
-	int rc = q ? exec(q) : -1;
+	int rc = q ? sql_exec(q) : -1;
 	sqlite3_free(q);
 	return rc;
 }
 
 void sql_close(void)
 {
-	if (!db)
+	if (!sql_db)
 		return;
 	if (in_txn)
 		sql_commit();
 	next_msg_id = next_delayed_id = 1;
 	next_queue_id = 1;
 	for (int i = 0; i < NSTMT; i++) {
-		sqlite3_finalize(stmt[i]);
-		stmt[i] = NULL;
+		sqlite3_finalize(sql_stmt[i]);
+		sql_stmt[i] = NULL;
 	}
-	sqlite3_close(db);
-	db = NULL;
+	sqlite3_close(sql_db);
+	sql_db = NULL;
 }
 
 int sql_commit(void)
@@ -321,11 +336,11 @@ int sql_commit(void)
 	if (!in_txn)
 		return 0;
 	in_txn = false;
-	if (txn_failed || exec("COMMIT") < 0) {
+	if (txn_failed || sql_exec("COMMIT") < 0) {
 		/* SQLite may have rolled back already (I/O error, disk full):
 		 * then a ROLLBACK would only replace the error worth logging. */
-		if (!sqlite3_get_autocommit(db))
-			exec("ROLLBACK");
+		if (!sqlite3_get_autocommit(sql_db))
+			sql_exec("ROLLBACK");
 		txn_failed = false;
 		return -1;
 	}
@@ -334,116 +349,19 @@ int sql_commit(void)
 
 int sql_probe(void)
 {
-	if (begin() < 0)
+	if (sql_begin() < 0)
 		return -1;
-	if (exec("INSERT OR REPLACE INTO meta VALUES('probe', random())") < 0) {
+	if (sql_exec("INSERT OR REPLACE INTO meta VALUES('probe', random())") < 0) {
 		txn_failed = true;
 		return -1;
 	}
 	return 0;
 }
 
-int sql_put_exchange(const char *vhost, struct bytes name, const char *type, int flags,
-		       struct bytes args)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_text(stmt[S_PUT_X], 1, vhost, -1, SQLITE_STATIC);
-	bind_bytes(S_PUT_X, 2, name);
-	sqlite3_bind_text(stmt[S_PUT_X], 3, type, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt[S_PUT_X], 4, flags);
-	bind_bytes(S_PUT_X, 5, args);
-	return step(S_PUT_X);
-}
-
-int sql_del_exchange(const char *vhost, struct bytes name)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_text(stmt[S_DEL_X], 1, vhost, -1, SQLITE_STATIC);
-	bind_bytes(S_DEL_X, 2, name);
-	return step(S_DEL_X);
-}
-
+/* Ids: one past the highest stored at open (sqlite.h). */
 int64_t sql_next_queue_id(void)
 {
 	return next_queue_id++;
-}
-
-static int purge_queue(int64_t qid);
-
-int sql_put_queue(int64_t id, const char *vhost, struct bytes name, int flags, struct bytes args)
-{
-	if (begin() < 0)
-		return -1;
-	/* A row of the same name under another id: its entries go first. */
-	sqlite3_stmt *s = stmt[S_STALE_Q];
-	sqlite3_bind_text(s, 1, vhost, -1, SQLITE_STATIC);
-	bind_bytes(S_STALE_Q, 2, name);
-	sqlite3_bind_int64(s, 3, id);
-	int rc = sqlite3_step(s);
-	int64_t stale = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		txn_failed = true;
-		return fail(sql[S_STALE_Q]);
-	}
-	if (stale && purge_queue(stale) < 0)
-		return -1;
-	sqlite3_bind_text(stmt[S_PUT_Q], 1, vhost, -1, SQLITE_STATIC);
-	bind_bytes(S_PUT_Q, 2, name);
-	sqlite3_bind_int(stmt[S_PUT_Q], 3, flags);
-	bind_bytes(S_PUT_Q, 4, args);
-	sqlite3_bind_int64(stmt[S_PUT_Q], 5, id);
-	return step(S_PUT_Q);
-}
-
-static int purge_queue(int64_t qid)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_ORPHANS], 1, qid);
-	if (step(S_DEL_ORPHANS) < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_ENTRIES], 1, qid);
-	return step(S_DEL_ENTRIES);
-}
-
-int sql_del_queue(int64_t qid)
-{
-	if (purge_queue(qid) < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_Q_BINDINGS], 1, qid);
-	if (step(S_DEL_Q_BINDINGS) < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_Q], 1, qid);
-	return step(S_DEL_Q);
-}
-
-static int binding_op(int i, const char *vhost, struct bytes source, bool to_queue,
-		      struct bytes dest, struct bytes key, struct bytes args)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_text(stmt[i], 1, vhost, -1, SQLITE_STATIC);
-	bind_bytes(i, 2, source);
-	sqlite3_bind_int(stmt[i], 3, to_queue);
-	bind_bytes(i, 4, dest);
-	bind_bytes(i, 5, key);
-	bind_bytes(i, 6, args);
-	return step(i);
-}
-
-int sql_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
-		      struct bytes key, struct bytes args)
-{
-	return binding_op(S_PUT_B, vhost, source, to_queue, dest, key, args);
-}
-
-int sql_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
-		      struct bytes key, struct bytes args)
-{
-	return binding_op(S_DEL_B, vhost, source, to_queue, dest, key, args);
 }
 
 uint64_t sql_next_message_id(void)
@@ -456,390 +374,7 @@ uint64_t sql_next_delayed_id(void)
 	return next_delayed_id++;
 }
 
-int sql_put_message(uint64_t id, struct bytes exchange, struct bytes rkey, struct bytes props,
-		      const uint8_t *body, uint64_t body_size)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_PUT_M], 1, (int64_t)id);
-	bind_bytes(S_PUT_M, 2, exchange);
-	bind_bytes(S_PUT_M, 3, rkey);
-	bind_bytes(S_PUT_M, 4, props);
-	sqlite3_bind_blob64(stmt[S_PUT_M], 5, body_size ? (const void *)body : "", body_size,
-			    SQLITE_STATIC);
-	return step(S_PUT_M);
-}
-
-int sql_del_message(uint64_t id)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_M], 1, (int64_t)id);
-	return step(S_DEL_M);
-}
-
-static struct bytes col_bytes(sqlite3_stmt *s, int col);
-
-int sql_get_message(int64_t qid, uint64_t seq, uint64_t id, store_message_fn fn, void *ctx)
-{
-	/* An inline message (id 0) is read from its entry row. */
-	sqlite3_stmt *s = stmt[id ? S_GET_M : S_GET_E];
-	if (id) {
-		sqlite3_bind_int64(s, 1, (int64_t)id);
-	} else {
-		sqlite3_bind_int64(s, 1, qid);
-		sqlite3_bind_int64(s, 2, (int64_t)seq);
-	}
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		snprintf(last_error, sizeof last_error, "message %llu not found",
-			 (unsigned long long)id);
-		sqlite3_reset(s);
-		return -1;
-	}
-	fn(ctx, col_bytes(s, 0), col_bytes(s, 1), col_bytes(s, 2), col_bytes(s, 3));
-	sqlite3_reset(s); /* ends the read: the views end here */
-	return 0;
-}
-
-static int entry_op(int i, int64_t qid, uint64_t seq, int64_t a, int64_t b, int nextra)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[i], 1, qid);
-	sqlite3_bind_int64(stmt[i], 2, (int64_t)seq);
-	if (nextra > 0)
-		sqlite3_bind_int64(stmt[i], 3, a);
-	if (nextra > 1)
-		sqlite3_bind_int64(stmt[i], 4, b);
-	return step(i);
-}
-
-int sql_enqueue(int64_t qid, uint64_t seq, uint64_t msg_id, uint32_t deliveries,
-		  uint64_t expires)
-{
-	sqlite3_bind_int64(stmt[S_ENQ], 5, (int64_t)expires);
-	return entry_op(S_ENQ, qid, seq, (int64_t)msg_id, deliveries, 2);
-}
-
-int sql_enqueue_inline(const struct sql_inline *e, size_t n)
-{
-	if (begin() < 0)
-		return -1;
-	while (n > 0) {
-		size_t k = 0;
-		while (enq_sizes[k].rows > n)
-			k++;
-		int i = enq_sizes[k].stmt, col = 1;
-		sqlite3_stmt *s = stmt[i];
-		for (size_t r = 0; r < enq_sizes[k].rows; r++, e++) {
-			sqlite3_bind_int64(s, col++, e->qid);
-			sqlite3_bind_int64(s, col++, (int64_t)e->seq);
-			sqlite3_bind_int64(s, col++, e->deliveries);
-			sqlite3_bind_int64(s, col++, (int64_t)e->expires);
-			bind_bytes(i, col++, e->exchange);
-			bind_bytes(i, col++, e->rkey);
-			bind_bytes(i, col++, e->props);
-			sqlite3_bind_blob64(s, col++, e->body_size ? (const void *)e->body : "",
-					    e->body_size, SQLITE_STATIC);
-		}
-		if (step(i) < 0)
-			return -1;
-		n -= enq_sizes[k].rows;
-	}
-	return 0;
-}
-
-int sql_dequeue(int64_t qid, uint64_t seq)
-{
-	return entry_op(S_DEQ, qid, seq, 0, 0, 0);
-}
-
-int sql_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)
-{
-	return entry_op(S_SET_DELIV, qid, seq, deliveries, 0, 1);
-}
-
-int sql_set_delivered_upto(int64_t qid, uint64_t seq)
-{
-	return entry_op(S_SET_UPTO, qid, seq, 0, 0, 0);
-}
-
-int sql_reset_delivered_upto(int64_t qid, uint64_t seq)
-{
-	return entry_op(S_RESET_UPTO, qid, seq, 0, 0, 0);
-}
-
-static struct bytes col_bytes(sqlite3_stmt *s, int col)
-{
-	const void *p = sqlite3_column_blob(s, col);
-	int n = sqlite3_column_bytes(s, col);
-	return (struct bytes){p ? p : (const void *)"", (uint32_t)n};
-}
-
-/* ---- recovery ---- */
-
-/* The statements recovery alone uses, prepared for its run. A queue's
- * entries are read in seq order from seq ?2 on: with their messages
- * (R_FULL) until the visitor wants no more, then index only (R_INDEX),
- * which never reads a body. An entry of a shared message (msg != 0) finds
- * it with R_MSG / R_MSG_INDEX: most entries carry theirs inline, and a
- * join would cost every row a look-up. */
-enum { R_QUEUES, R_FULL, R_INDEX, R_MSG, R_MSG_INDEX, NREC };
-static const char *const rec_sql[NREC] = {
-	/* min and max of a queue's seqs are two seeks of the primary key. */
-	[R_QUEUES] = "SELECT id, vhost, name, flags, args, delivered_upto,"
-		     " (SELECT min(seq) FROM entries WHERE queue = queues.id),"
-		     " (SELECT max(seq) FROM entries WHERE queue = queues.id)"
-		     " FROM queues ORDER BY id",
-	[R_FULL] = "SELECT seq, deliveries, msg, expires, props, exchange, rkey, body"
-		   " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
-	[R_INDEX] = "SELECT seq, deliveries, msg, expires, props, length(body)"
-		    " FROM entries WHERE queue = ?1 AND seq >= ?2 ORDER BY seq",
-	[R_MSG] = "SELECT props, exchange, rkey, body FROM messages WHERE id = ?1",
-	[R_MSG_INDEX] = "SELECT props, length(body) FROM messages WHERE id = ?1",
-};
-
-struct rec_queue {
-	int64_t id, upto;
-	uint64_t first, last; /* seqs; last 0: no entries */
-	void *handle;
-};
-
-static void rec_finalize(sqlite3_stmt **s)
-{
-	for (int i = 0; i < NREC; i++)
-		sqlite3_finalize(s[i]);
-}
-
-/* Fills e's message fields from the current row of s, whose columns
- * from col on are props and then exchange, rkey, body (full) or
- * length(body). */
-/* A blob column as col_bytes reads it, through one sqlite3_column_value:
- * the value calls after it skip the statement's mutex and error checks,
- * which two column calls a column cost every recovered row. */
-static struct bytes rec_blob(sqlite3_stmt *s, int col)
-{
-	sqlite3_value *v = sqlite3_column_value(s, col);
-	const void *p = sqlite3_value_blob(v);
-	return (struct bytes){p ? p : (const void *)"", (uint32_t)sqlite3_value_bytes(v)};
-}
-
-static void rec_columns(sqlite3_stmt *s, int col, bool full, struct store_entry *e)
-{
-	e->props = rec_blob(s, col);
-	e->has_message = full;
-	if (full) {
-		e->exchange = rec_blob(s, col + 1);
-		e->rkey = rec_blob(s, col + 2);
-		e->body = rec_blob(s, col + 3);
-		e->body_size = e->body.len;
-	} else {
-		e->exchange = e->rkey = e->body = (struct bytes){(const uint8_t *)"", 0};
-		e->body_size = (uint32_t)sqlite3_column_int64(s, col + 1);
-	}
-}
-
-/* Visits queue qs's entries; returns SQLITE_DONE or an error code. */
-static int rec_entries(sqlite3_stmt **s, const struct store_visitor *v, void *ctx,
-		       const struct rec_queue *qs)
-{
-	bool full = true;
-	uint64_t from = qs->first;
-	int rc;
-	for (;;) {
-		sqlite3_stmt *st = s[full ? R_FULL : R_INDEX];
-		sqlite3_bind_int64(st, 1, qs->id);
-		sqlite3_bind_int64(st, 2, (int64_t)from);
-		bool switched = false;
-		while (!switched && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct store_entry e = {
-				.seq = (uint64_t)sqlite3_column_int64(st, 0),
-				.deliveries = (uint32_t)sqlite3_column_int64(st, 1),
-				.msg_id = (uint64_t)sqlite3_column_int64(st, 2),
-				.expires = (uint64_t)sqlite3_column_int64(st, 3),
-			};
-			e.redelivered = sql_recover_redelivered || (int64_t)e.seq <= qs->upto;
-			sqlite3_stmt *m = NULL;
-			if (e.msg_id) {
-				/* Its row is gone (a crash between the two deletes
-				 * of a shared message): nothing to recover. */
-				m = s[full ? R_MSG : R_MSG_INDEX];
-				sqlite3_bind_int64(m, 1, (int64_t)e.msg_id);
-				if (sqlite3_step(m) != SQLITE_ROW) {
-					sqlite3_reset(m);
-					continue;
-				}
-				rec_columns(m, 0, full, &e);
-			} else {
-				rec_columns(st, 4, full, &e);
-			}
-			bool more = v->entry(ctx, qs->handle, &e);
-			if (m)
-				sqlite3_reset(m);
-			if (full && !more) {
-				full = false;
-				switched = true;
-				from = e.seq + 1;
-			}
-		}
-		sqlite3_reset(st);
-		if (!switched)
-			return rc;
-	}
-}
-
-int store_recover(const struct store_visitor *v, void *ctx)
-{
-	sqlite3_stmt *s[NREC] = {0}, *x;
-	int rc;
-	if (sqlite3_prepare_v2(db, "SELECT vhost, name, type, flags, args FROM exchanges", -1, &x,
-			       NULL) != SQLITE_OK)
-		return fail("recover exchanges");
-	while ((rc = sqlite3_step(x)) == SQLITE_ROW)
-		v->exchange(ctx, (const char *)sqlite3_column_text(x, 0), col_bytes(x, 1),
-			    (const char *)sqlite3_column_text(x, 2), sqlite3_column_int(x, 3),
-			    col_bytes(x, 4));
-	sqlite3_finalize(x);
-	if (rc != SQLITE_DONE)
-		return fail("recover exchanges");
-	for (int i = 0; i < NREC; i++)
-		if (sqlite3_prepare_v2(db, rec_sql[i], -1, &s[i], NULL) != SQLITE_OK) {
-			fail(rec_sql[i]);
-			rec_finalize(s);
-			return -1;
-		}
-	/* The file is read once from end to end: mapped, its pages are not
-	 * copied into the page cache (given back afterwards). */
-	exec("PRAGMA mmap_size = 4294967296");
-
-	/* Queues first, bindings next, then entries queue by queue. */
-	size_t nq = 0, capq = 0;
-	struct rec_queue *qs = NULL;
-	while ((rc = sqlite3_step(s[R_QUEUES])) == SQLITE_ROW) {
-		x = s[R_QUEUES];
-		void *h = v->queue(ctx, sqlite3_column_int64(x, 0),
-				   (const char *)sqlite3_column_text(x, 1), col_bytes(x, 2),
-				   sqlite3_column_int(x, 3), col_bytes(x, 4));
-		if (nq == capq) {
-			capq = capq ? capq * 2 : 16;
-			void *grown = sqlite3_realloc64(qs, capq * sizeof *qs);
-			if (!grown) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			qs = grown;
-		}
-		qs[nq++] = (struct rec_queue){
-			.id = sqlite3_column_int64(x, 0), .upto = sqlite3_column_int64(x, 5),
-			.first = (uint64_t)sqlite3_column_int64(x, 6),
-			.last = (uint64_t)sqlite3_column_int64(x, 7), .handle = h};
-	}
-	if (rc == SQLITE_DONE) {
-		if (sqlite3_prepare_v2(db, "SELECT vhost, source, to_queue, dest, rkey, args"
-				       " FROM bindings", -1, &x, NULL) != SQLITE_OK)
-			rc = SQLITE_ERROR;
-		else
-			while ((rc = sqlite3_step(x)) == SQLITE_ROW)
-				v->binding(ctx, (const char *)sqlite3_column_text(x, 0),
-					   col_bytes(x, 1), sqlite3_column_int(x, 2) != 0,
-					   col_bytes(x, 3), col_bytes(x, 4), col_bytes(x, 5));
-		sqlite3_finalize(x);
-	}
-	if (rc == SQLITE_DONE && v->expect)
-		for (size_t i = 0; i < nq; i++)
-			if (qs[i].last)
-				v->expect(ctx, qs[i].handle, qs[i].last - qs[i].first + 1);
-	for (size_t i = 0; i < nq && rc == SQLITE_DONE; i++)
-		if (qs[i].last)
-			rc = rec_entries(s, v, ctx, &qs[i]);
-	sqlite3_free(qs);
-	rec_finalize(s);
-	exec("PRAGMA mmap_size = 0");
-	sqlite3_db_release_memory(db); /* the page cache the reads filled */
-	return rc == SQLITE_DONE ? 0 : fail("recover");
-}
-
-int sql_put_delayed(uint64_t id, uint64_t due, const char *vhost, struct bytes exchange,
-		    struct bytes rkey, struct bytes props, const uint8_t *body, uint64_t body_size)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_PUT_D], 1, (int64_t)due);
-	sqlite3_bind_text(stmt[S_PUT_D], 2, vhost, -1, SQLITE_STATIC);
-	bind_bytes(S_PUT_D, 3, exchange);
-	bind_bytes(S_PUT_D, 4, rkey);
-	bind_bytes(S_PUT_D, 5, props);
-	sqlite3_bind_blob64(stmt[S_PUT_D], 6, body_size ? (const void *)body : "", body_size,
-			    SQLITE_STATIC);
-	sqlite3_bind_int64(stmt[S_PUT_D], 7, (int64_t)id);
-	return step(S_PUT_D);
-}
-
-int sql_del_delayed(uint64_t id)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_int64(stmt[S_DEL_D], 1, (int64_t)id);
-	return step(S_DEL_D);
-}
-
-int sql_scan_delayed(uint64_t from, uint64_t to, store_delayed_fn fn, void *ctx)
-{
-	sqlite3_stmt *s = stmt[S_SCAN_D];
-	sqlite3_bind_int64(s, 1, (int64_t)from);
-	sqlite3_bind_int64(s, 2, (int64_t)to);
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(ctx, (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
-		   (const char *)sqlite3_column_text(s, 2), col_bytes(s, 3), col_bytes(s, 4),
-		   col_bytes(s, 5), col_bytes(s, 6));
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : fail("scan delayed");
-}
-
-int64_t sql_count_delayed(void)
-{
-	/* Rare (start-up, a failed commit): prepared on the spot. */
-	sqlite3_stmt *s;
-	if (!db || sqlite3_prepare_v2(db, "SELECT count(*) FROM delayed", -1, &s, NULL) != SQLITE_OK)
-		return fail("count delayed");
-	int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-	sqlite3_finalize(s);
-	return n < 0 ? fail("count delayed") : n;
-}
-
 bool store_blank(void)
 {
 	return blank;
-}
-
-int sql_put_object(const char *kind, const char *key, const char *value)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_text(stmt[S_PUT_O], 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt[S_PUT_O], 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt[S_PUT_O], 3, value, -1, SQLITE_STATIC);
-	return step(S_PUT_O);
-}
-
-int sql_del_object(const char *kind, const char *key)
-{
-	if (begin() < 0)
-		return -1;
-	sqlite3_bind_text(stmt[S_DEL_O], 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt[S_DEL_O], 2, key, -1, SQLITE_STATIC);
-	return step(S_DEL_O);
-}
-
-int sql_scan_objects(const char *kind, store_object_fn fn, void *ctx)
-{
-	sqlite3_stmt *s = stmt[S_SCAN_O];
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1));
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : fail("scan objects");
 }

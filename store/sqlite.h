@@ -1,9 +1,9 @@
-/* sqlite.h — the SQLite backend's calls, for writer.c alone. Each has the
- * meaning of its store_* namesake in store.h, run at once: writes join the
- * open transaction (opened at the first write), sql_commit() ends it. The
- * backend is single-threaded: writer.c makes sure that only one thread
- * uses it at a time (the writer thread during a batch, the caller while
- * the writer is idle). */
+/* sqlite.h — the SQLite backend's calls, for the writer (writer*.c) and
+ * replica.c. Each has the meaning of its store_* namesake in store.h, run
+ * at once: writes join the open transaction (opened at the first write),
+ * sql_commit() ends it. The backend is single-threaded: writer.c makes
+ * sure that only one thread uses it at a time (the writer thread during a
+ * batch, the caller while the writer is idle). */
 #ifndef TERN_STORE_SQLITE_H
 #define TERN_STORE_SQLITE_H
 

@@ -12,15 +12,14 @@ import os
 import resource
 import signal
 import sqlite3
-import subprocess
 import time
 
 import pika
 import pytest
 
-from support.broker import Broker, BrokerError, port_open
-from support.durable import (PERSISTENT, bodies, busy_writer, drop_flood,
-                             get_all, kill9_restart, restart)
+from support.broker import Broker, BrokerError
+from support.durable import (PERSISTENT, back_in, bodies, busy_writer, drop_flood, get_all,
+                             kill9_restart, numbered, open_queue, publish, restart)
 from support.helpers import channel_error
 
 pytestmark = [pytest.mark.tern_only, pytest.mark.time_limit(60)]
@@ -74,6 +73,19 @@ def sync_publish(ch):
     ch.queue_declare("", exclusive=True, auto_delete=True)
 
 
+def route(ch, *publishes):
+    """basic.publish of each (exchange, routing key, body[, properties]),
+    then a round trip: the broker has routed them all."""
+    for p in publishes:
+        ch.basic_publish(*p)
+    sync_publish(ch)
+
+
+def taken(ch, queue):
+    """The bodies now in queue, taken with auto-ack."""
+    return bodies(get_all(ch, queue))
+
+
 # ------------------------------------------------------------------ topology
 
 def test_topology_and_binding_args_survive_restart(restartable, names):
@@ -112,34 +124,31 @@ def test_topology_and_binding_args_survive_restart(restartable, names):
     with channel_error(406, "PRECONDITION_FAILED - "):
         conn.channel().exchange_declare(hx, "topic", durable=True)
 
-    ch.basic_publish(x, "k", b"direct")
-    ch.basic_publish(x, "other", b"to-ae")                       # via alternate-exchange
-    ch.basic_publish(hx, "", b"red3", pika.BasicProperties(headers={"color": "red", "size": 3}))
-    ch.basic_publish(hx, "", b"red4", pika.BasicProperties(headers={"color": "red", "size": 4}))
-    ch.basic_publish(fx, "", b"via-fx", pika.BasicProperties(headers={"color": "red", "size": 3}))
-    sync_publish(ch)
-    assert bodies(get_all(ch, q1)) == [b"direct"]        # two bindings, one copy
-    assert bodies(get_all(ch, qae)) == [b"to-ae"]
-    assert bodies(get_all(ch, q2)) == [b"red3", b"via-fx"]
+    red3 = pika.BasicProperties(headers={"color": "red", "size": 3})
+    red4 = pika.BasicProperties(headers={"color": "red", "size": 4})
+    route(ch, (x, "k", b"direct"),
+          (x, "other", b"to-ae"),                         # via alternate-exchange
+          (hx, "", b"red3", red3), (hx, "", b"red4", red4), (fx, "", b"via-fx", red3))
+    assert taken(ch, q1) == [b"direct"]                  # two bindings, one copy
+    assert taken(ch, qae) == [b"to-ae"]
+    assert taken(ch, q2) == [b"red3", b"via-fx"]
 
     # the two bindings are told apart by their arguments
     ch.queue_unbind(q1, x, "k", arguments={"tag": "one"})
     ch.basic_publish(x, "k", b"still-bound")
     ch.queue_unbind(q1, x, "k", arguments={"tag": "two"})
-    ch.basic_publish(x, "k", b"unbound")
-    sync_publish(ch)
-    assert bodies(get_all(ch, q1)) == [b"still-bound"]
-    assert bodies(get_all(ch, qae)) == [b"unbound"]
+    route(ch, (x, "k", b"unbound"))
+    assert taken(ch, q1) == [b"still-bound"]
+    assert taken(ch, qae) == [b"unbound"]
 
     # and the unbinds were durable too
     conn.close()
     restart(b)
     conn = b.connect()
     ch = conn.channel()
-    ch.basic_publish(x, "k", b"after-unbind")
-    sync_publish(ch)
-    assert bodies(get_all(ch, q1)) == []
-    assert bodies(get_all(ch, qae)) == [b"after-unbind"]
+    route(ch, (x, "k", b"after-unbind"))
+    assert taken(ch, q1) == []
+    assert taken(ch, qae) == [b"after-unbind"]
     conn.close()
 
 
@@ -159,9 +168,7 @@ def test_transient_topology_gone(restartable, names):
     och.queue_bind(qd, xt, "k")                          # transient source
     och.queue_bind(qt, xd, "k")                          # transient destination
     och.queue_bind(qd, xd, "d")
-    for q in (qt, qx, qa, qd):
-        och.basic_publish("", q, b"persistent " + q.encode(), PERSISTENT)
-    sync_publish(och)
+    route(och, *[("", q, b"persistent " + q.encode(), PERSISTENT) for q in (qt, qx, qa, qd)])
     for q in (qt, qx):
         assert message_count(och, q) == 1
     assert_exists(owner, "queue", qa)                    # its consumer holds the message
@@ -173,14 +180,12 @@ def test_transient_topology_gone(restartable, names):
         assert_gone(conn, "queue", q)
     assert_gone(conn, "exchange", xt)
     ch = conn.channel()
-    assert bodies(get_all(ch, qd)) == [b"persistent " + qd.encode()]
+    assert taken(ch, qd) == [b"persistent " + qd.encode()]
     # a queue of the same name as the transient one is new and unbound
     ch.queue_declare(qt, durable=True)
-    ch.basic_publish(xd, "k", b"x")
-    ch.basic_publish(xd, "d", b"d")
-    sync_publish(ch)
-    assert bodies(get_all(ch, qt)) == []
-    assert bodies(get_all(ch, qd)) == [b"d"]
+    route(ch, (xd, "k", b"x"), (xd, "d", b"d"))
+    assert taken(ch, qt) == []
+    assert taken(ch, qd) == [b"d"]
     conn.close()
 
 
@@ -198,8 +203,7 @@ def test_deleted_topology_stays_deleted(restartable, names):
     ch.queue_bind(q2, x2, "k")
     ch.queue_bind(q2, x2, "u", arguments={"a": 1})
     ch.queue_bind(qd, x2, "d")
-    for i in range(5):
-        ch.basic_publish("", qd, b"old %d" % i, PERSISTENT)
+    publish(ch, qd, numbered(5, b"old "))
     conn.close()
     restart(b)                      # all of it stored and recovered once
 
@@ -218,14 +222,10 @@ def test_deleted_topology_stays_deleted(restartable, names):
     # recreated under the same names they are new: no old binding, no old message
     ch.exchange_declare(x, "direct", durable=True)
     ch.queue_declare(qd, durable=True)
-    ch.basic_publish(x, "k", b"to-x")
-    ch.basic_publish(x2, "d", b"to-qd")
-    ch.basic_publish(x2, "u", b"to-u")
-    ch.basic_publish(x2, "k", b"to-q2")
-    sync_publish(ch)
-    assert bodies(get_all(ch, q)) == []
-    assert bodies(get_all(ch, qd)) == []
-    assert bodies(get_all(ch, q2)) == [b"to-q2"]
+    route(ch, (x, "k", b"to-x"), (x2, "d", b"to-qd"), (x2, "u", b"to-u"), (x2, "k", b"to-q2"))
+    assert taken(ch, q) == []
+    assert taken(ch, qd) == []
+    assert taken(ch, q2) == [b"to-q2"]
     conn.close()
 
 
@@ -235,10 +235,8 @@ def test_persistent_messages_back_in_order(restartable, names):
     b = restartable
     q = names.queue()
     x = names.exchange()
-    conn = b.connect()
-    ch = conn.channel()
+    conn, ch = open_queue(b, q)
     ch.exchange_declare(x, "topic", durable=True)
-    ch.queue_declare(q, durable=True)
     ch.queue_bind(q, x, "a.#")
     sent = []
     for i in range(300):
@@ -251,16 +249,14 @@ def test_persistent_messages_back_in_order(restartable, names):
         body = (b"persistent %d " % i) * (1 + i % 50)
         ch.basic_publish(x, "a.p.%d" % i, body, props)
         sent.append((i, body))
-    ch.basic_publish(x, "a.t", b"no properties")          # transient by default
-    sync_publish(ch)
+    route(ch, (x, "a.t", b"no properties"))             # transient by default
     assert message_count(ch, q) == 300 + 1
     conn.close()
 
     restart(b)
 
     conn = b.connect()
-    ch = conn.channel()
-    got = get_all(ch, q)
+    got = get_all(conn.channel(), q)
     assert [bd for _, _, bd in got] == [bd for _, bd in sent]
     for (m, p, bd), (i, _) in zip(got, sent):
         assert m.redelivered is False
@@ -274,11 +270,8 @@ def test_persistent_messages_back_in_order(restartable, names):
 def test_redelivered_flags_after_restart(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    for i in range(10):
-        ch.basic_publish("", q, b"%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q)
+    publish(ch, q, numbered(10))
     sync_publish(ch)
     # 0..3 delivered; 0 and 2 acked, 1 and 3 still unacked at the restart
     tags = [ch.basic_get(q, auto_ack=False)[0].delivery_tag for _ in range(4)]
@@ -288,48 +281,36 @@ def test_redelivered_flags_after_restart(restartable, names):
 
     restart(b, conn)
 
-    conn = b.connect()
-    ch = conn.channel()
-    got = get_all(ch, q)
-    assert bodies(got) == [b"1", b"3", b"4", b"5", b"6", b"7", b"8", b"9"]
-    assert [m.redelivered for m, _, _ in got] == [True, True] + [False] * 6
-    conn.close()
+    got, redelivered = back_in(b, q)
+    assert got == [b"1", b"3", b"4", b"5", b"6", b"7", b"8", b"9"]
+    assert redelivered == [True, True] + [False] * 6
 
 
 def test_consumer_unacked_come_back_redelivered(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    for i in range(20):
-        ch.basic_publish("", q, b"%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q)
+    publish(ch, q, numbered(20))
     ch.basic_qos(prefetch_count=5)
     got = []
     ch.basic_consume(q, lambda c, m, p, bd: got.append(bd))
     deadline = time.monotonic() + 5
     while len(got) < 5 and time.monotonic() < deadline:
         conn.process_data_events(time_limit=0.05)
-    assert got == [b"%d" % i for i in range(5)]
+    assert got == numbered(5)
 
     restart(b, conn)
 
-    conn = b.connect()
-    ch = conn.channel()
-    back = get_all(ch, q)
-    assert bodies(back) == [b"%d" % i for i in range(20)]
-    assert [m.redelivered for m, _, _ in back] == [True] * 5 + [False] * 15
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == numbered(20)
+    assert redelivered == [True] * 5 + [False] * 15
 
 
 def test_requeued_message_kept(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    for i in range(3):
-        ch.basic_publish("", q, b"%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q)
+    publish(ch, q, numbered(3))
     m, _, _ = ch.basic_get(q, auto_ack=False)
     ch.basic_nack(m.delivery_tag, requeue=True)
     m, _, _ = ch.basic_get(q, auto_ack=False)
@@ -341,34 +322,25 @@ def test_requeued_message_kept(restartable, names):
 
     restart(b)
 
-    conn = b.connect()
-    ch = conn.channel()
-    back = get_all(ch, q)
-    assert bodies(back) == [b"1", b"2"]
-    assert [m.redelivered for m, _, _ in back] == [False, False]
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == [b"1", b"2"]
+    assert redelivered == [False, False]
 
 
 def test_requeue_on_close_then_restart(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    for i in range(4):
-        ch.basic_publish("", q, b"%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q)
+    publish(ch, q, numbered(4))
     for _ in range(2):
         ch.basic_get(q, auto_ack=False)
     conn.close()                                        # 0 and 1 go back
 
     restart(b)
 
-    conn = b.connect()
-    ch = conn.channel()
-    back = get_all(ch, q)
-    assert bodies(back) == [b"0", b"1", b"2", b"3"]
-    assert [m.redelivered for m, _, _ in back] == [True, True, False, False]
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == [b"0", b"1", b"2", b"3"]
+    assert redelivered == [True, True, False, False]
 
 
 def test_new_messages_after_restart_not_redelivered(restartable, names):
@@ -376,29 +348,21 @@ def test_new_messages_after_restart_not_redelivered(restartable, names):
     second restart those were never delivered."""
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    for i in range(5):
-        ch.basic_publish("", q, b"old %d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q)
+    publish(ch, q, numbered(5, b"old "))
     sync_publish(ch)
     assert len(get_all(ch, q, auto_ack=True)) == 5
     conn.close()
     restart(b)
 
     conn = b.connect()
-    ch = conn.channel()
-    for i in range(3):
-        ch.basic_publish("", q, b"new %d" % i, PERSISTENT)
+    publish(conn.channel(), q, numbered(3, b"new "))
     conn.close()
     restart(b)
 
-    conn = b.connect()
-    ch = conn.channel()
-    back = get_all(ch, q)
-    assert bodies(back) == [b"new 0", b"new 1", b"new 2"]
-    assert [m.redelivered for m, _, _ in back] == [False] * 3
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == [b"new 0", b"new 1", b"new 2"]
+    assert redelivered == [False] * 3
 
 
 def test_priority_queue_redelivered_flags(restartable, names):
@@ -406,13 +370,9 @@ def test_priority_queue_redelivered_flags(restartable, names):
     urgent message first) must not mark older, undelivered ones."""
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True, arguments={"x-max-priority": 10})
-    for i in range(5):
-        ch.basic_publish("", q, b"low%d" % i, pika.BasicProperties(delivery_mode=2, priority=0))
-    ch.basic_publish("", q, b"high", pika.BasicProperties(delivery_mode=2, priority=9))
-    sync_publish(ch)
+    conn, ch = open_queue(b, q, arguments={"x-max-priority": 10})
+    publish(ch, q, numbered(5, b"low"), pika.BasicProperties(delivery_mode=2, priority=0))
+    route(ch, ("", q, b"high", pika.BasicProperties(delivery_mode=2, priority=9)))
     m, _, body = ch.basic_get(q, auto_ack=False)
     assert body == b"high"                               # left unacked
     m2, _, body = ch.basic_get(q, auto_ack=False)
@@ -422,54 +382,40 @@ def test_priority_queue_redelivered_flags(restartable, names):
 
     restart(b, conn)
 
-    conn = b.connect()
-    back = get_all(conn.channel(), q)
-    assert bodies(back) == [b"high", b"low1", b"low2", b"low3", b"low4"]
-    assert [m.redelivered for m, _, _ in back] == [True] + [False] * 4
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == [b"high", b"low1", b"low2", b"low3", b"low4"]
+    assert redelivered == [True] + [False] * 4
 
 
 def test_transient_messages_gone_from_durable_queue(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.basic_publish("", q, b"t1", TRANSIENT)
-    ch.basic_publish("", q, b"p1", PERSISTENT)
-    ch.basic_publish("", q, b"t2")
-    sync_publish(ch)
+    conn, ch = open_queue(b, q)
+    route(ch, ("", q, b"t1", TRANSIENT), ("", q, b"p1", PERSISTENT), ("", q, b"t2"))
     assert message_count(ch, q) == 3
     conn.close()
     restart(b)
-    conn = b.connect()
-    assert bodies(get_all(conn.channel(), q)) == [b"p1"]
-    conn.close()
+    assert back_in(b, q)[0] == [b"p1"]
 
 
 def test_acked_and_purged_stay_gone(restartable, names):
     b = restartable
     q, qp = names.queue(), names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
+    conn, ch = open_queue(b, q)
     ch.queue_declare(qp, durable=True)
-    for i in range(6):
-        ch.basic_publish("", q, b"%d" % i, PERSISTENT)
-        ch.basic_publish("", qp, b"%d" % i, PERSISTENT)
+    for body in numbered(6):
+        ch.basic_publish("", q, body, PERSISTENT)
+        ch.basic_publish("", qp, body, PERSISTENT)
     tags = [ch.basic_get(q, auto_ack=False)[0].delivery_tag for _ in range(3)]
     ch.basic_ack(tags[1], multiple=True)                  # 0 and 1
     ch.basic_get(q, auto_ack=True)                       # 3, no-ack
     ch.queue_purge(qp)
     conn.close()                                          # 2 goes back
     restart(b)
-    conn = b.connect()
-    ch = conn.channel()
-    back = get_all(ch, q)
-    assert bodies(back) == [b"2", b"4", b"5"]
-    assert [m.redelivered for m, _, _ in back] == [True, False, False]
-    assert get_all(ch, qp) == []
-    conn.close()
+    back, redelivered = back_in(b, q)
+    assert back == [b"2", b"4", b"5"]
+    assert redelivered == [True, False, False]
+    assert back_in(b, qp) == ([], [])
 
 
 def test_fanout_to_three_queues_stored_once(restartable, names):
@@ -501,11 +447,8 @@ def test_fanout_to_three_queues_stored_once(restartable, names):
         b.start()
     assert n == 1, "the fanned-out body is stored %d times" % n
 
-    conn = b.connect()
-    ch = conn.channel()
     for q in qs:
-        assert bodies(get_all(ch, q)) == [body]
-    conn.close()
+        assert back_in(b, q)[0] == [body]
 
 
 # ------------------------------------------------------------------ confirms
@@ -513,28 +456,18 @@ def test_fanout_to_three_queues_stored_once(restartable, names):
 def test_confirmed_messages_survive_restart(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.confirm_delivery()
-    for i in range(200):                 # each publish waits for its basic.ack
-        ch.basic_publish("", q, b"c%d" % i, PERSISTENT, mandatory=True)
+    conn, ch = open_queue(b, q, confirm=True)
+    publish(ch, q, numbered(200, b"c"), mandatory=True)  # each waits for its basic.ack
     conn.close()
     restart(b)
-    conn = b.connect()
-    assert bodies(get_all(conn.channel(), q)) == [b"c%d" % i for i in range(200)]
-    conn.close()
+    assert back_in(b, q)[0] == numbered(200, b"c")
 
 
 def test_confirmed_messages_survive_kill9(restartable, names):
     b = restartable
     q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.confirm_delivery()
-    for i in range(100):
-        ch.basic_publish("", q, b"k%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, q, confirm=True)
+    publish(ch, q, numbered(100, b"k"))
     # the first two delivered (unacked) before the kill come back redelivered
     for _ in range(2):
         assert ch.basic_get(q, auto_ack=False)[0] is not None
@@ -545,15 +478,13 @@ def test_confirmed_messages_survive_kill9(restartable, names):
     ch.queue_declare(q + "-sync", durable=True)
     ch.basic_publish("", q + "-sync", b"sync", PERSISTENT)
     kill9_restart(b, conn)
-    conn = b.connect()
-    back = get_all(conn.channel(), q)
-    assert bodies(back) == [b"k%d" % i for i in range(100)]
+    back, redelivered = back_in(b, q)
+    assert back == numbered(100, b"k")
     # The two delivered come back redelivered. After a crash the others may
     # too: the store's delivery mark runs ahead of the deliveries, so none
     # is lost while its commit is pending (persist.c); a clean restart is
     # exact (test_redelivered_flags_after_restart).
-    assert [m.redelivered for m, _, _ in back][:2] == [True] * 2
-    conn.close()
+    assert redelivered[:2] == [True] * 2
 
 
 def test_confirmed_survive_kill9_while_writer_busy(restartable, names):
@@ -564,66 +495,51 @@ def test_confirmed_survive_kill9_while_writer_busy(restartable, names):
     right after its confirm. (Tern only: the writer thread is ours.)"""
     b = restartable
     q, flood = names.queue(), names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.confirm_delivery()
+    conn, ch = open_queue(b, q, confirm=True)
     with busy_writer(b, flood, started=200) as flooding:
-        for i in range(50):
-            ch.basic_publish("", q, b"c%d" % i, PERSISTENT)  # returns on its basic.ack
+        publish(ch, q, numbered(50, b"c"))               # each returns on its basic.ack
         assert flooding()
         kill9_restart(b, conn)
     conn = b.connect()
     c2 = conn.channel()
-    assert bodies(get_all(c2, q)) == [b"c%d" % i for i in range(50)]
+    assert taken(c2, q) == numbered(50, b"c")
     # the flood was being written meanwhile: some of it made it to disk
-    assert c2.queue_declare(flood, passive=True).method.message_count > 0
+    assert message_count(c2, flood) > 0
     conn.close()
     drop_flood(b, flood)
 
 
+def test_unconfirmed_publish_and_ack_committed_promptly(restartable, names):
+    """Without confirms and with nothing else going on, a persistent publish
+    and an ack still reach the disk at the end of their loop turn."""
+    b = restartable
+    q = names.queue()
+    conn, ch = open_queue(b, q)
+    publish(ch, q, [b"gone", b"kept"])
+    sync_publish(ch)
+    m, _, body = ch.basic_get(q, auto_ack=False)
+    assert body == b"gone"
+    ch.basic_ack(m.delivery_tag)               # no reply, no consumer to kick
+    ch.basic_publish("", q, b"later", PERSISTENT)
+    time.sleep(0.5)                            # idle: no further frames
+    kill9_restart(b, conn)
+    # (after a crash, their redelivered flags may be set: see above)
+    assert back_in(b, q)[0] == [b"kept", b"later"]
+
+
 # ------------------------------------------------------------------ config
-
-class ConfiguredBroker(Broker):
-    """A broker of our own, started with --config (the shared fixture has
-    no config option): own port, data dir and log."""
-
-    def __init__(self, config_text):
-        super().__init__(None, None)
-        self.config_path = os.path.join(self._tmp, "tern.conf")
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
-        self.preexec_fn = None
-
-    def start(self):
-        cmd = [self.ternd, "--bind", self.host, "--port", str(self.port),
-               "--data-dir", self.data_dir, "--config", self.config_path,
-               "--log-level", "info", "--management-port", "0",
-               "--prometheus-port", "0"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self._tmp,
-                                         preexec_fn=self.preexec_fn)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BrokerError("ternd exited with status %s; log:\n%s"
-                                  % (self.proc.returncode, self.log_tail()))
-            if port_open(self.host, self.port):
-                return
-            time.sleep(0.05)
-        self._kill()
-        raise BrokerError("ternd did not start; log:\n%s" % self.log_tail())
-
 
 @pytest.fixture
 def own_broker(broker):
+    """make(*config_lines): a broker of our own (own ports, data dir and
+    log), not started, that starts with these lines as its --config file."""
     made = []
 
-    def make(config_text):
+    def make(*config_lines):
         if broker.external:
             pytest.skip("needs a broker the suite started (BROKER_URL is set)")
-        nb = ConfiguredBroker(config_text)
+        nb = Broker()
+        nb.config_lines = list(config_lines)
         made.append(nb)
         return nb
     yield make
@@ -636,65 +552,28 @@ def own_broker(broker):
             nb.cleanup()
 
 
-def test_unconfirmed_publish_and_ack_committed_promptly(restartable, names):
-    """Without confirms and with nothing else going on, a persistent publish
-    and an ack still reach the disk at the end of their loop turn."""
-    b = restartable
-    q = names.queue()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare(q, durable=True)
-    ch.basic_publish("", q, b"gone", PERSISTENT)
-    ch.basic_publish("", q, b"kept", PERSISTENT)
-    sync_publish(ch)
-    m, _, body = ch.basic_get(q, auto_ack=False)
-    assert body == b"gone"
-    ch.basic_ack(m.delivery_tag)               # no reply, no consumer to kick
-    ch.basic_publish("", q, b"later", PERSISTENT)
-    time.sleep(0.5)                            # idle: no further frames
-    kill9_restart(b, conn)
-    conn = b.connect()
-    back = get_all(conn.channel(), q)
-    assert bodies(back) == [b"kept", b"later"]
-    # (after a crash, their redelivered flags may be set: see above)
-    conn.close()
-
-
 def test_durability_normal_config(own_broker):
-    b = own_broker("# test config\ndurability = normal\n")
+    b = own_broker("# test config", "durability = normal")
     b.start()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare("dq", durable=True)
-    ch.confirm_delivery()
-    for i in range(50):
-        ch.basic_publish("", "dq", b"n%d" % i, PERSISTENT)
+    conn, ch = open_queue(b, "dq", confirm=True)
+    publish(ch, "dq", numbered(50, b"n"))
     kill9_restart(b, conn)              # a broker crash, not a machine crash
-    conn = b.connect()
-    assert bodies(get_all(conn.channel(), "dq")) == [b"n%d" % i for i in range(50)]
-    conn.close()
+    assert back_in(b, "dq")[0] == numbered(50, b"n")
     b.restart()
-    conn = b.connect()
-    assert get_all(conn.channel(), "dq") == []
-    conn.close()
+    assert back_in(b, "dq") == ([], [])
 
 
 def test_durability_full_config(own_broker):
-    b = own_broker("durability = full\n")
+    b = own_broker("durability = full")
     b.start()
-    conn = b.connect()
-    ch = conn.channel()
-    ch.queue_declare("fq", durable=True)
-    ch.confirm_delivery()
-    ch.basic_publish("", "fq", b"f", PERSISTENT)
+    conn, ch = open_queue(b, "fq", confirm=True)
+    publish(ch, "fq", [b"f"])
     kill9_restart(b, conn)
-    conn = b.connect()
-    assert bodies(get_all(conn.channel(), "fq")) == [b"f"]
-    conn.close()
+    assert back_in(b, "fq")[0] == [b"f"]
 
 
 def test_durability_bad_value_refused(own_broker):
-    b = own_broker("durability = sometimes\n")
+    b = own_broker("durability = sometimes")
     with pytest.raises(BrokerError) as e:
         b.start()
     assert b.proc.returncode not in (0, None)
@@ -793,7 +672,7 @@ def test_store_failure_nacks_blocks_and_acks_hold(own_broker):
     meanwhile waits, to be acked later) until a probe lifts it once the
     disk is back. Every basic.ack, before, during and after, means the
     message is kept."""
-    b = own_broker("durability = full\n")
+    b = own_broker("durability = full")
     # a write past the file size limit fails with EFBIG instead of SIGXFSZ
     b.preexec_fn = lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     b.start()

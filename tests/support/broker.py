@@ -113,6 +113,7 @@ class Broker:
         self.config_path = None
         self.extra_args = []
         self.ready_port = None     # the port start() waits for (None: port)
+        self.preexec_fn = None     # run in the child before ternd (signal dispositions)
 
     # ------------------------------------------------------------ identity
     @staticmethod
@@ -209,7 +210,7 @@ class Broker:
             log.flush()
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env,
-                                         cwd=self._tmp)
+                                         cwd=self._tmp, preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,6 +1,7 @@
 """Helpers for the tests that restart or kill the broker and look at what
-came back (test_durability.py, test_durable_replies.py), and a flood that
-keeps the store's writer thread busy meanwhile."""
+came back (test_durability.py, test_durable_replies.py): a durable queue
+to publish to, what a queue holds afterwards with its redelivered flags,
+and a flood that keeps the store's writer thread busy meanwhile."""
 import contextlib
 import signal
 import threading
@@ -50,6 +51,39 @@ def get_all(ch, queue, auto_ack=True):
 
 def bodies(msgs):
     return [b for _, _, b in msgs]
+
+
+def numbered(n, prefix=b""):
+    """[prefix + b"0", prefix + b"1", ...]: n bodies that say their order."""
+    return [prefix + b"%d" % i for i in range(n)]
+
+
+def open_queue(broker, queue, confirm=False, arguments=None):
+    """A new connection and channel on which durable `queue` is declared
+    (with these x-arguments), in confirm mode when asked: (conn, ch)."""
+    conn = broker.connect()
+    ch = conn.channel()
+    ch.queue_declare(queue, durable=True, arguments=arguments)
+    if confirm:
+        ch.confirm_delivery()
+    return conn, ch
+
+
+def publish(ch, queue, bodies, properties=PERSISTENT, **kw):
+    """Publishes each body to `queue` through the default exchange
+    (persistent unless told otherwise); on a confirm channel each call
+    returns on its basic.ack."""
+    for body in bodies:
+        ch.basic_publish("", queue, body, properties, **kw)
+
+
+def back_in(broker, queue):
+    """What `queue` holds now (after a restart, say), taken by basic.get on
+    a connection of its own: (bodies, their redelivered flags)."""
+    conn = broker.connect()
+    got = get_all(conn.channel(), queue)
+    conn.close()
+    return [b for _, _, b in got], [m.redelivered for m, _, _ in got]
 
 
 @contextlib.contextmanager
