@@ -22,6 +22,8 @@ enum op_kind {
 struct op {
 	uint8_t kind;
 	bool cancelled;
+	bool ripe;        /* OP_ENQ_INLINE: delivered, so likely acked soon */
+	uint8_t claim;    /* in flight, an inline entry's race (writer.c) */
 	int flags;        /* exchange/queue flags; a binding's to_queue */
 	int64_t qid;
 	uint64_t seq, id; /* entry seq; message, queue or delayed row id */
@@ -46,6 +48,15 @@ struct batch {
 	bool failed; /* refused before the hand-over (the test hook) */
 	char error[256];
 	uint64_t ns; /* time the writer spent on it */
+	/* Of the live ops: how many must not wait (urgent) and how many are
+	 * ripe entries. A batch with ripe entries and nothing urgent ripens:
+	 * the writer waits a little before running it, while acks cancel its
+	 * entries in flight (writer.c). */
+	size_t urgent, ripe;
+	bool ripen;       /* the writer waits until handed_ns + RIPEN_NS */
+	bool cancellable; /* a dequeue may claim its inline entries in flight */
+	uint64_t handed_ns;
+	size_t skipped;   /* entries the writer found claimed by a dequeue */
 };
 
 /* writer.c, for replica.c: runs a batch's live ops through sqlite.c as one

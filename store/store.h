@@ -130,6 +130,12 @@ int store_dequeue(int64_t qid, uint64_t seq);
  * committed before, or its enqueue had no tag. */
 void store_tag(uint64_t tag);
 uint64_t store_last_uncommitted(void);
+/* A hint: the entry was handed to a consumer, whose ack will likely
+ * dequeue it soon. Its write may then wait a little (writer.c's
+ * ripening) so that the ack takes it back before it is written. Not for
+ * entries whose confirm must wait for their commit however they end (a
+ * queue with a dead-letter exchange). */
+void store_delivered(int64_t qid, uint64_t seq);
 /* Records a delivery count (after a requeue, for delivery limits). */
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries);
 /* Records that every entry of the queue up to seq has been delivered. */
@@ -271,5 +277,7 @@ void store_status(struct store_status *out);
  * had (counted down by every write and by every hand-over of a batch
  * with writes): the pending batch fails whole. */
 extern int store_fail_after;
+/* How long a ripening batch waits (writer.c); tests set it. */
+extern uint64_t store_ripen_ns;
 
 #endif

@@ -7,6 +7,18 @@
  * is the thread, the hand-over of batches and their results, the reads,
  * and open and close.
  *
+ * Ripening: most persistent messages of a consumer that keeps up are
+ * acked within a fraction of a millisecond of their delivery, often just
+ * after their batch was handed over. So a batch with nothing urgent in
+ * it (its entries delivered; acks' deletes, watermarks) is not run at
+ * once: the writer waits store_ripen_ns first, and a dequeue meanwhile
+ * claims its inline entry before the writer does (writer_claim), so
+ * neither the entry nor its delete is written. A batch with anything a
+ * publisher or a reply waits on (an entry not delivered, topology) runs
+ * at once, and a drain, an urgent pending batch or a full one hurries a
+ * ripening one. In a cluster the batch is a log entry at the hand-over:
+ * no ripening, no claims.
+ *
  * Reads (paged-out messages, scans, counts) drain first: they hand the
  * pending batch over and wait until the writer is idle, then run on the
  * caller's thread. They are rare (paging, start-up, the management API,
@@ -26,6 +38,10 @@
 #include "store/writer.h"
 
 int store_fail_after;
+/* 1 ms: a consumer's ack comes 0.1-0.5 ms after its delivery here; a
+ * confirm that does wait for the commit (its ack came later) waits at
+ * most this much more. */
+uint64_t store_ripen_ns = 1000000;
 
 static struct batch batches[2];
 struct batch *writer_pend;      /* the loop records into it (writer.h) */
@@ -37,7 +53,7 @@ static unsigned failures;       /* failed batches so far (store_commit) */
 
 /* Shared with the writer thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, idle = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake, idle; /* on CLOCK_MONOTONIC (store_open) */
 static struct batch *job;  /* handed over, not yet taken */
 static struct batch *done; /* written, not yet collected */
 static bool busy;          /* a batch is with the writer (job, running or done) */
@@ -113,21 +129,25 @@ static uint64_t clock_ns(void)
 /* The inline enqueues from op *i on, up to SQL_ROWS of them with nothing
  * but cancelled ops between, in one call (the common write: one insert
  * statement for many rows); *i moves past them. */
-static int run_inline(const struct batch *b, size_t *i)
+static int run_inline(struct batch *b, size_t *i)
 {
 	struct sql_inline rows[SQL_ROWS];
 	size_t n = 0;
 	for (; *i < b->nops && n < SQL_ROWS; ++*i) {
-		const struct op *o = &b->ops[*i];
+		struct op *o = &b->ops[*i];
 		if (o->cancelled)
 			continue;
 		if (o->kind != OP_ENQ_INLINE)
 			break;
+		if (b->cancellable && !writer_claim(o, CLAIM_WRITER)) {
+			b->skipped++; /* acked in flight: its delete was not recorded */
+			continue;
+		}
 		rows[n++] = (struct sql_inline){o->qid, o->seq, (uint32_t)o->n, o->expires,
 						str(b, o, 0), str(b, o, 1), str(b, o, 2),
 						b->data + o->off[3], o->len[3]};
 	}
-	return sql_enqueue_inline(rows, n);
+	return n ? sql_enqueue_inline(rows, n) : 0;
 }
 
 /* One batch, one transaction: all of it or (rolled back) none. */
@@ -153,6 +173,16 @@ void writer_run(struct batch *b)
 	b->ns = clock_ns() - t0;
 }
 
+/* Under mu: waits until the batch is ripe or hurried (b->ripen cleared). */
+static void ripen(struct batch *b)
+{
+	uint64_t until = b->handed_ns + store_ripen_ns;
+	struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+	while (b->ripen && !stopping)
+		if (pthread_cond_timedwait(&wake, &mu, &ts) == ETIMEDOUT)
+			break;
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
@@ -164,6 +194,7 @@ static void *writer_main(void *arg)
 		}
 		struct batch *b = job;
 		job = NULL;
+		ripen(b);
 		pthread_mutex_unlock(&mu);
 		writer_run(b);
 		writer_finished(b);
@@ -195,12 +226,14 @@ static void batch_reset(struct batch *b, uint64_t no)
 	b->failed = false;
 	b->error[0] = '\0';
 	b->ns = 0;
+	b->urgent = b->ripe = b->skipped = 0;
+	b->ripen = b->cancellable = false;
 }
 
 /* A finished batch's result; the batch becomes the spare. */
 static struct store_result take(struct batch *b)
 {
-	struct store_result r = {b->no, !b->failed, b->ns, b->live};
+	struct store_result r = {b->no, !b->failed, b->ns, b->live - b->skipped};
 	if (b->failed) {
 		failures++;
 		copy_error(b->error);
@@ -255,11 +288,26 @@ bool writer_refused(void)
 #define BATCH_MAX_BYTES (64u << 20)
 #define BATCH_MAX_OPS (1u << 20)
 
+/* A ripening batch runs now: something waits on the writer. */
+static void hurry(void)
+{
+	struct batch *b = writer_flying;
+	if (!b || !b->ripen)
+		return;
+	pthread_mutex_lock(&mu);
+	b->ripen = false;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&mu);
+}
+
 void store_submit(void)
 {
 	if (!running || pending_empty())
 		return;
+	if (busy && writer_pend->urgent)
+		hurry();
 	if (busy && (writer_pend->used > BATCH_MAX_BYTES || writer_pend->nops > BATCH_MAX_OPS)) {
+		hurry();
 		struct store_result r = take(collect(true));
 		report(&r);
 	}
@@ -278,7 +326,10 @@ void store_submit(void)
 		return;
 	}
 	writer_flying = b;
+	b->cancellable = !replica_on();
+	b->handed_ns = clock_ns();
 	pthread_mutex_lock(&mu);
+	b->ripen = b->cancellable && b->urgent == 0 && b->ripe > 0;
 	busy = true;
 	if (!replica_on()) {
 		job = b;
@@ -313,6 +364,7 @@ static void drain(void)
 {
 	while (running) {
 		if (busy) {
+			hurry();
 			struct store_result r = take(collect(true));
 			report(&r);
 		}
@@ -407,6 +459,16 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 		d = STORE_NORMAL; /* the Raft log is what is synced; the file is rebuilt from it */
 	if (sql_open(dir, d, err, errlen) < 0)
 		return -1;
+	static bool conds;
+	if (!conds) { /* ripening waits on the monotonic clock, as clock_ns */
+		pthread_condattr_t a;
+		pthread_condattr_init(&a);
+		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+		pthread_cond_init(&wake, &a);
+		pthread_cond_init(&idle, &a);
+		pthread_condattr_destroy(&a);
+		conds = true;
+	}
 	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (efd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));

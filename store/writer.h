@@ -2,8 +2,8 @@
  * (the writer thread, the hand-over of batches, the reads, open and
  * close), writer_record.c (the store_* writes that fill the pending batch)
  * and writer_index.c (a batch's index for cancelling). Only the loop's
- * thread uses any of it; the writer thread sees a batch through
- * writer_run alone (batch.h). */
+ * thread uses any of it, but for writer_claim; the writer thread sees a
+ * batch through writer_run alone (batch.h). */
 #ifndef TERN_STORE_WRITER_H
 #define TERN_STORE_WRITER_H
 
@@ -21,6 +21,18 @@ extern struct batch *writer_flying;
  * (store_fail_after) failed this call or an earlier one of the batch.
  * Every write asks once, and so does the hand-over. */
 bool writer_refused(void);
+
+/* An inline entry in the batch the writer has goes to whoever claims it
+ * first: a dequeue (then neither it nor its delete is written) or the
+ * writer thread as it runs it. The one thing both threads change in a
+ * handed-over batch, hence atomic. */
+enum { CLAIM_NONE, CLAIM_DEQUEUE, CLAIM_WRITER };
+static inline bool writer_claim(struct op *o, uint8_t who)
+{
+	uint8_t none = CLAIM_NONE;
+	return __atomic_compare_exchange_n(&o->claim, &none, who, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
 
 /* ---- writer_index.c: (tag, a, b) -> op in one batch ---- */
 

@@ -9,8 +9,10 @@
  * its batch was handed over is never written. A dequeue of an entry in
  * the batch the writer has cannot take it out (the thread is writing it),
  * but reports its tag all the same (store_last_uncommitted), so the
- * publish it belongs to need not wait for that commit. Both look their
- * entry up in the batch's index (writer_index.c). */
+ * publish it belongs to need not wait for that commit; when the writer
+ * has not reached an inline entry yet (a ripening batch, writer.c), the
+ * dequeue claims it and neither is written. Both look their entry up in
+ * the batch's index (writer_index.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,22 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
 	return p;
 }
 
+/* Whether a live op's batch must run at once (writer.c's ripening):
+ * anything a confirm or a reply may wait on. An ack's delete, a watermark
+ * (a delivery that needs it committed waits through store_commit, which
+ * hurries) and a ripe entry may wait. */
+static bool urgent(const struct op *o)
+{
+	switch (o->kind) {
+	case OP_DEQ:
+	case OP_DEL_M:
+	case OP_SET_UPTO:
+	case OP_DEL_D: return false;
+	case OP_ENQ_INLINE: return !o->ripe;
+	default: return true;
+	}
+}
+
 static struct op *append(enum op_kind kind)
 {
 	struct batch *b = writer_pend;
@@ -58,6 +76,7 @@ static struct op *append(enum op_kind kind)
 	memset(o, 0, sizeof *o);
 	o->kind = (uint8_t)kind;
 	b->live++;
+	b->urgent += urgent(o);
 	return o;
 }
 
@@ -91,6 +110,8 @@ static void put_text(struct op *o, int i, const char *s)
 
 static void cancel(struct op *o)
 {
+	writer_pend->urgent -= urgent(o);
+	writer_pend->ripe -= o->ripe;
 	o->cancelled = true;
 	writer_pend->live--;
 }
@@ -267,18 +288,24 @@ int store_dequeue(int64_t qid, uint64_t seq)
 		return -1;
 	struct slot *s = find_slot(T_ENTRY, qid, seq);
 	if (!s) {
-		struct op *o = append(OP_DEQ);
-		o->qid = qid;
-		o->seq = seq;
-		/* Enqueued in the batch the writer has: written all the same
-		 * (and deleted by this dequeue in the next batch), but whoever
-		 * waits on that entry's commit need not wait any more. */
+		/* Enqueued in the batch the writer has: whoever waits on that
+		 * entry's commit need not wait any more. An inline entry the
+		 * writer has not reached is taken back (nothing written);
+		 * otherwise it is written all the same and deleted by this
+		 * dequeue in the next batch. */
 		struct batch *fl = writer_flying;
 		struct slot *f = fl ? writer_index_find(fl, T_ENTRY, qid, seq) : NULL;
 		if (f) {
-			last_uncommitted = fl->ops[f->op - 1].tag;
+			struct op *e = &fl->ops[f->op - 1];
+			last_uncommitted = e->tag;
 			f->op = 0;
+			if (fl->cancellable && e->kind == OP_ENQ_INLINE &&
+			    writer_claim(e, CLAIM_DEQUEUE))
+				return 0;
 		}
+		struct op *o = append(OP_DEQ);
+		o->qid = qid;
+		o->seq = seq;
 		return 0;
 	}
 	/* Enqueued in this batch: neither is written. */
@@ -290,6 +317,16 @@ int store_dequeue(int64_t qid, uint64_t seq)
 	if (m)
 		m->refs--;
 	return 0;
+}
+
+void store_delivered(int64_t qid, uint64_t seq)
+{
+	struct op *e = find(T_ENTRY, qid, seq);
+	if (!e || e->kind != OP_ENQ_INLINE || e->ripe)
+		return;
+	writer_pend->urgent--;
+	e->ripe = true;
+	writer_pend->ripe++;
 }
 
 int store_set_deliveries(int64_t qid, uint64_t seq, uint32_t deliveries)

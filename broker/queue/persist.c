@@ -433,6 +433,10 @@ void persist_delivered(struct queue *q, const struct qentry *e)
 {
 	if (!active || q->store_id <= 0)
 		return;
+	/* A drop on a queue with a dead-letter exchange does not settle its
+	 * publish (persist_drop), so its write must not wait for the ack. */
+	if (!q->dlx)
+		store_delivered(q->store_id, e->seq);
 	/* Priority levels deliver out of seq order, so no watermark holds:
 	 * a first delivery marks the entry itself, committed before it
 	 * leaves. */

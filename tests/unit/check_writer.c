@@ -4,8 +4,10 @@
  * message row goes with its last cancelled entry; batches grow while the
  * writer is busy; the done fd and store_poll report batches in order; a
  * failed batch is reported failed (the broker nacks on that) and the next
- * one is fresh; reads and store_close drain pending writes. What is on
- * disk is checked by reopening and recovering. */
+ * one is fresh; reads and store_close drain pending writes; a batch of
+ * delivered entries ripens (an ack in flight takes its entry back) and
+ * anything urgent or a drain hurries it. What is on disk is checked by
+ * reopening and recovering. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -36,8 +38,13 @@ static void on_done(const struct store_result *r)
 	res[nres++] = *r;
 }
 
+static uint64_t default_ripen_ns;
+
 static void setup(void)
 {
+	if (!default_ripen_ns)
+		default_ripen_ns = store_ripen_ns;
+	store_ripen_ns = default_ripen_ns;
 	snprintf(dir, sizeof dir, "/tmp/check-writer-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	store_fail_after = 0;
@@ -443,6 +450,93 @@ START_TEST(close_drains_writer)
 }
 END_TEST
 
+/* ---- ripening ---- */
+
+#define RIPEN_FOREVER (60ull * 1000000000u) /* longer than any wait below */
+
+/* Polls the done fd (20 s each) until n batches are reported. */
+static void wait_reported(int n)
+{
+	for (int i = 0; i < 100 && nres < n; i++) {
+		struct pollfd p = {store_done_fd(), POLLIN, 0};
+		ck_assert_int_eq(poll(&p, 1, 20000), 1);
+		store_poll();
+	}
+	ck_assert_int_ge(nres, n);
+}
+
+/* Delivered entries are acked while their batch ripens with the writer:
+ * the acked one is taken back (neither it nor its delete is written) and
+ * its publish learns it; the other is written when a drain hurries. */
+START_TEST(delivered_entry_acked_in_flight_is_not_written)
+{
+	int64_t q = new_queue("q");
+	store_ripen_ns = RIPEN_FOREVER;
+	nres = 0;
+	store_tag(5);
+	ck_assert_int_eq(put(q, 1, "acked"), 0);
+	store_tag(6);
+	ck_assert_int_eq(put(q, 2, "kept"), 0);
+	store_tag(0);
+	store_delivered(q, 1);
+	store_delivered(q, 2);
+	store_submit();
+	ck_assert_int_eq(nres, 0);
+	ck_assert_int_eq(store_dequeue(q, 1), 0);
+	ck_assert_uint_eq(store_last_uncommitted(), 5);
+	ck_assert_int_eq(store_commit(), 0);
+	ck_assert_int_eq(nres, 1); /* no second batch: no delete was recorded */
+	ck_assert(res[0].ok);
+	ck_assert_uint_eq(res[0].writes, 1);
+	ck_assert_int_eq(stored_entries(), 1);
+	ck_assert_uint_eq(seqs[0], 2);
+	ck_assert_str_eq(bodies[0], "kept");
+}
+END_TEST
+
+/* An entry nobody was given is waited on by its publisher: its batch
+ * runs at once, delivered entries with it or not. */
+START_TEST(undelivered_entry_runs_at_once)
+{
+	int64_t q = new_queue("q");
+	store_ripen_ns = RIPEN_FOREVER;
+	nres = 0;
+	ck_assert_int_eq(put(q, 1, "delivered"), 0);
+	ck_assert_int_eq(put(q, 2, "waiting"), 0);
+	store_delivered(q, 1);
+	store_submit();
+	wait_reported(1);
+	ck_assert_uint_eq(res[0].writes, 2);
+	ck_assert_int_eq(stored_entries(), 2);
+}
+END_TEST
+
+/* A ripening batch is hurried by an urgent write after it, and without
+ * one it runs by itself when ripe. */
+START_TEST(ripening_batch_hurried_or_ripe)
+{
+	int64_t q = new_queue("q");
+	store_ripen_ns = RIPEN_FOREVER;
+	nres = 0;
+	ck_assert_int_eq(put(q, 1, "ripening"), 0);
+	store_delivered(q, 1);
+	store_submit();
+	ck_assert_int_eq(put(q, 2, "urgent"), 0);
+	store_submit(); /* cannot hand it over yet, but hurries batch 1 */
+	wait_reported(1);
+	ck_assert_uint_eq(res[0].writes, 1);
+	store_ripen_ns = 10 * 1000000u;
+	store_submit(); /* batch 2: urgent, at once */
+	wait_reported(2);
+	ck_assert_int_eq(put(q, 3, "ripe"), 0);
+	store_delivered(q, 3);
+	store_submit(); /* nothing hurries it: done when ripe */
+	wait_reported(3);
+	ck_assert_uint_eq(res[2].writes, 1);
+	ck_assert_int_eq(stored_entries(), 3);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
 	Suite *s = suite_create("writer");
@@ -465,6 +559,13 @@ static Suite *writer_suite(void)
 	tcase_add_test(b, read_sees_pending_and_inflight_writes);
 	tcase_add_test(b, close_drains_writer);
 	suite_add_tcase(s, b);
+	TCase *r = tcase_create("ripening");
+	tcase_add_checked_fixture(r, setup, teardown);
+	tcase_set_timeout(r, 60);
+	tcase_add_test(r, delivered_entry_acked_in_flight_is_not_written);
+	tcase_add_test(r, undelivered_entry_runs_at_once);
+	tcase_add_test(r, ripening_batch_hurried_or_ripe);
+	suite_add_tcase(s, r);
 	return s;
 }
 
