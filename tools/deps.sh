@@ -148,5 +148,5 @@ install) install ;;
 auto)
 	[ -z "$(missing "${2:-all}")" ] && exit 0
 	install "${2:-all}" ;;
-*) echo "usage: deps.sh check|install|auto [build]" >&2; exit 2 ;;
+*) echo "usage: deps.sh check|install|auto [build|bench]" >&2; exit 2 ;;
 esac

@@ -597,9 +597,12 @@ int main(int argc, char **argv)
 
 	/* Every name first, so a typo does not come after a 10 s run. */
 	char *list = strdup(opt_scenarios), *save = NULL;
-	for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save))
+	int n = 0;
+	for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save), n++)
 		if (strcmp(s, "S2") && strcmp(s, "S3") && strcmp(s, "S3k"))
 			fail("unknown scenario \"%s\" (S2, S3, S3k)", s);
+	if (n == 0)
+		fail("-scenarios: none given (S2, S3, S3k)");
 	strcpy(list, opt_scenarios);
 	for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(s, "S2"))
