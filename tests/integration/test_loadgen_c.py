@@ -75,10 +75,11 @@ def test_scenarios_confirm_and_deliver_everything(broker):
         lat = r["confirm_latency_ms"]
         assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"], r
         assert r["confirmed_per_s"] > 0 and r["loadgen_cpu_pct"] > 0, r
+        assert r["publisher_cpu_pct"] > 0, r
         if r["scenario"] == "S3k":
-            assert "delivered" not in r, r
+            assert "delivered" not in r and "consumer_cpu_pct" not in r, r
         else:
-            assert r["delivered"] == r["published"], r
+            assert r["delivered"] == r["published"] and r["consumer_cpu_pct"] > 0, r
         assert_queue_gone(broker, "loadgen-c-" + r["scenario"])
 
 

@@ -98,10 +98,12 @@ static struct timeval tv_of_ns(int64_t ns)
 	return (struct timeval){.tv_sec = ns / 1000000000, .tv_usec = ns % 1000000000 / 1000};
 }
 
-static double cpu_seconds(void)
+/* cpu_seconds: of every thread of the process (RUSAGE_SELF) or of the
+ * calling one (RUSAGE_THREAD). */
+static double cpu_seconds(int who)
 {
 	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru); /* every thread of the process */
+	getrusage(who, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
 	       ru.ru_stime.tv_usec / 1e6;
 }
@@ -351,6 +353,7 @@ struct consumer {
 	pthread_t thread;
 	atomic_long delivered;
 	atomic_bool stop;
+	double cpu_pct; /* the consumer thread's, over its run */
 };
 
 static void *consume(void *arg)
@@ -359,6 +362,8 @@ static void *consume(void *arg)
 	struct timeval tv = {.tv_usec = 100000}; /* to look at stop */
 	char buf[512];
 	int n = 0;
+	double cpu0 = cpu_seconds(RUSAGE_THREAD);
+	int64_t t0 = now_ns();
 	while (!atomic_load(&k->stop)) {
 		amqp_envelope_t e;
 		amqp_maybe_release_buffers(k->c);
@@ -390,6 +395,7 @@ static void *consume(void *arg)
 		if (rc != AMQP_STATUS_OK && rc != AMQP_STATUS_TIMEOUT)
 			fail("consuming: %s", amqp_error_string2(rc));
 	}
+	k->cpu_pct = 100 * (cpu_seconds(RUSAGE_THREAD) - cpu0) / ((now_ns() - t0) / 1e9);
 	return NULL;
 }
 
@@ -472,7 +478,7 @@ static void print_string(const char *s)
 /* confirmed is S2, S3 and S3k (tools/loadgen's confirmed()). */
 static void confirmed(const char *name, bool with_consumer, bool durable)
 {
-	double cpu0 = cpu_seconds();
+	double cpu0 = cpu_seconds(RUSAGE_SELF);
 	int64_t w0 = now_ns();
 	char queue[64], srv[256], client[64];
 	snprintf(queue, sizeof queue, "loadgen-c-%s", name);
@@ -490,15 +496,18 @@ static void confirmed(const char *name, bool with_consumer, bool durable)
 	check(amqp_get_rpc_reply(p.c), "confirm.select");
 
 	int64_t t0 = now_ns();
+	double pub_cpu0 = cpu_seconds(RUSAGE_THREAD);
 	run(&p, queue, durable, (int64_t)(opt_seconds * 1e9));
 	double el = (now_ns() - t0) / 1e9;
+	/* Near 100: the publisher thread, so this client, is the limit. */
+	double pub_cpu_pct = 100 * (cpu_seconds(RUSAGE_THREAD) - pub_cpu0) / el;
 	long delivered = with_consumer ? consumer_wait(&k, (long)p.published) : 0;
 	amqp_queue_delete(p.c, ADMIN_CH, amqp_cstring_bytes(queue), 0, 0);
 	check(amqp_get_rpc_reply(p.c), "queue.delete");
 	hangup(p.c);
 	/* Over the whole scenario, as tools/loadgen measures it, but before the
 	 * sort of the latencies below. */
-	double cpu_pct = 100 * (cpu_seconds() - cpu0) / ((now_ns() - w0) / 1e9);
+	double cpu_pct = 100 * (cpu_seconds(RUSAGE_SELF) - cpu0) / ((now_ns() - w0) / 1e9);
 
 	printf("{\"batch\":%s,\"client\":", opt_batch ? "true" : "false");
 	print_string(client);
@@ -506,9 +515,11 @@ static void confirmed(const char *name, bool with_consumer, bool durable)
 	print_latency(&p);
 	printf(",\"confirmed\":%zu,\"confirmed_per_s\":%.1f", p.acked, p.acked / el);
 	if (with_consumer)
-		printf(",\"delivered\":%ld,\"delivered_per_s\":%.1f", delivered, delivered / el);
-	printf(",\"loadgen_cpu_pct\":%.1f,\"nacked\":%zu,\"published\":%zu,\"scenario\":", cpu_pct,
-	       p.nacked, p.published);
+		printf(",\"consumer_cpu_pct\":%.1f,\"delivered\":%ld,\"delivered_per_s\":%.1f",
+		       k.cpu_pct, delivered, delivered / el);
+	printf(",\"loadgen_cpu_pct\":%.1f,\"nacked\":%zu,\"published\":%zu"
+	       ",\"publisher_cpu_pct\":%.1f,\"scenario\":",
+	       cpu_pct, p.nacked, p.published, pub_cpu_pct);
 	print_string(name);
 	printf(",\"seconds\":%.3f,\"server\":", el);
 	print_string(srv);
