@@ -2,8 +2,9 @@
  * stock rabbitmq-c client (Debian's librabbitmq, 0.11), used through its
  * public API as an application would. tools/loadgen (Go, amqp091-go) runs
  * the same scenarios, but its client costs about 12 us of CPU a message and
- * caps S3 near 63k msg/s; this one should leave the broker as the limit.
- * It prints one JSON object per scenario on stdout, with tools/loadgen's keys:
+ * caps S3 near 63k msg/s; this one costs about 5 us a message (with -batch,
+ * most of it the kernel's send()). It prints one JSON object per scenario on
+ * stdout, with tools/loadgen's keys (and each thread's CPU share):
  *
  *   S3   durable queue loadgen-c-S3, persistent 16 B messages, publisher
  *        confirms with at most 100 unconfirmed; one consumer on its own
@@ -17,8 +18,7 @@
  * -batch (the default, as in tools/loadgen): rabbitmq-c sends each message
  * as three send()s, the last without MSG_MORE, so every message leaves as a
  * TCP segment of its own; over loopback on this machine that costs the
- * generator about 15 us of kernel time a message, more than the broker
- * spends. With -batch the publisher corks its socket (TCP_CORK on the fd
+ * generator about 14 us of CPU a message, mostly in the kernel. With -batch the publisher corks its socket (TCP_CORK on the fd
  * from amqp_get_sockfd) while it fills the window and uncorks it before it
  * waits for confirms: the window goes out in full segments, as ternperf
  * writes it, which the broker cannot tell from a faster client.
