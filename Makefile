@@ -8,6 +8,7 @@
 #   make fuzz       build the libFuzzer targets with clang
 #   make bench      ternperf scenarios, Tern vs RabbitMQ (docs/benchmarks.md)
 #   make bench-codec  codec micro-benchmark
+#   make loadgen / loadgen-c  the independent load generators (Go / C)
 #   make deps       install missing Debian packages (as root)
 #   make install    install ternd and etc/tern.conf under PREFIX
 # `make run` and `make check` install missing packages themselves when root.
@@ -66,7 +67,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 # The codec and what it uses of util/ (not PCRE2-backed regex.c).
 PROTO_SRC := $(filter-out util/regex.c,$(wildcard protocol/*.c util/*.c))
 
-.PHONY: loadgen all run check check-unit check-raw check-integration check-api check-browser check-cluster check-fuzz deps \
+.PHONY: loadgen loadgen-c all run check check-unit check-raw check-integration check-api check-browser check-cluster check-fuzz deps \
         fuzz bench bench-codec install gen clean format soak
 all: $(TERND) $(TOOL_BIN)
 
@@ -223,6 +224,18 @@ loadgen:
 	cd tools/loadgen && env -u GOFLAGS GO111MODULE=off GOPROXY=off GOTOOLCHAIN=local \
 		CGO_ENABLED=0 GOPATH=/usr/share/gocode:$(CURDIR)/$(BUILD)/loadgen/gopath \
 		GOCACHE=$(CURDIR)/$(BUILD)/loadgen/cache go build -o $(CURDIR)/$(BUILD)/loadgen/loadgen .
+
+# The second independent load generator (tools/loadgen_c, C with Debian's
+# rabbitmq-c; not part of `make`, `make run` or `make check`): librabbitmq-dev
+# is an optional benchmark package, installed here when missing and root.
+LOADGEN_C := $(BUILD)/loadgen_c/loadgen-c
+loadgen-c:
+	@tools/deps.sh auto bench
+	@$(MAKE) --no-print-directory $(LOADGEN_C)
+$(LOADGEN_C): tools/loadgen_c/loadgen_c.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) $(CFLAGS) $$(pkg-config --cflags librabbitmq) \
+		-o $@ $< $(LDFLAGS_ALL) $$(pkg-config --libs librabbitmq) -pthread
 $(BUILD)/bench_codec: $(BUILD)/obj/tests/bench/bench_codec.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
 

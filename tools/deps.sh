@@ -2,10 +2,12 @@
 # deps.sh — finds (and, as root, installs) the Debian packages Tern needs.
 #   deps.sh check    print the missing build packages; exit 1 if any
 #   deps.sh install  apt-get install everything missing (build + test)
-#   deps.sh auto [build]
+#   deps.sh auto [build|bench]
 #                    install when something is missing and we are root;
 #                    otherwise name the packages and fail. With `build`
-#                    (make run) only the build packages count.
+#                    (make run) only the build packages count; with `bench`
+#                    only the optional benchmark ones (make loadgen-c),
+#                    which neither `make`, `make run` nor `make check` need.
 # Build needs: a C compiler and libc headers, make, pkg-config and the -dev
 # packages below. Tests also need Check, clang with its sanitizer/libFuzzer
 # runtime (make fuzz) and the real clients used by tests/integration:
@@ -55,6 +57,10 @@ TEST_FILES="/usr/bin/pytest-3:python3-pytest
 /usr/bin/rabbitmqadmin:rabbitmq-server
 /usr/bin/chromium:chromium
 /usr/bin/promtool:prometheus"
+# Optional benchmark tools, only for the targets that build them: a file
+# that shows the package is there : Debian package. rabbitmq-c's headers
+# for tools/loadgen_c (make loadgen-c; Debian 12 puts them in /usr/include).
+BENCH_FILES="/usr/include/amqp_tcp_socket.h:librabbitmq-dev"
 
 # have_file GLOB: true when GLOB (unquoted on purpose) names a file.
 have_file() {
@@ -86,13 +92,22 @@ missing_test() {
 	done
 }
 
-# missing [build]: the missing packages, one line, sorted.
-missing() {
-	{ missing_build; [ "${1:-all}" = build ] || missing_test; } | sort -u | tr '\n' ' ' |
-		sed 's/ $//'
+missing_bench() {
+	for pair in $BENCH_FILES; do
+		have_file "${pair%%:*}" || echo "${pair#*:}"
+	done
 }
 
-# install [build]: apt-get update once, then install what is missing,
+# missing [build|bench]: the missing packages, one line, sorted.
+missing() {
+	case "${1:-all}" in
+	build) missing_build ;;
+	bench) missing_bench ;;
+	*) missing_build; missing_test ;;
+	esac | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+# install [build|bench]: apt-get update once, then install what is missing,
 # non-interactively; apt's chatter goes to a log shown only on failure.
 install() {
 	pkgs=$(missing "${1:-all}")
@@ -133,5 +148,5 @@ install) install ;;
 auto)
 	[ -z "$(missing "${2:-all}")" ] && exit 0
 	install "${2:-all}" ;;
-*) echo "usage: deps.sh check|install|auto [build]" >&2; exit 2 ;;
+*) echo "usage: deps.sh check|install|auto [build|bench]" >&2; exit 2 ;;
 esac
