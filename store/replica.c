@@ -440,9 +440,12 @@ int replica_start(const char *data_dir, int fd, char *err, size_t errlen)
 	loop_role = role = STORE_NOWHERE;
 	if (start_raft(err, errlen) < 0)
 		return -1;
-	if (replica_apply_start() != 0 ||
-	    pthread_create(&raft_thread, NULL, raft_main, NULL) != 0) {
-		snprintf(err, errlen, "replication threads: %s", strerror(errno));
+	/* pthread_create returns its error; it does not set errno. */
+	int rc = replica_apply_start();
+	if (rc == 0)
+		rc = pthread_create(&raft_thread, NULL, raft_main, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "replication threads: %s", strerror(rc));
 		return -1;
 	}
 	return 0;

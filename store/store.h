@@ -1,5 +1,5 @@
-/* store.h — persistence behind one narrow interface; writer.c runs it on
- * a writer thread, sqlite.c is the backend. The store sees names, ids and
+/* store.h — persistence behind one narrow interface; writer*.c run it on
+ * a writer thread, sqlite*.c are the backend. The store sees names, ids and
  * bytes, never connections, channels or queue structures, so another
  * backend (a replicated one) can sit behind the same calls.
  *
