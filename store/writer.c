@@ -304,10 +304,10 @@ void store_submit(void)
 {
 	if (!running || pending_empty())
 		return;
-	if (busy && writer_pend->urgent)
+	bool full = writer_pend->used > BATCH_MAX_BYTES || writer_pend->nops > BATCH_MAX_OPS;
+	if (busy && (writer_pend->urgent || full))
 		hurry();
-	if (busy && (writer_pend->used > BATCH_MAX_BYTES || writer_pend->nops > BATCH_MAX_OPS)) {
-		hurry();
+	if (busy && full) {
 		struct store_result r = take(collect(true));
 		report(&r);
 	}

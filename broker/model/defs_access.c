@@ -131,19 +131,39 @@ static bool loopback_user(const char *name)
 	return false;
 }
 
+/* A user object's hash and tags as access_user_put and access_user_make
+ * take them (the object checked already, or refused here). */
+struct user_creds {
+	enum access_hash alg;
+	const char *hash;
+	int ntags;
+	char tags[16][64];
+	const char *tagv[16];
+};
+
+static int user_creds(const json_t *o, struct user_creds *c, char *err, size_t errlen)
+{
+	const char *alg = defs_opt_str(o, "hashing_algorithm", "", err, errlen);
+	c->hash = defs_opt_str(o, "password_hash", "", err, errlen);
+	c->ntags = defs_tags(o, "tags", c->tags, 16);
+	for (int i = 0; i < c->ntags; i++)
+		c->tagv[i] = c->tags[i];
+	if (!alg || !c->hash)
+		return -1;
+	if (c->ntags < 0)
+		return ERR("tags: not a list");
+	if (access_hash_parse(alg, &c->alg) < 0)
+		return ERR("hashing_algorithm: unknown algorithm '%s'", alg);
+	return 0;
+}
+
 static int user_apply(const json_t *o, char *err, size_t errlen)
 {
 	const char *name = defs_str(o, "name", err, errlen);
 	const char *pw = defs_opt_str(o, "password", NULL, err, errlen);
-	enum access_hash alg;
-	access_hash_parse(defs_opt_str(o, "hashing_algorithm", "", err, errlen), &alg);
-	char tags[16][64];
-	const char *tagv[16];
-	int ntags = defs_tags(o, "tags", tags, 16);
-	for (int i = 0; i < ntags; i++)
-		tagv[i] = tags[i];
-	if (access_user_put(name, pw ? "" : defs_opt_str(o, "password_hash", "", err, errlen), alg,
-			    tagv, (size_t)ntags, err, errlen) < 0)
+	struct user_creds c;
+	if (user_creds(o, &c, err, errlen) < 0 ||
+	    access_user_put(name, pw ? "" : c.hash, c.alg, c.tagv, (size_t)c.ntags, err, errlen) < 0)
 		return -1;
 	if (pw)
 		access_user_set_password(name, bytes_of(pw));
@@ -197,17 +217,10 @@ int definitions_stored_user(const char *name, struct user *out, char *err, size_
 	/* The leader stored it in user_json's form; what its recovery would
 	 * refuse (recover_one) is refused here too. */
 	char why[300] = "not valid JSON";
-	enum access_hash alg;
-	char tags[16][64];
-	const char *tagv[16];
-	const char *alg_name = defs_opt_str(f.obj, "hashing_algorithm", "", why, sizeof why);
-	const char *hash = defs_opt_str(f.obj, "password_hash", "", why, sizeof why);
-	int ntags = defs_tags(f.obj, "tags", tags, 16);
-	for (int i = 0; i < ntags; i++)
-		tagv[i] = tags[i];
-	if (!alg_name || !hash || ntags < 0 || access_hash_parse(alg_name, &alg) < 0 ||
-	    access_user_make(out, name, hash, alg, tagv, (size_t)ntags, why, sizeof why) < 0) {
-		log_error("stored user '%s': %s", name, ntags < 0 ? "tags: not a list" : why);
+	struct user_creds c;
+	if (user_creds(f.obj, &c, why, sizeof why) < 0 ||
+	    access_user_make(out, name, c.hash, c.alg, c.tagv, (size_t)c.ntags, why, sizeof why) < 0) {
+		log_error("stored user '%s': %s", name, why);
 		json_decref(f.obj);
 		return 0;
 	}

@@ -153,11 +153,7 @@ class ConfirmProxy:
                 dst.sendall(b)
         except OSError:
             pass
-        for x in (src, dst):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        ConfirmProxy._hang_up(src, dst)
 
     def _frames(self, src, dst):
         """Broker to client, a frame at a time (the broker speaks first
@@ -190,7 +186,11 @@ class ConfirmProxy:
                 dst.sendall(b"".join(out))
         except OSError:
             pass
-        for x in (src, dst):
+        ConfirmProxy._hang_up(src, dst)
+
+    @staticmethod
+    def _hang_up(*socks):
+        for x in socks:
             try:
                 x.shutdown(socket.SHUT_RDWR)
             except OSError:
