@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "protocol/wire.h"
+
 struct defs_opts {
 	bool prune;                 /* remove what the files no longer list */
 	bool prune_nonempty_queues; /* ... even queues holding messages */
@@ -88,6 +90,12 @@ int definitions_delete_user(const char *name);
  * logged), -1 with err when the store cannot be read. */
 struct user;
 int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen);
+/* A login checked against that stored user: 1 when it is good (*out
+ * filled, as above), 0 when the store holds no such user, -2 for a wrong
+ * password or a loopback-only user from elsewhere, -1 with err when the
+ * store cannot be read. */
+int definitions_stored_login(struct bytes name, struct bytes password, bool from_loopback,
+			     struct user *out, char *err, size_t errlen);
 
 void definitions_free(void);
 

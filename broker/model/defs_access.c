@@ -229,6 +229,22 @@ int definitions_stored_user(const char *name, struct user *out, char *err, size_
 	return 1;
 }
 
+int definitions_stored_login(struct bytes name, struct bytes password, bool from_loopback,
+			     struct user *out, char *err, size_t errlen)
+{
+	char cname[800];
+	if (name.len >= sizeof cname || memchr(name.p, 0, name.len))
+		return 0; /* no stored name is that long or holds a NUL */
+	snprintf(cname, sizeof cname, "%.*s", (int)name.len, (const char *)name.p);
+	int rc = definitions_stored_user(cname, out, err, errlen);
+	if (rc <= 0)
+		return rc;
+	if (access_user_login(out, password, from_loopback))
+		return 1;
+	access_user_release(out);
+	return -2;
+}
+
 static void user_each(defs_each_fn fn, void *ctx)
 {
 	struct user *u;

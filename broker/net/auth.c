@@ -1,6 +1,11 @@
 /* auth.c — SASL PLAIN / AMQPLAIN over access.h's users.
  * PLAIN (RFC 4616): "authzid\0user\0password". AMQPLAIN: a field table
- * without its length prefix, holding LOGIN and PASSWORD strings. */
+ * without its length prefix, holding LOGIN and PASSWORD strings.
+ *
+ * A cluster member that does not lead holds no users in memory; it
+ * checks a login against the user its store holds (verify_stored), as
+ * its management API does, and refuses the client at connection.open
+ * with 320 naming the leader (handshake.c) only once the login passed. */
 #include "broker/net/auth.h"
 
 #include <stdlib.h>
@@ -8,11 +13,40 @@
 
 #include "broker/core/log.h"
 #include "broker/model/access.h"
+#include "broker/model/definitions.h"
 #include "protocol/table.h"
+#include "store/store.h"
 #include "util/xalloc.h"
+
+/* On a follower: a wrong password (or a loopback-only user from
+ * elsewhere) is refused as the leader would refuse it. A user the copy
+ * does not hold passes to the 320: the copy may be behind the leader (a
+ * user created a moment ago, a node catching up or never led), and a
+ * client told 403 gives up where one told 320 goes to the leader. */
+static int verify_stored(struct bytes name, struct bytes pass, bool from_loopback, char **user)
+{
+	char err[300];
+	struct user stored;
+	int rc = definitions_stored_login(name, pass, from_loopback, &stored, err, sizeof err);
+	if (rc == -2) {
+		log_info("login refused: user '%.*s' - invalid credentials (this follower's copy of "
+			 "the users)",
+			 (int)name.len, (const char *)name.p);
+		return -2;
+	}
+	if (rc == -1)
+		log_error("login of '%.*s' not checked: %s", (int)name.len, (const char *)name.p,
+			  err);
+	if (rc == 1)
+		access_user_release(&stored);
+	*user = xstrndup((const char *)name.p, name.len);
+	return 0;
+}
 
 static int verify(struct bytes name, struct bytes pass, bool from_loopback, char **user)
 {
+	if (store_role(NULL) != STORE_HERE)
+		return verify_stored(name, pass, from_loopback, user);
 	struct user *u = access_login(name, pass, from_loopback);
 	if (!u)
 		return -2;

@@ -128,10 +128,10 @@ static int on_start_ok(struct conn *c, const struct amqp_connection_start_ok *a)
 		return conn_fail(c, AMQP_COMMAND_INVALID, "invalid authentication mechanism '%s'",
 				 mech);
 	int rc;
-	if (store_role(NULL) != STORE_HERE) {
-		/* A cluster member that does not lead holds no users to check
-		 * the login against; it refuses every client at connection.open
-		 * (on_open), naming the leader. */
+	if (store_role(NULL) != STORE_HERE && !strcmp(mech, "EXTERNAL")) {
+		/* A cluster member that does not lead checks passwords against
+		 * its store's copy of the users (auth.c); a certificate's name
+		 * goes on to the 320 at connection.open (on_open). */
 		rc = 0;
 		free(c->user);
 		c->user = xstrdup("");

@@ -165,16 +165,13 @@ enum login { LOGIN_NONE, LOGIN_MALFORMED, LOGIN_FAILED, LOGIN_ERROR, LOGIN_OK };
 static enum login stored_login(struct bytes name, struct bytes pass, bool loopback,
 			       struct user *stored, struct user **out)
 {
-	char cname[800], err[300];
-	if (memchr(name.p, 0, name.len)) /* no stored name holds a NUL */
-		return LOGIN_FAILED;
-	snprintf(cname, sizeof cname, "%.*s", (int)name.len, (const char *)name.p);
-	int rc = definitions_stored_user(cname, stored, err, sizeof err);
-	if (rc < 0) {
+	char err[300];
+	int rc = definitions_stored_login(name, pass, loopback, stored, err, sizeof err);
+	if (rc == -1) {
 		log_error("management: %s", err);
 		return LOGIN_ERROR;
 	}
-	if (rc == 0 || !access_user_login(stored, pass, loopback))
+	if (rc != 1)
 		return LOGIN_FAILED;
 	*out = stored;
 	return LOGIN_OK;

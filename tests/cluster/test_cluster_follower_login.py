@@ -14,13 +14,22 @@ realm="RabbitMQ Management"`; a wrong password or an unknown user is 401
 tag refusals ("Not management user", "Not monitor user" for /api/nodes)
 are test_api_basics.py's, which pass against that node. RabbitMQ's nodes
 all hold the users, so there is nothing cluster-specific to compare: the
-expectation is simply that every node answers as one node does."""
+expectation is simply that every node answers as one node does.
+
+AMQP logins are checked on a follower too, before the 320 that names the
+leader: a wrong password is 403 ACCESS_REFUSED with the text a single node
+(and RabbitMQ 3.10.8) sends, "Login was refused using authentication
+mechanism PLAIN. For details see the broker logfile."; a right one, and a
+user the follower's copy does not hold yet, go on to the 320 (a client
+told 403 gives up; one told 320 goes to the leader)."""
 import base64
 import hashlib
 import json
+import re
 import urllib.error
 import urllib.request
 
+import pika
 import pytest
 
 from support.cluster import Cluster, wait_for
@@ -137,6 +146,44 @@ def test_user_deleted_or_changed_on_the_leader_stops_working_on_the_follower(clu
     other = [n for n in cluster.nodes if n is not leader and n is not f][0]
     wait_for(lambda: http(other, "GET", "overview", auth=("carol", "pw1"))[2] == LOGIN_FAILED,
              "carol refused on the other follower")
+
+
+def amqp_refusal(node, user, password):
+    """The (code, text) a node closes a fresh AMQP connection with, logging
+    in as user. pika raises ProbableAuthenticationError for a 403 and
+    ProbableAccessDeniedError for another close during the handshake; both
+    keep the broker's (code, text) only in their text."""
+    cred = pika.PlainCredentials(user, password)
+    with pytest.raises(pika.exceptions.AMQPConnectionError) as e:
+        pika.BlockingConnection(node.params(credentials=cred))
+    m = re.search(r"\((\d+)\) '([^']*)'", str(e.value))
+    assert m, str(e.value)
+    return int(m.group(1)), m.group(2)
+
+
+REFUSED = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. " \
+    "For details see the broker logfile."
+
+
+def test_follower_checks_amqp_logins_before_naming_the_leader(cluster):
+    leader, f = a_follower(cluster)
+    make_user(leader, "erin", "pw1", "management")
+    assert whoami(f, ("erin", "pw1"))["name"] == "erin"  # her entry is applied on f
+    code, text = amqp_refusal(f, "erin", "pw1")
+    assert code == 320 and "NOT_LEADER" in text and leader.amqp_address in text, (code, text)
+    assert amqp_refusal(f, "erin", "wrong") == (403, REFUSED)
+    assert amqp_refusal(f, "guest", "wrong") == (403, REFUSED)
+    # the leader answers the same wrong password with the same 403
+    assert amqp_refusal(leader, "erin", "wrong") == (403, REFUSED)
+    # a user this copy does not hold (it may be behind the leader) is sent on
+    code, text = amqp_refusal(f, "nobody-here", "x")
+    assert code == 320 and leader.amqp_address in text, (code, text)
+    # a new password on the leader: the old one is refused here once applied
+    make_user(leader, "erin", "pw2", "management")
+    wait_for(lambda: amqp_refusal(f, "erin", "pw1")[0] == 403,
+             "erin's old password refused on the follower")
+    assert amqp_refusal(f, "erin", "pw2")[0] == 320
+    assert "invalid credentials" in f.log()
 
 
 def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
