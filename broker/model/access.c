@@ -260,6 +260,19 @@ int access_user_make(struct user *u, const char *name, const char *hash_b64, enu
 	return 0;
 }
 
+void access_user_make_plain(struct user *u, const char *name, struct bytes password,
+			    const char *const *tags, size_t ntags)
+{
+	uint8_t salt[ACCESS_SALT_LEN], h[ACCESS_HASH_MAX];
+	if (RAND_bytes(salt, sizeof salt) != 1)
+		abort(); /* as access_user_set_password */
+	memset(u, 0, sizeof *u);
+	u->name = xstrdup(name);
+	u->max_connections = u->max_channels = -1;
+	user_set(u, ACCESS_SHA256, h, access_hash_compute(ACCESS_SHA256, salt, password, h), tags,
+		 ntags);
+}
+
 void access_user_release(struct user *u)
 {
 	user_free_tags(u);

@@ -112,6 +112,9 @@ bool access_user_login(const struct user *u, struct bytes password, bool from_lo
  * release. access_user_release frees what *u holds. */
 int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
 		     const char *const *tags, size_t ntags, char *err, size_t errlen);
+/* The same from a plain-text password (a new random salt, sha256). */
+void access_user_make_plain(struct user *u, const char *name, struct bytes password,
+			    const char *const *tags, size_t ntags);
 void access_user_release(struct user *u);
 
 /* ---- permissions ---- */

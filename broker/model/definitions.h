@@ -85,9 +85,13 @@ int definitions_delete_user(const char *name);
 /* On a cluster member that does not lead (its users are not in memory):
  * the user `name` as its store holds it (the leader's, as far as this
  * node has applied), filled into *out as the leader's access.c holds it,
- * loopback_users from this node's config. Returns 1 (access_user_release
- * *out after), 0 when there is none (or the stored object is unreadable,
- * logged), -1 with err when the store cannot be read. */
+ * loopback_users from this node's config. A store that holds no vhost
+ * and no user (nothing of a leader's applied yet) holds, for this, the
+ * user a blank node's first boot would make: default_user with
+ * default_pass, unless load_definitions is set. Returns 1
+ * (access_user_release *out after), 0 when there is none (or the stored
+ * object is unreadable, logged), -1 with err when the store cannot be
+ * read. */
 struct user;
 int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen);
 /* A login checked against that stored user: 1 when it is good (*out

@@ -191,13 +191,37 @@ static int user_apply(const json_t *o, char *err, size_t errlen)
 struct stored_find {
 	const char *id;
 	json_t *obj;
+	size_t rows;
 };
 
 static void stored_row(void *ctx, const char *key, const char *value)
 {
 	struct stored_find *f = ctx;
+	f->rows++;
 	if (!f->obj && !strcmp(key, f->id))
 		f->obj = json_loads(value, 0, NULL);
+}
+
+static void count_row(void *ctx, const char *key, const char *value)
+{
+	(void)key;
+	(void)value;
+	++*(size_t *)ctx;
+}
+
+/* A member whose store holds no vhost and no user has applied nothing of
+ * a leader's yet (a new cluster that has not elected one, a member that
+ * never met it): every leader's first boot stores its vhosts and, without
+ * load_definitions, the default user. Until then that node's default
+ * user is the one login it has, as it would be on a blank single node,
+ * so an operator can read /api/nodes to see why there is no leader. */
+static bool first_boot_user(const char *name, size_t user_rows)
+{
+	if (user_rows || (cfg.load_definitions && *cfg.load_definitions) ||
+	    strcmp(name, cfg.default_user))
+		return false;
+	size_t vhosts = 0;
+	return store_scan_objects(defs_vhost_ops.store, count_row, &vhosts) == 0 && vhosts == 0;
 }
 
 int definitions_stored_user(const char *name, struct user *out, char *err, size_t errlen)
@@ -207,11 +231,17 @@ int definitions_stored_user(const char *name, struct user *out, char *err, size_
 		return 0; /* not UTF-8: no stored user has that name */
 	json_decref(valid);
 	char *id = ID(name);
-	struct stored_find f = {id, NULL};
+	struct stored_find f = {id, NULL, 0};
 	int rc = store_scan_objects(defs_user_ops.store, stored_row, &f);
 	free(id);
 	if (rc < 0)
 		return ERR("reading the stored users: %s", store_error());
+	if (!f.obj && first_boot_user(name, f.rows)) {
+		static const char *const admin[] = {"administrator"};
+		access_user_make_plain(out, name, bytes_of(cfg.default_pass), admin, 1);
+		out->loopback_only = loopback_user(name);
+		return 1;
+	}
 	if (!f.obj)
 		return 0;
 	/* The leader stored it in user_json's form; what its recovery would

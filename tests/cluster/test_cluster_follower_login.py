@@ -186,6 +186,39 @@ def test_follower_checks_amqp_logins_before_naming_the_leader(cluster):
     assert "invalid credentials" in f.log()
 
 
+def test_member_that_never_had_a_leader_takes_its_default_user(tmp_path):
+    c = Cluster(str(tmp_path / "c"), extra=["default_user = boss", "default_pass = hunter2"],
+                auth=("boss", "hunter2"))
+    alone = c.node(1)
+    alone.start()  # one of three: no majority, no leader
+    try:
+        def nodes():
+            status, _, body = http(alone, "GET", "nodes", auth=("boss", "hunter2"))
+            return body if status == 200 else None
+        me = [n for n in wait_for(nodes, "node 1's /api/nodes") if n["self"]][0]
+        assert me["state"] != "leader" and not any(n["leader"] for n in nodes()), me
+        for auth in (("boss", "wrong"), ("guest", "guest"), ("nobody", "hunter2")):
+            assert http(alone, "GET", "nodes", auth=auth)[:3:2] == (401, LOGIN_FAILED), auth
+        assert amqp_refusal(alone, "boss", "wrong") == (403, REFUSED)
+        code, text = amqp_refusal(alone, "boss", "hunter2")
+        assert (code, "no leader elected yet" in text) == (320, True), (code, text)
+        # once a leader's first boot is applied here, the stored users decide
+        for nd in c.nodes[1:]:
+            nd.start()
+        leader = c.wait_leader()
+        boss = ("boss", "hunter2")
+        assert http(leader, "PUT", "users/frank", {"password": "pw", "tags": "monitoring"},
+                    auth=boss)[0] == 201
+        assert whoami(alone, ("frank", "pw"))["name"] == "frank"
+        assert http(leader, "PUT", "users/boss", {"password": "changed", "tags": "administrator"},
+                    auth=boss)[0] == 204
+        assert whoami(alone, ("boss", "changed"))["name"] == "boss"
+        assert http(alone, "GET", "nodes", auth=("boss", "hunter2"))[:3:2] == (401, LOGIN_FAILED)
+    finally:
+        bad = c.stop()
+    assert not bad, bad
+
+
 def rabbit_hash(password, salt=b"\x01\x02\x03\x04"):
     """RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ pw))."""
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
