@@ -53,7 +53,8 @@ struct batch {
 	 * the writer waits a little before running it, while acks cancel its
 	 * entries in flight (writer.c). */
 	size_t urgent, ripe;
-	bool ripen;       /* the writer waits until handed_ns + RIPEN_NS */
+	bool ripen;       /* the writer waits until handed_ns + RIPEN_NS; still
+			   * set after the run if nothing hurried it */
 	bool cancellable; /* a dequeue may claim its inline entries in flight */
 	uint64_t handed_ns;
 	size_t skipped;   /* entries the writer found claimed by a dequeue */

@@ -16,7 +16,9 @@
  * neither the entry nor its delete is written. A batch with anything a
  * publisher or a reply waits on (an entry not delivered, topology) runs
  * at once, and a drain, an urgent pending batch or a full one hurries a
- * ripening one. In a cluster the batch is a log entry at the hand-over:
+ * ripening one. When acks come later than the ripening time, a ripened
+ * batch finds few entries claimed, and ripening stops for a while
+ * (RIPEN_BACKOFF_NS). In a cluster the batch is a log entry at the hand-over:
  * no ripening, no claims.
  *
  * Reads (paged-out messages, scans, counts) drain first: they hand the
@@ -42,6 +44,13 @@ int store_fail_after;
  * confirm that does wait for the commit (its ack came later) waits at
  * most this much more. */
 uint64_t store_ripen_ns = 1000000;
+/* A batch that ripened its whole time and had fewer than half of its
+ * entries claimed shows acks coming later than that (consumers that work
+ * before they ack, or do not ack): waiting only delays its confirms, a
+ * publisher that waits for each one runs at a third of its speed. So no
+ * batch ripens for this long after one, then one tries again. */
+#define RIPEN_BACKOFF_NS 100000000u
+static uint64_t ripen_from_ns; /* no batch ripens before this */
 
 static struct batch batches[2];
 struct batch *writer_pend;      /* the loop records into it (writer.h) */
@@ -234,6 +243,9 @@ static void batch_reset(struct batch *b, uint64_t no)
 static struct store_result take(struct batch *b)
 {
 	struct store_result r = {b->no, !b->failed, b->ns, b->live - b->skipped};
+	/* b->ripen is still set when nothing hurried it: it waited its time. */
+	if (b->ripen && b->skipped * 2 < b->ripe)
+		ripen_from_ns = clock_ns() + RIPEN_BACKOFF_NS;
 	if (b->failed) {
 		failures++;
 		copy_error(b->error);
@@ -329,7 +341,7 @@ void store_submit(void)
 	b->cancellable = !replica_on();
 	b->handed_ns = clock_ns();
 	pthread_mutex_lock(&mu);
-	b->ripen = b->cancellable && b->urgent == 0 && b->ripe > 0;
+	b->ripen = b->cancellable && b->urgent == 0 && b->ripe > 0 && b->handed_ns >= ripen_from_ns;
 	busy = true;
 	if (!replica_on()) {
 		job = b;
@@ -481,6 +493,7 @@ int store_open(const char *dir, enum store_durability d, char *err, size_t errle
 	batch_reset(spare, 0);
 	busy = stopping = false;
 	job = done = NULL;
+	ripen_from_ns = 0;
 	failures = 0;
 	/* Replicated: replica.c's threads take the writer's place. */
 	int rc = replica_on() ? replica_start(dir, efd, err, errlen)

@@ -537,6 +537,55 @@ START_TEST(ripening_batch_hurried_or_ripe)
 }
 END_TEST
 
+/* Whether a batch of one delivered entry ripens now: it does if it is
+ * not reported within 100 ms (then a drain hurries it). The done fd may
+ * still count an earlier batch, whose writer wrote it after the drain
+ * that collected that batch: what store_poll reports decides. */
+static bool next_batch_ripens(int64_t q, uint64_t seq)
+{
+	int before = nres;
+	store_ripen_ns = RIPEN_FOREVER;
+	ck_assert_int_eq(put(q, seq, "probe"), 0);
+	store_delivered(q, seq);
+	store_submit();
+	for (int i = 0; i < 10 && nres == before; i++) {
+		struct pollfd p = {store_done_fd(), POLLIN, 0};
+		if (poll(&p, 1, 10) == 1)
+			store_poll();
+	}
+	bool ripens = nres == before;
+	ck_assert_int_eq(store_commit(), 0);
+	ck_assert_int_eq(nres, before + 1);
+	return ripens;
+}
+
+/* A batch that ripened its whole time with its entries claimed keeps
+ * ripening on; one whose entries nobody acked in that time turns it off
+ * (acks come later than the wait: it would only delay confirms), but not
+ * a ripening batch that was hurried. */
+START_TEST(ripening_stops_when_acks_come_later)
+{
+	int64_t q = new_queue("q");
+	nres = 0;
+	store_ripen_ns = 200 * 1000000u;
+	ck_assert_int_eq(put(q, 1, "acked in time"), 0);
+	store_delivered(q, 1);
+	store_submit();
+	ck_assert_int_eq(store_dequeue(q, 1), 0); /* claimed while it ripens */
+	wait_reported(1);
+	ck_assert_uint_eq(res[0].writes, 0);
+	ck_assert(next_batch_ripens(q, 2)); /* hurried by the drain: not judged */
+	ck_assert(next_batch_ripens(q, 3));
+	store_ripen_ns = 10 * 1000000u;
+	ck_assert_int_eq(put(q, 4, "never acked"), 0);
+	store_delivered(q, 4);
+	store_submit();
+	wait_reported(nres + 1); /* ripe after 10 ms, nothing claimed */
+	ck_assert(!next_batch_ripens(q, 5));
+	ck_assert_int_eq(stored_entries(), 4);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
 	Suite *s = suite_create("writer");
@@ -565,6 +614,7 @@ static Suite *writer_suite(void)
 	tcase_add_test(r, delivered_entry_acked_in_flight_is_not_written);
 	tcase_add_test(r, undelivered_entry_runs_at_once);
 	tcase_add_test(r, ripening_batch_hurried_or_ripe);
+	tcase_add_test(r, ripening_stops_when_acks_come_later);
 	suite_add_tcase(s, r);
 	return s;
 }
