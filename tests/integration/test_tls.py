@@ -493,6 +493,7 @@ def test_bad_files_refused_at_start(certs, tmp_path):
         assert expect in text, "expected %r in:\n%s" % (expect, text)
 
 
+@pytest.mark.time_limit(180)  # padding_passes searches at random
 def test_wrong_password_that_passes_the_padding_check(certs, tmp_path):
     """A wrong password usually fails as "bad decrypt"; about 1 time in 130
     the decrypted padding is valid and OpenSSL reports an ASN.1 error
