@@ -246,6 +246,25 @@ int access_user_put(const char *name, const char *hash_b64, enum access_hash alg
 	return 0;
 }
 
+/* A user outside the table, as access_user_put makes one. */
+static void user_make(struct user *u, const char *name, enum access_hash alg, const uint8_t *h,
+		      size_t hlen, const char *const *tags, size_t ntags)
+{
+	memset(u, 0, sizeof *u);
+	u->name = xstrdup(name);
+	u->max_connections = u->max_channels = -1;
+	user_set(u, alg, h, hlen, tags, ntags);
+}
+
+/* salt ‖ sha256(salt ‖ password) with a new random salt, into out. */
+static size_t new_hash(struct bytes password, uint8_t *out)
+{
+	uint8_t salt[ACCESS_SALT_LEN];
+	if (RAND_bytes(salt, sizeof salt) != 1)
+		abort(); /* no randomness: a predictable salt is worse than stopping */
+	return access_hash_compute(ACCESS_SHA256, salt, password, out);
+}
+
 int access_user_make(struct user *u, const char *name, const char *hash_b64, enum access_hash alg,
 		     const char *const *tags, size_t ntags, char *err, size_t errlen)
 {
@@ -254,23 +273,15 @@ int access_user_make(struct user *u, const char *name, const char *hash_b64, enu
 	memset(u, 0, sizeof *u);
 	if (decode_hash(hash_b64, alg, h, &hlen, err, errlen) < 0)
 		return -1;
-	u->name = xstrdup(name);
-	u->max_connections = u->max_channels = -1;
-	user_set(u, alg, h, hlen, tags, ntags);
+	user_make(u, name, alg, h, hlen, tags, ntags);
 	return 0;
 }
 
 void access_user_make_plain(struct user *u, const char *name, struct bytes password,
 			    const char *const *tags, size_t ntags)
 {
-	uint8_t salt[ACCESS_SALT_LEN], h[ACCESS_HASH_MAX];
-	if (RAND_bytes(salt, sizeof salt) != 1)
-		abort(); /* as access_user_set_password */
-	memset(u, 0, sizeof *u);
-	u->name = xstrdup(name);
-	u->max_connections = u->max_channels = -1;
-	user_set(u, ACCESS_SHA256, h, access_hash_compute(ACCESS_SHA256, salt, password, h), tags,
-		 ntags);
+	uint8_t h[ACCESS_HASH_MAX];
+	user_make(u, name, ACCESS_SHA256, h, new_hash(password, h), tags, ntags);
 }
 
 void access_user_release(struct user *u)
@@ -285,11 +296,8 @@ int access_user_set_password(const char *name, struct bytes password)
 	struct user *u = access_user_find(name);
 	if (!u)
 		return -1;
-	uint8_t salt[ACCESS_SALT_LEN];
-	if (RAND_bytes(salt, sizeof salt) != 1)
-		abort(); /* no randomness: a predictable salt is worse than stopping */
 	u->alg = ACCESS_SHA256;
-	u->hash_len = access_hash_compute(u->alg, salt, password, u->hash);
+	u->hash_len = new_hash(password, u->hash);
 	access_gen++;
 	return 0;
 }

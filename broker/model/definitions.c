@@ -492,7 +492,12 @@ static void apply_json(enum defs_kind k, json_t *o)
 	json_decref(o);
 }
 
-void definitions_first_boot(bool loaded_definitions)
+bool definitions_boot_user(void)
+{
+	return !(cfg.load_definitions && *cfg.load_definitions);
+}
+
+void definitions_first_boot(void)
 {
 	if (!store_blank())
 		return;
@@ -500,11 +505,11 @@ void definitions_first_boot(bool loaded_definitions)
 	struct vhost *vh;
 	for (size_t i = 0; (vh = vhost_next(&i));)
 		apply_json(DK_VHOST, json_pack("{s:s}", "name", vh->name));
-	if (loaded_definitions)
+	if (!definitions_boot_user())
 		return;
 	apply_json(DK_VHOST, json_pack("{s:s}", "name", cfg.default_vhost));
 	apply_json(DK_USER, json_pack("{s:s, s:s, s:[s]}", "name", cfg.default_user, "password",
-				      cfg.default_pass, "tags", "administrator"));
+				      cfg.default_pass, "tags", BOOT_USER_TAG));
 	apply_json(DK_PERMISSION,
 		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", cfg.default_user, "vhost",
 			     cfg.default_vhost, "configure", cfg.default_permissions_configure,

@@ -62,9 +62,14 @@ json_t *definitions_export(void);
  * control plane back into the model. */
 void definitions_recover(void);
 /* A blank node (store_blank()): stores the vhosts recovery had to create
- * and, unless definitions were loaded at this first boot (RabbitMQ's
- * rule), creates the default vhost and user with full permissions. */
-void definitions_first_boot(bool loaded_definitions);
+ * and, when definitions_boot_user(), creates the default vhost and user
+ * with full permissions. */
+void definitions_first_boot(void);
+/* Whether a first boot creates the default user (default_user with
+ * default_pass, tag BOOT_USER_TAG): not when load_definitions is set,
+ * RabbitMQ's rule. */
+bool definitions_boot_user(void);
+#define BOOT_USER_TAG "administrator"
 
 /* One object as the HTTP API declares it: kind is the document's key
  * ("users", "vhosts", "permissions", "topic_permissions", "parameters",

@@ -211,14 +211,13 @@ static void count_row(void *ctx, const char *key, const char *value)
 
 /* A member whose store holds no vhost and no user has applied nothing of
  * a leader's yet (a new cluster that has not elected one, a member that
- * never met it): every leader's first boot stores its vhosts and, without
- * load_definitions, the default user. Until then that node's default
+ * never met it): every leader's first boot stores its vhosts and, when
+ * definitions_boot_user(), the default user. Until then that node's default
  * user is the one login it has, as it would be on a blank single node,
  * so an operator can read /api/nodes to see why there is no leader. */
 static bool first_boot_user(const char *name, size_t user_rows)
 {
-	if (user_rows || (cfg.load_definitions && *cfg.load_definitions) ||
-	    strcmp(name, cfg.default_user))
+	if (user_rows || !definitions_boot_user() || strcmp(name, cfg.default_user))
 		return false;
 	size_t vhosts = 0;
 	return store_scan_objects(defs_vhost_ops.store, count_row, &vhosts) == 0 && vhosts == 0;
@@ -237,7 +236,7 @@ int definitions_stored_user(const char *name, struct user *out, char *err, size_
 	if (rc < 0)
 		return ERR("reading the stored users: %s", store_error());
 	if (!f.obj && first_boot_user(name, f.rows)) {
-		static const char *const admin[] = {"administrator"};
+		static const char *const admin[] = {BOOT_USER_TAG};
 		access_user_make_plain(out, name, bytes_of(cfg.default_pass), admin, 1);
 		out->loopback_only = loopback_user(name);
 		return 1;

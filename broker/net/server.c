@@ -318,7 +318,7 @@ static int after_recovery(bool dry_run)
 		persist_close(); /* nothing was written */
 		return 0;
 	}
-	definitions_first_boot(cfg.load_definitions && *cfg.load_definitions);
+	definitions_first_boot();
 	persist_sync(); /* what the definitions changed is on disk before clients come */
 	return 0;
 }

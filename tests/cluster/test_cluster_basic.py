@@ -9,25 +9,12 @@ when a node closes client connections as it stops; checked there with
 text is Tern's (docs/clustering.md 4.2): RabbitMQ's nodes all serve
 clients, so there is no RabbitMQ behaviour to compare the refusal with."""
 import json
-import re
 import urllib.error
 import urllib.request
 
 import pika
-import pytest
 
 from support.cluster import wait_for
-
-
-def refused(node):
-    """The (code, text) a node closes a fresh connection with. pika raises
-    ProbableAccessDeniedError for a close during the handshake and keeps
-    the broker's ConnectionClosedByBroker(code, text) only in its text."""
-    with pytest.raises(pika.exceptions.AMQPConnectionError) as e:
-        node.connect()
-    m = re.search(r"ConnectionClosedByBroker: \((\d+)\) '([^']*)'", str(e.value))
-    assert m, str(e.value)
-    return int(m.group(1)), m.group(2)
 
 
 def http(node, method, path, body=None, auth=("guest", "guest")):
@@ -51,7 +38,7 @@ def test_followers_refuse_and_name_the_leader(cluster):
     for f in followers:
         # a follower learns who leads from the leader's first heartbeat
         wait_for(lambda: f.me()["state"] == "follower", "node %d a follower" % f.id)
-        code, text = refused(f)
+        code, text = f.refusal()
         assert code == 320, (code, text)
         assert "NOT_LEADER" in text and leader.amqp_address in text, text
     # /api/nodes on every node: three members, the same leader

@@ -25,11 +25,9 @@ told 403 gives up; one told 320 goes to the leader)."""
 import base64
 import hashlib
 import json
-import re
 import urllib.error
 import urllib.request
 
-import pika
 import pytest
 
 from support.cluster import Cluster, wait_for
@@ -149,16 +147,7 @@ def test_user_deleted_or_changed_on_the_leader_stops_working_on_the_follower(clu
 
 
 def amqp_refusal(node, user, password):
-    """The (code, text) a node closes a fresh AMQP connection with, logging
-    in as user. pika raises ProbableAuthenticationError for a 403 and
-    ProbableAccessDeniedError for another close during the handshake; both
-    keep the broker's (code, text) only in their text."""
-    cred = pika.PlainCredentials(user, password)
-    with pytest.raises(pika.exceptions.AMQPConnectionError) as e:
-        pika.BlockingConnection(node.params(credentials=cred))
-    m = re.search(r"\((\d+)\) '([^']*)'", str(e.value))
-    assert m, str(e.value)
-    return int(m.group(1)), m.group(2)
+    return node.refusal((user, password))
 
 
 REFUSED = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. " \

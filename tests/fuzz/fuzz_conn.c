@@ -138,7 +138,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (persist_open(definitions_recover) < 0)
 		abort();
 	atexit(remove_dir);
-	definitions_first_boot(false); /* vhost "/", user guest/guest */
+	definitions_first_boot(); /* vhost "/", user guest/guest */
 	persist_turn();
 	vh = vhost_find(bytes_of("/"));
 	FUZZ_ASSERT(vh != NULL);

@@ -13,6 +13,7 @@ entry says state "leader" and whose AMQP port accepts a login.
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -101,9 +102,23 @@ class Node:
         return pika.ConnectionParameters("127.0.0.1", self.amqp, connection_attempts=1,
                                          socket_timeout=5, blocked_connection_timeout=30, **kw)
 
-    def connect(self):
-        cred = pika.PlainCredentials(*self.cluster.auth)
+    def connect(self, auth=None):
+        cred = pika.PlainCredentials(*(auth or self.cluster.auth))
         return pika.BlockingConnection(self.params(credentials=cred))
+
+    def refusal(self, auth=None):
+        """The (code, text) this node closes a fresh AMQP connection with,
+        logging in as auth (default: the cluster's). pika raises
+        ProbableAuthenticationError for a 403 and ProbableAccessDeniedError
+        for another close during the handshake; both keep the broker's
+        ConnectionClosedByBroker(code, text) only in their text."""
+        try:
+            self.connect(auth).close()
+        except pika.exceptions.AMQPConnectionError as e:
+            m = re.search(r"ConnectionClosedByBroker: \((\d+)\) '([^']*)'", str(e))
+            assert m, str(e)
+            return int(m.group(1)), m.group(2)
+        raise AssertionError("node %d accepted the connection" % self.id)
 
     def log(self):
         with open(self.log_path, errors="replace") as f:
