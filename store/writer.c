@@ -227,8 +227,31 @@ void writer_finished(struct batch *b)
 
 /* ---- batches on the caller's side ---- */
 
+/* A batch's arrays keep their size from one batch to the next, up to
+ * these: past them one huge batch (a burst of a million publishes without
+ * confirms) would hold its peak for good, 160 bytes an op. Freed, they
+ * grow again as the next batch needs. */
+#define KEEP_OPS 8192u             /* 1.3 MiB */
+#define KEEP_DATA ((size_t)1 << 20)
+#define KEEP_SLOTS 16384u          /* 512 KiB */
+
 static void batch_reset(struct batch *b, uint64_t no)
 {
+	if (b->cap > KEEP_OPS) {
+		free(b->ops);
+		b->ops = NULL;
+		b->cap = 0;
+	}
+	if (b->data_cap > KEEP_DATA) {
+		free(b->data);
+		b->data = NULL;
+		b->data_cap = 0;
+	}
+	if (b->index_cap > KEEP_SLOTS) {
+		free(b->slots);
+		b->slots = NULL;
+		b->index_cap = 0;
+	}
 	b->no = no;
 	b->nops = b->live = b->used = 0;
 	b->index_filled = 0; /* the index holds this batch's ops only */
@@ -396,6 +419,20 @@ int store_commit(void)
 bool store_dirty(void)
 {
 	return running && (busy || !pending_empty());
+}
+
+/* What a quiet writer's cache may keep: a commit after the release reads
+ * the few pages it needs again, from the system's file cache. */
+#define KEEP_CACHE ((size_t)4 << 20)
+
+size_t store_release_idle(void)
+{
+	static uint64_t seen; /* the pending batch's number at the last call */
+	uint64_t no = running ? writer_pend->no : 0;
+	/* In a cluster the apply thread shares the connection. */
+	bool quiet = running && !replica_on() && !busy && pending_empty() && no == seen;
+	seen = no;
+	return quiet ? sql_release_cache(KEEP_CACHE) : 0;
 }
 
 uint64_t store_batch(void)

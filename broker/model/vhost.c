@@ -305,8 +305,11 @@ uint32_t vhost_delete_queue(struct vhost *vh, struct queue *q)
 		struct consumer *cons = q->cons[q->ncons - 1];
 		channel_cancel_consumer(cons->ch, cons, true);
 	}
-	uint32_t n = queue_purge(q);
+	/* The store drops the queue's entries with its row, in one write; so
+	 * it forgets the queue first, and the purge writes nothing per entry
+	 * (a million entries made a batch of a million deletes). */
 	persist_queue_deleted(q);
+	uint32_t n = queue_purge(q);
 	if (q->exclusive && q->owner)
 		conn_disown_queue(q->owner, q);
 	strmap_del(&vh->queues, q->name, q->name_len);

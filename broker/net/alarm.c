@@ -11,6 +11,7 @@
 #include "broker/core/config.h"
 #include "broker/core/log.h"
 #include "broker/net/conn.h"
+#include "broker/queue/persist.h"
 #include "broker/queue/queue.h"
 
 #define DEFAULT_RELATIVE 0.4 /* RabbitMQ's watermark with neither key set */
@@ -123,6 +124,10 @@ static void set_alarm(unsigned r, bool on)
 
 static void check_memory(void)
 {
+	/* A store gone quiet after a busy spell frees its page cache: the
+	 * system gets it back too. */
+	if (persist_release_idle())
+		give_back();
 	uint64_t rss = rss_bytes();
 	if (!rss)
 		return;

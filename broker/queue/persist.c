@@ -321,10 +321,12 @@ void persist_drop(struct queue *q, const struct qentry *e)
 		struct ticket *k = ticket_of(store_last_uncommitted());
 		if (k && !q->dlx && k->pending && --k->pending == 0)
 			settled_some = true;
+		/* A shared row stays while another queue's entry uses it. */
+		if (e->msg_id)
+			wrote(store_del_message(e->msg_id));
 	}
-	/* A shared row stays while another queue's entry uses it. */
-	if (e->msg_id)
-		wrote(store_del_message(e->msg_id));
+	/* A deleted queue's entries and the shared rows only they used went
+	 * with its row (store_del_queue). */
 }
 
 void persist_requeue(struct queue *q, const struct qentry *e)
@@ -560,6 +562,11 @@ void persist_sync(void)
 {
 	persist_turn();
 	store_commit();
+}
+
+bool persist_release_idle(void)
+{
+	return store_release_idle() > 0;
 }
 
 int persist_open(void (*recover_objects)(void))

@@ -114,5 +114,7 @@ void persist_turn(void);
 /* persist_turn, then waits until everything is committed (start-up,
  * shutdown). */
 void persist_sync(void);
+/* store_release_idle: true when it freed memory worth giving back. */
+bool persist_release_idle(void);
 
 #endif
