@@ -272,6 +272,11 @@ int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 	    sql_exec(d == STORE_FULL ? "PRAGMA synchronous = FULL"
 				     : "PRAGMA synchronous = NORMAL") < 0 ||
 	    sql_exec("PRAGMA cache_size = -65536") < 0 || /* 64 MiB page cache */
+	    /* One big transaction (a queue of a million deleted) grows the
+	     * WAL to the size of what it changed; once checkpointed, the file
+	     * is cut back to this. A busy store's WAL (1000 pages between
+	     * checkpoints) stays under it, so it keeps overwriting in place. */
+	    sql_exec("PRAGMA journal_size_limit = 16777216") < 0 ||
 	    query_int("PRAGMA user_version", &version) < 0 || migrate((int)version) < 0)
 		goto fail;
 	/* The broker numbers a queue's new entries from its last recovered
