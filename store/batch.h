@@ -12,7 +12,8 @@
 enum op_kind {
 	OP_PUT_X, OP_DEL_X, OP_PUT_Q, OP_DEL_Q, OP_PUT_B, OP_DEL_B, OP_PUT_M, OP_DEL_M,
 	OP_ENQ, OP_ENQ_INLINE, OP_DEQ, OP_SET_DELIV, OP_SET_UPTO, OP_RESET_UPTO, OP_PUT_D, OP_DEL_D,
-	OP_PUT_O, OP_DEL_O, OP_PROBE,
+	OP_PUT_O, OP_DEL_O, OP_PROBE, OP_PURGE_Q,
+	OP_KINDS /* how many; a log entry with another kind is refused */
 };
 
 #define NSTR 6 /* a binding has the most byte strings: vhost and five */

@@ -114,7 +114,7 @@ int entry_read(const uint8_t *buf, size_t len, struct entry_header *h, struct ba
 		o->id = get(&p, 8);
 		o->n = get(&p, 8);
 		o->expires = get(&p, 8);
-		if (o->kind > OP_PROBE)
+		if (o->kind >= OP_KINDS)
 			goto bad;
 		for (int k = 0; k < NSTR; k++)
 			o->len[k] = get(&p, 4);

@@ -34,6 +34,7 @@ int sql_del_exchange(const char *vhost, struct bytes name);
 int64_t sql_next_queue_id(void);
 int sql_put_queue(int64_t id, const char *vhost, struct bytes name, int flags, struct bytes args);
 int sql_del_queue(int64_t qid);
+int sql_purge_queue(int64_t qid);
 int sql_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
 		    struct bytes key, struct bytes args);
 int sql_del_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,

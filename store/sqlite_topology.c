@@ -28,7 +28,7 @@ int sql_del_exchange(const char *vhost, struct bytes name)
 }
 
 /* A queue's entries, and the messages no other queue's entry holds. */
-static int purge_queue(int64_t qid)
+int sql_purge_queue(int64_t qid)
 {
 	if (sql_begin() < 0)
 		return -1;
@@ -53,7 +53,7 @@ int sql_put_queue(int64_t id, const char *vhost, struct bytes name, int flags, s
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sql_fail_stmt(S_STALE_Q);
-	if (stale && purge_queue(stale) < 0)
+	if (stale && sql_purge_queue(stale) < 0)
 		return -1;
 	sqlite3_bind_text(sql_stmt[S_PUT_Q], 1, vhost, -1, SQLITE_STATIC);
 	sql_bind_bytes(S_PUT_Q, 2, name);
@@ -65,7 +65,7 @@ int sql_put_queue(int64_t id, const char *vhost, struct bytes name, int flags, s
 
 int sql_del_queue(int64_t qid)
 {
-	if (purge_queue(qid) < 0)
+	if (sql_purge_queue(qid) < 0)
 		return -1;
 	sqlite3_bind_int64(sql_stmt[S_DEL_Q_BINDINGS], 1, qid);
 	if (sql_step(S_DEL_Q_BINDINGS) < 0)

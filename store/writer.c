@@ -102,6 +102,7 @@ static int run_op(const struct batch *b, const struct op *o)
 	case OP_PUT_Q:
 		return sql_put_queue(o->qid, text(b, o, 0), str(b, o, 1), o->flags, str(b, o, 2));
 	case OP_DEL_Q: return sql_del_queue(o->qid);
+	case OP_PURGE_Q: return sql_purge_queue(o->qid);
 	case OP_PUT_B:
 	case OP_DEL_B:
 		return (o->kind == OP_PUT_B ? sql_put_binding : sql_del_binding)(

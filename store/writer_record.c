@@ -162,6 +162,15 @@ int store_del_queue(int64_t qid)
 	return 0;
 }
 
+int store_purge_queue(int64_t qid)
+{
+	struct op *o = record(OP_PURGE_Q);
+	if (!o)
+		return -1;
+	o->qid = qid;
+	return 0;
+}
+
 static int binding_op(enum op_kind k, const char *vhost, struct bytes source, bool to_queue,
 		      struct bytes dest, struct bytes key, struct bytes args)
 {

@@ -222,6 +222,14 @@ void persist_queue_deleted(struct queue *q)
 	q->store_id = 0;
 }
 
+bool persist_queue_purged(struct queue *q)
+{
+	if (!active || q->store_id <= 0 || q->unacked)
+		return false;
+	wrote(store_purge_queue(q->store_id));
+	return true;
+}
+
 /* A binding is durable when both of its ends are. */
 static bool durable_binding(const struct binding *b)
 {
@@ -433,7 +441,7 @@ static void upto_write(struct queue *q, uint64_t upto)
 
 void persist_delivered(struct queue *q, const struct qentry *e)
 {
-	if (!active || q->store_id <= 0)
+	if (!active || q->store_id <= 0 || q->unacked)
 		return;
 	/* A drop on a queue with a dead-letter exchange does not settle its
 	 * publish (persist_drop), so its write must not wait for the ack. */

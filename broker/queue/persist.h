@@ -73,6 +73,10 @@ void persist_exchange_declared(struct bexchange *x);
 void persist_exchange_deleted(struct bexchange *x);
 void persist_queue_declared(struct queue *q);
 void persist_queue_deleted(struct queue *q);
+/* Before a purge: when nothing of q is unacked, every stored entry is in
+ * q and one store write drops them all; true if it did (then the purge
+ * drops none of them one by one). */
+bool persist_queue_purged(struct queue *q);
 void persist_binding_added(struct binding *b);
 void persist_binding_removed(struct binding *b);
 

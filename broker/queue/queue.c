@@ -284,9 +284,10 @@ bool queue_pop(struct queue *q, struct qentry *e)
 uint32_t queue_purge(struct queue *q)
 {
 	uint32_t n = (uint32_t)q->len;
+	bool all_dropped = n && persist_queue_purged(q);
 	struct qentry e;
 	while (pop_raw(q, &e)) {
-		if (e.flags & QE_STORED)
+		if ((e.flags & QE_STORED) && !all_dropped)
 			persist_drop(q, &e);
 		if (e.m)
 			message_unref(e.m);

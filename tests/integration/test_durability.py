@@ -306,6 +306,39 @@ def test_consumer_unacked_come_back_redelivered(restartable, names):
     assert redelivered == [True] * 5 + [False] * 15
 
 
+def test_purged_messages_stay_purged(restartable, names):
+    """queue.purge with nothing unacked: the store drops the queue's
+    entries in one write. After kill -9 the queue is there and empty, and
+    what came after the purge is kept."""
+    b = restartable
+    q = names.queue()
+    conn, ch = open_queue(b, q, confirm=True)
+    publish(ch, q, numbered(500))
+    assert ch.queue_purge(q).method.message_count == 500
+    publish(ch, q, [b"after"])
+
+    kill9_restart(b, conn)
+
+    assert back_in(b, q) == ([b"after"], [False])
+
+
+def test_purge_keeps_unacked_messages(restartable, names):
+    """Unacked messages are not purged (AMQP 0-9-1, as RabbitMQ): the store
+    drops the ready ones one by one, and the unacked one comes back after
+    kill -9, redelivered."""
+    b = restartable
+    q = names.queue()
+    conn, ch = open_queue(b, q, confirm=True)
+    publish(ch, q, numbered(50))
+    m, _, body = ch.basic_get(q, auto_ack=False)
+    assert body == b"0"
+    assert ch.queue_purge(q).method.message_count == 49
+
+    kill9_restart(b, conn)
+
+    assert back_in(b, q) == ([b"0"], [True])
+
+
 def test_requeued_message_kept(restartable, names):
     b = restartable
     q = names.queue()

@@ -150,6 +150,43 @@ START_TEST(del_queue_removes_entries_bindings_and_own_messages)
 }
 END_TEST
 
+START_TEST(purge_queue_keeps_the_queue_and_others_entries)
+{
+	put_all();
+	ck_assert_int_eq(store_commit(), 0);
+	ck_assert_int_eq(store_purge_queue(q1), 0);
+	ck_assert_int_eq(store_commit(), 0);
+	reopen();
+	recover();
+	/* The queue and its bindings stay; its entries go, and m2 and m4
+	 * with them (q1's alone); m1 stays for q2. */
+	EXPECT('Q', false, "Q / " H_Q1 " 1 " H_ARGS_Q, "Q / " H_Q2 " 1 ");
+	EXPECT('B', true, "B / " H_EX1 " q " H_Q1 " 6b " H_ARGS_ALL,
+	       "B / " H_EX1 " q " H_Q1 " 6b " H_ARGS_ANY, "B / " H_EX1 " q " H_Q2 "  ",
+	       "B / " H_EX1 " x " H_EX2 " 612e23 ");
+	const char *want[] = {
+		entry_line(0, q2, H_Q2, 1, 2, 0, m1, REST_M1),
+		entry_line(1, q2, H_Q2, 2, 0, 0, m3, REST_M3),
+	};
+	expect('E', want, 2, false);
+	store_close();
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM messages WHERE id IN (2, 4)"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM entries"), 2);
+	open_store();
+	/* An entry enqueued in the same batch before the purge goes too. */
+	ck_assert_int_eq(store_enqueue_inline(q1, 90, 0, 0, B("x"), B("k"), B(PROPS),
+					      (const uint8_t *)"late", 4), 0);
+	ck_assert_int_eq(store_purge_queue(q1), 0);
+	ck_assert_int_eq(store_commit(), 0);
+	store_close();
+	char sql[64];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE queue = %lld", (long long)q1);
+	ck_assert_int_eq(raw_int(sql), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM entries"), 2);
+	open_store();
+}
+END_TEST
+
 START_TEST(del_both_queues_leaves_no_message)
 {
 	put_all();
@@ -301,6 +338,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(d, setup, teardown);
 	tcase_set_timeout(d, 30);
 	tcase_add_test(d, del_queue_removes_entries_bindings_and_own_messages);
+	tcase_add_test(d, purge_queue_keeps_the_queue_and_others_entries);
 	tcase_add_test(d, del_both_queues_leaves_no_message);
 	tcase_add_test(d, del_exchange_binding_entry_message);
 	suite_add_tcase(s, d);
