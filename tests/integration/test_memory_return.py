@@ -21,6 +21,7 @@ import pika
 import pytest
 
 from support.broker import Broker
+from support.helpers import proc_status_kb
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MESSAGES = 300000
@@ -33,11 +34,7 @@ def ternperf_path():
 
 
 def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
+    return proc_status_kb(pid, "VmRSS")
 
 
 def under_asan(pid):

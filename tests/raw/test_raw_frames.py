@@ -14,6 +14,7 @@ from support.amqpraw import (
     BASIC_PUBLISH, QUEUE_DECLARE, basic_publish_args, bits, body_frame, frame,
     header_frame, method_frame, queue_declare_args, shortstr)
 from support.broker import unique
+from support.helpers import proc_status_kb
 
 
 def malformed_code(broker):
@@ -214,14 +215,6 @@ def test_close_sent_only_once_and_reply_is_on_channel_zero(session):
 
 # ------------------------------------------------------------------ memory held by a claim
 
-def _vm_size_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmSize for pid %d" % pid)
-
-
 def test_claimed_body_size_reserves_nothing_until_it_arrives(session, broker):
     # A content header claiming 16 MiB on each of 150 channels must not make
     # the broker reserve 2.4 GiB before a body octet comes (a connection has
@@ -236,14 +229,14 @@ def test_claimed_body_size_reserves_nothing_until_it_arrives(session, broker):
     channels = range(2, 152)
     for ch in channels:
         session.open_channel(ch)
-    before = _vm_size_kb(broker.proc.pid)
+    before = proc_status_kb(broker.proc.pid, "VmSize")
     claim = 16 * 1024 * 1024
     body = bytes(range(256)) * (claim // 256)  # the one that will arrive
     session.send(b"".join(method_frame(ch, BASIC_PUBLISH, basic_publish_args("", q)) +
                           header_frame(ch, claim) for ch in channels))
     # A round trip on channel 1 shows the broker has read all the headers.
     session.declare_queue(q)
-    grown_mb = (_vm_size_kb(broker.proc.pid) - before) / 1024
+    grown_mb = (proc_status_kb(broker.proc.pid, "VmSize") - before) / 1024
     assert grown_mb < 16 * len(channels) / 4, "claims reserved %.0f MiB" % grown_mb
     # A body that does arrive, in 129 frames, grows its block (seven
     # doublings) and is intact.

@@ -153,3 +153,12 @@ def settle(conns, seconds=0.3):
     while time.monotonic() < deadline:
         for c in conns:
             c.process_data_events(time_limit=0.02)
+
+
+def proc_status_kb(pid, field):
+    """A kB figure of /proc/PID/status (VmRSS, VmSize, ...)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, pid))
