@@ -441,7 +441,7 @@ static void upto_write(struct queue *q, uint64_t upto)
 
 void persist_delivered(struct queue *q, const struct qentry *e)
 {
-	if (!active || q->store_id <= 0 || q->unacked)
+	if (!active || q->store_id <= 0)
 		return;
 	/* A drop on a queue with a dead-letter exchange does not settle its
 	 * publish (persist_drop), so its write must not wait for the ack. */
