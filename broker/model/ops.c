@@ -361,6 +361,9 @@ int op_queue_purge(struct vhost *vh, const struct actor *who, struct bytes name,
 	if (rc)
 		return rc;
 	*count = queue_purge(q);
+	/* purge-ok says they are gone: after a crash too, as delete-ok does. */
+	if (*count && q->durable)
+		persist_commit_before_replies();
 	return 0;
 }
 

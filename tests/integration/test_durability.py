@@ -308,8 +308,8 @@ def test_consumer_unacked_come_back_redelivered(restartable, names):
 
 def test_purged_messages_stay_purged(restartable, names):
     """queue.purge with nothing unacked: the store drops the queue's
-    entries in one write. After kill -9 the queue is there and empty, and
-    what came after the purge is kept."""
+    entries in one write, committed before purge-ok. After kill -9 the
+    queue is there and empty but for what came after the purge."""
     b = restartable
     q = names.queue()
     conn, ch = open_queue(b, q, confirm=True)
@@ -324,19 +324,21 @@ def test_purged_messages_stay_purged(restartable, names):
 
 def test_purge_keeps_unacked_messages(restartable, names):
     """Unacked messages are not purged (AMQP 0-9-1, as RabbitMQ): the store
-    drops the ready ones one by one, and the unacked one comes back after
-    kill -9, redelivered."""
+    drops the ready ones one by one, committed before purge-ok (the kill
+    comes right after it), and the unacked one comes back after kill -9,
+    redelivered."""
     b = restartable
-    q = names.queue()
+    q, flood = names.queue(), names.queue()
     conn, ch = open_queue(b, q, confirm=True)
     publish(ch, q, numbered(50))
     m, _, body = ch.basic_get(q, auto_ack=False)
     assert body == b"0"
-    assert ch.queue_purge(q).method.message_count == 49
-
-    kill9_restart(b, conn)
+    with busy_writer(b, flood):  # a commit takes a while
+        assert ch.queue_purge(q).method.message_count == 49
+        kill9_restart(b, conn)
 
     assert back_in(b, q) == ([b"0"], [True])
+    drop_flood(b, flood)
 
 
 def test_requeued_message_kept(restartable, names):
