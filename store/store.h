@@ -97,7 +97,7 @@ int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct 
 /* Deletes a queue with all its entries and the messages left unreferenced. */
 int store_del_queue(int64_t qid);
 /* Drops all of a queue's entries, and the message rows only they use; the
- * queue stays (a purge with nothing unacked: one write, not one a entry). */
+ * queue stays (a purge with nothing unacked: one write, not one per entry). */
 int store_purge_queue(int64_t qid);
 int store_put_binding(const char *vhost, struct bytes source, bool to_queue, struct bytes dest,
 		      struct bytes key, struct bytes args);
