@@ -132,8 +132,11 @@ static void schedule(uint64_t id, uint64_t due_wall, struct vhost *vh, struct me
 	struct pending *p = xmalloc(sizeof *p);
 	*p = (struct pending){id, due_wall, vh, message_ref(m), false};
 	strmap_put(&loaded, &p->id, sizeof p->id, p);
+	/* Both clocks count whole milliseconds, so a timer for the due
+	 * millisecond could fire up to one before the delay has passed: one
+	 * more keeps it never early (RabbitMQ's plugin's timers never are). */
 	uint64_t now_w = wall_ms(), now_m = now_ms();
-	timer_add(due_wall > now_w ? now_m + (due_wall - now_w) : now_m, fire, p);
+	timer_add(due_wall > now_w ? now_m + (due_wall - now_w) + 1 : now_m, fire, p);
 }
 
 static void on_row(void *ctx, uint64_t id, uint64_t due, const char *vhost, struct bytes exchange,
