@@ -352,16 +352,13 @@ int sql_commit(void)
 	return 0;
 }
 
-size_t sql_release_cache(size_t keep)
+bool sql_release_cache(size_t keep)
 {
 	int used = 0, high = 0;
 	if (sqlite3_db_status(sql_db, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0) != SQLITE_OK ||
 	    (size_t)used <= keep)
-		return 0;
-	sqlite3_db_release_memory(sql_db);
-	int left = used;
-	sqlite3_db_status(sql_db, SQLITE_DBSTATUS_CACHE_USED, &left, &high, 0);
-	return left < used ? (size_t)(used - left) : 0;
+		return false;
+	return sqlite3_db_release_memory(sql_db) == SQLITE_OK;
 }
 
 int sql_probe(void)

@@ -15,8 +15,8 @@
 extern bool sql_recover_redelivered;
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen);
 void sql_close(void);
-/* Frees the page cache when it holds more than keep bytes; the bytes freed. */
-size_t sql_release_cache(size_t keep);
+/* Frees the page cache when it holds more than keep bytes; true if it did. */
+bool sql_release_cache(size_t keep);
 /* A consistent copy of the file at path (VACUUM INTO), outside a
  * transaction: a cluster member's snapshot. */
 int sql_copy_into(const char *path);

@@ -81,9 +81,9 @@ bool store_dirty(void);
 /* Called now and then (the broker: once a second): when no batch was
  * handed over since the last call and SQLite's page cache holds more than
  * a few MiB, frees that cache, so that a broker gone quiet after a busy
- * spell does not keep up to 64 MiB of it. Returns the bytes freed (to
- * malloc: the caller may give them back to the system). */
-size_t store_release_idle(void);
+ * spell does not keep up to 64 MiB of it. True when it did (the memory
+ * went back to malloc: the caller may give it back to the system). */
+bool store_release_idle(void);
 
 /* Topology. Flags are a bitmask of STORE_F_*. Each returns 0 or -1. */
 enum { STORE_F_DURABLE = 1, STORE_F_AUTO_DELETE = 2, STORE_F_INTERNAL = 4, STORE_F_EXCLUSIVE = 8 };

@@ -236,23 +236,21 @@ void writer_finished(struct batch *b)
 #define KEEP_DATA ((size_t)1 << 20)
 #define KEEP_SLOTS 16384u          /* 512 KiB */
 
+/* p, or NULL (freed, *cap 0) when its capacity is over keep. */
+static void *shrunk(void *p, size_t *cap, size_t keep)
+{
+	if (*cap <= keep)
+		return p;
+	free(p);
+	*cap = 0;
+	return NULL;
+}
+
 static void batch_reset(struct batch *b, uint64_t no)
 {
-	if (b->cap > KEEP_OPS) {
-		free(b->ops);
-		b->ops = NULL;
-		b->cap = 0;
-	}
-	if (b->data_cap > KEEP_DATA) {
-		free(b->data);
-		b->data = NULL;
-		b->data_cap = 0;
-	}
-	if (b->index_cap > KEEP_SLOTS) {
-		free(b->slots);
-		b->slots = NULL;
-		b->index_cap = 0;
-	}
+	b->ops = shrunk(b->ops, &b->cap, KEEP_OPS);
+	b->data = shrunk(b->data, &b->data_cap, KEEP_DATA);
+	b->slots = shrunk(b->slots, &b->index_cap, KEEP_SLOTS);
 	b->no = no;
 	b->nops = b->live = b->used = 0;
 	b->index_filled = 0; /* the index holds this batch's ops only */
@@ -426,14 +424,15 @@ bool store_dirty(void)
  * the few pages it needs again, from the system's file cache. */
 #define KEEP_CACHE ((size_t)4 << 20)
 
-size_t store_release_idle(void)
+bool store_release_idle(void)
 {
 	static uint64_t seen; /* the pending batch's number at the last call */
-	uint64_t no = running ? writer_pend->no : 0;
 	/* In a cluster the apply thread shares the connection. */
-	bool quiet = running && !replica_on() && !busy && pending_empty() && no == seen;
-	seen = no;
-	return quiet ? sql_release_cache(KEEP_CACHE) : 0;
+	if (!running || replica_on())
+		return false;
+	bool quiet = !busy && pending_empty() && writer_pend->no == seen;
+	seen = writer_pend->no;
+	return quiet && sql_release_cache(KEEP_CACHE);
 }
 
 uint64_t store_batch(void)

@@ -153,22 +153,23 @@ int64_t store_put_queue(const char *vhost, struct bytes name, int flags, struct 
 	return o->qid;
 }
 
-int store_del_queue(int64_t qid)
+static int queue_op(enum op_kind k, int64_t qid)
 {
-	struct op *o = record(OP_DEL_Q);
+	struct op *o = record(k);
 	if (!o)
 		return -1;
 	o->qid = qid;
 	return 0;
 }
 
+int store_del_queue(int64_t qid)
+{
+	return queue_op(OP_DEL_Q, qid);
+}
+
 int store_purge_queue(int64_t qid)
 {
-	struct op *o = record(OP_PURGE_Q);
-	if (!o)
-		return -1;
-	o->qid = qid;
-	return 0;
+	return queue_op(OP_PURGE_Q, qid);
 }
 
 static int binding_op(enum op_kind k, const char *vhost, struct bytes source, bool to_queue,

@@ -574,7 +574,7 @@ void persist_sync(void)
 
 bool persist_release_idle(void)
 {
-	return store_release_idle() > 0;
+	return store_release_idle();
 }
 
 int persist_open(void (*recover_objects)(void))
