@@ -17,20 +17,13 @@ import os
 import subprocess
 import time
 
-import pika
 import pytest
 
-from support.broker import Broker
+from support.broker import Broker, ternperf_path
 from support.helpers import proc_status_kb
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MESSAGES = 300000
 SLACK_KB = 16 * 1024  # RSS may end this much above the fresh broker's
-
-
-def ternperf_path():
-    path = os.environ.get("TERNPERF") or "build/ternperf"
-    return path if os.path.isabs(path) else os.path.join(REPO, path)
 
 
 def rss_kb(pid):

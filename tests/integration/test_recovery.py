@@ -22,7 +22,7 @@ import time
 import pika
 import pytest
 
-from support.broker import Broker
+from support.broker import Broker, ternperf_path
 
 pytestmark = [pytest.mark.tern_only, pytest.mark.time_limit(240)]
 
@@ -139,12 +139,6 @@ def test_paged_recovery_keeps_order_and_redelivered_flags(own):
     assert [g[0][:7] for g in got] == [b"p-%05d" % i for i in order]
     assert [g[4] for g in got] == [i % 3 for i in order]
     conn.close()
-
-
-def ternperf_path():
-    return os.environ.get("TERNPERF") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-        "build/ternperf")
 
 
 def test_recovery_logs_summary_and_progress(own):

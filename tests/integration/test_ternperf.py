@@ -32,15 +32,7 @@ import uuid
 import pytest
 
 from support import certs as certs_mod
-from support.broker import Broker, free_port, port_open
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def ternperf_path():
-    path = os.environ.get("TERNPERF") or "build/ternperf"
-    return path if os.path.isabs(path) else os.path.join(REPO, path)
-
+from support.broker import Broker, free_port, port_open, ternperf_path
 
 def ternperf(uri, *args, timeout=120):
     """Runs ternperf against uri on a fresh queue; the CompletedProcess."""

@@ -46,6 +46,12 @@ START_TIMEOUT = 10.0   # seconds for the port to accept connections
 STOP_TIMEOUT = 10.0    # seconds between SIGTERM and SIGKILL
 
 
+def ternperf_path():
+    """$TERNPERF or build/ternperf; a relative path is the repository's."""
+    path = os.environ.get("TERNPERF") or "build/ternperf"
+    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+
+
 def free_port(host="127.0.0.1"):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
