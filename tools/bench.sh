@@ -488,16 +488,18 @@ for name, what, label, t, r, ratio in rows:
 md.append("")
 md.append("## Command lines and ternperf's own CPU\n")
 md.append("ternperf runs in one thread; its CPU use (share of one core, from getrusage) "
-          "shows it was not the bottleneck.\n")
-md.append("| Scenario | Broker | ternperf CPU | Notes | Command |")
-md.append("|---|---|--:|---|---|")
+          "shows it was not the bottleneck. Steal is the share of the machine's CPU time "
+          "that the hypervisor gave to other guests during the run (/proc/stat): while it "
+          "is high, both brokers' latency tails are the host's as much as their own.\n")
+md.append("| Scenario | Broker | ternperf CPU | Steal | Notes | Command |")
+md.append("|---|---|--:|--:|---|---|")
 for name, what, _ in scen:
     for b in BROKERS:
         cmd = text(b, name, "cmd")
         if not cmd:
             na = text(b, name, "na")
             if na:
-                md.append(f"| {name} | {b} |  | {na.replace('|', '/')} | (not run) |")
+                md.append(f"| {name} | {b} |  |  | {na.replace('|', '/')} | (not run) |")
             continue
         j = load(b, name)
         notes = []
@@ -519,8 +521,9 @@ for name, what, _ in scen:
                 notes.append("at 800 connections: the first try stopped at "
                              + err.split("timed out connecting: ")[1].split(" (")[0])
         c = "%.0f%%" % j["cpu_pct"] if j and "cpu_pct" in j else ""
+        st = "%.0f%%" % j["steal_pct"] if j and j.get("steal_pct", -1) >= 0 else ""
         notes = "; ".join(notes).replace("|", "/")
-        md.append(f"| {name} | {b} | {c} | {notes} | `{cmd}` |")
+        md.append(f"| {name} | {b} | {c} | {st} | {notes} | `{cmd}` |")
 md.append("")
 md.append("## Reading the figures\n")
 md.append("- Without confirms (S1, S1a, S5, S4) the publisher goes as fast as the broker "

@@ -352,6 +352,7 @@ int main(int argc, char **argv)
 	setup_process();
 	perf.broker_rss_kb = perf.broker_rss_start_kb = perf.broker_rss_setup_kb = -1;
 	perf.broker_cpu_pct = -1;
+	perf.steal_pct = -1;
 	if (perf.cfg.broker_pid)
 		perf.broker_rss_setup_kb = broker_rss(perf.cfg.broker_pid);
 	perf.run_tag = (uint16_t)(getpid() ^ now_ns() ^ (now_ns() >> 16));

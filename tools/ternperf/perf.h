@@ -145,6 +145,7 @@ struct perf {
 	long broker_rss_setup_kb; /* reading before the setup connection declared */
 	uint64_t setup_ns;        /* declaring and binding the queues took this long */
 	double broker_cpu_pct;    /* broker's CPU over the run, % of one core; -1: unknown */
+	double steal_pct;         /* hypervisor steal over the run, % of all CPU time; -1: unknown */
 	char server[64];          /* "RabbitMQ 3.10.8", from connection.start */
 	char tls[64];             /* "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" = plaintext */
 };

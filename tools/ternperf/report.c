@@ -1,7 +1,8 @@
 /* report.c — ternperf's output: a line every second (rates over that
  * second, latency quantiles of the messages that arrived in it) and a
  * summary at the end, as text or as one JSON object per line (--json).
- * Also measures ternperf's own CPU (getrusage) and the broker's RSS. */
+ * Also measures ternperf's own CPU (getrusage), the broker's RSS, and the
+ * CPU time the hypervisor took from this machine meanwhile (steal). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,18 +60,50 @@ static double broker_cpu_seconds(int pid)
 
 static double broker_cpu_start;
 
+/* All CPUs' time and the part of it stolen by the hypervisor (the first
+ * line of /proc/stat, in ticks); false when unknown. On a shared virtual
+ * machine steal is what makes one run's latency tail unlike the next
+ * one's: the vCPU is not running, whatever the broker does. */
+struct cpu_ticks {
+	unsigned long long total, steal;
+};
+
+static bool machine_ticks(struct cpu_ticks *t)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return false;
+	unsigned long long v[8] = {0};
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return false;
+	t->total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+	t->steal = v[7];
+	return true;
+}
+
+static struct cpu_ticks ticks_start;
+static bool ticks_known;
+
 void report_start(uint64_t now)
 {
 	last_t = now;
 	last_cpu = start_cpu = cpu_seconds();
 	memset(&last, 0, sizeof last);
 	broker_cpu_start = perf.cfg.broker_pid ? broker_cpu_seconds(perf.cfg.broker_pid) : -1;
+	ticks_known = machine_ticks(&ticks_start);
 }
 
 void report_end(uint64_t now)
 {
 	end_t = now;
 	end_cpu = cpu_seconds();
+	struct cpu_ticks t;
+	if (ticks_known && machine_ticks(&t) && t.total > ticks_start.total)
+		perf.steal_pct = (double)(t.steal - ticks_start.steal) /
+				 (double)(t.total - ticks_start.total) * 100;
 	if (perf.cfg.broker_pid) {
 		perf.broker_rss_kb = broker_rss(perf.cfg.broker_pid);
 		double b = broker_cpu_seconds(perf.cfg.broker_pid);
@@ -213,7 +246,8 @@ void report_final(void)
 		       "\"blocked\":%llu,\"drain_timed_out\":%s,\"broker_rss_kb\":%ld,"
 		       "\"broker_rss_start_kb\":%ld,\"broker_rss_setup_kb\":%ld,"
 		       "\"broker_cpu_pct\":%.1f,\"queues\":%d,\"setup_s\":%.3f,"
-		       "\"queues_per_s\":%.1f,\"rss_per_queue_b\":%.0f,\"ok\":%s}\n",
+		       "\"queues_per_s\":%.1f,\"rss_per_queue_b\":%.0f,\"steal_pct\":%.1f,"
+		       "\"ok\":%s}\n",
 		       us(hist_quantile(l, 0.5)), us(hist_quantile(l, 0.99)),
 		       us(hist_quantile(l, 0.999)), us(l->max), mean / 1e3,
 		       us(hist_quantile(cl, 0.5)), us(hist_quantile(cl, 0.99)), us(cl->max),
@@ -223,7 +257,7 @@ void report_final(void)
 		       perf.drain_timed_out ? "true" : "false", perf.broker_rss_kb,
 		       perf.broker_rss_start_kb, perf.broker_rss_setup_kb, perf.broker_cpu_pct,
 		       cfg->queues, (double)perf.setup_ns / 1e9, setup_rate(), rss_per_queue(),
-		       perf.failed ? "false" : "true");
+		       perf.steal_pct, perf.failed ? "false" : "true");
 		fflush(stdout);
 		return;
 	}
@@ -252,6 +286,9 @@ void report_final(void)
 	       (unsigned long long)s->blocked_events,
 	       perf.drain_timed_out ? "  (drain timed out)" : "");
 	printf("  ternperf cpu %.1f%% of one core (%.2f s)\n", cpu_pct, cpu);
+	if (perf.steal_pct >= 0)
+		printf("  machine: %.1f%% of all CPU time stolen by the hypervisor\n",
+		       perf.steal_pct);
 	if (perf.setup_ns)
 		printf("  declared%s %d queue(s) in %.3f s (%.0f/s)\n",
 		       cfg->exchange[0] ? " and bound" : "", cfg->queues,
