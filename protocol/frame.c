@@ -5,18 +5,16 @@
 
 const uint8_t protocol_header[PROTOCOL_HEADER_LEN] = {'A', 'M', 'Q', 'P', 0, 0, 9, 1};
 
-uint8_t *wb_reserve(struct wbuf *w, size_t n)
+uint8_t *wb_grow(struct wbuf *w, size_t n)
 {
-	if (w->cap - w->len < n) {
-		size_t cap = w->cap ? w->cap : 256;
-		while (cap - w->len < n)
-			cap *= 2;
-		uint8_t *p = realloc(w->p, cap);
-		if (!p)
-			abort(); /* sizes are bounded by the caller; OOM is fatal */
-		w->p = p;
-		w->cap = cap;
-	}
+	size_t cap = w->cap ? w->cap : 256;
+	while (cap - w->len < n)
+		cap *= 2;
+	uint8_t *p = realloc(w->p, cap);
+	if (!p)
+		abort(); /* sizes are bounded by the caller; OOM is fatal */
+	w->p = p;
+	w->cap = cap;
 	return w->p + w->len;
 }
 

@@ -361,6 +361,24 @@ START_TEST(bad_properties)
 }
 END_TEST
 
+/* Flag bit 1 is unused in 0-9-1: it carries no field and is ignored, and
+ * the fields around it are read in their order. */
+START_TEST(unused_flag_bit_ignored)
+{
+	/* delivery-mode 2, then timestamp 7, with bit 1 set as well. */
+	static const uint8_t b[] = {HDR0, 0x10, 0x42, 2, 0, 0, 0, 0, 0, 0, 0, 7};
+	uint8_t *c = dup_exact(b, sizeof b);
+	struct content_header h;
+	ck_assert_int_eq(content_header_decode(c, sizeof b, &h), 0);
+	ck_assert_uint_eq(h.props.delivery_mode, 2);
+	ck_assert_uint_eq(h.props.timestamp, 7);
+	free(c);
+	/* Only bit 1: no field, nothing left over. */
+	static const uint8_t only[] = {HDR0, 0x00, 0x02};
+	ck_assert_int_eq(decode_copy(only, sizeof only), 0);
+}
+END_TEST
+
 /* A headers table nested past TABLE_MAX_DEPTH: 502. */
 START_TEST(headers_nesting_bomb)
 {
@@ -399,6 +417,7 @@ static Suite *props_suite(void)
 	tcase_add_test(m, truncated_everywhere);
 	tcase_add_test(m, continuation_flag);
 	tcase_add_test(m, bad_properties);
+	tcase_add_test(m, unused_flag_bit_ignored);
 	tcase_add_test(m, headers_nesting_bomb);
 	suite_add_tcase(s, m);
 	return s;
