@@ -259,6 +259,7 @@ int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen)
 	 * over under its mutex): no SQLite mutexes, no memory statistics (both
 	 * showed up at several percent in profiles of persistent publishing). */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sql_pcache_install();
 	if (sqlite3_open_v2(path, &sql_db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {

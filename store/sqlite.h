@@ -13,6 +13,11 @@
  * the old leader may have delivered any of them without its mark reaching
  * the log, and the flag means "may have been delivered before"). */
 extern bool sql_recover_redelivered;
+/* Puts sqlite_pcache.c's cache in place of SQLite's default one; before
+ * the first open (a no-op after it). */
+void sql_pcache_install(void);
+/* Truncates it passed on to the default cache (the others were left out). */
+extern unsigned long sql_pcache_passed;
 int sql_open(const char *dir, enum store_durability d, char *err, size_t errlen);
 void sql_close(void);
 /* Frees the page cache when it holds more than keep bytes; true if it did. */
