@@ -85,8 +85,12 @@ def test_every_message_arrives_once(broker, args, per_message):
     assert s["delivered"] == producers * count * per_message, s
     if "-c" in args:
         assert s["confirmed"] == producers * count and s["nacked"] == 0, s
-    # The hypervisor's share of the run (/proc/stat), as bench.sh reports it.
-    assert 0 <= s["steal_pct"] <= 100, s
+    # The hypervisor's share of the run (/proc/stat), as bench.sh reports it;
+    # unknown (-1) only when the run ended within a clock tick (10 ms).
+    if s["duration_s"] >= 0.05:
+        assert 0 <= s["steal_pct"] <= 100, s
+    else:
+        assert s["steal_pct"] == -1 or 0 <= s["steal_pct"] <= 100, s
 
 
 def test_duplex_connections_each_consume_their_own_queue(broker):
