@@ -6,7 +6,6 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "store/sqlite.h"
 
