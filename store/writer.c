@@ -230,7 +230,9 @@ void writer_finished(struct batch *b)
 
 /* A batch's arrays keep their size from one batch to the next, up to
  * these: past them one huge batch (a burst of a million publishes without
- * confirms) would hold its peak for good, 160 bytes an op. Freed, they
+ * confirms) would hold its peak for good, 160 bytes an op. They are freed
+ * as the batch comes back (take), not when it is next used: the last big
+ * batch of a burst stays the spare while the broker is quiet. Freed, they
  * grow again as the next batch needs. */
 #define KEEP_OPS 8192u             /* 1.3 MiB */
 #define KEEP_DATA ((size_t)1 << 20)
@@ -248,9 +250,6 @@ static void *shrunk(void *p, size_t *cap, size_t keep)
 
 static void batch_reset(struct batch *b, uint64_t no)
 {
-	b->ops = shrunk(b->ops, &b->cap, KEEP_OPS);
-	b->data = shrunk(b->data, &b->data_cap, KEEP_DATA);
-	b->slots = shrunk(b->slots, &b->index_cap, KEEP_SLOTS);
 	b->no = no;
 	b->nops = b->live = b->used = 0;
 	b->index_filled = 0; /* the index holds this batch's ops only */
@@ -272,6 +271,9 @@ static struct store_result take(struct batch *b)
 		failures++;
 		copy_error(b->error);
 	}
+	b->ops = shrunk(b->ops, &b->cap, KEEP_OPS);
+	b->data = shrunk(b->data, &b->data_cap, KEEP_DATA);
+	b->slots = shrunk(b->slots, &b->index_cap, KEEP_SLOTS);
 	spare = b;
 	if (writer_flying == b)
 		writer_flying = NULL;

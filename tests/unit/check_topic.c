@@ -11,33 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-/* From ASan's runtime; gcc ships no header for it. */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#else
-#include <malloc.h>
-#endif
-
 #include "exchanges/exchange.h"
+#include "tests/unit/heap.h"
 #include "util/xalloc.h"
-
-/* Bytes the heap holds now, from ASan's allocator when it is in, else
- * glibc's. Used to show that unbinding everything frees every node. ASan
- * counts exactly; glibc counts chunks parked in its per-thread cache as in
- * use, so without ASan a little slack is allowed (HEAP_SLACK). */
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_SLACK 0
-#else
-#define HEAP_SLACK (64 * 1024)
-#endif
-static size_t heap_in_use(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	return __sanitizer_get_current_allocated_bytes();
-#else
-	return mallinfo2().uordblks;
-#endif
-}
 
 static int dests[64]; /* fake queues: bindings point at these */
 

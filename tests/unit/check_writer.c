@@ -6,7 +6,8 @@
  * failed batch is reported failed (the broker nacks on that) and the next
  * one is fresh; reads and store_close drain pending writes; a batch of
  * delivered entries ripens (an ack in flight takes its entry back) and
- * anything urgent or a drain hurries it. What is on disk is checked by
+ * anything urgent or a drain hurries it; a huge batch gives its arrays
+ * back as it comes back, not when next used. What is on disk is checked by
  * reopening and recovering. */
 #include <check.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/unit/heap.h"
 
 static char dir[64];
 
@@ -263,6 +265,31 @@ START_TEST(all_cancelled_batch_done_without_writer)
 	ck_assert(!store_dirty());
 	ck_assert_uint_eq(store_batch(), b + 1);
 	ck_assert_int_eq(stored_entries(), 0);
+}
+END_TEST
+
+/* A burst's last batch is the spare while the broker is quiet: it must
+ * not keep the burst's arrays (160 bytes an op and the index) until the
+ * next batch. Here it comes back at once, every write cancelled. */
+START_TEST(huge_batch_gives_its_arrays_back)
+{
+	int64_t q = new_queue("q");
+	nres = 0;
+	size_t before = heap_in_use();
+	enum { N = 100000 };
+	for (uint64_t s = 1; s <= N; s++)
+		ck_assert_int_eq(put(q, s, "x"), 0);
+	size_t full = heap_in_use();
+	ck_assert_uint_gt(full, before + (size_t)N * 100);
+	for (uint64_t s = 1; s <= N; s++)
+		ck_assert_int_eq(store_dequeue(q, s), 0);
+	store_submit();
+	ck_assert_int_eq(nres, 1);
+	ck_assert_uint_eq(res[0].writes, 0);
+	/* What a batch may keep (writer.c's KEEP_*) is under 3 MiB. */
+	size_t after = heap_in_use();
+	ck_assert_msg(after <= before + ((size_t)3 << 20), "heap %zu -> %zu -> %zu bytes", before,
+		      full, after);
 }
 END_TEST
 
@@ -596,6 +623,7 @@ static Suite *writer_suite(void)
 	tcase_add_test(c, cancel_returns_the_enqueue_tag);
 	tcase_add_test(c, inline_runs_written_in_order);
 	tcase_add_test(c, all_cancelled_batch_done_without_writer);
+	tcase_add_test(c, huge_batch_gives_its_arrays_back);
 	tcase_add_test(c, dequeue_after_handover_is_written);
 	tcase_add_test(c, shared_message_row_cancelled_with_last_entry);
 	suite_add_tcase(s, c);
