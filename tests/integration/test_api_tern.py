@@ -8,7 +8,6 @@ into)."""
 import base64
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,27 +15,23 @@ import urllib.request
 import pika
 import pytest
 
-from support.broker import Broker, free_port, port_open
+from support.broker import Broker
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("BROKER_URL")),
                                 reason="Tern-only: /api/tern is Tern's")
 
 
 class Tern:
-    """A ternd of this module's own, with its management listener."""
+    """A ternd of this module's own, with its management listener. It is
+    started and stopped by support.broker.Broker, which waits for both
+    ports, fails with the log's tail when ternd exits during start-up, and
+    fails the run on a sanitizer report in the log."""
 
-    def __init__(self, tmp):
-        self.amqp = free_port()
-        self.http = free_port()
-        self.log = open(os.path.join(tmp, "ternd.log"), "wb")
-        self.proc = subprocess.Popen(
-            [Broker(None).ternd, "--port", str(self.amqp), "--management-port", str(self.http),
-             "--prometheus-port", "0", "--data-dir", os.path.join(tmp, "data"), "--bind", "127.0.0.1"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        for _ in range(200):
-            if port_open("127.0.0.1", self.amqp) and port_open("127.0.0.1", self.http):
-                break
-            time.sleep(0.02)
+    def __init__(self):
+        self.b = Broker(None)
+        self.b.start()
+        self.amqp = self.b.port
+        self.http = self.b.mgmt_port
 
     def api(self, method, path, body=None, user="guest", password="guest"):
         req = urllib.request.Request(
@@ -58,14 +53,14 @@ class Tern:
             credentials=pika.PlainCredentials(user, password)))
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
+        self.b.stop()
+        self.b.check_log()
+        self.b.cleanup()
 
 
 @pytest.fixture(scope="module")
-def tern(tmp_path_factory):
-    t = Tern(str(tmp_path_factory.mktemp("tern-api")))
+def tern():
+    t = Tern()
     yield t
     t.stop()
 

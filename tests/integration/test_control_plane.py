@@ -21,7 +21,7 @@ import urllib.request
 import pika
 import pytest
 
-from support.broker import Broker, free_port, port_open
+from support.broker import START_TIMEOUT, Broker, free_port, port_open
 from support.defs import document, permission, queue, user, vhost
 
 SHOP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -182,10 +182,11 @@ def test_rabbitmq_conf_names(tmp_path):
     try:
         b = Broker(None)
         b.port = port
-        for _ in range(100):
-            if port_open("127.0.0.1", port):
-                break
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_open("127.0.0.1", port) and p.poll() is None and \
+                time.monotonic() < deadline:
             time.sleep(0.05)
+        assert port_open("127.0.0.1", port), "ternd not listening; log:\n" + log.read_text()
         c = connect(b, "guest", "guest", "/")
         c.close()
         text = log.read_text()

@@ -43,6 +43,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 START_TIMEOUT = 10.0   # seconds for the port to accept connections
+START_ATTEMPTS = 3     # first starts, each on new ports when one was taken
 STOP_TIMEOUT = 10.0    # seconds between SIGTERM and SIGKILL
 
 
@@ -75,6 +76,10 @@ def sanitizer_lines(text):
 
 class BrokerError(Exception):
     pass
+
+
+class PortTaken(BrokerError):
+    """ternd exited at start-up: a port free_port() picked was taken."""
 
 
 class Broker:
@@ -120,6 +125,7 @@ class Broker:
         self.extra_args = []
         self.ready_port = None     # the port start() waits for (None: port)
         self.preexec_fn = None     # run in the child before ternd (signal dispositions)
+        self._started = False      # a start() has succeeded: restarts keep the ports
 
     # ------------------------------------------------------------ identity
     @staticmethod
@@ -178,7 +184,33 @@ class Broker:
         """Start ternd (or check that the BROKER_URL broker answers).
         config_lines: `name = value` lines written to a config file passed
         with --config; extra_args: more command-line arguments. Both are
-        remembered, so restart() starts the broker the same way."""
+        remembered, so restart() starts the broker the same way.
+
+        free_port() hands out a port that is free now; between then and
+        ternd's bind another socket (any process's outgoing connection
+        takes its local port from the same range) may take it. So the first
+        start, when ternd exits because one of the ports we picked was in
+        use, picks new ones and tries again. A restart keeps its ports:
+        the test's clients expect them."""
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return self._start_once(config_lines, extra_args)
+            except PortTaken:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                self._repick_ports()
+
+    def _repick_ports(self):
+        taken = {self.port, self.mgmt_port}
+        derived = self.mgmt_url == "http://127.0.0.1:%d" % self.mgmt_port
+        self.port = free_port()
+        self.mgmt_port = free_port()
+        while self.port in taken or self.mgmt_port in taken | {self.port}:
+            self.port, self.mgmt_port = free_port(), free_port()
+        if derived:
+            self.mgmt_url = "http://127.0.0.1:%d" % self.mgmt_port
+
+    def _start_once(self, config_lines, extra_args):
         if config_lines is not None:
             self.config_lines = list(config_lines)
         if extra_args is not None:
@@ -211,6 +243,7 @@ class Broker:
         # make sanitizer reports land in the log and leaks get reported at exit
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        log_from = len(self.log_text())
         with open(self.log_path, "ab") as log:
             log.write(("=== %s\n" % " ".join(cmd)).encode())
             log.flush()
@@ -220,15 +253,27 @@ class Broker:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                rc, self.proc = self.proc.returncode, None
+                if not self._started and self._port_taken(self.log_text()[log_from:]):
+                    raise PortTaken("ternd could not listen on a port we picked (%d, "
+                                    "management %s); log:\n%s"
+                                    % (self.port, self.mgmt_port, self.log_tail()))
                 raise BrokerError("ternd exited with status %s during start-up; log:\n%s"
-                                  % (self.proc.returncode, self.log_tail()))
+                                  % (rc, self.log_tail()))
             if port_open(self.host, self.ready_port or self.port) and self._mgmt_up(cmd):
+                self._started = True
                 return
             time.sleep(0.05)
         self._kill()
         raise BrokerError("ternd did not accept connections on port %d (management %s) "
                           "within %.0f s; log:\n%s"
                           % (self.port, self.mgmt_port, START_TIMEOUT, self.log_tail()))
+
+    def _port_taken(self, text):
+        """ternd's log says it could not listen on a port we picked."""
+        return any(("cannot listen on [%s]:%d" % (self.host, p)) in text or
+                   ("cannot listen on %s:%d" % (self.host, p)) in text
+                   for p in (self.port, self.mgmt_port) if p)
 
     def _mgmt_up(self, cmd):
         """The management port we passed accepts connections (True when we
