@@ -253,13 +253,12 @@ class Broker:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                rc, self.proc = self.proc.returncode, None
                 if not self._started and self._port_taken(self.log_text()[log_from:]):
                     raise PortTaken("ternd could not listen on a port we picked (%d, "
                                     "management %s); log:\n%s"
                                     % (self.port, self.mgmt_port, self.log_tail()))
                 raise BrokerError("ternd exited with status %s during start-up; log:\n%s"
-                                  % (rc, self.log_tail()))
+                                  % (self.proc.returncode, self.log_tail()))
             if port_open(self.host, self.ready_port or self.port) and self._mgmt_up(cmd):
                 self._started = True
                 return
