@@ -30,8 +30,14 @@ class Tern:
     def __init__(self):
         self.b = Broker(None)
         self.b.start()
-        self.amqp = self.b.port
-        self.http = self.b.mgmt_port
+
+    @property
+    def amqp(self):
+        return self.b.port
+
+    @property
+    def http(self):
+        return self.b.mgmt_port
 
     def api(self, method, path, body=None, user="guest", password="guest"):
         req = urllib.request.Request(

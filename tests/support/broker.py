@@ -107,11 +107,8 @@ class Broker:
         else:
             self.ternd = self._resolve_ternd(ternd)
             self.host = "127.0.0.1"
-            self.port = free_port()
-            self.mgmt_port = free_port()
-            while self.mgmt_port == self.port:
-                self.mgmt_port = free_port()
-            self.mgmt_url = mgmt_url or "http://127.0.0.1:%d" % self.mgmt_port
+            self._given_mgmt_url = mgmt_url
+            self._pick_ports()
             self.user = "guest"
             self.password = "guest"
             self.vhost = "/"
@@ -198,17 +195,15 @@ class Broker:
             except PortTaken:
                 if attempt == START_ATTEMPTS - 1:
                     raise
-                self._repick_ports()
+                self._pick_ports(avoid=(self.port, self.mgmt_port))
 
-    def _repick_ports(self):
-        taken = {self.port, self.mgmt_port}
-        derived = self.mgmt_url == "http://127.0.0.1:%d" % self.mgmt_port
-        self.port = free_port()
-        self.mgmt_port = free_port()
-        while self.port in taken or self.mgmt_port in taken | {self.port}:
+    def _pick_ports(self, avoid=()):
+        """Two free ports, distinct and not in avoid, for AMQP and the
+        management listener (and mgmt_url, unless one was given)."""
+        self.port, self.mgmt_port = free_port(), free_port()
+        while self.port in avoid or self.mgmt_port in set(avoid) | {self.port}:
             self.port, self.mgmt_port = free_port(), free_port()
-        if derived:
-            self.mgmt_url = "http://127.0.0.1:%d" % self.mgmt_port
+        self.mgmt_url = self._given_mgmt_url or "http://127.0.0.1:%d" % self.mgmt_port
 
     def _start_once(self, config_lines, extra_args):
         if config_lines is not None:
