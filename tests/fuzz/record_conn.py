@@ -40,6 +40,10 @@ import time
 
 import pika
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "support"))
+from ports import free_port  # noqa: E402 (tests/support/ports.py)
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "fuzz_conn")
 BODY_MAX = 5000
 BODY_CUT = 64
@@ -476,14 +480,6 @@ SESSIONS = [("pika_confirms", s_confirms), ("pika_consume", s_consume), ("pika_n
             ("pika_tx", s_tx), ("pika_topology", s_topology), ("pika_features", s_features),
             ("pika_errors", s_errors), ("pika_amqplain", s_amqplain),
             ("pika_two", s_two)]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port):

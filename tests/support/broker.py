@@ -38,6 +38,8 @@ import time
 import urllib.parse
 import uuid
 
+from .ports import free_port, free_ports  # noqa: F401 (free_port: for the tests)
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
@@ -51,15 +53,6 @@ def ternperf_path():
     """$TERNPERF or build/ternperf; a relative path is the repository's."""
     path = os.environ.get("TERNPERF") or "build/ternperf"
     return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
-
-
-def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def port_open(host, port, timeout=0.2):
@@ -183,26 +176,24 @@ class Broker:
         with --config; extra_args: more command-line arguments. Both are
         remembered, so restart() starts the broker the same way.
 
-        free_port() hands out a port that is free now; between then and
-        ternd's bind another socket (any process's outgoing connection
-        takes its local port from the same range) may take it. So the first
-        start, when ternd exits because one of the ports we picked was in
-        use, picks new ones and tries again. A restart keeps its ports:
-        the test's clients expect them."""
+        free_port() picks ports below the range outgoing connections take
+        theirs from (support/ports.py), but another test's listener could
+        still bind one before ternd does. So the first start, when ternd
+        exits because one of the ports we picked was in use, picks new ones
+        and tries again. A restart keeps its ports: the test's clients
+        expect them."""
         for attempt in range(START_ATTEMPTS):
             try:
                 return self._start_once(config_lines, extra_args)
             except PortTaken:
                 if attempt == START_ATTEMPTS - 1:
                     raise
-                self._pick_ports(avoid=(self.port, self.mgmt_port))
+                self._pick_ports()
 
-    def _pick_ports(self, avoid=()):
-        """Two free ports, distinct and not in avoid, for AMQP and the
+    def _pick_ports(self):
+        """Two free ports not handed out before, for AMQP and the
         management listener (and mgmt_url, unless one was given)."""
-        self.port, self.mgmt_port = free_port(), free_port()
-        while self.port in avoid or self.mgmt_port in set(avoid) | {self.port}:
-            self.port, self.mgmt_port = free_port(), free_port()
+        self.port, self.mgmt_port = free_ports(2)
         self.mgmt_url = self._given_mgmt_url or "http://127.0.0.1:%d" % self.mgmt_port
 
     def _start_once(self, config_lines, extra_args):

@@ -15,31 +15,23 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pika
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "support"))
+from ports import free_ports  # noqa: E402,F401 (tests/support/ports.py; F401: for the tests)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TERND = os.environ.get("TERND", os.path.join(REPO, "build", "ternd"))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 # Under ASan everything is slower: generous deadlines, never tight ones.
 DEADLINE = float(os.environ.get("CLUSTER_DEADLINE", "30"))
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_for(cond, what, timeout=DEADLINE, every=0.05):
